@@ -1,0 +1,36 @@
+# Two commands do everything on a fresh machine with Python ≥ 3.10 and pip:
+#   make book   – create .venv, install, run every chapter at the `cpu` preset, build the HTML book
+#   make test   – create .venv, install, run the test-suite (every chapter at `smoke`, the book build)
+# Options: PRESET=cpu|paper  DEVICE=auto|cpu|cuda  DATA_DIR=folder-with-data (else $COMPANION_DATA_DIR,
+# else ~/.cache/companion with downloads)  PYTHON=python3  TORCH_INDEX=<extra index for a CPU torch wheel>
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PRESET ?= cpu
+DEVICE ?= auto
+DATA_DIR ?=
+# torch is installed first and pinned, so that pip never resolves a bare `torch` to a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
+
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test book clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+book: $(STAMP)
+	$(BIN)/companion book --preset $(PRESET) --device $(DEVICE) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+clean:
+	rm -rf _build book/chapters book/claims.md

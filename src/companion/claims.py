@@ -1,0 +1,235 @@
+"""Claims: a measured number beside the paper's number or a closed form, with a verdict.
+
+Every chapter records its claims through :class:`Claims` and saves them atomically to
+``NAME.claims.json``. The verdict is computed here from the numbers, never passed in, so a
+notebook cannot declare a claim true. The book's dashboard is generated from these files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+Comparison = Literal["abs", "rel", "at_most", "at_least", "true"]
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim.
+
+    ``comparison`` says how ``holds`` was decided:
+    ``abs``: |measured − reference| ≤ tolerance; ``rel``: |measured − reference| ≤ tolerance·|reference|;
+    ``at_most``: measured ≤ reference + tolerance; ``at_least``: measured ≥ reference − tolerance;
+    ``true``: a boolean statement (measured is 1.0 or 0.0).
+    ``paper`` is the paper's own number when it has one, ``reference`` the number compared with
+    (the paper's number, a closed form, or a bound).
+    """
+
+    id: str
+    description: str
+    measured: float
+    reference: float | None
+    tolerance: float
+    comparison: Comparison
+    holds: bool
+    paper: float | None = None
+    note: str = ""
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def verdict(measured: float, reference: float | None, tolerance: float, comparison: Comparison) -> bool:
+    """Decide a claim. NaN or infinite measurements never hold."""
+    m = float(measured)
+    if not math.isfinite(m):
+        return False
+    if comparison == "true":
+        return m == 1.0
+    if reference is None:
+        raise ValueError(f"comparison {comparison!r} needs a reference number")
+    r = float(reference)
+    if comparison == "abs":
+        return abs(m - r) <= tolerance
+    if comparison == "rel":
+        return abs(m - r) <= tolerance * abs(r)
+    if comparison == "at_most":
+        return m <= r + tolerance
+    if comparison == "at_least":
+        return m >= r - tolerance
+    raise ValueError(f"unknown comparison {comparison!r}: choose abs, rel, at_most, at_least or true")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class Claims:
+    """The claims of one chapter run.
+
+    Parameters
+    ----------
+    chapter, preset, device, seed: what produced the numbers (written with every claim file).
+    path: where :meth:`save` writes the JSON (atomically).
+    run_id: an identifier the runner passes in, so it can tell this run's file from a stale one.
+    """
+
+    chapter: str
+    preset: str
+    device: str
+    seed: int
+    path: str | Path
+    run_id: str = ""
+    data: list[str] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def add_data(self, description: str) -> None:
+        """Record a data set (or 'synthetic: ...') this chapter used."""
+        if description not in self.data:
+            self.data.append(description)
+
+    def add_timing(self, name: str, seconds: float) -> None:
+        """Record a wall time (seconds) worth showing beside the claims."""
+        self.timings[name] = float(seconds)
+
+    def _add(self, id: str, description: str, measured: float, reference: float | None, tolerance: float,
+             comparison: Comparison, paper: float | None, note: str) -> Claim:
+        if any(c.id == id for c in self.claims):
+            raise ValueError(f"claim id {id!r} recorded twice in chapter {self.chapter!r}")
+        if tolerance < 0:
+            raise ValueError(f"claim {id!r}: tolerance must be ≥ 0, got {tolerance}")
+        measured = float(measured)
+        reference = _finite_or_none(reference) if reference is not None else None
+        holds = verdict(measured, reference, tolerance, comparison)
+        claim = Claim(id=id, description=description, measured=measured, reference=reference,
+                      tolerance=float(tolerance), comparison=comparison, holds=holds,
+                      paper=_finite_or_none(paper), note=note)
+        self.claims.append(claim)
+        return claim
+
+    def close(self, id: str, description: str, measured: float, reference: float, tolerance: float, *,
+              relative: bool = False, paper: float | None = None, note: str = "") -> Claim:
+        """Claim ``measured ≈ reference`` within ``tolerance`` (absolute, or relative if asked)."""
+        return self._add(id, description, measured, reference, tolerance, "rel" if relative else "abs", paper, note)
+
+    def at_most(self, id: str, description: str, measured: float, bound: float, tolerance: float = 0.0, *,
+                paper: float | None = None, note: str = "") -> Claim:
+        """Claim ``measured ≤ bound (+ tolerance)``."""
+        return self._add(id, description, measured, bound, tolerance, "at_most", paper, note)
+
+    def at_least(self, id: str, description: str, measured: float, bound: float, tolerance: float = 0.0, *,
+                 paper: float | None = None, note: str = "") -> Claim:
+        """Claim ``measured ≥ bound (− tolerance)``."""
+        return self._add(id, description, measured, bound, tolerance, "at_least", paper, note)
+
+    def true(self, id: str, description: str, statement: bool, *, note: str = "") -> Claim:
+        """Claim a boolean statement computed from the run (e.g. 'decreasing in I')."""
+        return self._add(id, description, 1.0 if bool(statement) else 0.0, None, 0.0, "true", None, note)
+
+    @property
+    def all_hold(self) -> bool:
+        return all(c.holds for c in self.claims)
+
+    def failing(self) -> list[Claim]:
+        return [c for c in self.claims if not c.holds]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "chapter": self.chapter,
+            "preset": self.preset,
+            "device": self.device,
+            "seed": self.seed,
+            "run_id": self.run_id,
+            "data": list(self.data),
+            "wall_time_s": time.perf_counter() - self.started,
+            "timings": dict(self.timings),
+            "claims": [asdict(c) for c in self.claims],
+        }
+
+    def save(self) -> Path:
+        """Write the claims file atomically and return its path."""
+        if not self.claims:
+            raise ValueError(f"chapter {self.chapter!r} recorded no claims")
+        path = Path(self.path)
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    def table(self) -> str:
+        """A Markdown table of the claims (for display inside the chapter)."""
+        return claims_markdown_table(self.to_dict()["claims"])
+
+
+def load_claims(path: str | Path) -> dict[str, Any]:
+    """Read a claims file, refusing one that is malformed."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"claims file {path} is not valid JSON ({exc}); rerun the chapter") from exc
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION or "claims" not in data:
+        raise ValueError(f"claims file {path} has an unknown layout; rerun the chapter")
+    return data
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "—"
+    if x == 0:
+        return "0"
+    ax = abs(x)
+    if ax >= 1e4 or ax < 1e-3:
+        return f"{x:.3e}"
+    return f"{x:.4g}"
+
+
+_SYMBOL = {"abs": "±", "rel": "± rel", "at_most": "≤", "at_least": "≥", "true": ""}
+
+
+def claims_markdown_table(claims: Iterable[dict[str, Any]], chapter: str | None = None) -> str:
+    """Markdown rows: id, description, paper, reference, measured, test, verdict."""
+    head = "| " + ("chapter | " if chapter else "") + "claim | what | paper | reference | measured | test | verdict |"
+    sep = "|" + "---|" * (8 if chapter else 7)
+    rows = [head, sep]
+    for c in claims:
+        comp = c["comparison"]
+        if comp == "true":
+            test, measured = "statement", ("true" if c["measured"] == 1.0 else "false")
+        else:
+            sym = _SYMBOL[comp]
+            test = f"{sym} {_fmt(c['tolerance'])}" if comp in ("abs", "rel") else (
+                f"{sym} ref" + (f" (tol {_fmt(c['tolerance'])})" if c["tolerance"] else ""))
+            measured = _fmt(c["measured"])
+        verdict_s = "✅ holds" if c["holds"] else "❌ **fails**"
+        desc = c["description"].replace("|", "\\|")
+        prefix = f"| {chapter} " if chapter else ""
+        rows.append(f"{prefix}| `{c['id']}` | {desc} | {_fmt(c['paper'])} | {_fmt(c['reference'])} | "
+                    f"{measured} | {test} | {verdict_s} |")
+    return "\n".join(rows)

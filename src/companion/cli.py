@@ -1,0 +1,89 @@
+"""`companion list | run | book` — the command line of the book.
+
+    companion list
+    companion run NAME --preset {smoke,cpu,paper} [--out DIR] [--data-dir DIR] [--device auto|cpu|cuda] [-p KEY=VALUE ...]
+    companion book [--preset cpu] [--data-dir DIR] [--device auto|cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from companion.chapters import PRESETS, ChapterError, chapter_names, parse_override
+from companion.devices import DEVICE_CHOICES
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="companion", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="print the chapter names, one per line")
+
+    def common(sp: argparse.ArgumentParser, default_preset: str | None) -> None:
+        sp.add_argument("--preset", choices=PRESETS, default=default_preset, required=default_preset is None,
+                        help="smoke (tests, ≤ 60 s), cpu (the default book on a laptop), paper (full scale, GPU)")
+        sp.add_argument("--data-dir", default=None,
+                        help="folder holding the data sets (else $COMPANION_DATA_DIR, else the user cache)")
+        sp.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                        help="auto = CUDA when present, else CPU")
+
+    run = sub.add_parser("run", help="execute one chapter with papermill and check its claims")
+    run.add_argument("name", help="chapter name (see `companion list`)")
+    common(run, None)
+    run.add_argument("--out", default=".", help="folder for NAME.ipynb and NAME.claims.json (default: .)")
+    run.add_argument("-p", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a preset parameter (value read as YAML); repeatable")
+
+    book = sub.add_parser("book", help="run every chapter and build the HTML book")
+    common(book, "cpu")
+    book.add_argument("--chapters", nargs="*", default=None, help="run only these chapters (others must exist)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    try:
+        if args.command == "list":
+            print("\n".join(chapter_names()))
+            return 0
+        data_dir = args.data_dir or os.environ.get("COMPANION_DATA_DIR") or None
+        if args.command == "run":
+            from companion.runner import run_chapter
+
+            overrides = dict(parse_override(o) for o in args.overrides)
+            result = run_chapter(args.name, args.preset, args.out, data_dir=data_dir, device=args.device,
+                                 overrides=overrides, log=log)
+            if result.error:
+                print(f"error: {result.error}\n(see the executed notebook {result.notebook})", file=sys.stderr)
+                return 1
+            if result.failing_claims:
+                print("failing claims:\n  " + "\n  ".join(result.failing_claims), file=sys.stderr)
+                return 1
+            print(f"wrote {result.notebook} and {result.claims_path}")
+            return 0
+        if args.command == "book":
+            from companion.runner import build_book
+
+            res = build_book(preset=args.preset, data_dir=data_dir, device=args.device,
+                             chapters=args.chapters, log=log)
+            if res.build.returncode != 0:
+                print(res.build.stdout[-6000:], res.build.stderr[-6000:], sep="\n", file=sys.stderr)
+                print("error: jupyter-book build failed (warnings are errors)", file=sys.stderr)
+                return 1
+            print(f"book built in {res.wall_time_s:.0f} s: {res.html}")
+            bad = [r.summary() for r in res.runs if not r.ok]
+            if bad:
+                print("the book shows these failures:\n  " + "\n  ".join(bad), file=sys.stderr)
+                return 1
+            return 0
+    except ChapterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,31 @@
+"""Glue numbers into the page's prose (myst-nb), safely for numpy and torch scalars."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def plain(value: Any) -> Any:
+    """Convert numpy / torch scalars to Python numbers (their numpy-2 reprs break glue formatting)."""
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        return value.item()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def glue(name: str, value: Any) -> Any:
+    """``myst_nb.glue(name, value, display=False)`` with the value made plain; returns the value."""
+    from myst_nb import glue as _glue
+
+    v = plain(value)
+    _glue(name, v, display=False)
+    return v
+
+
+def glue_many(prefix: str, **values: Any) -> None:
+    """Glue several values as ``{prefix}_{key}``."""
+    for k, v in values.items():
+        glue(f"{prefix}_{k}", v)

@@ -1,0 +1,234 @@
+"""Run chapters (jupytext → papermill → claims check) and build the book.
+
+The CLI and the test-suite use the same two entry points, :func:`run_chapter` and :func:`build_book`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from companion.chapters import (
+    ChapterError,
+    chapter_names,
+    get_chapter,
+    project_root,
+    resolve_parameters,
+)
+from companion.claims import atomic_write_text, claims_markdown_table, load_claims
+from companion.devices import DEVICE_CHOICES
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class RunResult:
+    """What one chapter run produced."""
+
+    chapter: str
+    notebook: Path
+    claims_path: Path
+    wall_time_s: float
+    error: str | None = None
+    claims: dict[str, Any] | None = None
+    failing_claims: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.failing_claims
+
+    def summary(self) -> str:
+        if self.error:
+            return f"{self.chapter}: FAILED ({self.wall_time_s:.1f} s): {self.error}"
+        n = len(self.claims["claims"]) if self.claims else 0
+        if self.failing_claims:
+            return (f"{self.chapter}: {len(self.failing_claims)} of {n} claims FAIL ({self.wall_time_s:.1f} s): "
+                    + "; ".join(self.failing_claims))
+        return f"{self.chapter}: ok, {n} claims hold ({self.wall_time_s:.1f} s)"
+
+
+def _kernel_env() -> None:
+    """Make the `python3` kernel start with this interpreter (its kernel.json says plain `python`)."""
+    bindir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if not path.split(os.pathsep)[0] == bindir:
+        os.environ["PATH"] = bindir + os.pathsep + path
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+
+def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
+                data_dir: str | Path | None = None, device: str = "auto",
+                overrides: Mapping[str, Any] | None = None, interactive: bool = False,
+                root: Path | None = None, log: Log | None = None) -> RunResult:
+    """Execute one chapter at a preset and check its claims.
+
+    Writes ``out_dir/NAME.ipynb`` (the executed notebook) and ``out_dir/NAME.claims.json``.
+    Everything is validated before the kernel starts: chapter, preset, parameter names and types,
+    device and data directory. Raises :class:`ChapterError` for bad input; execution failures and
+    failing claims are reported in the returned :class:`RunResult`.
+    """
+    import jupytext
+    import papermill
+
+    chapter = get_chapter(name, root)
+    params = resolve_parameters(chapter, preset, overrides)
+    if device not in DEVICE_CHOICES:
+        raise ChapterError(f"unknown device {device!r}: choose one of {', '.join(DEVICE_CHOICES)}")
+    if data_dir is not None and str(data_dir) and not Path(data_dir).is_dir():
+        raise ChapterError(f"--data-dir {data_dir} is not a folder: give the folder that holds mnist/ and "
+                           "cifar10-jpeg/ (e.g. ../shared/data), or leave it out to use COMPANION_DATA_DIR or the cache")
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    notebook = out_dir / f"{name}.ipynb"
+    claims_path = out_dir / f"{name}.claims.json"
+    partial = out_dir / f".{name}.partial.ipynb"
+    source_nb = out_dir / f".{name}.source.ipynb"
+    claims_path.unlink(missing_ok=True)  # a stale file must never pass for this run's
+
+    run_id = uuid.uuid4().hex
+    params.update(preset=preset, device=device, data_dir=str(Path(data_dir).resolve()) if data_dir else "",
+                  claims_path=str(claims_path), run_id=run_id, interactive=interactive)
+    log = log or (lambda s: None)
+    log(f"[{name}] preset={preset} device={device} -> {notebook}")
+
+    _kernel_env()
+    jupytext.write(jupytext.read(chapter.source), source_nb, fmt="ipynb")
+    t0 = time.perf_counter()
+    error: str | None = None
+    try:
+        papermill.execute_notebook(str(source_nb), str(partial), parameters=params, kernel_name="python3",
+                                   cwd=str(out_dir), progress_bar=False, log_output=False)
+    except papermill.PapermillExecutionError as exc:
+        error = f"cell {exc.cell_index} (execution count {exc.exec_count}) raised {exc.ename}: {exc.evalue}"
+    finally:
+        source_nb.unlink(missing_ok=True)
+    wall = time.perf_counter() - t0
+    if partial.exists():
+        os.replace(partial, notebook)
+
+    result = RunResult(chapter=name, notebook=notebook, claims_path=claims_path, wall_time_s=wall, error=error)
+    if error is None:
+        if not claims_path.exists():
+            result.error = "the notebook finished without saving its claims (claims.save() was not reached)"
+        else:
+            data = load_claims(claims_path)
+            if data.get("run_id") != run_id:
+                result.error = f"{claims_path} is not from this run (stale run_id); rerun the chapter"
+            else:
+                data["wall_time_s"] = wall
+                data["parameters"] = {k: v for k, v in params.items() if k not in ("claims_path", "run_id")}
+                atomic_write_text(claims_path, json.dumps(data, indent=2) + "\n")
+                result.claims = data
+                result.failing_claims = [f"{c['id']} (measured {c['measured']:.6g}, reference {c['reference']}, "
+                                         f"{c['comparison']} {c['tolerance']:g}): {c['description']}"
+                                         for c in data["claims"] if not c["holds"]]
+    log(result.summary())
+    return result
+
+
+def write_dashboard(chapters_dir: Path, dest: Path, names: Sequence[str], preset: str) -> Path:
+    """Generate the claims dashboard page from every ``NAME.claims.json`` in ``chapters_dir``."""
+    lines = [
+        "# Claims dashboard",
+        "",
+        "Every number the book claims, gathered from the chapters' claims files (`NAME.claims.json`) "
+        f"by `companion book`. This build ran the **{preset}** preset. A claim compares a measured number "
+        "with the paper's number, a closed form or a bound, at a stated tolerance; a claim that fails is shown "
+        "as failing.",
+        "",
+        "## Chapters",
+        "",
+        "| chapter | preset | device | data | seed | wall time | claims holding |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    details: list[str] = []
+    total = holding = 0
+    for name in names:
+        path = chapters_dir / f"{name}.claims.json"
+        link = f"{{doc}}`{name} <chapters/{name}>`"
+        if not path.exists():
+            lines.append(f"| {link} | — | — | — | — | — | ❌ **no claims file: the run failed** |")
+            continue
+        data = load_claims(path)
+        cl = data["claims"]
+        ok = sum(c["holds"] for c in cl)
+        total += len(cl)
+        holding += ok
+        data_s = "; ".join(data["data"]) or "—"
+        mark = "✅" if ok == len(cl) else "❌"
+        lines.append(f"| {link} | {data['preset']} | {data['device']} | {data_s} | {data['seed']} | "
+                     f"{data['wall_time_s']:.1f} s | {mark} {ok} / {len(cl)} |")
+        details += ["", f"### {name}", "", claims_markdown_table(cl)]
+    lines += ["", f"**{holding} of {total} claims hold.**", "", "## All claims", *details, ""]
+    atomic_write_text(dest, "\n".join(lines))
+    return dest
+
+
+def stage_book(dest: Path, root: Path | None = None) -> Path:
+    """Copy the book's hand-written sources (config, toc, pages) to ``dest`` for an out-of-tree build."""
+    root = root or project_root()
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in ("_config.yml", "_toc.yml"):
+        shutil.copy2(root / f, dest / f)
+    shutil.copytree(root / "book", dest / "book", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("chapters", "claims.md", "_build"))
+    return dest
+
+
+def jupyter_book_command() -> list[str]:
+    exe = Path(sys.executable).parent / "jupyter-book"
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("jupyter-book")
+    if found:
+        return [found]
+    return [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]
+
+
+def build_html(book_root: Path, log: Log | None = None) -> subprocess.CompletedProcess[str]:
+    """``jupyter-book build`` with warnings as errors; returns the finished process (output captured)."""
+    cmd = [*jupyter_book_command(), "build", str(book_root), "-W", "-n", "--keep-going", "--builder", "html"]
+    (log or (lambda s: None))("$ " + " ".join(cmd))
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=book_root)
+
+
+@dataclass
+class BookResult:
+    runs: list[RunResult]
+    build: subprocess.CompletedProcess[str]
+    html: Path
+    wall_time_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.build.returncode == 0 and all(r.ok for r in self.runs)
+
+
+def build_book(book_root: Path | None = None, preset: str = "cpu", *, data_dir: str | Path | None = None,
+               device: str = "auto", chapters: Sequence[str] | None = None,
+               log: Log | None = None) -> BookResult:
+    """Run every chapter at ``preset`` into ``book_root/book/chapters``, write the dashboard, build HTML.
+
+    The book is always built, so that failing claims or a failed chapter show in it; the result's
+    ``ok`` says whether everything ran and held.
+    """
+    book_root = Path(book_root or project_root()).resolve()
+    names = list(chapters or chapter_names())
+    for n in names:
+        get_chapter(n)  # validate every name before running anything
+    t0 = time.perf_counter()
+    out = book_root / "book" / "chapters"
+    runs = [run_chapter(n, preset, out, data_dir=data_dir, device=device, log=log) for n in names]
+    write_dashboard(out, book_root / "book" / "claims.md", chapter_names(), preset)
+    build = build_html(book_root, log)
+    return BookResult(runs=runs, build=build, html=book_root / "_build" / "html" / "index.html",
+                      wall_time_s=time.perf_counter() - t0)

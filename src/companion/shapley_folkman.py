@@ -1,0 +1,207 @@
+"""Minkowski averages of a non-convex set and their Hausdorff distance to its convex hull (P1 Fig 3).
+
+The set is a planar unit ball ``A`` that is *unconditional* (closed under sign flips of either
+coordinate and under shrinking ``|x|`` or ``|y|``), such as the ℓp ball for 0 < p ≤ 1. Such a set is
+fixed by its first-quadrant *profile* ``g`` (decreasing, ``g(0) = 1``, ``g(1) = 0``):
+``A ∩ Q1 = {(x, y) : 0 ≤ x ≤ 1, 0 ≤ y ≤ g(x)}``.
+
+Minkowski sums of unconditional sets are unconditional, and the first-quadrant part of
+``A + … + A`` (I copies) is the hypograph of the *max-plus convolution*
+``G_I(x) = max{Σ_j g(x_j) : Σ_j x_j = x, 0 ≤ x_j ≤ 1}``. We compute ``G_I`` exactly on the grid
+``x = k/N`` by dynamic programming (restricting the ``x_j`` to the grid; for convex profiles such as
+the ℓ½ ball the optimum lies on the grid, and the tests check the DP against brute force).
+
+Hausdorff distance. Because the average ``S_I`` lies inside ``conv A`` and both are down-closed in
+Q1, ``d_H(S_I, conv A) = max_{p on the hull's boundary} min_{b ∈ ∂S_I} ‖(p − b)₊‖`` (moving ``p``
+outwards never brings it closer to a down-closed set). Sampling ``∂S_I`` at points of ``S_I``
+over-estimates the distance by at most ``max_k min(Δx_k, |Δy_k|)`` over consecutive samples, and
+sampling the hull's boundary under-estimates it by at most half the spacing of those samples.
+:func:`hausdorff_to_hull` returns both the distance and that resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = [
+    "lp_profile",
+    "minkowski_profiles",
+    "upper_concave_envelope",
+    "hausdorff_to_hull",
+    "HausdorffResult",
+    "distance_to_downset",
+    "profile_polygon",
+    "minkowski_average_points",
+    "hausdorff_points",
+    "sample_lp_ball",
+    "starr_bound",
+]
+
+
+def lp_profile(p: float, N: int, *, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
+               ) -> torch.Tensor:
+    """Profile ``g(x) = (1 − x^p)^{1/p}`` of the ℓp unit ball on the grid ``x = k/N``; shape (N+1,)."""
+    if not 0 < p:
+        raise ValueError(f"p must be > 0, got {p}")
+    if N < 1:
+        raise ValueError(f"N must be ≥ 1, got {N}")
+    x = torch.linspace(0.0, 1.0, N + 1, dtype=dtype, device=device)
+    return (1.0 - x.pow(p)).clamp_min(0.0).pow(1.0 / p)
+
+
+def _maxplus_step(G: torch.Tensor, g: torch.Tensor, max_elements: int = 2**24) -> torch.Tensor:
+    """Max-plus convolution ``(G ⊕ g)[j] = max_i G[j − i] + g[i]``; shapes (M,), (N+1,) → (M+N,).
+
+    Output indices are processed in chunks so that at most ``max_elements`` sums exist at once.
+    """
+    N = g.numel() - 1
+    neg = torch.full((N,), -torch.inf, dtype=G.dtype, device=G.device)
+    padded = torch.cat([neg, G, neg])                      # (M + 2N,)
+    windows = padded.unfold(0, N + 1, 1)                   # (M + N, N+1) view: windows[j, m] = padded[j + m]
+    gf = g.flip(0)                                         # m = N − i  ⇒  padded[j + N − i] = G[j − i]
+    rows = max(1, max_elements // (N + 1))
+    return torch.cat([(windows[a:a + rows] + gf).amax(dim=1) for a in range(0, windows.shape[0], rows)])
+
+
+def minkowski_profiles(g: torch.Tensor, I_max: int) -> list[torch.Tensor]:
+    """Profiles of the Minkowski *averages* of 1…I_max copies of the set with profile ``g``.
+
+    ``g``: shape (N+1,), values on ``x = k/N``. Returns a list whose entry ``I − 1`` has shape
+    (I·N + 1,): the average's profile ``G_I(I·x)/I`` on the finer grid ``x = j/(I·N)``.
+    """
+    if I_max < 1:
+        raise ValueError(f"I_max must be ≥ 1, got {I_max}")
+    out = [g.clone()]
+    G = g.clone()
+    for I in range(2, I_max + 1):
+        G = _maxplus_step(G, g)
+        out.append(G / I)
+    return out
+
+
+def upper_concave_envelope(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices of the least concave majorant of points (x, y) sorted by x (Andrew's monotone chain)."""
+    order = np.argsort(x, kind="stable")
+    hull: list[tuple[float, float]] = []
+    for px, py in zip(x[order], y[order]):
+        while len(hull) >= 2:
+            (ax, ay), (bx, by) = hull[-2], hull[-1]
+            if (bx - ax) * (py - ay) - (by - ay) * (px - ax) >= 0:  # b is not above the chord a→p
+                hull.pop()
+            else:
+                break
+        hull.append((float(px), float(py)))
+    h = np.array(hull)
+    return h[:, 0], h[:, 1]
+
+
+@dataclass(frozen=True)
+class HausdorffResult:
+    """Hausdorff distance and its resolution: ``|distance − exact| ≤ resolution``."""
+
+    distance: float
+    resolution: float
+    argmax: tuple[float, float]
+
+
+def hausdorff_to_hull(profile: torch.Tensor, hull_x: np.ndarray, hull_y: np.ndarray, *, n_face: int = 2001,
+                      chunk: int = 512) -> HausdorffResult:
+    """``d_H`` between the down-closed set with profile ``profile`` and the hull with vertices (hull_x, hull_y).
+
+    ``profile``: shape (K+1,), decreasing, values on ``x = j/K``; ``n_face`` points are placed on the
+    hull's boundary in the first quadrant (by symmetry of unconditional sets, the other quadrants
+    give the same distance).
+    """
+    K = profile.numel() - 1
+    dev, dt = profile.device, profile.dtype
+    xs = torch.linspace(0.0, 1.0, K + 1, dtype=dt, device=dev)
+    # Between consecutive samples b_k, b_{k+1} of a decreasing boundary, every boundary point b* satisfies
+    # b* ≤ b_k + (Δx, 0) and b* ≤ b_{k+1} + (0, |Δy|), so ‖(p − b)₊‖ over samples over-estimates the
+    # distance by at most min(Δx, |Δy|).
+    gap = float(torch.minimum(torch.diff(xs), torch.diff(profile).abs()).max())
+    # points on the hull's boundary (piecewise linear through its vertices), by arc length
+    hx, hy = torch.as_tensor(hull_x, dtype=dt, device=dev), torch.as_tensor(hull_y, dtype=dt, device=dev)
+    seg = torch.sqrt(torch.diff(hx) ** 2 + torch.diff(hy) ** 2)
+    cum = torch.cat([torch.zeros(1, dtype=dt, device=dev), torch.cumsum(seg, 0)])
+    s = torch.linspace(0.0, float(cum[-1]), n_face, dtype=dt, device=dev)
+    idx = torch.searchsorted(cum, s, right=True).clamp(1, len(cum) - 1) - 1
+    t = ((s - cum[idx]) / seg[idx]).clamp(0, 1)
+    face = torch.stack([hx[idx] + t * (hx[idx + 1] - hx[idx]), hy[idx] + t * (hy[idx + 1] - hy[idx])], 1)
+    face_spacing = float(cum[-1]) / max(n_face - 1, 1)
+    best = distance_to_downset(face, profile, chunk=chunk)
+    k = int(torch.argmax(best))
+    return HausdorffResult(distance=float(best[k]), resolution=gap + face_spacing / 2,
+                           argmax=(float(face[k, 0]), float(face[k, 1])))
+
+
+def distance_to_downset(points: torch.Tensor, profile: torch.Tensor, *, chunk: int = 512) -> torch.Tensor:
+    """Distance from points (P, 2) in Q1 to the down-closed set with ``profile`` (K+1,) on ``x = j/K``.
+
+    Uses the boundary samples ``b_j = (j/K, profile_j)``: ``min_j ‖(p − b_j)₊‖`` (0 inside); see
+    :func:`hausdorff_to_hull` for the resolution. The profile must be non-increasing; then among
+    samples right of ``p`` the first one is best, and samples left of ``p.x − u`` (``u`` the first
+    one's distance) cannot be better, so only a window of samples is searched (exactly the same
+    minimum as the full search, checked by the tests). Returns shape (P,).
+    """
+    K = profile.numel() - 1
+    xs = torch.linspace(0.0, 1.0, K + 1, dtype=profile.dtype, device=profile.device)
+    pts = torch.stack([xs, profile], 1)                                    # (K+1, 2)
+    points = points.to(profile)
+    out = torch.empty(points.shape[0], dtype=profile.dtype, device=profile.device)
+    for a in range(0, points.shape[0], chunk):
+        p = points[a:a + chunk]                                            # (c, 2)
+        j1 = torch.ceil(p[:, 0] * K - 1e-9).long().clamp(0, K)             # first sample with x ≥ p.x
+        u = torch.linalg.vector_norm((p - pts[j1]).clamp_min(0.0), dim=1)  # (c,) an upper bound
+        W = int(torch.ceil(u.max() * K).item()) + 2
+        idx = (j1[:, None] - torch.arange(W, device=p.device)[None, :]).clamp_min(0)   # (c, W)
+        diff = (p[:, None, :] - pts[idx]).clamp_min(0.0)                  # (c, W, 2)
+        out[a:a + chunk] = torch.linalg.vector_norm(diff, dim=2).amin(dim=1)
+    return out
+
+
+def profile_polygon(profile: torch.Tensor) -> np.ndarray:
+    """The whole unconditional set as a closed polygon (for plotting); shape (4K+1, 2)."""
+    K = profile.numel() - 1
+    x = np.linspace(0.0, 1.0, K + 1)
+    y = profile.detach().cpu().numpy()
+    q1 = np.stack([x, y], 1)[::-1]                      # from (1, 0) to (0, 1)
+    q2 = q1[::-1] * [-1, 1]
+    q3 = q1 * [-1, -1]
+    q4 = q1[::-1] * [1, -1]
+    return np.concatenate([q1, q2, q3, q4, q1[:1]])
+
+
+def starr_bound(I: np.ndarray | int, dim: int = 2, radius: float = 1.0) -> np.ndarray:
+    """Shapley–Folkman–Starr: ``d_H(avg of I copies, conv) ≤ √min(d, I) · rad(A) / I``."""
+    I = np.asarray(I, dtype=float)
+    return np.sqrt(np.minimum(dim, I)) * radius / I
+
+
+# ---- brute force on finite point sets (used by the tests and the chapter's cross-check) -----------------
+
+def sample_lp_ball(p: float, n: int, seed: int) -> np.ndarray:
+    """``n`` points drawn uniformly from the ℓp unit ball by rejection; shape (n, 2)."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((0, 2))
+    while len(out) < n:
+        z = rng.uniform(-1, 1, size=(4 * n, 2))
+        keep = (np.abs(z) ** p).sum(1) <= 1.0
+        out = np.concatenate([out, z[keep]])
+    return out[:n]
+
+
+def minkowski_average_points(P: np.ndarray, I: int) -> np.ndarray:
+    """All averages of I points of the finite set P (with repetition); shape (|P|^I, 2)."""
+    S = P.copy()
+    for _ in range(I - 1):
+        S = (S[:, None, :] + P[None, :, :]).reshape(-1, P.shape[1])
+    return S / I
+
+
+def hausdorff_points(A: np.ndarray, B: np.ndarray) -> float:
+    """Hausdorff distance between finite point sets A (m, d) and B (k, d)."""
+    D = np.linalg.norm(A[:, None, :] - B[None, :, :], axis=2)
+    return float(max(D.min(1).max(), D.min(0).max()))
