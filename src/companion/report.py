@@ -29,3 +29,12 @@ def glue_many(prefix: str, **values: Any) -> None:
     """Glue several values as ``{prefix}_{key}``."""
     for k, v in values.items():
         glue(f"{prefix}_{k}", v)
+
+
+def progress(iterable, desc: str = "", total: int | None = None):
+    """A tqdm progress bar on stderr (kept in the executed notebook, left out of the HTML page)."""
+    import sys
+
+    from tqdm.std import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, mininterval=1.0, dynamic_ncols=False, ncols=80)
