@@ -1,0 +1,298 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # P2 on deep linear networks: weight decay's gap, parallel networks' zero gap, and P1 beside P2
+#
+# Wang, Ergen & Pilanci (ICLR 2023) state (abstract): *"for deeper linear networks with vector outputs
+# the duality gap is non-zero … stacking standard deep networks in parallel … and modifying the
+# regularisation gives zero gap"*, and that *"weight decay explicitly encourages low-rank solutions via
+# closed-form expressions"*. The paper has no code and no experiments; this chapter is, to our knowledge,
+# the first numerical evidence for its linear results. The full text was not available to us: the
+# formulas below are **our derivation** (stated in `companion.parallel_linear` and checked here three
+# ways: closed form, convex program in cvxpy, non-convex training with batched restarts).
+#
+# Setting (P2's convention): $X \in \mathbb R^{n\times d}$ (rows are samples), $Y \in \mathbb R^{n\times k}$,
+# minimum-norm interpolation $\min R(W)$ subject to $\sum_{j=1}^m XW_{1j}\cdots W_{Lj} = Y$, with $W^* = X^\dagger Y$
+# and its singular values $\sigma_i$.
+#
+# | regulariser $R$ | primal (our derivation) | dual (our derivation) |
+# |---|---|---|
+# | weight decay $\tfrac12\sum_{l}\|W_l\|_F^2$, standard net ($m = 1$) | $\tfrac L2\sum_i\sigma_i^{2/L}$ | $\tfrac L2\big(\sum_i\sigma_i\big)^{2/L}$ |
+# | path $\tfrac1L\sum_{j,l}\|W_{lj}\|_F^L$, parallel net, $m$ branches | $\min_{\text{partitions into}\le m}\sum_g\big(\sum_{i\in g}\sigma_i^{2/L}\big)^{L/2}$ $= \sum_i\sigma_i$ once $m\ge\operatorname{rank}W^*$ | $\sum_i \sigma_i = \|W^*\|_*$ |
+# | P1's Schatten $\tfrac1L\sum_l \|W_l\|_{S_L}^L$, standard net | $\sum_i\sigma_i$ | $\sum_i\sigma_i$ |
+#
+# The dual of weight decay is the Lagrangian dual of the *rescaled* problem (P2's device): keep
+# $\|W_l\|_F\le t$ for $l\le L-2$, dualise the interpolation constraint, then minimise over $t$:
+# $D = \min_t\ \tfrac{L-2}2t^2 + t^{-(L-2)}\max\{\langle\Lambda,Y\rangle : \|X^\top\Lambda\|_2\le1\}$.
+# (The plain Lagrangian dual is $-\infty$-trivial for $L \ge 3$: scaling all layers by $s$ makes the
+# bilinear term grow like $s^L$.)
+
+# %% tags=["parameters"]
+preset = "smoke"
+device = "auto"
+data_dir = ""
+claims_path = "parallel_linear.claims.json"
+run_id = ""
+interactive = True
+seed = 0
+sigma = [3.0, 2.0, 1.0]
+depths = [2, 3, 4, 5, 6, 8]
+train_depths = [2, 3]
+ms = [1, 2, 3]
+restarts = 4
+outer = 20
+inner = 150
+spreads = [0.0, 0.25, 0.5, 0.75, 1.0]
+betas = [0.3, 0.6]
+tol = 0.0001
+
+# %%
+import time
+
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from companion import parallel_linear as pl
+from companion.claims import Claims
+from companion.devices import describe_device, resolve_device
+from companion.plotting import COLORS, subplots
+from companion.report import glue_many, progress
+
+dev = resolve_device(device)
+claims = Claims(chapter="parallel_linear", preset=preset, device=describe_device(dev), seed=seed, path=claims_path,
+                run_id=run_id)
+claims.add_data("synthetic: X = I, Y = U diag(σ) Vᵀ with random orthogonal U, V")
+t_start = time.perf_counter()
+X, Y = pl.spectrum_instance(sigma, seed)
+s = pl.singular_values(X, Y)
+rank = len(s)
+train_kw = dict(restarts=restarts, outer=outer, inner=inner, seed=seed, device=device)
+print(f"preset={preset}, device={describe_device(dev)}, σ(W*) = {np.round(s, 6)}, restarts={restarts}")
+
+# %% [markdown]
+# ## 1. Standard deep linear networks with weight decay: a gap at depth ≥ 3
+#
+# The worked case $\sigma = (3, 2, 1)$: our closed forms against the numbers quoted in our notes
+# (7.0012 and 4.9529 at $L = 3$; 8.2925 and 4.8990 at $L = 4$), the dual computed by cvxpy (the convex
+# problem $\max\{\langle\Lambda,Y\rangle : \|X^\top\Lambda\|_2\le 1\}$, then the scalar minimisation over $t$),
+# and the best of the batched training runs (augmented Lagrangian for the interpolation constraint).
+
+# %%
+nuc_cvx = pl.nuclear_dual_cvx(X, Y)
+rows = []
+wd_train = {}
+for L in progress(train_depths, "weight decay, L"):
+    wd_train[L] = pl.train_interpolation(X, Y, L, kind="weight_decay", m=1, **train_kw)
+for L in sorted(set(depths) | set(train_depths)):
+    P, D = pl.weight_decay_primal(s, L), pl.weight_decay_dual(s, L)
+    rows.append({"L": L, "primal (closed form)": P, "dual (closed form)": D,
+                 "dual (cvxpy + 1-D min over t)": pl.weight_decay_dual_numeric(nuc_cvx, L),
+                 "best training": wd_train[L].value if L in wd_train else np.nan, "gap P − D": P - D})
+wd_table = pd.DataFrame(rows).set_index("L")
+display(wd_table.style.format(precision=6, na_rep="—"))
+
+if sigma == [3.0, 2.0, 1.0]:
+    for L, (p_ref, d_ref) in {3: (7.0012, 4.9529), 4: (8.2925, 4.8990)}.items():
+        claims.close(f"worked_L{L}_primal", f"σ = (3,2,1), L = {L}: primal closed form = quoted value (4 decimals)",
+                     pl.weight_decay_primal(s, L), p_ref, 5e-5)
+        claims.close(f"worked_L{L}_dual", f"σ = (3,2,1), L = {L}: dual closed form = quoted value (4 decimals)",
+                     pl.weight_decay_dual(s, L), d_ref, 5e-5)
+for L, row in wd_table.iterrows():
+    claims.close(f"wd_dual_cvx_L{L}", f"weight decay, L = {L}: dual by cvxpy = closed form (rel.)",
+                 row["dual (cvxpy + 1-D min over t)"], row["dual (closed form)"], tol, relative=True)
+for L, r in wd_train.items():
+    claims.close(f"wd_train_L{L}", f"weight decay, L = {L}: best training = primal closed form (rel.)", r.value,
+                 pl.weight_decay_primal(s, L), tol, relative=True)
+    if L >= 3 and rank >= 2:
+        claims.at_least(f"wd_train_above_dual_L{L}", f"weight decay, L = {L}: training stays above the dual "
+                        "(relative excess over D, must exceed 100·tol)", (r.value - pl.weight_decay_dual(s, L))
+                        / pl.weight_decay_dual(s, L), 100 * tol)
+
+# %% [markdown]
+# ### The gap against depth and against the spread of the singular values
+#
+# For $\sigma = (1, r, r^2)$: $r = 0$ is a rank-1 target (no gap at any depth), $r = 1$ equal singular values
+# (the gap does **not** close there, contrary to a secondary note we were given).
+
+# %%
+Ls = np.array(sorted(depths))
+fig, (ax, ax2) = subplots(2, width=4.2, height=3.2)
+ax.plot(Ls, [pl.weight_decay_primal(s, L) for L in Ls], "o-", ms=3.5, color=COLORS["measured"], label=r"primal $\frac{L}{2}\sum\sigma_i^{2/L}$")
+ax.plot(Ls, [pl.weight_decay_dual(s, L) for L in Ls], "s-", ms=3.5, mfc="none", color=COLORS["reference"], label=r"dual $\frac{L}{2}(\sum\sigma_i)^{2/L}$")
+ax.plot(list(wd_train), [r.value for r in wd_train.values()], "x", ms=8, color="k", label="best training")
+ax.set(xlabel="depth $L$", ylabel="value", title=f"weight decay, σ = {tuple(np.round(s, 3))}")
+ax.legend(fontsize=8)
+sign_ok = True
+for L in [2, 3, 4, 6]:
+    gaps = []
+    for r_ in spreads:
+        sv = np.array([1.0, r_, r_**2])
+        sv = sv[sv > 0]
+        gap = pl.weight_decay_primal(sv, L) - pl.weight_decay_dual(sv, L)
+        gaps.append(gap / pl.weight_decay_primal(sv, L))
+        predicted_positive = L >= 3 and len(sv) >= 2
+        sign_ok &= (gap > 1e-12) == predicted_positive and gap >= -1e-12
+    ax2.plot(spreads, gaps, "o-", ms=3, label=f"L = {L}")
+ax2.set(xlabel=r"spread $r$ in $\sigma = (1, r, r^2)$", ylabel="(P − D) / P", title="relative duality gap")
+ax2.legend(fontsize=8)
+claims.true("gap_sign_pattern", "gap > 0 exactly when L ≥ 3 and rank W* ≥ 2 (and never negative), over the "
+            "plotted depths and spreads", sign_ok)
+
+# %% [markdown]
+# ### Weight decay's low-rank bias
+#
+# With the penalty instead of the constraint, $\min \tfrac12\|W_1\cdots W_L - Y\|_F^2 + \tfrac\beta2\sum_l\|W_l\|_F^2$
+# ($X = I$) reduces per singular value $s$ of $Y$ to $\min_{w\ge0}\tfrac12(s-w)^2 + \beta\tfrac L2 w^{2/L}$,
+# which for $L\ge3$ jumps to $w = 0$ below a threshold: small singular values are switched off, not shrunk.
+# We compare the singular values of the trained end-to-end map with this 1-D global minimisation.
+
+# %%
+L_lr = 3
+lr_rows = []
+for beta in progress(betas, "beta"):
+    w_cf = pl.weight_decay_regularized(s, beta, L_lr)
+    sv_tr, obj_tr = pl.train_regularized(Y, L_lr, beta, restarts=restarts, steps=inner * 10, seed=seed, device=device)
+    obj_cf = pl.regularized_value(s, w_cf, beta, L_lr)
+    lr_rows.append({"β": beta, "closed-form σ(W)": np.round(w_cf, 5), "trained σ(W)": np.round(sv_tr, 5),
+                    "closed-form rank": int(np.sum(w_cf > 1e-6)), "trained rank": int(np.sum(sv_tr > 1e-6)),
+                    "objective closed form": obj_cf, "objective trained": obj_tr})
+    claims.close(f"lowrank_obj_beta{beta:g}".replace(".", "p"), f"regularised weight decay, L = 3, β = {beta:g}: "
+                 "trained objective = 1-D global minimum (rel.)", obj_tr, obj_cf, tol, relative=True)
+    claims.close(f"lowrank_sv_beta{beta:g}".replace(".", "p"), f"β = {beta:g}: largest difference of trained and "
+                 "closed-form singular values of W_1⋯W_L (relative to σ_max)",
+                 float(np.max(np.abs(np.sort(sv_tr)[::-1][: len(w_cf)] - w_cf)) / s.max()), 0.0, 1e-3)
+display(pd.DataFrame(lr_rows).set_index("β"))
+
+# %% [markdown]
+# ## 2. Parallel networks with the path regulariser: zero gap once $m \ge \operatorname{rank}W^*$
+#
+# A branch of rank $r$ costs its Schatten-$2/L$ quasi-norm (AM–GM over its layers), which equals the nuclear
+# norm only for rank 1; so with $m$ branches the primal is the best grouping of the singular values into
+# $m$ branches, and the dual is $\|W^*\|_*$ for every $m$. The convex problem is $\min\{\|W\|_* : XW = Y\}$.
+
+# %%
+nuc_primal_cvx = pl.nuclear_primal_cvx(X, Y)
+L_par = 3
+par = {}
+for m in progress(ms, "branches m"):
+    par[m] = pl.train_interpolation(X, Y, L_par, kind="path", m=m, **train_kw)
+par_rows = [{"m": m, "primal (closed form)": pl.path_primal(s, L_par, m), "best training": r.value,
+             "dual ‖W*‖_*": pl.path_dual(s), "gap (training − dual)": r.value - pl.path_dual(s),
+             "feasible restarts": f"{int(np.sum(r.violations <= 1e-6 * max(1, np.linalg.norm(Y))))}/{restarts}"}
+            for m, r in par.items()]
+display(pd.DataFrame(par_rows).set_index("m").style.format(precision=6))
+claims.close("nuclear_cvx_primal_dual", "min ‖W‖_* s.t. XW = Y (cvxpy) = max ⟨Λ,Y⟩ s.t. ‖XᵀΛ‖₂ ≤ 1 (cvxpy) (rel.)",
+             nuc_primal_cvx, nuc_cvx, tol, relative=True)
+claims.close("nuclear_cvx_closed", "the convex programs equal Σσ_i (rel.)", nuc_cvx, pl.path_dual(s), tol, relative=True)
+for m, r in par.items():
+    claims.close(f"path_train_m{m}", f"parallel net, path regulariser, L = 3, m = {m}: best training = "
+                 "closed form (rel.)", r.value, pl.path_primal(s, L_par, m), tol, relative=True)
+    if m >= rank:
+        claims.close(f"path_zero_gap_m{m}", f"m = {m} ≥ rank: trained primal = dual ‖W*‖_* (zero gap, rel.)",
+                     r.value, pl.path_dual(s), tol, relative=True)
+# the same parallel net with plain weight decay: the gap does not close
+m_big = max(max(ms), rank)
+wd_par = pl.train_interpolation(X, Y, L_par, kind="weight_decay", m=m_big, **train_kw)
+claims.close("wd_parallel_train", f"parallel net (m = {m_big}) with plain weight decay, L = 3: best training = "
+             "(L/2)Σσ^{2/L} (rel.)", wd_par.value, pl.weight_decay_primal(s, L_par), tol, relative=True)
+if rank >= 2:
+    claims.at_least("wd_parallel_gap", f"parallel net (m = {m_big}) with weight decay keeps a gap: (P − D)/D "
+                    "must exceed 100·tol", (wd_par.value - pl.weight_decay_dual(s, L_par)) / pl.weight_decay_dual(s, L_par),
+                    100 * tol)
+
+# %%
+fig, ax = subplots(1, width=4.6, height=3.3)
+mm = np.array(list(par))
+ax.plot(mm, [pl.path_primal(s, L_par, m) - pl.path_dual(s) for m in mm], "-", color=COLORS["reference"], label="closed form")
+ax.plot(mm, [par[m].value - pl.path_dual(s) for m in mm], "o", ms=5, color=COLORS["measured"], label="best training")
+ax.axvline(rank, ls=":", color=COLORS["bound"])
+ax.text(rank, ax.get_ylim()[1] * 0.9, " m = rank W*", fontsize=8)
+ax.set(xlabel="branches $m$", ylabel=r"primal $-$ dual", title="parallel net, path regulariser, L = 3")
+ax.legend();
+
+# %% [markdown]
+# ## 3. P1 meets P2 on the same data
+#
+# Three regularisers of the same depth-3 network on the same $Y$ ($\sigma = (3,2,1)$):
+
+# %%
+sch = pl.train_interpolation(X, Y, L_par, kind="schatten", m=1, **train_kw)
+claims.close("schatten_train", "P1's Schatten-3 regulariser, standard net: best training = ‖W*‖_* (rel.)",
+             sch.value, pl.path_dual(s), tol, relative=True)
+meet = pd.DataFrame([
+    {"network and regulariser": "standard, P1's Schatten-H (H = L = 3)", "primal (trained)": sch.value,
+     "primal (closed)": pl.path_dual(s), "dual": pl.path_dual(s)},
+    {"network and regulariser": "standard, weight decay (P2)", "primal (trained)": wd_train.get(3, wd_par).value,
+     "primal (closed)": pl.weight_decay_primal(s, 3), "dual": pl.weight_decay_dual(s, 3)},
+    {"network and regulariser": f"parallel m = {m_big}, weight decay", "primal (trained)": wd_par.value,
+     "primal (closed)": pl.weight_decay_primal(s, 3), "dual": pl.weight_decay_dual(s, 3)},
+    {"network and regulariser": f"parallel m = {max(par)}, path regulariser (P2's modification, our reading)",
+     "primal (trained)": par[max(par)].value, "primal (closed)": pl.path_primal(s, 3, max(par)), "dual": pl.path_dual(s)},
+]).set_index("network and regulariser")
+meet["gap (closed − dual)"] = meet["primal (closed)"] - meet["dual"]
+display(meet.style.format(precision=5))
+fig, ax = subplots(1, width=6.0, height=3.0)
+xx = np.arange(len(meet))
+ax.bar(xx - 0.2, meet["primal (trained)"], 0.4, color=COLORS["measured"], label="primal (best training)")
+ax.bar(xx + 0.2, meet["dual"], 0.4, color=COLORS["reference"], alpha=0.8, label="dual")
+ax.set_xticks(xx, ["P1 Schatten", "P2 weight decay", "parallel + WD", "parallel + path"], fontsize=8)
+ax.set(ylabel="value", title="same data, depth 3: where the gap opens")
+ax.legend(fontsize=8);
+
+# %% [markdown]
+# ## Claims
+
+# %%
+claims.save()
+glue_many("pl", P3=pl.weight_decay_primal(s, 3), D3=pl.weight_decay_dual(s, 3), nuc=pl.path_dual(s),
+          sch=sch.value, wd3=wd_train.get(3, wd_par).value, par=par[max(par)].value, mbig=m_big,
+          n_claims=len(claims.claims), n_hold=sum(c.holds for c in claims.claims),
+          total=time.perf_counter() - t_start, preset=preset, device=describe_device(dev), restarts=restarts)
+Markdown(claims.table())
+
+# %% [markdown]
+# ## Why the two papers do not contradict each other
+#
+# Every regulariser here is a function of the layers, but the training problem only sees what it induces on
+# the end-to-end map $W = W_1\cdots W_L$. P1's Schatten-$H$ regulariser with $H = L$ induces exactly the nuclear
+# norm $\|W\|_*$ (AM–GM across layers), a convex function: the problem is a convex problem in disguise, and the
+# trained value {glue:text}`pl_sch:.5f` equals the dual {glue:text}`pl_nuc:.5f`. P2's path regulariser on a
+# parallel network induces the same nuclear norm once each singular direction can live in its own branch
+# ({glue:text}`pl_par:.5f` against {glue:text}`pl_nuc:.5f`). Weight decay instead induces
+# $\tfrac L2\sum_i\sigma_i^{2/L}$, a Schatten quasi-norm that is **concave** in the singular values for
+# $L \ge 3$; the Lagrangian dual only sees its convex envelope, so training reaches
+# {glue:text}`pl_wd3:.5f` (the primal {glue:text}`pl_P3:.5f`) while the dual is {glue:text}`pl_D3:.5f`.
+#
+# So P1's "zero gap" (Theorem 2) and P2's "non-zero gap" are statements about different regularisers of the
+# same deep linear network, and they meet at $L = H = 2$, where the Schatten-2 norm is the Frobenius norm and
+# all three rows of the table coincide. The lesson both papers share: the gap is zero exactly when the
+# regulariser, pushed through the factorisation, is convex in the network's output; parallel branches make the
+# path regulariser do that, and the quasi-norm of weight decay never does. P2's statement that weight decay
+# "encourages low-rank solutions" is the same concavity seen from the primal side: the trained maps above
+# switch small singular values off instead of shrinking them.
+#
+# ## How this differs from the paper
+#
+# - P2 has no experiments and its full text was not available to us: the closed forms are ours (derived in
+#   `companion.parallel_linear`) and checked by {glue:text}`pl_n_claims` claims ({glue:text}`pl_n_hold` hold).
+#   Which regulariser P2 modifies to is not confirmed; we implement the path regulariser
+#   $\frac1L\sum_{j,l}\|W_{lj}\|_F^L$ and state it.
+# - Training: L-BFGS inside an augmented Lagrangian for the interpolation constraint, {glue:text}`pl_restarts`
+#   restarts as one batch, float64; a restart counts only if its constraint violation is below $10^{-6}\|Y\|_F$.
+#   Each run first fits the constraint alone (a homotopy): for $L \ge 3$ weight decay makes $0$ a strict local
+#   minimum of every singular direction, and without that warm start no restart reached the optimum at
+#   $L \ge 4$ in our tests (see `train_interpolation`).
+# - Preset **{glue:text}`pl_preset`**, device {glue:text}`pl_device`, {glue:text}`pl_total:.0f` s in all.
+#   Data: synthetic only (no data set).
