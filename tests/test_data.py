@@ -201,3 +201,15 @@ def test_real_shared_data():
     assert m.record.files[0][1] == D.CHECKSUMS["t10k-images-idx3-ubyte.gz"]
     c = D.load_cifar10("test", SHARED_DATA, download=False, limit=200)
     assert c.images.shape == (200, 3, 32, 32) and c.record.files[0][1] == D.CHECKSUMS["cifar10-jpeg/test.tar"]
+
+
+def test_synthetic_teacher_is_seeded_balanced_and_validated():
+    a = D.synthetic_teacher(n=200, d=10, hidden=11, seed=4)
+    b = D.synthetic_teacher(n=200, d=10, hidden=11, seed=4)
+    c = D.synthetic_teacher(n=200, d=10, hidden=11, seed=5)
+    assert a.x.shape == (200, 10) and a.y.shape == (200,)
+    assert set(a.y.unique().tolist()) == {-1.0, 1.0} and int((a.y > 0).sum()) == 100
+    assert np.array_equal(a.x.numpy(), b.x.numpy()) and not np.array_equal(a.x.numpy(), c.x.numpy())
+    assert "11 hidden units" in a.record.note
+    with pytest.raises(ValueError, match="need n"):
+        D.synthetic_teacher(n=1)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from companion.tropical import max_plus_convolve, min_plus_convolve
 from companion.shapley_folkman import (
-    _maxplus_step,
     distance_to_downset,
     hausdorff_points,
     hausdorff_to_hull,
@@ -20,8 +20,10 @@ def test_maxplus_step_matches_brute_force():
     rng = np.random.default_rng(0)
     G, g = rng.normal(size=7), rng.normal(size=4)
     brute = [max(G[j - i] + g[i] for i in range(4) if 0 <= j - i < 7) for j in range(10)]
-    fast = _maxplus_step(torch.tensor(G), torch.tensor(g), max_elements=8)  # forces several chunks
+    fast = max_plus_convolve(torch.tensor(G), torch.tensor(g), max_elements=8)  # forces several chunks
     np.testing.assert_allclose(fast.numpy(), brute)
+    brute_min = [min(G[j - i] + g[i] for i in range(4) if 0 <= j - i < 7) for j in range(10)]
+    np.testing.assert_allclose(min_plus_convolve(torch.tensor(G), torch.tensor(g)).numpy(), brute_min)
 
 
 @pytest.mark.parametrize("I", [2, 3])

@@ -379,3 +379,33 @@ def _cifar_from_archive(path: Path, md5: str, split: Split, limit: int | None, s
     idx = _subsample(len(y), limit, seed)
     rec = DataRecord("CIFAR-10", split, "official python batches (tar.gz)", ((str(path), md5),), len(idx))
     return Dataset(torch.from_numpy(x[idx]), torch.from_numpy(y[idx]), rec)
+
+
+# ---- synthetic teacher set (P1 §5.1) ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SyntheticSet:
+    x: torch.Tensor      # (n, d) float64, rows are samples
+    y: torch.Tensor      # (n,) float64 in {−1, +1}
+    record: DataRecord
+
+
+def synthetic_teacher(n: int = 1000, d: int = 10, hidden: int = 11, seed: int = 0) -> SyntheticSet:
+    """P1 §5.1's synthetic set, with the choices the paper leaves open made explicit.
+
+    Inputs x ~ N(0, I_d); a one-hidden-layer ReLU teacher with ``hidden`` units, first-layer weights
+    V ~ N(0, 1/d) (hidden × d), no biases, output weights a ~ N(0, 1); labels
+    y = sign(aᵀ relu(Vx) − median), the median over the sample, so the two classes are balanced.
+    """
+    if n < 2 or d < 1 or hidden < 1:
+        raise ValueError(f"need n ≥ 2, d ≥ 1, hidden ≥ 1; got n={n}, d={d}, hidden={hidden}")
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    V = torch.randn(hidden, d, generator=g, dtype=torch.float64) / np.sqrt(d)
+    a = torch.randn(hidden, generator=g, dtype=torch.float64)
+    score = torch.relu(x @ V.T) @ a
+    y = torch.where(score > score.median(), 1.0, -1.0).to(torch.float64)
+    rec = DataRecord("synthetic teacher", "all", "generated", (), n,
+                     note=f"x ~ N(0, I_{d}), teacher ReLU with {hidden} hidden units (V ~ N(0, 1/d), a ~ N(0, 1)), "
+                          f"y = sign(score − median), seed {seed}")
+    return SyntheticSet(x, y, rec)

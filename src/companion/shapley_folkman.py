@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from companion.tropical import max_plus_convolve
+
 __all__ = [
     "lp_profile",
     "minkowski_profiles",
@@ -52,20 +54,6 @@ def lp_profile(p: float, N: int, *, dtype: torch.dtype = torch.float64, device: 
     return (1.0 - x.pow(p)).clamp_min(0.0).pow(1.0 / p)
 
 
-def _maxplus_step(G: torch.Tensor, g: torch.Tensor, max_elements: int = 2**24) -> torch.Tensor:
-    """Max-plus convolution ``(G ⊕ g)[j] = max_i G[j − i] + g[i]``; shapes (M,), (N+1,) → (M+N,).
-
-    Output indices are processed in chunks so that at most ``max_elements`` sums exist at once.
-    """
-    N = g.numel() - 1
-    neg = torch.full((N,), -torch.inf, dtype=G.dtype, device=G.device)
-    padded = torch.cat([neg, G, neg])                      # (M + 2N,)
-    windows = padded.unfold(0, N + 1, 1)                   # (M + N, N+1) view: windows[j, m] = padded[j + m]
-    gf = g.flip(0)                                         # m = N − i  ⇒  padded[j + N − i] = G[j − i]
-    rows = max(1, max_elements // (N + 1))
-    return torch.cat([(windows[a:a + rows] + gf).amax(dim=1) for a in range(0, windows.shape[0], rows)])
-
-
 def minkowski_profiles(g: torch.Tensor, I_max: int) -> list[torch.Tensor]:
     """Profiles of the Minkowski *averages* of 1…I_max copies of the set with profile ``g``.
 
@@ -77,7 +65,7 @@ def minkowski_profiles(g: torch.Tensor, I_max: int) -> list[torch.Tensor]:
     out = [g.clone()]
     G = g.clone()
     for I in range(2, I_max + 1):
-        G = _maxplus_step(G, g)
+        G = max_plus_convolve(G, g)
         out.append(G / I)
     return out
 

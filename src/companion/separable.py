@@ -1,0 +1,253 @@
+"""Theorem 1 of P1 computed exactly: the duality gap of a multi-branch network under Assumption 1.
+
+Branches are single ReLU units with one trainable parameter,
+``f_i(w; x) = a_i · relu(w · z_i(x) + c_i)``, ``w ∈ W_i = [−A_i, A_i]``, ``h_i(w) = w²`` (weight decay),
+where ``z_i(x) = u_iᵀx`` is a fixed projection of the input. Under Assumption 1 (τ > y·f everywhere)
+the τ-hinge loss is linear in f, so problem (2) separates into
+``min (1/I) Σ g_i(w_i)  s.t. (1/I) Σ w_i² ≤ K``, with ``g_i(w) = E[1 − y f_i(w; x)/τ]``.
+
+Each ``g_i`` is piecewise linear in ``w`` with kinks at ``w = −c_i/z_i(x_j)``, so everything about one
+branch is exact: its convex envelope ``f̃_i`` (lower hull of the kinks), its restricted minimum
+``φ_i(t) = min{g_i(w) : w² ≤ t}`` (= f̂_i), and its Lagrangian ``min_w g_i(w) + λw²``. Two things are
+discretised, both towards a *larger* normalised gap (so the check of the 2/I bound is conservative):
+the primal allocates the budget on a grid ``t = uδ`` (an upper bound on inf P, above it by at most the
+stated resolution), and ``Δ_i = sup_w φ_i(w²) − f̃_i(w)`` is a maximum over a grid of w (a lower bound).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from scipy.optimize import minimize_scalar
+
+from companion.tropical import min_plus_convolve
+
+
+def lower_hull(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices of the lower convex hull of points (x, y) (Andrew's monotone chain), sorted by x."""
+    order = np.lexsort((y, x))
+    hull: list[tuple[float, float]] = []
+    for px, py in zip(x[order], y[order]):
+        if hull and hull[-1][0] == px:
+            continue  # same x: keep the lower point (sorted by y within x)
+        while len(hull) >= 2:
+            (ax, ay), (bx, by) = hull[-2], hull[-1]
+            if (bx - ax) * (py - ay) - (by - ay) * (px - ax) <= 0:  # b is not below the chord a→p
+                hull.pop()
+            else:
+                break
+        hull.append((float(px), float(py)))
+    h = np.array(hull)
+    return h[:, 0], h[:, 1]
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One branch: ``f(w; x) = a · relu(w z + c)`` on data projections ``z`` (n,), labels ``y`` (n,) ∈ {±1}."""
+
+    z: np.ndarray
+    y: np.ndarray
+    c: float
+    a: float
+    A: float
+    tau: float
+
+    def f(self, w: np.ndarray) -> np.ndarray:
+        """Branch outputs, shape (len(w), n)."""
+        w = np.atleast_1d(np.asarray(w, dtype=float))
+        return self.a * np.maximum(w[:, None] * self.z[None, :] + self.c, 0.0)
+
+    def g(self, w: np.ndarray) -> np.ndarray:
+        """g(w) = mean_j (1 − y_j f(w; x_j)/τ), shape (len(w),) — chunked over w."""
+        w = np.atleast_1d(np.asarray(w, dtype=float))
+        out = np.empty(len(w))
+        step = max(1, 2**22 // max(len(self.z), 1))
+        for s in range(0, len(w), step):
+            out[s:s + step] = 1.0 - (self.f(w[s:s + step]) @ self.y) / (len(self.y) * self.tau)
+        return out
+
+    def kinks(self) -> np.ndarray:
+        """Sorted breakpoints of g in [−A, A], with the endpoints and 0."""
+        nz = self.z != 0
+        k = -self.c / self.z[nz]
+        k = k[np.abs(k) < self.A]
+        return np.unique(np.concatenate([k, [-self.A, 0.0, self.A]]))
+
+    def max_yf(self) -> float:
+        """max over w ∈ [−A, A] and the data of y·f(w; x): attained at w ∈ {−A, 0, A} (f is convex in w)."""
+        return float(np.max(self.y[None, :] * self.f(np.array([-self.A, 0.0, self.A]))))
+
+    def envelope(self, w: np.ndarray) -> np.ndarray:
+        """f̃: the convex envelope of g over [−A, A] (exact: lower hull of g at its kinks), at w."""
+        k = self.kinks()
+        hx, hy = lower_hull(k, self.g(k))
+        return np.interp(w, hx, hy)
+
+    def phi(self, t: np.ndarray) -> np.ndarray:
+        """φ(t) = min{g(w) : |w| ≤ min(√t, A)} (= f̂ at any w̃ with w̃² = t), exact; shape (len(t),)."""
+        t = np.atleast_1d(np.asarray(t, dtype=float))
+        r = np.minimum(np.sqrt(np.maximum(t, 0.0)), self.A)
+        k = self.kinks()
+        order = np.argsort(np.abs(k), kind="stable")
+        ak, gk = np.abs(k)[order], self.g(k)[order]
+        prefix = np.minimum.accumulate(gk)
+        idx = np.searchsorted(ak, r, side="right") - 1      # kinks with |k| ≤ r (always ≥ 0: k = 0 is there)
+        return np.minimum(prefix[idx], np.minimum(self.g(r), self.g(-r)))
+
+    def lagrangian_min(self, lam: np.ndarray) -> np.ndarray:
+        """min_{w ∈ [−A, A]} g(w) + λ w², exact (per linear piece of g, the vertex −slope/(2λ), clipped)."""
+        lam = np.atleast_1d(np.asarray(lam, dtype=float))
+        k = self.kinks()
+        gk = self.g(k)
+        s = np.diff(gk) / np.diff(k)                                   # slopes of the pieces
+        lo, hi = k[:-1], k[1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(lam[:, None] > 0, -s[None, :] / (2 * lam[:, None]), np.where(s[None, :] > 0, -np.inf, np.inf))
+        w = np.clip(w, lo[None, :], hi[None, :])
+        vals = gk[:-1][None, :] + s[None, :] * (w - lo[None, :]) + lam[:, None] * w**2
+        ends = gk[None, :] + lam[:, None] * k[None, :] ** 2
+        return np.minimum(vals.min(1), ends.min(1))
+
+    def delta(self, n_grid: int = 20001) -> float:
+        """Δ = sup_w φ(w²) − f̃(w), as a maximum over a grid of w (a lower bound on the supremum)."""
+        w = np.linspace(-self.A, self.A, n_grid)
+        return float(np.max(self.phi(w**2) - self.envelope(w)))
+
+
+def make_branches(x: np.ndarray, y: np.ndarray, directions: np.ndarray, biases: Sequence[float],
+                  signs: Sequence[float], boxes: Sequence[float], tau: float) -> list[Branch]:
+    """Branch types from unit ``directions`` (T, d), biases, output signs and box half-widths (each length T)."""
+    u = directions / np.linalg.norm(directions, axis=1, keepdims=True)
+    return [Branch(z=x @ u[t], y=y, c=float(biases[t]), a=float(signs[t]), A=float(boxes[t]), tau=tau)
+            for t in range(len(u))]
+
+
+def assumption1_margin(branches: Sequence[Branch]) -> tuple[float, float]:
+    """(τ, max over branches, parameters and data of y·f_i): Assumption 1 holds for every I if τ > the latter."""
+    return branches[0].tau, max(b.max_yf() for b in branches)
+
+
+# ---- primal by dynamic programming over the budget --------------------------------------------------------
+
+@dataclass(frozen=True)
+class PrimalTable:
+    """inf P on the budget grid, for I = 1…I_max and each K; with its resolution."""
+
+    Is: np.ndarray          # (I_max,)
+    Ks: np.ndarray          # (nK,)
+    values: np.ndarray      # (I_max, nK): min (1/I)Σφ_i(t_i) s.t. Σ t_i ≤ I·K, t_i on the grid (≥ inf P)
+    resolution: float       # values − inf P ≤ resolution (largest drop of any φ_i over one grid cell)
+    delta: float            # grid step of t
+
+
+def primal_table(branches: Sequence[Branch], Ks: Sequence[float], I_max: int, delta: float, *,
+                 device: str | torch.device = "cpu") -> PrimalTable:
+    """Exact primal on the t-grid for the branch sequence ``branches[i % T]``, i = 0…I_max−1."""
+    Umax = max(int(np.floor(b.A**2 / delta + 1e-9)) for b in branches)
+    tgrid = np.arange(Umax + 1) * delta
+    return primal_table_from_phis([b.phi(tgrid) for b in branches], Ks, I_max, delta, device=device)
+
+
+def primal_table_from_phis(phis: Sequence[np.ndarray], Ks: Sequence[float], I_max: int, delta: float, *,
+                           device: str | torch.device = "cpu") -> PrimalTable:
+    """The DP behind :func:`primal_table`, from φ_i tabulated on ``t = uδ`` (each (U+1,), non-increasing).
+
+    One min-plus convolution per added branch gives every I at once; tables are truncated to the
+    largest budget needed.
+    """
+    Ks = np.asarray(Ks, dtype=float)
+    T = len(phis)
+    ph = [torch.as_tensor(p, dtype=torch.float64, device=device) for p in phis]
+    res = max(float(torch.max(p[:-1] - p[1:])) if p.numel() > 1 else 0.0 for p in ph)
+    Kmax = float(Ks.max())
+    values = np.empty((I_max, len(Ks)))
+    Phi = ph[0].clone()
+    for I in range(1, I_max + 1):
+        if I > 1:
+            keep = int(np.floor(I * Kmax / delta + 1e-9)) + 1
+            Phi = min_plus_convolve(Phi, ph[(I - 1) % T])[:keep]
+        budgets = np.minimum(np.floor(I * Ks / delta + 1e-9).astype(int), Phi.numel() - 1)
+        prefix = torch.cummin(Phi, 0).values          # Σ t_i ≤ budget
+        values[I - 1] = prefix[torch.as_tensor(budgets, device=Phi.device)].cpu().numpy() / I
+    return PrimalTable(Is=np.arange(1, I_max + 1), Ks=Ks, values=values, resolution=res, delta=delta)
+
+
+def minkowski_staircase(branch: Branch, Is: Sequence[int], delta: float) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """φ_I(t) = min{(1/I)Σφ(t_i) : (1/I)Σt_i ≤ t} for identical branches, on t ∈ [0, A²]: {I: (t, φ_I(t))}."""
+    U = int(np.floor(branch.A**2 / delta + 1e-9))
+    phi = torch.as_tensor(branch.phi(np.arange(U + 1) * delta), dtype=torch.float64)
+    out, Phi = {}, phi.clone()
+    for I in range(1, max(Is) + 1):
+        if I > 1:
+            Phi = min_plus_convolve(Phi, phi)
+        if I in Is:
+            u = np.arange(Phi.numel())
+            out[I] = (u * delta / I, torch.cummin(Phi, 0).values.numpy() / I)
+    return out
+
+
+# ---- dual -------------------------------------------------------------------------------------------------------
+
+def dual_value(branches: Sequence[Branch], counts: Sequence[int], K: float) -> tuple[float, float]:
+    """sup_{λ ≥ 0} (1/I) Σ_i min_w [g_i(w) + λ w²] − λK, for ``counts[t]`` branches of type t (I = Σ counts).
+
+    The dual function is concave in λ; it is maximised by bounded Brent search and compared with λ = 0.
+    Returns (value, λ*).
+    """
+    I = float(sum(counts))
+    active = [(b, c / I) for b, c in zip(branches, counts) if c > 0]
+
+    def q(lam: float) -> float:
+        return float(sum(wt * b.lagrangian_min(np.array([lam]))[0] for b, wt in active) - lam * K)
+
+    # beyond λ_hi every branch sits at w = 0 (the steepest slope of g is bounded), so q only decreases
+    smax = max(np.max(np.abs(np.diff(b.g(b.kinks())) / np.diff(b.kinks()))) for b, _ in active)
+    amin = min(np.min(np.abs(b.kinks()[b.kinks() != 0]), initial=np.inf) for b, _ in active)
+    lam_hi = max(1.0, 2 * smax / max(min(amin, 1.0), 1e-6))
+    res = minimize_scalar(lambda l: -q(l), bounds=(0.0, lam_hi), method="bounded", options={"xatol": 1e-12})
+    best = max((q(0.0), 0.0), (-res.fun, float(res.x)))
+    return best
+
+
+def branch_counts(T: int, I: int) -> list[int]:
+    """How many of the first I branches (types cycling 0, 1, …, T−1) are of each type."""
+    return [I // T + (1 if t < I % T else 0) for t in range(T)]
+
+
+def convexified_value(branch: Branch, K: float, delta: float) -> float:
+    """For identical branches the dual equals conv φ at K: lower hull of φ on the t-grid, evaluated at K."""
+    t = np.arange(int(np.floor(branch.A**2 / delta + 1e-9)) + 1) * delta
+    hx, hy = lower_hull(t, branch.phi(t))
+    return float(np.interp(K, hx, hy))
+
+
+# ---- beyond Assumption 1: brute force for tiny I ----------------------------------------------------------------
+
+def brute_force_hinge(branch: Branch, I: int, K: float, w_grid: np.ndarray, tau: float,
+                      lam_grid: np.ndarray) -> tuple[float, float]:
+    """Primal and dual of the *non-separable* τ-hinge problem with I identical branches, by enumeration.
+
+    Each w_i ranges over ``w_grid``; objective mean_j max(0, 1 − y_j (1/I)Σ_i f(w_i; x_j)/τ), constraint
+    (1/I)Σ w_i² ≤ K. The dual maximises min_combos [obj + λ(avg h − K)] over ``lam_grid`` (a lower bound
+    on the true dual supremum over λ, computed on the same finite parameter set). Returns (P, D).
+    """
+    Fw = torch.as_tensor(branch.f(w_grid))                       # (N, n)
+    y = torch.as_tensor(branch.y)
+    N = len(w_grid)
+    idx = torch.cartesian_prod(*[torch.arange(N)] * I) if I > 1 else torch.arange(N)[:, None]
+    idx = idx[(idx[:, :-1] <= idx[:, 1:]).all(1)] if I > 1 else idx   # identical branches: sorted tuples suffice
+    objs, hs = [], []
+    for s in range(0, len(idx), 4096):
+        ch = idx[s:s + 4096]
+        f = Fw[ch].mean(1)                                         # (c, n)
+        objs.append(torch.clamp(1 - y * f / tau, min=0).mean(1))
+        hs.append(torch.as_tensor(w_grid, dtype=torch.float64)[ch].pow(2).mean(1))
+    obj, h = torch.cat(objs), torch.cat(hs)
+    feas = h <= K + 1e-12
+    P = float(obj[feas].min()) if bool(feas.any()) else float("inf")
+    lam = torch.as_tensor(lam_grid, dtype=torch.float64)
+    D = float((obj[None, :] + lam[:, None] * (h[None, :] - K)).min(1).values.max())
+    return P, D

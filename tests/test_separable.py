@@ -1,0 +1,87 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from companion import separable as sp
+from companion.data import synthetic_teacher
+
+
+@pytest.fixture(scope="module")
+def branches():
+    ds = synthetic_teacher(n=80, d=2, hidden=5, seed=3)
+    x, y = ds.x.numpy(), ds.y.numpy()
+    dirs = np.array([[1.0, 0.5], [0.2, 1.0]])
+    return sp.make_branches(x, y, dirs, biases=[-1.0, -0.5], signs=[1.0, -1.0], boxes=[1.5, 1.0], tau=10.0)
+
+
+def test_exact_branch_quantities_match_dense_grids(branches):
+    for b in branches:
+        w = np.linspace(-b.A, b.A, 200_001)
+        gw = b.g(w)
+        for t in (0.0, 0.1, 0.5, b.A**2):
+            assert b.phi(np.array([t]))[0] == pytest.approx(gw[w**2 <= t].min(), abs=1e-6)
+            assert b.phi(np.array([t]))[0] <= gw[w**2 <= t].min() + 1e-12     # exact min ≤ any sampled value
+        for lam in (0.0, 0.01, 0.3, 5.0):
+            assert b.lagrangian_min(np.array([lam]))[0] == pytest.approx((gw + lam * w**2).min(), abs=1e-8)
+        env = b.envelope(w)
+        assert np.all(env <= gw + 1e-12)                                         # an under-estimator ...
+        assert np.all(np.diff(env, 2) >= -1e-9)                                  # ... that is convex
+        assert b.delta(2001) >= 0
+        assert b.max_yf() == pytest.approx(np.max(b.y * b.f(w[::100])), abs=1e-9)
+
+
+def discrete_phi(b, K_units, w_set):
+    """φ on the unit grid t = u·δ for the finite parameter set w_set (w² integer multiples of δ)."""
+    return np.array([b.g(w_set[w_set**2 <= u * 0.01 + 1e-12]).min() for u in range(K_units + 1)])
+
+
+@pytest.mark.parametrize("I", [1, 2, 3])
+def test_dp_equals_brute_force_enumeration(branches, I):
+    b0, b1 = branches
+    w_set = np.arange(-10, 11) * 0.1                  # w = k/10 ⇒ w² = k²/100: integer multiples of δ = 0.01
+    U = 100
+    phis = [discrete_phi(b0, U, w_set), discrete_phi(b1, U, w_set)]
+    Ks = [0.05, 0.2, 0.5]
+    tab = sp.primal_table_from_phis(phis, Ks, 3, 0.01)
+    gvals = [b0.g(w_set), b1.g(w_set)]
+    for j, K in enumerate(Ks):
+        best = np.inf
+        for combo in itertools.product(range(len(w_set)), repeat=I):
+            if np.mean(w_set[list(combo)] ** 2) <= K + 1e-12:
+                best = min(best, np.mean([gvals[i % 2][k] for i, k in enumerate(combo)]))
+        assert tab.values[I - 1, j] == pytest.approx(best, abs=1e-12)
+
+
+def test_dual_equals_convex_envelope_and_weak_duality(branches):
+    b = branches[0]
+    tab = sp.primal_table([b], [0.1, 0.5, 1.5], 4, 0.005)
+    for j, K in enumerate([0.1, 0.5, 1.5]):
+        D, lam = sp.dual_value([b], [1], K)
+        assert lam >= 0
+        assert D == pytest.approx(sp.convexified_value(b, K, 0.0005), abs=1e-6)
+        assert np.all(tab.values[:, j] >= D - 1e-12)                             # weak duality at every I
+    # heterogeneous: weak duality on random mixes
+    tabh = sp.primal_table(branches, [0.3], 6, 0.005)
+    for I in range(1, 7):
+        D, _ = sp.dual_value(branches, sp.branch_counts(2, I), 0.3)
+        assert tabh.values[I - 1, 0] >= D - 1e-12
+
+
+def test_branch_counts_and_lower_hull():
+    assert sp.branch_counts(3, 7) == [3, 2, 2] and sum(sp.branch_counts(4, 10)) == 10
+    hx, hy = sp.lower_hull(np.array([0.0, 1, 2, 3]), np.array([0.0, 2, 1, 3]))
+    np.testing.assert_allclose(hx, [0, 2, 3])
+    np.testing.assert_allclose(hy, [0, 1, 3])
+
+
+def test_brute_force_hinge_separable_case_matches_linear_loss(branches):
+    """With τ above max y·f the hinge is linear, so the brute force equals the separable objective."""
+    b = branches[0]
+    tau = 1.1 * b.max_yf()
+    bt = sp.Branch(z=b.z, y=b.y, c=b.c, a=b.a, A=b.A, tau=tau)
+    w_set = np.linspace(-b.A, b.A, 11)
+    P, D = sp.brute_force_hinge(bt, 2, 0.5, w_set, tau, np.linspace(0, 2, 201))
+    g = bt.g(w_set)
+    best = min((g[i] + g[j]) / 2 for i in range(11) for j in range(11) if (w_set[i]**2 + w_set[j]**2) / 2 <= 0.5)
+    assert P == pytest.approx(best, abs=1e-12) and D <= P + 1e-12
