@@ -65,21 +65,19 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from companion import parallel_linear as pl
-from companion.claims import Claims
-from companion.devices import describe_device, resolve_device
+from companion.devices import describe_device
 from companion.plotting import COLORS, subplots
-from companion.report import glue_many, progress
+from companion.report import glue_many, progress, start_chapter
 
-dev = resolve_device(device)
-claims = Claims(chapter="parallel_linear", preset=preset, device=describe_device(dev), seed=seed, path=claims_path,
-                run_id=run_id)
-claims.add_data("synthetic: X = I, Y = U diag(σ) Vᵀ with random orthogonal U, V")
+dev, claims = start_chapter("parallel_linear", preset=preset, device=device, seed=seed, claims_path=claims_path,
+                            run_id=run_id, data="synthetic: X = I, Y = U diag(σ) Vᵀ with random orthogonal U, V",
+                            sigma=sigma, restarts=restarts)
 t_start = time.perf_counter()
 X, Y = pl.spectrum_instance(sigma, seed)
 s = pl.singular_values(X, Y)
 rank = len(s)
 train_kw = dict(restarts=restarts, outer=outer, inner=inner, seed=seed, device=device)
-print(f"preset={preset}, device={describe_device(dev)}, σ(W*) = {np.round(s, 6)}, restarts={restarts}")
+print(f"σ(W*) = {np.round(s, 6)}")
 
 # %% [markdown]
 # ## 1. Standard deep linear networks with weight decay: a gap at depth ≥ 3

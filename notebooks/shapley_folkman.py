@@ -44,10 +44,9 @@ import time
 import numpy as np
 import torch
 
-from companion.claims import Claims
-from companion.devices import describe_device, resolve_device
+from companion.devices import describe_device
 from companion.plotting import COLORS, subplots
-from companion.report import glue_many
+from companion.report import glue_many, start_chapter
 from companion.shapley_folkman import (
     distance_to_downset,
     hausdorff_to_hull,
@@ -60,11 +59,9 @@ from companion.shapley_folkman import (
     upper_concave_envelope,
 )
 
-dev = resolve_device(device)
-claims = Claims(chapter="shapley_folkman", preset=preset, device=describe_device(dev), seed=seed,
-                path=claims_path, run_id=run_id)
-claims.add_data("none: exact geometry of the ℓp unit ball (no data set)")
-print(f"preset={preset}, device={describe_device(dev)}, p={p}, N={N}, I_max={I_max}")
+dev, claims = start_chapter("shapley_folkman", preset=preset, device=device, seed=seed, claims_path=claims_path,
+                            run_id=run_id, data="none: exact geometry of the ℓp unit ball (no data set)",
+                            p=p, N=N, I_max=I_max)
 
 # %% [markdown]
 # ## Method

@@ -66,18 +66,16 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from companion import separable as sp
-from companion.claims import Claims
 from companion.data import synthetic_teacher
-from companion.devices import describe_device, resolve_device
+from companion.devices import describe_device
 from companion.plotting import COLORS, subplots
-from companion.report import glue_many, progress
+from companion.report import glue_many, progress, start_chapter
 
-dev = resolve_device(device)
-claims = Claims(chapter="theorem1", preset=preset, device=describe_device(dev), seed=seed, path=claims_path,
-                run_id=run_id)
 t_start = time.perf_counter()
 ds = synthetic_teacher(n=n, d=2, hidden=11, seed=seed)
-claims.add_data("synthetic: " + ds.record.note + f", n = {n}, d = 2")
+dev, claims = start_chapter("theorem1", preset=preset, device=device, seed=seed, claims_path=claims_path,
+                            run_id=run_id, data="synthetic: " + ds.record.note + f", n = {n}, d = 2",
+                            I_max=I_max, delta=delta)
 x, y = ds.x.numpy(), ds.y.numpy()
 
 # Branch types: direction angle, bias c, output sign a, box half-width A (type 0 alone = identical branches)
@@ -89,7 +87,7 @@ max_yf = max(b.max_yf() for b in probe)
 tau = tau_factor * max_yf
 hetero = sp.make_branches(x, y, dirs, types["c"], types["a"], types["A"], tau=tau)
 identical = hetero[:1]
-print(f"preset={preset}, device={describe_device(dev)}, n={n}, I ≤ {I_max}, δ={delta}, τ = {tau:.4f}")
+print(f"τ = {tau:.4f}")
 
 # %% [markdown]
 # ## Assumption 1

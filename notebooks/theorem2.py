@@ -57,16 +57,14 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from companion.claims import Claims
 from companion.deep_linear import compare, gaussian_instance, rank_deficient_instance, sigma_min_nonzero
-from companion.devices import describe_device, resolve_device
+from companion.devices import describe_device
 from companion.plotting import COLORS, subplots
-from companion.report import glue, glue_many, progress
+from companion.report import glue_many, progress, start_chapter
 
-dev = resolve_device(device)
-claims = Claims(chapter="theorem2", preset=preset, device=describe_device(dev), seed=seed, path=claims_path,
-                run_id=run_id)
-claims.add_data("synthetic: Y with i.i.d. N(0,1) entries, X = I (Fig 6, Table 3); a random rank-deficient X")
+dev, claims = start_chapter("theorem2", preset=preset, device=device, seed=seed, claims_path=claims_path,
+                            run_id=run_id, H=H, sizes=sizes, restarts=restarts,
+                            data="synthetic: Y with i.i.d. N(0,1) entries, X = I (Fig 6, Table 3); a random rank-deficient X")
 t_start = time.perf_counter()
 
 
@@ -96,7 +94,6 @@ def row(label, c) -> dict:
             "SDP s": c.dual_seconds, "primal s": c.primal_seconds}
 
 
-print(f"preset={preset}, device={describe_device(dev)}, H={H}, sizes={sizes}, restarts={restarts}")
 
 # %% [markdown]
 # ## The closed form

@@ -16,6 +16,23 @@ def plain(value: Any) -> Any:
     return value
 
 
+def start_chapter(chapter: str, *, preset: str, device: str, seed: int, claims_path: str, run_id: str,
+                  data: str, **shown: Any):
+    """The first lines of every chapter: resolve the device, open its :class:`~companion.claims.Claims`,
+    record the data used and print what produced the page. Returns (torch.device, Claims)."""
+    from companion.claims import Claims
+    from companion.devices import describe_device, resolve_device
+
+    dev = resolve_device(device)
+    claims = Claims(chapter=chapter, preset=preset, device=describe_device(dev), seed=seed, path=claims_path,
+                    run_id=run_id)
+    claims.add_data(data)
+    extra = "".join(f", {k}={v}" for k, v in shown.items())
+    print(f"{chapter}: preset={preset}, device={describe_device(dev)}, seed={seed}{extra}")
+    print(f"data: {data}")
+    return dev, claims
+
+
 def glue(name: str, value: Any) -> Any:
     """``myst_nb.glue(name, value, display=False)`` with the value made plain; returns the value."""
     from myst_nb import glue as _glue

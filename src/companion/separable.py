@@ -23,25 +23,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 
-from companion.tropical import min_plus_convolve
-
-
-def lower_hull(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices of the lower convex hull of points (x, y) (Andrew's monotone chain), sorted by x."""
-    order = np.lexsort((y, x))
-    hull: list[tuple[float, float]] = []
-    for px, py in zip(x[order], y[order]):
-        if hull and hull[-1][0] == px:
-            continue  # same x: keep the lower point (sorted by y within x)
-        while len(hull) >= 2:
-            (ax, ay), (bx, by) = hull[-2], hull[-1]
-            if (bx - ax) * (py - ay) - (by - ay) * (px - ax) <= 0:  # b is not below the chord a→p
-                hull.pop()
-            else:
-                break
-        hull.append((float(px), float(py)))
-    h = np.array(hull)
-    return h[:, 0], h[:, 1]
+from companion.tropical import lower_hull, min_plus_convolve
 
 
 @dataclass(frozen=True)

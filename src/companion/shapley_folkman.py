@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from companion.tropical import max_plus_convolve
+from companion.tropical import max_plus_convolve, upper_hull
 
 __all__ = [
     "lp_profile",
@@ -71,19 +71,8 @@ def minkowski_profiles(g: torch.Tensor, I_max: int) -> list[torch.Tensor]:
 
 
 def upper_concave_envelope(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices of the least concave majorant of points (x, y) sorted by x (Andrew's monotone chain)."""
-    order = np.argsort(x, kind="stable")
-    hull: list[tuple[float, float]] = []
-    for px, py in zip(x[order], y[order]):
-        while len(hull) >= 2:
-            (ax, ay), (bx, by) = hull[-2], hull[-1]
-            if (bx - ax) * (py - ay) - (by - ay) * (px - ax) >= 0:  # b is not above the chord a→p
-                hull.pop()
-            else:
-                break
-        hull.append((float(px), float(py)))
-    h = np.array(hull)
-    return h[:, 0], h[:, 1]
+    """Vertices of the least concave majorant of points (x, y) sorted by x (the hull of a profile)."""
+    return upper_hull(x, y)
 
 
 @dataclass(frozen=True)
