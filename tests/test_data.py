@@ -204,11 +204,15 @@ def test_real_shared_data():
 
 
 def test_synthetic_teacher_is_seeded_balanced_and_validated():
-    a = D.synthetic_teacher(n=200, d=10, hidden=11, seed=4)
-    b = D.synthetic_teacher(n=200, d=10, hidden=11, seed=4)
-    c = D.synthetic_teacher(n=200, d=10, hidden=11, seed=5)
+    a = D.synthetic_teacher(n=200, d=10, hidden=11, seed=4, labels="median")
+    b = D.synthetic_teacher(n=200, d=10, hidden=11, seed=4, labels="median")
+    c = D.synthetic_teacher(n=200, d=10, hidden=11, seed=5, labels="median")
     assert a.x.shape == (200, 10) and a.y.shape == (200,)
     assert set(a.y.unique().tolist()) == {-1.0, 1.0} and int((a.y > 0).sum()) == 100
+    s = D.synthetic_teacher(n=200, d=10, hidden=11, seed=4)     # realisable labels: sign of the teacher
+    assert np.array_equal(s.x.numpy(), a.x.numpy()) and set(s.y.unique().tolist()) <= {-1.0, 1.0}
+    with pytest.raises(ValueError, match="labelling rule"):
+        D.synthetic_teacher(labels="coin")
     assert np.array_equal(a.x.numpy(), b.x.numpy()) and not np.array_equal(a.x.numpy(), c.x.numpy())
     assert "11 hidden units" in a.record.note
     with pytest.raises(ValueError, match="need n"):

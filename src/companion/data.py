@@ -390,22 +390,30 @@ class SyntheticSet:
     record: DataRecord
 
 
-def synthetic_teacher(n: int = 1000, d: int = 10, hidden: int = 11, seed: int = 0) -> SyntheticSet:
+def synthetic_teacher(n: int = 1000, d: int = 10, hidden: int = 11, seed: int = 0, *,
+                      labels: Literal["sign", "median"] = "sign") -> SyntheticSet:
     """P1 §5.1's synthetic set, with the choices the paper leaves open made explicit.
 
-    Inputs x ~ N(0, I_d); a one-hidden-layer ReLU teacher with ``hidden`` units, first-layer weights
-    V ~ N(0, 1/d) (hidden × d), no biases, output weights a ~ N(0, 1); labels
-    y = sign(aᵀ relu(Vx) − median), the median over the sample, so the two classes are balanced.
+    Inputs x ~ N(0, I_d); a one-hidden-layer ReLU teacher f*(x) = Σ_k a_k relu(v_kᵀx) with ``hidden``
+    units and no biases (as in P1 §5.1), v_k ~ N(0, I_d/d), output weights a_k = ±1 (⌈hidden/2⌉ positive,
+    the rest negative, shuffled). Labels: ``"sign"``: y = sign f*(x) (realisable by a student with ≥ hidden
+    units, so the global minimum of the hinge loss is 0); ``"median"``: y = sign(f*(x) − median), balanced.
     """
     if n < 2 or d < 1 or hidden < 1:
         raise ValueError(f"need n ≥ 2, d ≥ 1, hidden ≥ 1; got n={n}, d={d}, hidden={hidden}")
+    if labels not in ("sign", "median"):
+        raise ValueError(f"unknown labelling rule {labels!r}: choose 'sign' or 'median'")
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d, generator=g, dtype=torch.float64)
     V = torch.randn(hidden, d, generator=g, dtype=torch.float64) / np.sqrt(d)
-    a = torch.randn(hidden, generator=g, dtype=torch.float64)
+    a = torch.ones(hidden, dtype=torch.float64)
+    a[(hidden + 1) // 2:] = -1.0
+    a = a[torch.randperm(hidden, generator=g)]
     score = torch.relu(x @ V.T) @ a
-    y = torch.where(score > score.median(), 1.0, -1.0).to(torch.float64)
+    thr = score.median() if labels == "median" else 0.0
+    y = torch.where(score > thr, 1.0, -1.0).to(torch.float64)
+    rule = "y = sign(f*(x) − median)" if labels == "median" else "y = sign f*(x)"
     rec = DataRecord("synthetic teacher", "all", "generated", (), n,
-                     note=f"x ~ N(0, I_{d}), teacher ReLU with {hidden} hidden units (V ~ N(0, 1/d), a ~ N(0, 1)), "
-                          f"y = sign(score − median), seed {seed}")
+                     note=f"x ~ N(0, I_{d}), teacher ReLU net with {hidden} hidden units, no biases (v ~ N(0, I/d), "
+                          f"output weights ±1), {rule}, seed {seed}")
     return SyntheticSet(x, y, rec)

@@ -1,0 +1,89 @@
+"""Multi-branch networks as batched tensors: f(x) = Σ_i f_i(x) (or the mean, P1's 1/I form).
+
+Every branch is a small ReLU MLP without biases. All branches of all S independent networks (seeds)
+live in one tensor per layer: ``layers[l]`` has shape (S, I, d_{l+1}, d_l). There is no Python loop over
+branches or seeds; a 50 000-branch network is one batched computation (chunked over branches when
+memory demands, see :func:`forward`). One-hidden-layer networks with I hidden units are branches with
+one hidden unit each: widths (d, 1, out).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+
+from companion.devices import resolve_device
+
+Scale = Literal["sum", "mean"]
+Layers = list[torch.Tensor]
+
+
+def init_branches(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence[int] = 0, device: str = "auto",
+                  dtype: torch.dtype = torch.float32) -> Layers:
+    """S networks of I branches with layer widths ``widths`` = (d, h_1, …, out).
+
+    Layer l ~ N(0, 1/fan_in) (fan_in = d_l; the last layer uses fan_in = I·h so the output has O(1) scale).
+    ``seed`` may be one int (network s uses seed + s) or one seed per network, so that network s is the
+    same whether it is trained alone or in a batch.
+    """
+    dev = resolve_device(device)
+    seeds = list(seed) if isinstance(seed, (list, tuple)) else [int(seed) + s for s in range(S)]
+    if len(seeds) != S:
+        raise ValueError(f"{len(seeds)} seeds for S = {S} networks")
+    L = len(widths) - 1
+    per_seed = []
+    for sd in seeds:
+        g = torch.Generator().manual_seed(int(sd))
+        layers = []
+        for l in range(L):
+            fan_in = widths[l] * (I if l == L - 1 else 1)
+            layers.append(torch.randn(I, widths[l + 1], widths[l], generator=g, dtype=torch.float64) / np.sqrt(fan_in))
+        per_seed.append(layers)
+    return [torch.stack([p[l] for p in per_seed]).to(device=dev, dtype=dtype) for l in range(L)]
+
+
+def forward(layers: Sequence[torch.Tensor], x: torch.Tensor, *, scale: Scale = "sum",
+            branch_chunk: int | None = None) -> torch.Tensor:
+    """Outputs (S, n, out) for inputs x: (n, d) shared by all networks, or (S, n, d) one batch per network.
+
+    ``branch_chunk``: process that many branches at a time and accumulate (bounds memory for huge I).
+    """
+    S, I = layers[0].shape[:2]
+    if branch_chunk is not None and branch_chunk < I:
+        out = sum(forward([W[:, a:a + branch_chunk] for W in layers], x, scale="sum")
+                  for a in range(0, I, branch_chunk))
+        return out / I if scale == "mean" else out
+    W0 = layers[0]
+    o, d = W0.shape[2], W0.shape[3]
+    if x.dim() == 2:
+        h = (W0.reshape(-1, d) @ x.T).reshape(S, I, o, -1)                    # (S, I, o, n)
+    else:
+        h = torch.bmm(W0.reshape(S, I * o, d), x.transpose(1, 2)).reshape(S, I, o, -1)
+    for W in layers[1:-1]:
+        h = torch.matmul(W, torch.relu(h))                                    # (S, I, o', n)
+    if len(layers) == 1:
+        out = h.sum(1)
+    else:  # the last layer and the sum over branches are one contraction: (out, I·h) @ (I·h, n) per network
+        Wl = layers[-1]
+        a = torch.relu(h).reshape(S, I * Wl.shape[3], -1)                     # (S, I·h, n)
+        out = torch.bmm(Wl.permute(0, 2, 1, 3).reshape(S, Wl.shape[2], -1), a)  # (S, out, n)
+    out = out.transpose(1, 2)                                                 # (S, n, out)
+    return out / I if scale == "mean" else out
+
+
+def n_parameters(I: int, widths: Sequence[int]) -> int:
+    """Parameters of one network of I branches."""
+    return I * sum(widths[l] * widths[l + 1] for l in range(len(widths) - 1))
+
+
+def select(layers: Sequence[torch.Tensor], s: int | Sequence[int]) -> Layers:
+    """Networks ``s`` of a batch (keeps the leading dimension)."""
+    idx = [s] if isinstance(s, int) else list(s)
+    return [W[idx] for W in layers]
+
+
+def flatten(layers: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(S, P): each network's parameters as one vector."""
+    return torch.cat([W.reshape(W.shape[0], -1) for W in layers], 1)
