@@ -68,54 +68,69 @@ def init_padded(widths_per_net: Sequence[int], layer_widths: Sequence[int], seed
 def train_sgd(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, steps: int,
               lr: float, seeds: Sequence[int], weight_decay: float = 0.0, batch_size: int | None = None,
               check_every: int = 100, stop_loss: float = 1e-5, lr_cut: float = 0.1, mask: torch.Tensor | None = None,
-              scale: Scale = "sum", progress: Callable | None = None) -> TrainResult:
+              scale: Scale = "sum", compact: float = 0.75, progress: Callable | None = None) -> TrainResult:
     """Train the S networks in ``layers`` (each (S, I, ·, ·)) on (x: (n, d), y) with seed-batched SGD.
 
-    ``seeds``: one per network (drives its minibatches). ``progress``: optional wrapper for the check loop
-    (e.g. :func:`companion.report.progress`). Returns the trained layers (new tensors) and per-network stats.
+    ``seeds``: one per network (drives its minibatches). Networks that stopped are dropped from the batch
+    once fewer than ``compact`` of the current batch are still training (their results are kept), so
+    finished networks cost nothing. ``progress``: optional wrapper for the check loop.
     """
-    Ws = [W.detach().clone().requires_grad_() for W in layers]
-    S = Ws[0].shape[0]
-    dev, dt = Ws[0].device, Ws[0].dtype
+    out_W = [W.detach().clone() for W in layers]
+    S = out_W[0].shape[0]
+    dev, dt = out_W[0].device, out_W[0].dtype
     x, y = x.to(device=dev, dtype=dt), y.to(dev)
     n = x.shape[0]
+    ids = torch.arange(S, device=dev)                      # which original network each batch row is
+    Ws = [W.clone().requires_grad_() for W in out_W]
     sd = torch.as_tensor(list(seeds), dtype=torch.int64, device=dev)
+    mk = mask
     lr_t = torch.full((S,), float(lr), dtype=dt, device=dev)
+    lr_out = lr_t.clone()
     active = torch.ones(S, dtype=torch.bool, device=dev)
     taken = torch.full((S,), steps, dtype=torch.int64, device=dev)
     prev = torch.full((S,), torch.inf, dtype=dt, device=dev)
-    hist = []
+    hist = torch.full((steps // check_every + 1, S), torch.nan, dtype=dt, device=dev)
     t0 = time.perf_counter()
     checks = range(0, steps + 1, check_every)
-    for c0 in (progress(checks, total=len(checks)) if progress else checks):
+    for k, c0 in enumerate(progress(checks, total=len(checks)) if progress else checks):
         with torch.no_grad():
             full = loss_fn(forward(Ws, x, scale=scale), y)
-            hist.append(full.clone())
+            hist[k, ids] = full
             lr_t = torch.where(active & (full > prev), lr_t * lr_cut, lr_t)
             prev = full
             done = active & (full <= stop_loss)
-            taken = torch.where(done, torch.full_like(taken, c0), taken)
+            taken[ids[done]] = c0
             active = active & ~done
-        if c0 == steps or not bool(active.any()):
+            if int(active.sum()) < compact * len(ids):          # drop finished networks from the batch
+                for W, Wo in zip(Ws, out_W):
+                    Wo[ids] = W.detach()
+                lr_out[ids] = lr_t
+                keep = active.nonzero()[:, 0]
+                ids, sd, lr_t, prev, active = ids[keep], sd[keep], lr_t[keep], prev[keep], active[keep]
+                Ws = [W.detach()[keep].clone().requires_grad_() for W in Ws]
+                mk = mask[ids] if mask is not None else None
+        if c0 == steps or len(ids) == 0:
             break
+        Sb = len(ids)
         for step in range(c0, min(c0 + check_every, steps)):
             if batch_size is None or batch_size >= n:
-                out = forward(Ws, x, scale=scale)
-                loss = loss_fn(out, y)
+                loss = loss_fn(forward(Ws, x, scale=scale), y)
             else:
                 idx = batch_indices(sd, step, batch_size, n)                # (S, B)
-                out = forward(Ws, x[idx], scale=scale)                      # (S, B, out)
-                loss = loss_fn(out, y[idx])
+                loss = loss_fn(forward(Ws, x[idx], scale=scale), y[idx])
             grads = torch.autograd.grad(loss.sum(), Ws)
             with torch.no_grad():
-                rate = (lr_t * active).view(S, 1, 1, 1)
+                rate = (lr_t * active).view(Sb, 1, 1, 1)
                 for W, g in zip(Ws, grads):
                     upd = rate * (g + weight_decay * W)
-                    W -= upd * mask if mask is not None else upd
+                    W -= upd * mk if mk is not None else upd
     with torch.no_grad():
-        final = loss_fn(forward(Ws, x, scale=scale), y)
-    return TrainResult(layers=[W.detach() for W in Ws], loss=final, steps=taken, lr=lr_t,
-                       history=torch.stack(hist), seconds=time.perf_counter() - t0)
+        for W, Wo in zip(Ws, out_W):
+            Wo[ids] = W.detach()
+        lr_out[ids] = lr_t
+        final = loss_fn(forward(out_W, x, scale=scale), y)
+    return TrainResult(layers=out_W, loss=final, steps=taken, lr=lr_out, history=hist[: k + 1],
+                       seconds=time.perf_counter() - t0)
 
 
 def train_sequential(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,

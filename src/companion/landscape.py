@@ -1,0 +1,193 @@
+"""Loss landscapes on a plane through parameter space, and a non-convexity score.
+
+A plane is ``θ(α, β) = c + α d₁ + β d₂``. As in the authors' code, the plane through three solutions
+has centre ``c`` = their mean and axes ``θ₁ − θ₂`` and ``θ₁ − θ₃`` (rescaled to unit norm); the other
+option is filter-normalised random directions (Li et al. 2018).
+
+Fast evaluation: the first layer's pre-activation is linear along the plane,
+``W₁(α, β)X = W₁ᶜX + α D₁X + β D₂X``, so the three products are computed once (per branch chunk),
+and many grid points are then evaluated per batched operation; later layers are formed per grid point
+in batch. Chunks over grid points and branches bound memory. :func:`evaluate_naive` is the baseline
+(set the weights, full forward, one grid point at a time).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from companion.nets import Layers, Scale, forward
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Plane:
+    center: Layers            # each (1, I, ·, ·)
+    d1: Layers
+    d2: Layers
+    points: np.ndarray        # (k, 2) plane coordinates of the solutions it was built from (k = 0 for random)
+
+
+def _norm(layers: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.sqrt(sum((W.double() ** 2).sum() for W in layers))
+
+
+def plane_from_solutions(layers: Sequence[torch.Tensor]) -> Plane:
+    """The plane through three solutions (``layers`` has S = 3): centre = mean, axes θ₁ − θ₂ and θ₁ − θ₃
+    scaled to unit norm; returns their coordinates too."""
+    if layers[0].shape[0] != 3:
+        raise ValueError(f"need exactly 3 solutions, got {layers[0].shape[0]}")
+    c = [W.mean(0, keepdim=True) for W in layers]
+    d1 = [W[0:1] - W[1:2] for W in layers]
+    d2 = [W[0:1] - W[2:3] for W in layers]
+    n1, n2 = _norm(d1), _norm(d2)
+    if float(n1) == 0 or float(n2) == 0:
+        raise ValueError("two of the three solutions coincide: the plane is undefined")
+    d1 = [D / n1.to(D.dtype) for D in d1]
+    d2 = [D / n2.to(D.dtype) for D in d2]
+    # coordinates of the three solutions: least squares in the (non-orthogonal) basis d1, d2
+    A = torch.stack([torch.cat([D.reshape(-1).double() for D in d]) for d in (d1, d2)], 1)      # (P, 2)
+    pts = []
+    for s in range(3):
+        v = torch.cat([(W[s:s + 1] - C).reshape(-1).double() for W, C in zip(layers, c)])
+        pts.append(torch.linalg.lstsq(A, v[:, None]).solution[:, 0].numpy())
+    return Plane(center=c, d1=d1, d2=d2, points=np.array(pts))
+
+
+def random_plane(center: Sequence[torch.Tensor], seed: int, *, filter_normalize: bool = True) -> Plane:
+    """Two random Gaussian directions at ``center`` (S = 1); filter-normalised: each row of each branch's
+    weight matrix (a 'filter') rescaled to the norm of the same row of the centre."""
+    g = torch.Generator().manual_seed(seed)
+    dirs = []
+    for _ in range(2):
+        d = [torch.randn(W.shape, generator=g, dtype=torch.float64).to(W) for W in center]
+        if filter_normalize:
+            d = [D * (W.norm(dim=-1, keepdim=True) / D.norm(dim=-1, keepdim=True).clamp_min(1e-12)) for D, W in zip(d, center)]
+        dirs.append(d)
+    return Plane(center=list(center), d1=dirs[0], d2=dirs[1], points=np.zeros((0, 2)))
+
+
+def plane_point(plane: Plane, alpha: float, beta: float) -> Layers:
+    """θ(α, β) as layers with S = 1."""
+    return [C + alpha * A + beta * B for C, A, B in zip(plane.center, plane.d1, plane.d2)]
+
+
+def evaluate_naive(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, alphas: np.ndarray,
+                   betas: np.ndarray, *, scale: Scale = "sum") -> np.ndarray:
+    """The baseline: for every grid point set the weights and run the full forward. Returns (len(betas), len(alphas))."""
+    out = np.empty((len(betas), len(alphas)))
+    with torch.no_grad():
+        for i, b in enumerate(betas):
+            for j, a in enumerate(alphas):
+                out[i, j] = float(loss_fn(forward(plane_point(plane, float(a), float(b)), x, scale=scale), y)[0])
+    return out
+
+
+def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, alphas: np.ndarray,
+                  betas: np.ndarray, *, scale: Scale = "sum", max_elements: int = 2**25,
+                  branch_chunk: int | None = None) -> np.ndarray:
+    """Loss on the grid (len(betas), len(alphas)) with the first layer's three products computed once per
+    branch chunk and grid points evaluated in batches of size ``max_elements // (I_chunk·h·n)``."""
+    C0, A0, B0 = plane.center[0][0], plane.d1[0][0], plane.d2[0][0]     # (I, h, d)
+    I, h, d = C0.shape
+    n = x.shape[0]
+    x = x.to(C0)
+    ga, gb = np.meshgrid(alphas, betas)                                  # (nb, na)
+    al = torch.as_tensor(ga.reshape(-1), dtype=C0.dtype, device=C0.device)
+    be = torch.as_tensor(gb.reshape(-1), dtype=C0.dtype, device=C0.device)
+    G = al.numel()
+    n_out = plane.center[-1].shape[2]
+    total = torch.zeros(G, n_out, n, dtype=C0.dtype, device=C0.device)
+    bc = branch_chunk or I
+    with torch.no_grad():
+        for i0 in range(0, I, bc):
+            sl = slice(i0, min(i0 + bc, I))
+            Ic = sl.stop - sl.start
+            # the three products, once: (Ic, h, n) each
+            P0, P1, P2 = ((W[sl].reshape(-1, d) @ x.T).reshape(Ic, h, n) for W in (C0, A0, B0))
+            rest = [(C[0, sl], A[0, sl], B[0, sl]) for C, A, B in zip(plane.center[1:], plane.d1[1:], plane.d2[1:])]
+            step = max(1, max_elements // max(Ic * h * n, 1))
+            for g0 in range(0, G, step):
+                a = al[g0:g0 + step, None, None, None]
+                b = be[g0:g0 + step, None, None, None]
+                z = P0 + a * P1 + b * P2                                  # (B, Ic, h, n)
+                for C, A, Bd in rest[:-1]:
+                    W = C + a * A + b * Bd                                # (B, Ic, h', h)
+                    z = torch.matmul(W, torch.relu(z))
+                if rest:
+                    C, A, Bd = rest[-1]
+                    W = C + a * A + b * Bd                                # (B, Ic, out, h)
+                    Bn = W.shape[0]
+                    act = torch.relu(z).reshape(Bn, Ic * z.shape[2], n)
+                    total[g0:g0 + step] += torch.bmm(W.permute(0, 2, 1, 3).reshape(Bn, n_out, -1), act)
+                else:
+                    total[g0:g0 + step] += z.sum(1)
+        if scale == "mean":
+            total /= I
+        loss = torch.cat([loss_fn(total[g0:g0 + 256].transpose(1, 2), y.to(C0.device)) for g0 in range(0, G, 256)])
+    return loss.reshape(len(betas), len(alphas)).cpu().double().numpy()
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    fast_seconds: float
+    naive_seconds: float
+    max_rel_diff: float
+
+    @property
+    def speedup(self) -> float:
+        return self.naive_seconds / self.fast_seconds
+
+
+def benchmark_plane(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, alphas: np.ndarray,
+                    betas: np.ndarray, *, scale: Scale = "sum") -> tuple[np.ndarray, Benchmark]:
+    """Both evaluators on the same grid: (fast values, timings and their largest relative difference)."""
+    t0 = time.perf_counter()
+    fast = evaluate_fast(plane, x, y, loss_fn, alphas, betas, scale=scale)
+    t1 = time.perf_counter()
+    naive = evaluate_naive(plane, x, y, loss_fn, alphas, betas, scale=scale)
+    t2 = time.perf_counter()
+    rel = float(np.max(np.abs(fast - naive) / np.maximum(np.abs(naive), 1e-12)))
+    return fast, Benchmark(fast_seconds=t1 - t0, naive_seconds=t2 - t1, max_rel_diff=rel)
+
+
+def grid_for(plane: Plane, G: int, margin: float = 0.5) -> np.ndarray:
+    """G coordinates spanning the solutions' coordinates with a margin (symmetric; [−1, 1] for random planes)."""
+    r = float(np.abs(plane.points).max()) * (1 + margin) if len(plane.points) else 1.0
+    return np.linspace(-r, r, G)
+
+
+@dataclass(frozen=True)
+class Score:
+    """Non-convexity of a surface: distance to its lower convex envelope, normalised by its range."""
+
+    max: float
+    mean: float
+
+
+def lower_envelope_2d(L: np.ndarray, alphas: np.ndarray, betas: np.ndarray) -> np.ndarray:
+    """The lower convex envelope of the surface L (nb, na) on the grid, at the grid points (3-D lower hull)."""
+    from scipy.spatial import ConvexHull
+
+    ga, gb = np.meshgrid(alphas, betas)
+    pts = np.stack([ga.ravel(), gb.ravel(), L.ravel()], 1)
+    hull = ConvexHull(pts)
+    eq = hull.equations                                   # a·x + b·y + c·z + e = 0, outward normals
+    lower = eq[eq[:, 2] < -1e-12]
+    # on a lower facet z = −(a x + b y + e)/c; the envelope is the max over these affine minorants
+    planes = -(lower[:, 0, None] * pts[None, :, 0] + lower[:, 1, None] * pts[None, :, 1] + lower[:, 3, None]) / lower[:, 2, None]
+    return np.minimum(planes.max(0), pts[:, 2]).reshape(L.shape)
+
+
+def nonconvexity_score(L: np.ndarray, alphas: np.ndarray, betas: np.ndarray) -> Score:
+    """max and mean of (L − lower convex envelope of L) / (max L − min L) over the grid; 0 for a convex surface."""
+    rng = float(L.max() - L.min())
+    if rng <= 0:
+        return Score(0.0, 0.0)
+    gap = (L - lower_envelope_2d(L, alphas, betas)) / rng
+    return Score(max=float(gap.max()), mean=float(gap.mean()))
