@@ -21,10 +21,12 @@ Layers = list[torch.Tensor]
 
 
 def init_branches(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence[int] = 0, device: str = "auto",
-                  dtype: torch.dtype = torch.float32) -> Layers:
+                  dtype: torch.dtype = torch.float32, parametrization: Scale = "sum") -> Layers:
     """S networks of I branches with layer widths ``widths`` = (d, h_1, …, out).
 
-    Layer l ~ N(0, 1/fan_in) (fan_in = d_l; the last layer uses fan_in = I·h so the output has O(1) scale).
+    Layer l ~ N(0, 1/fan_in), fan_in = d_l. For the last layer, ``parametrization="sum"`` uses
+    fan_in = I·h so that f = Σ_i f_i has O(1) scale; ``"mean"`` (P1's f = (1/I)Σ_i f_i) uses fan_in = h,
+    i.e. O(1) output weights per branch.
     ``seed`` may be one int (network s uses seed + s) or one seed per network, so that network s is the
     same whether it is trained alone or in a batch.
     """
@@ -38,7 +40,7 @@ def init_branches(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence
         g = torch.Generator().manual_seed(int(sd))
         layers = []
         for l in range(L):
-            fan_in = widths[l] * (I if l == L - 1 else 1)
+            fan_in = widths[l] * (I if l == L - 1 and parametrization == "sum" else 1)
             layers.append(torch.randn(I, widths[l + 1], widths[l], generator=g, dtype=torch.float64) / np.sqrt(fan_in))
         per_seed.append(layers)
     return [torch.stack([p[l] for p in per_seed]).to(device=dev, dtype=dtype) for l in range(L)]

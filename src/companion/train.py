@@ -68,7 +68,7 @@ def init_padded(widths_per_net: Sequence[int], layer_widths: Sequence[int], seed
 def train_sgd(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, steps: int,
               lr: float, seeds: Sequence[int], weight_decay: float = 0.0, batch_size: int | None = None,
               check_every: int = 100, stop_loss: float = 1e-5, lr_cut: float = 0.1, mask: torch.Tensor | None = None,
-              scale: Scale = "sum", compact: float = 0.75, progress: Callable | None = None) -> TrainResult:
+              scale: Scale = "sum", compact: float = 0.9, progress: Callable | None = None) -> TrainResult:
     """Train the S networks in ``layers`` (each (S, I, ·, ·)) on (x: (n, d), y) with seed-batched SGD.
 
     ``seeds``: one per network (drives its minibatches). Networks that stopped are dropped from the batch
