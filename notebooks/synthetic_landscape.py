@@ -49,15 +49,14 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from companion import landscape as ls
 from companion.data import synthetic_teacher
 from companion.devices import describe_device
 from companion.losses import tau_hinge
-from companion.nets import init_branches, n_parameters
+from companion.nets import n_parameters
+from companion.panels import landscape_panel
 from companion.plotting import COLORS, subplots
 from companion.report import glue_many, progress, start_chapter
 from companion.stats import spearman
-from companion.train import train_sgd
 
 t_start = time.perf_counter()
 ds = synthetic_teacher(n=n, d=10, hidden=11, seed=seed)
@@ -79,24 +78,14 @@ x, y = ds.x.to(dev, torch.float32), ds.y.to(dev, torch.float32)
 # %%
 panels = {}
 for I in progress(Is, "widths I"):
-    seeds = [seed * 1000 + 100 + k for k in range(3)]
-    L0 = init_branches(3, I, (10, 1, 1), seed=seeds, device=device, parametrization="mean")
-    r = train_sgd(L0, x, y, tau_hinge, steps=steps, lr=lr0 * I, seeds=seeds, scale="mean", check_every=100)
-    plane = ls.plane_from_solutions(r.layers)
-    g = ls.grid_for(plane, G, margin=margin)
-    t0 = time.perf_counter()
-    surf = ls.evaluate_fast(plane, x, y, tau_hinge, g, g, scale="mean")
-    t_eval = time.perf_counter() - t0
-    # benchmark and cross-check on a small grid, in float64
-    p64 = ls.Plane(*[[W.double() for W in part] for part in (plane.center, plane.d1, plane.d2)], plane.points)
-    gb = np.linspace(g[0], g[-1], bench_G)
-    _, bm = ls.benchmark_plane(p64, x.double(), y.double(), tau_hinge, gb, gb, scale="mean")
-    panels[I] = dict(train=r, plane=plane, grid=g, surf=surf, score=ls.nonconvexity_score(surf, g, g), t_eval=t_eval, bench=bm)
+    panels[I] = landscape_panel(x, y, tau_hinge, I=I, widths=(10, 1, 1), seeds=[seed * 1000 + 100 + k for k in range(3)],
+                                steps=steps, lr=lr0 * I, G=G, margin=margin, scale="mean", parametrization="mean",
+                                bench_G=bench_G, device=device)
 
-rows = [{"I": I, "parameters": n_parameters(I, (10, 1, 1)), "train losses": np.round(p["train"].loss.cpu().numpy(), 5),
-         "train s": p["train"].seconds, "score (max)": p["score"].max, "score (mean)": p["score"].mean,
-         f"{G}×{G} grid s": p["t_eval"], "fast/naive rel. diff": p["bench"].max_rel_diff,
-         f"speed-up on {bench_G}×{bench_G}": p["bench"].speedup} for I, p in panels.items()]
+rows = [{"I": I, "parameters": n_parameters(I, (10, 1, 1)), "train losses": np.round(p.train.loss.cpu().numpy(), 5),
+         "train accuracy": np.round(p.accuracy_train, 3), "train s": p.train.seconds, "score (max)": p.score.max,
+         "score (mean)": p.score.mean, f"{G}×{G} grid s": p.eval_seconds, "fast/naive rel. diff": p.bench.max_rel_diff,
+         f"speed-up on {bench_G}×{bench_G}": p.bench.speedup} for I, p in panels.items()]
 summary = pd.DataFrame(rows).set_index("I")
 display(summary.style.format({"train s": "{:.1f}", "score (max)": "{:.3f}", "score (mean)": "{:.4f}", f"{G}×{G} grid s": "{:.2f}",
                               "fast/naive rel. diff": "{:.1e}", f"speed-up on {bench_G}×{bench_G}": "{:.1f}×"}))
@@ -104,11 +93,11 @@ display(summary.style.format({"train s": "{:.1f}", "score (max)": "{:.3f}", "sco
 # %%
 fig, axes = subplots(len(Is), width=3.1, height=3.0)
 for ax, (I, p) in zip(np.atleast_1d(axes), panels.items()):
-    g = p["grid"]
-    cs = ax.contourf(g, g, p["surf"], levels=25, cmap="viridis")
-    ax.contour(g, g, p["surf"], levels=25, colors="k", linewidths=0.25, alpha=0.5)
-    ax.plot(p["plane"].points[:, 0], p["plane"].points[:, 1], "w*", ms=9, mec="k", mew=0.5)
-    ax.set(title=f"I = {I}: score {p['score'].max:.3f}", xlabel="α", ylabel="β" if I == Is[0] else "", aspect="equal")
+    g = p.grid
+    cs = ax.contourf(g, g, p.surface, levels=25, cmap="viridis")
+    ax.contour(g, g, p.surface, levels=25, colors="k", linewidths=0.25, alpha=0.5)
+    ax.plot(p.plane.points[:, 0], p.plane.points[:, 1], "w*", ms=9, mec="k", mew=0.5)
+    ax.set(title=f"I = {I}: score {p.score.max:.3f}", xlabel="α", ylabel="β" if I == Is[0] else "", aspect="equal")
 fig.colorbar(cs, ax=np.atleast_1d(axes)[-1], shrink=0.8, label="hinge loss");
 
 # %% [markdown]
@@ -121,11 +110,11 @@ if interactive:
 
     def _show(I: int = Is[0]) -> None:
         p = panels[I]
-        A, B = np.meshgrid(p["grid"], p["grid"])
+        A, B = np.meshgrid(p.grid, p.grid)
         fig = plt.figure(figsize=(5, 4))
         ax = fig.add_subplot(projection="3d")
-        ax.plot_surface(A, B, p["surf"], cmap="viridis", linewidth=0)
-        ax.set(title=f"I = {I}, score {p['score'].max:.3f}", xlabel="α", ylabel="β", zlabel="loss")
+        ax.plot_surface(A, B, p.surface, cmap="viridis", linewidth=0)
+        ax.set(title=f"I = {I}, score {p.score.max:.3f}", xlabel="α", ylabel="β", zlabel="loss")
         plt.show()
 
     widgets.interact(_show, I=widgets.Dropdown(options=list(panels), value=Is[0]))
@@ -134,11 +123,11 @@ if interactive:
 # ## Claims
 
 # %%
-scores = np.array([panels[I]["score"].max for I in Is])
+scores = np.array([panels[I].score.max for I in Is])
 rho, _ = spearman(np.array(Is), scores)
 for I, p in panels.items():
     claims.close(f"fast_equals_naive_I{I}", f"I = {I}: fast plane evaluator = per-point forward (largest relative "
-                 "difference, float64)", p["bench"].max_rel_diff, 0.0, 1e-5)
+                 "difference, float64)", p.bench.max_rel_diff, 0.0, 1e-5)
 claims.at_most("score_trend", f"Spearman ρ between I and the score over I ∈ {Is} (the score falls as I grows)", rho, -0.5)
 claims.at_most("score_falls", f"score at I = {Is[-1]} divided by the score at I = {Is[0]}", scores[-1] / scores[0], 1.0)
 claims.at_most("score_near_zero", f"score at I = {Is[-1]} (near zero: at most {near_zero} of the loss range)",
@@ -146,8 +135,8 @@ claims.at_most("score_near_zero", f"score at I = {Is[-1]} (near zero: at most {n
 claims.save()
 glue_many("sl", Imin=Is[0], Imax=Is[-1], s_first=scores[0], s_last=scores[-1], rho=rho,
           monotone="strictly decreasing" if np.all(np.diff(scores) < 0) else "not monotone",
-          speed_max=max(p["bench"].speedup for p in panels.values()),
-          speed_min=min(p["bench"].speedup for p in panels.values()),
+          speed_max=max(p.bench.speedup for p in panels.values()),
+          speed_min=min(p.bench.speedup for p in panels.values()),
           total=time.perf_counter() - t_start, preset=preset, device=describe_device(dev), G=G, steps=steps)
 Markdown(claims.table())
 

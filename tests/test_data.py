@@ -5,6 +5,7 @@ import pickle
 import tarfile
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -217,3 +218,14 @@ def test_synthetic_teacher_is_seeded_balanced_and_validated():
     assert "11 hidden units" in a.record.note
     with pytest.raises(ValueError, match="need n"):
         D.synthetic_teacher(n=1)
+
+
+def test_standardize_uses_training_statistics():
+    tr = torch.randint(0, 256, (50, 1, 4, 4), dtype=torch.uint8)
+    te = torch.randint(0, 256, (7, 1, 4, 4), dtype=torch.uint8)
+    a, b = D.standardize(tr, te)
+    assert a.shape == (50, 16) and b.shape == (7, 16) and a.dtype == torch.float32
+    torch.testing.assert_close(a.mean(0), torch.zeros(16), atol=1e-5, rtol=0)
+    torch.testing.assert_close(a.std(0), torch.ones(16), atol=1e-4, rtol=0)
+    mu, sd = tr.reshape(50, -1).float().mean(0), tr.reshape(50, -1).float().std(0)
+    torch.testing.assert_close(b, (te.reshape(7, -1).float() - mu) / sd)

@@ -142,3 +142,22 @@ def test_wilson_interval_and_spearman():
     assert spearman(np.arange(5), np.ones(5)) == (0.0, 1.0)
     L = init_branches(1, 100, (3, 1, 1), seed=0, device="cpu", parametrization="mean")
     assert 0.7 < float(L[-1].std()) < 1.3                            # O(1) output weights for f = (1/I)Σ f_i
+
+
+def test_landscape_panel_and_accuracy():
+    from companion.panels import accuracy, landscape_panel
+
+    ds = synthetic_teacher(n=150, d=4, hidden=3, seed=2)
+    p = landscape_panel(ds.x, ds.y, tau_hinge, I=6, widths=(4, 1, 1), seeds=[1, 2, 3], steps=100, lr=1.0, G=5,
+                        bench_G=3, device="cpu", dtype=torch.float64)
+    assert p.surface.shape == (5, 5) and p.plane.points.shape == (3, 2) and p.bench.max_rel_diff < 1e-10
+    assert np.all((0 <= p.accuracy_train) & (p.accuracy_train <= 1)) and np.isnan(p.accuracy_test).all()
+    # accuracy: sign for one output, argmax for several
+    L = init_branches(2, 3, (4, 1, 3), seed=0, device="cpu", dtype=torch.float64)
+    x = torch.randn(20, 4, dtype=torch.float64)
+    f = forward(L, x)
+    y = f[0].argmax(-1)
+    acc = accuracy(L, x, y)
+    assert acc[0] == 1.0 and acc[1] == pytest.approx(float((f[1].argmax(-1) == y).double().mean()))
+    with pytest.raises(ValueError, match="3 seeds"):
+        landscape_panel(ds.x, ds.y, tau_hinge, I=2, widths=(4, 1, 1), seeds=[1, 2], steps=1, lr=1.0, G=3, device="cpu")

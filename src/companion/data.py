@@ -417,3 +417,12 @@ def synthetic_teacher(n: int = 1000, d: int = 10, hidden: int = 11, seed: int = 
                      note=f"x ~ N(0, I_{d}), teacher ReLU net with {hidden} hidden units, no biases (v ~ N(0, I/d), "
                           f"output weights ±1), {rule}, seed {seed}")
     return SyntheticSet(x, y, rec)
+
+
+def standardize(train: torch.Tensor, *others: torch.Tensor, eps: float = 1e-6) -> list[torch.Tensor]:
+    """Flatten uint8 images (n, C, H, W) to float32 (n, C·H·W) and standardise every pixel by the training
+    set's mean and standard deviation (P1's preprocessing); the same statistics are applied to ``others``."""
+    flat = [t.reshape(t.shape[0], -1).to(torch.float32) for t in (train, *others)]
+    mu = flat[0].mean(0)
+    sd = flat[0].std(0).clamp_min(eps)
+    return [(f - mu) / sd for f in flat]

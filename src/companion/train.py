@@ -68,12 +68,14 @@ def init_padded(widths_per_net: Sequence[int], layer_widths: Sequence[int], seed
 def train_sgd(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, steps: int,
               lr: float, seeds: Sequence[int], weight_decay: float = 0.0, batch_size: int | None = None,
               check_every: int = 100, stop_loss: float = 1e-5, lr_cut: float = 0.1, mask: torch.Tensor | None = None,
-              scale: Scale = "sum", compact: float = 0.9, progress: Callable | None = None) -> TrainResult:
+              scale: Scale = "sum", compact: float = 0.9, branch_chunk: int | None = None,
+              progress: Callable | None = None) -> TrainResult:
     """Train the S networks in ``layers`` (each (S, I, ·, ·)) on (x: (n, d), y) with seed-batched SGD.
 
     ``seeds``: one per network (drives its minibatches). Networks that stopped are dropped from the batch
     once fewer than ``compact`` of the current batch are still training (their results are kept), so
-    finished networks cost nothing. ``progress``: optional wrapper for the check loop.
+    finished networks cost nothing. ``branch_chunk`` bounds the forward's memory for huge I.
+    ``progress``: optional wrapper for the check loop.
     """
     out_W = [W.detach().clone() for W in layers]
     S = out_W[0].shape[0]
@@ -94,7 +96,7 @@ def train_sgd(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, 
     checks = range(0, steps + 1, check_every)
     for k, c0 in enumerate(progress(checks, total=len(checks)) if progress else checks):
         with torch.no_grad():
-            full = loss_fn(forward(Ws, x, scale=scale), y)
+            full = loss_fn(forward(Ws, x, scale=scale, branch_chunk=branch_chunk), y)
             hist[k, ids] = full
             lr_t = torch.where(active & (full > prev), lr_t * lr_cut, lr_t)
             prev = full
@@ -114,10 +116,10 @@ def train_sgd(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, 
         Sb = len(ids)
         for step in range(c0, min(c0 + check_every, steps)):
             if batch_size is None or batch_size >= n:
-                loss = loss_fn(forward(Ws, x, scale=scale), y)
+                loss = loss_fn(forward(Ws, x, scale=scale, branch_chunk=branch_chunk), y)
             else:
                 idx = batch_indices(sd, step, batch_size, n)                # (S, B)
-                loss = loss_fn(forward(Ws, x[idx], scale=scale), y[idx])
+                loss = loss_fn(forward(Ws, x[idx], scale=scale, branch_chunk=branch_chunk), y[idx])
             grads = torch.autograd.grad(loss.sum(), Ws)
             with torch.no_grad():
                 rate = (lr_t * active).view(Sb, 1, 1, 1)
@@ -128,7 +130,7 @@ def train_sgd(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, 
         for W, Wo in zip(Ws, out_W):
             Wo[ids] = W.detach()
         lr_out[ids] = lr_t
-        final = loss_fn(forward(out_W, x, scale=scale), y)
+        final = loss_fn(forward(out_W, x, scale=scale, branch_chunk=branch_chunk), y)
     return TrainResult(layers=out_W, loss=final, steps=taken, lr=lr_out, history=hist[: k + 1],
                        seconds=time.perf_counter() - t0)
 
