@@ -104,31 +104,15 @@ claims.at_least("assumption1", "τ exceeds max y·f over all parameters and data
 # ## The two sides of the bound, for every I and K
 
 # %%
-def gap_table(branches, label):
-    T = len(branches)
-    t0 = time.perf_counter()
-    tab = sp.primal_table(branches, Ks, I_max, delta)
-    t_dp = time.perf_counter() - t0
-    D = np.empty_like(tab.values)
-    for I in progress(range(1, I_max + 1), f"dual ({label})"):
-        counts = sp.branch_counts(T, I)
-        for j, K in enumerate(Ks):
-            D[I - 1, j] = sp.dual_value(branches, counts, K)[0]
-    deltas = np.array([b.delta(n_delta_grid) for b in branches])
-    # Δ_worst over the branch types present among the first I branches
-    dworst = np.array([deltas[: min(I, T)].max() for I in range(1, I_max + 1)])
-    return tab, D, dworst, deltas, t_dp
-
-results = {}
-for label, brs in (("identical", identical), ("heterogeneous", hetero)):
-    results[label] = gap_table(brs, label)
-tab, D_id, dw_id, deltas_id, t_dp = results["identical"]
+results = {label: sp.gap_table(brs, Ks, I_max, delta, n_delta_grid=n_delta_grid)
+           for label, brs in progress((("identical", identical), ("heterogeneous", hetero)), "branch sets")}
+gt = results["identical"]
+tab, D_id, dw_id, deltas_id, t_dp = gt.primal, gt.dual, gt.delta_worst, gt.deltas, gt.dp_seconds
 claims.add_timing("DP for I = 1…I_max, all K (identical)", t_dp)
 Is = tab.Is
-for label, (tb, D, dw, dl, _) in results.items():
-    gap = tb.values - D
-    norm = gap / dw[:, None]
-    ratio = norm / (2.0 / Is[:, None])
+for label, r in results.items():
+    gap = r.primal.values - r.dual
+    ratio = r.normalized_gap / (2.0 / Is[:, None])
     claims.at_most(f"bound_{label}", f"{label} branches: largest (normalised gap)/(2/I) over I ≤ {I_max} and "
                    f"K ∈ {Ks} (≤ 1 is Theorem 1)", float(ratio.max()), 1.0)
     claims.at_least(f"weak_duality_{label}", f"{label} branches: smallest primal − dual over all I, K "
@@ -144,16 +128,15 @@ claims.at_most("floor_identical", f"identical branches, I = {floor_I}: largest p
 display(pd.DataFrame({"K": Ks, "Δ (identical)": deltas_id[0], "inf P, I=1": tab.values[0], "sup D": D_id[0],
                       "gap I=1": tab.values[0] - D_id[0], "gap I=2": tab.values[1] - D_id[1],
                       f"gap I={floor_I}": g_floor}).set_index("K").style.format("{:.3e}"))
-print(f"Δ per branch type: {np.round(results['heterogeneous'][3], 5)}; primal-grid resolution {tab.resolution:.2e}")
+print(f"Δ per branch type: {np.round(results['heterogeneous'].deltas, 5)}; primal-grid resolution {tab.resolution:.2e}")
 
 # %%
 fig, axes = subplots(2, width=4.3, height=3.4)
-for ax, (label, (tb, D, dw, _, _)) in zip(axes, results.items()):
+for ax, (label, r) in zip(axes, results.items()):
     for j, K in enumerate(Ks):
-        ng = (tb.values[:, j] - D[:, j]) / dw
-        ax.loglog(Is, np.maximum(ng, 1e-7), "o-", ms=2.5, lw=1, label=f"K = {K:g}")
+        ax.loglog(Is, np.maximum(r.normalized_gap[:, j], 1e-7), "o-", ms=2.5, lw=1, label=f"K = {K:g}")
     ax.loglog(Is, 2.0 / Is, "--", color=COLORS["bound"], label="2/I (Theorem 1)")
-    ax.axhline(tb.resolution / dw.max(), ls=":", color=COLORS["reference"], lw=1, label="resolution / Δ")
+    ax.axhline(r.primal.resolution / r.delta_worst.max(), ls=":", color=COLORS["reference"], lw=1, label="resolution / Δ")
     ax.set(xlabel="branches I", ylabel=r"$(\inf P - \sup D)/\Delta_{\rm worst}$", title=f"{label} branches",
            ylim=(1e-7, 3))
     ax.legend(fontsize=7, ncol=2)
@@ -228,9 +211,8 @@ claims.at_least("bf_weak_duality", "brute force (both τ): smallest P − D (wea
 
 # %%
 claims.save()
-tb_h, D_h, dw_h = results["heterogeneous"][:3]
-ratio_id = ((tab.values - D_id) / dw_id[:, None] / (2.0 / Is[:, None])).max()
-ratio_h = ((tb_h.values - D_h) / dw_h[:, None] / (2.0 / Is[:, None])).max()
+ratio_id = (results["identical"].normalized_gap / (2.0 / Is[:, None])).max()
+ratio_h = (results["heterogeneous"].normalized_gap / (2.0 / Is[:, None])).max()
 glue_many("t1", tau=tau, maxyf=max_yf, ratio_id=ratio_id, ratio_h=ratio_h, res=tab.resolution,
           delta0=deltas_id[0], gap1=float((tab.values[0] - D_id[0]).max()), Imax=I_max, floorI=floor_I,
           gapfloor=float(g_floor.max()), tdp=t_dp, total=time.perf_counter() - t_start, preset=preset,

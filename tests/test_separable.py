@@ -85,3 +85,12 @@ def test_brute_force_hinge_separable_case_matches_linear_loss(branches):
     g = bt.g(w_set)
     best = min((g[i] + g[j]) / 2 for i in range(11) for j in range(11) if (w_set[i]**2 + w_set[j]**2) / 2 <= 0.5)
     assert P == pytest.approx(best, abs=1e-12) and D <= P + 1e-12
+
+
+def test_gap_table_equals_direct_computation(branches):
+    gt = sp.gap_table(branches, [0.2, 0.6], 5, 0.01, n_delta_grid=2001)
+    for I in range(1, 6):
+        for j, K in enumerate([0.2, 0.6]):
+            assert gt.dual[I - 1, j] == pytest.approx(sp.dual_value(branches, sp.branch_counts(2, I), K)[0], abs=1e-12)
+    assert gt.delta_worst[0] == gt.deltas[0] and gt.delta_worst[1] == gt.deltas.max()
+    assert np.all(gt.normalized_gap >= -1e-12)
