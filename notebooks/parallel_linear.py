@@ -223,7 +223,7 @@ ax.legend();
 # %% [markdown]
 # ## 3. P1 meets P2 on the same data
 #
-# Three regularisers of the same depth-3 network on the same $Y$ ($\sigma = (3,2,1)$):
+# Three regularisers of the same depth-3 network on the same $Y$ (the σ of the parameters cell):
 
 # %%
 sch = pl.train_interpolation(X, Y, L_par, kind="schatten", m=1, **train_kw)
@@ -257,7 +257,8 @@ claims.save()
 glue_many("pl", P3=pl.weight_decay_primal(s, 3), D3=pl.weight_decay_dual(s, 3), nuc=pl.path_dual(s),
           sch=sch.value, wd3=wd_train.get(3, wd_par).value, par=par[max(par)].value, mbig=m_big,
           n_claims=len(claims.claims), n_hold=sum(c.holds for c in claims.claims),
-          total=time.perf_counter() - t_start, preset=preset, device=describe_device(dev), restarts=restarts)
+          total=time.perf_counter() - t_start, preset=preset, device=describe_device(dev), restarts=restarts,
+          sigma=str(tuple(sigma)))
 Markdown(claims.table())
 
 # %% [markdown]
@@ -272,6 +273,8 @@ Markdown(claims.table())
 # $\tfrac L2\sum_i\sigma_i^{2/L}$, a Schatten quasi-norm that is **concave** in the singular values for
 # $L \ge 3$; the Lagrangian dual only sees its convex envelope, so training reaches
 # {glue:text}`pl_wd3:.5f` (the primal {glue:text}`pl_P3:.5f`) while the dual is {glue:text}`pl_D3:.5f`.
+#
+# (All on $W^*$ with singular values σ = {glue:text}`pl_sigma`.)
 #
 # So P1's "zero gap" (Theorem 2) and P2's "non-zero gap" are statements about different regularisers of the
 # same deep linear network, and they meet at $L = H = 2$, where the Schatten-2 norm is the Frobenius norm and

@@ -216,7 +216,7 @@ ratio_h = (results["heterogeneous"].normalized_gap / (2.0 / Is[:, None])).max()
 glue_many("t1", tau=tau, maxyf=max_yf, ratio_id=ratio_id, ratio_h=ratio_h, res=tab.resolution,
           delta0=deltas_id[0], gap1=float((tab.values[0] - D_id[0]).max()), Imax=I_max, floorI=floor_I,
           gapfloor=float(g_floor.max()), tdp=t_dp, total=time.perf_counter() - t_start, preset=preset,
-          device=describe_device(dev), n=n, dstep=delta, bfN=bf_N, bfI=bf_I)
+          device=describe_device(dev), n=n, dstep=delta, bfN=bf_N, bfI=bf_I, tauf=tau_factor, small=small_tau)
 Markdown(claims.table())
 
 # %% [markdown]
@@ -231,7 +231,7 @@ Markdown(claims.table())
 # two ends of φ's non-convex dent and the gap closes as soon as $IK$ hits the right budget split. The figure
 # of $\varphi_I$ shows it: the average of $I$ copies is a staircase that fills the dent.
 #
-# When Assumption 1 fails (τ = {glue:text}`t1_tau:.3f` replaced by a fifth of max $y f$), the loss does not
+# When Assumption 1 fails (τ = {glue:text}`t1_tau:.3f` replaced by {glue:text}`t1_small` × max $y f$), the loss does not
 # separate; the brute-force table shows gaps for $I \le$ {glue:text}`t1_bfI` on a finite parameter set,
 # which the theorem neither bounds nor excludes.
 #
@@ -244,5 +244,5 @@ Markdown(claims.table())
 # - Resolution: primal budget grid δ = {glue:text}`t1_dstep`, Δ over a grid of $w$; brute force on
 #   {glue:text}`t1_bfN` parameter values per branch. The DP took {glue:text}`t1_tdp:.1f` s, the chapter
 #   {glue:text}`t1_total:.0f` s (preset **{glue:text}`t1_preset`**, device {glue:text}`t1_device`).
-# - τ = {glue:text}`t1_tau:.3f` = 1.05 × max $y f$ = 1.05 × {glue:text}`t1_maxyf:.3f`: Assumption 1 holds for
+# - τ = {glue:text}`t1_tau:.3f` = {glue:text}`t1_tauf` × max $y f$ = {glue:text}`t1_tauf` × {glue:text}`t1_maxyf:.3f`: Assumption 1 holds for
 #   every $I$. Data: synthetic only.

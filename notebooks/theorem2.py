@@ -221,7 +221,7 @@ glue_many("t2", n_claims=len(claims.claims), n_hold=sum(c.holds for c in claims.
           worst_dist=max(c.distance_rel for c in all_c), nmax=int(ns.max()),
           sdp_max=fig6[ns.max()].dual_seconds, primal_max=fig6[ns.max()].primal_seconds, total=t_total,
           beyond=max([gam[r].rel("dual") for r in gam if r >= 1] or [float("nan")]),
-          preset=preset, device=describe_device(dev), restarts=restarts)
+          preset=preset, device=describe_device(dev), restarts=restarts, wr=width_ratio, gr=gamma_ratio)
 Markdown(claims.table())
 
 # %% [markdown]
@@ -238,8 +238,8 @@ Markdown(claims.table())
 # ## How this differs from the paper
 #
 # - **Varied quantity.** Our copy of the appendix lost the symbol of the quantity varied from 5 to 50; we vary
-#   the matrix size with $d_{\min} = \lceil 0.5\,n\rceil$ and $\gamma = 0.5\,\sigma_{\min}(\tilde Y)$ (the paper does
-#   not state $\gamma$ either).
+#   the matrix size with $d_{\min} = \lceil r\,n\rceil$, $r$ = {glue:text}`t2_wr`, and
+#   $\gamma$ = {glue:text}`t2_gr` $\cdot\,\sigma_{\min}(\tilde Y)$ (the paper does not state $\gamma$ either).
 # - **Table 3.** The paper's table kept 6 of its 10 cells (3.14, 1.92, 1.04, 3.92, 6.53, 8.00) and lost their
 #   column positions and its scale factor. Its prose says the solutions are "close"; values of order 1–8
 #   on a Frobenius scale of about $n$ would not be close, so a lost factor such as $10^{-k}$ is likely, but
