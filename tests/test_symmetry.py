@@ -1,0 +1,82 @@
+"""Permutation symmetry: aligning undoes a known permutation exactly and never changes a network's function."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from companion.losses import multiclass_hinge
+from companion.nets import forward, init_branches
+from companion.panels import plane_view
+from companion.symmetry import align_to_first, assignment, blocked_assignment, random_symmetry
+
+WIDTHS = [(6, 4, 3), (6, 4, 3, 5, 3)]
+
+
+def _copies(widths, I, seed=3):
+    """Network 0 and two randomly permuted copies of it (S = 3), float64."""
+    L = init_branches(1, I, widths, seed=seed, device="cpu", dtype=torch.float64)
+    P = random_symmetry([W.expand(3, *W.shape[1:]).clone() for W in L], seed=seed + 1)
+    return [torch.cat([W, Q[1:]]) for W, Q in zip(L, P)]
+
+
+@pytest.mark.parametrize("widths", WIDTHS)
+@pytest.mark.parametrize("I", [1, 7])
+def test_random_symmetry_keeps_the_function_and_aligning_undoes_it(widths, I):
+    x = torch.randn(60, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    L = _copies(widths, I)
+    f = forward(L, x)
+    torch.testing.assert_close(f[1], f[0])                   # permuted copies compute the same function ...
+    assert max(float((W[1] - W[0]).abs().max()) for W in L) > 0.1    # ... with different weights
+    for block in (1024, 2):                                  # exact and blocked branch assignment
+        A = align_to_first(L, x, block=block, branch_chunk=3)
+        for W in A:
+            torch.testing.assert_close(W[1], W[0], rtol=0, atol=0)
+            torch.testing.assert_close(W[2], W[0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("widths", WIDTHS)
+def test_aligning_unrelated_networks_changes_coordinates_not_functions(widths):
+    L = init_branches(3, 5, widths, seed=[1, 2, 3], device="cpu", dtype=torch.float64)
+    x = torch.randn(40, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    A = align_to_first(L, x)
+    torch.testing.assert_close(forward(A, x), forward(L, x))
+    for W, V in zip(A, L):
+        torch.testing.assert_close(W[0], V[0], rtol=0, atol=0)   # network 0 is the reference, untouched
+    with pytest.raises(ValueError, match="without hidden layers"):
+        align_to_first(L[:1], x)
+
+
+def test_assignments_against_brute_force():
+    rng = np.random.default_rng(0)
+    S = rng.normal(size=(5, 5))
+    best = max(itertools.permutations(range(5)), key=lambda p: sum(S[k, p[k]] for k in range(5)))
+    assert list(assignment(S)) == list(best)
+    A = rng.normal(size=(6, 3))
+    B = A[[3, 0, 5, 1, 4, 2]] + 1e-3 * rng.normal(size=(6, 3))
+    cost = lambda p: sum(((A[k] - B[p[k]]) ** 2).sum() for k in range(6))
+    brute = min(itertools.permutations(range(6)), key=cost)
+    assert list(blocked_assignment(A, B, block=6)) == list(brute) == [1, 3, 5, 0, 4, 2]
+    # blocks: still a permutation, and exact here since the sorted order separates the pairs
+    p = blocked_assignment(A, B, block=2)
+    assert sorted(p) == list(range(6)) and cost(p) >= cost(brute) - 1e-12
+
+
+def test_plane_view_jensen_gap():
+    """Three permuted copies of one network: aligned, the plane collapses onto it (zero Jensen gap at the
+    centre); as trained, the centre averages unrelated units and its loss is higher."""
+    L = _copies((6, 4, 3), 7)
+    x = torch.randn(80, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    y = forward(L, x)[0].argmax(-1)
+    with pytest.raises(ValueError, match="coincide"):        # aligned, the three solutions are one point
+        plane_view(L, "aligned", x, y, multiclass_hinge, G=3)
+    raw = plane_view(L, "none", x, y, multiclass_hinge, G=5)
+    centre = float(multiclass_hinge(forward([W.mean(0, keepdim=True) for W in L], x), y)[0])
+    own = float(multiclass_hinge(forward(L, x), y).mean())
+    assert raw.jensen_gap == pytest.approx(centre - own) and raw.jensen_gap > 0
+    assert raw.surface[2, 2] == pytest.approx(centre)        # the grid's middle point is the centre
+    with pytest.raises(ValueError, match="unknown view"):
+        plane_view(L, "sideways", x, y, multiclass_hinge, G=3)
