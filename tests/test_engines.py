@@ -129,6 +129,9 @@ def test_nonconvexity_score():
     bumpy = A**2 + B**2 + 0.5 * np.exp(-20 * (A**2 + B**2))                    # a bump on a bowl
     sc = ls.nonconvexity_score(bumpy, g, g)
     assert 0.1 < sc.max < 0.25 and 0 < sc.mean < sc.max        # bump 0.5 high on a range of about 2.5
+    assert sc.gap == pytest.approx(sc.max * (bumpy.max() - bumpy.min()))    # the same gap in loss units
+    small = ls.nonconvexity_score(bumpy / 10, g, g)
+    assert small.max == pytest.approx(sc.max) and small.gap == pytest.approx(sc.gap / 10)   # shape vs height
     assert ls.nonconvexity_score(np.zeros_like(A), g, g).max == 0.0
 
 

@@ -166,10 +166,12 @@ def grid_for(plane: Plane, G: int, margin: float = 0.5) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Score:
-    """Non-convexity of a surface: distance to its lower convex envelope, normalised by its range."""
+    """Non-convexity of a surface: distance to its lower convex envelope, normalised by the surface's range
+    (``max``, ``mean``), and the largest distance in the surface's own units (``gap``)."""
 
     max: float
     mean: float
+    gap: float = 0.0
 
 
 def lower_envelope_2d(L: np.ndarray, alphas: np.ndarray, betas: np.ndarray) -> np.ndarray:
@@ -187,9 +189,14 @@ def lower_envelope_2d(L: np.ndarray, alphas: np.ndarray, betas: np.ndarray) -> n
 
 
 def nonconvexity_score(L: np.ndarray, alphas: np.ndarray, betas: np.ndarray) -> Score:
-    """max and mean of (L − lower convex envelope of L) / (max L − min L) over the grid; 0 for a convex surface."""
+    """max and mean of (L − lower convex envelope of L) / (max L − min L) over the grid, and max of
+    L − envelope unnormalised; all 0 for a convex surface.
+
+    The range-normalised score measures shape only: a nearly flat surface with a small bump scores as
+    high as a tall barrier. ``gap`` keeps the height, to be divided by a scale fixed by the problem.
+    """
     rng = float(L.max() - L.min())
     if rng <= 0:
-        return Score(0.0, 0.0)
-    gap = (L - lower_envelope_2d(L, alphas, betas)) / rng
-    return Score(max=float(gap.max()), mean=float(gap.mean()))
+        return Score(0.0, 0.0, 0.0)
+    gap = L - lower_envelope_2d(L, alphas, betas)
+    return Score(max=float(gap.max() / rng), mean=float(gap.mean() / rng), gap=float(gap.max()))

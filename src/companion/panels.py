@@ -1,34 +1,72 @@
-"""One landscape panel: train three solutions as one batch, span the plane through them, evaluate and score."""
+"""One landscape panel: train three solutions as one batch, span the plane through them, evaluate and score.
+
+A panel can look at the same three solutions in several ways (``views``): ``"none"``, the plane through
+the solutions as trained (the authors' protocol), and ``"aligned"``, the plane through them after the
+permutation symmetry of the branches and units has been undone (:mod:`companion.symmetry`).
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
 
 from companion import landscape as ls
 from companion.nets import Scale, forward, init_branches
+from companion.symmetry import align_to_first
 from companion.train import TrainResult, train_sgd
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+View = Literal["none", "aligned"]
+
+
+@dataclass
+class PlaneView:
+    plane: ls.Plane
+    grid: np.ndarray            # (G,) coordinates on both axes
+    surface: np.ndarray         # (G, G) loss on the evaluation set
+    score: ls.Score
+    jensen_gap: float           # L(centre) − mean of the three solutions' losses (≤ 0 if L is convex)
+    eval_seconds: float         # evaluating the surface (and aligning, for "aligned")
 
 
 @dataclass
 class Panel:
     I: int
-    plane: ls.Plane
-    grid: np.ndarray            # (G,) coordinates on both axes
-    surface: np.ndarray         # (G, G) loss on the evaluation set
-    score: ls.Score
+    views: dict[str, PlaneView]  # one per requested view, in the order asked; the first is the main one
     train: TrainResult
-    eval_seconds: float
     accuracy_train: np.ndarray  # (3,)
     accuracy_test: np.ndarray   # (3,) (nan without a test set)
     bench: ls.Benchmark | None  # fast vs per-point on a small grid, float64 (None if not asked)
     n_eval: int
+    zero_loss: float            # the loss of the zero function on the evaluation set (a scale for barriers)
+
+    @property
+    def main(self) -> PlaneView:
+        return next(iter(self.views.values()))
+
+    @property
+    def plane(self) -> ls.Plane:
+        return self.main.plane
+
+    @property
+    def grid(self) -> np.ndarray:
+        return self.main.grid
+
+    @property
+    def surface(self) -> np.ndarray:
+        return self.main.surface
+
+    @property
+    def score(self) -> ls.Score:
+        return self.main.score
+
+    @property
+    def eval_seconds(self) -> float:
+        return self.main.eval_seconds
 
 
 def accuracy(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, *, scale: Scale = "sum",
@@ -40,15 +78,36 @@ def accuracy(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, *
         return (pred == y).double().mean(-1).cpu().numpy()
 
 
+def plane_view(solutions: Sequence[torch.Tensor], view: View, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,
+               G: int, margin: float = 0.5, x_probe: torch.Tensor | None = None, scale: Scale = "sum",
+               branch_chunk: int | None = None) -> PlaneView:
+    """The plane through three solutions (layers with S = 3) in one ``view``, its loss on (x, y) on a G×G
+    grid, its score and the Jensen gap at its centre. ``x_probe``: inputs for aligning (default: x)."""
+    t0 = time.perf_counter()
+    if view == "aligned":
+        solutions = align_to_first(solutions, x if x_probe is None else x_probe, branch_chunk=branch_chunk or 4096)
+    elif view != "none":
+        raise ValueError(f"unknown view {view!r}: choose 'none' or 'aligned'")
+    plane = ls.plane_from_solutions(solutions)
+    g = ls.grid_for(plane, G, margin=margin)
+    surf = ls.evaluate_fast(plane, x, y, loss_fn, g, g, scale=scale, branch_chunk=branch_chunk)
+    with torch.no_grad():
+        at_centre = float(loss_fn(forward(plane.center, x, scale=scale, branch_chunk=branch_chunk), y)[0])
+        mean_loss = float(loss_fn(forward(solutions, x, scale=scale, branch_chunk=branch_chunk), y).mean())
+    return PlaneView(plane=plane, grid=g, surface=surf, score=ls.nonconvexity_score(surf, g, g),
+                     jensen_gap=at_centre - mean_loss, eval_seconds=time.perf_counter() - t0)
+
+
 def landscape_panel(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, I: int, widths: Sequence[int],
                     seeds: Sequence[int], steps: int, lr: float, G: int, margin: float = 0.5,
                     batch_size: int | None = None, scale: Scale = "sum", parametrization: Scale = "sum",
                     x_eval: torch.Tensor | None = None, y_eval: torch.Tensor | None = None,
                     x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None, bench_G: int = 0,
-                    check_every: int = 100, branch_chunk: int | None = None, device: str = "auto",
-                    dtype: torch.dtype = torch.float32) -> Panel:
+                    check_every: int = 100, branch_chunk: int | None = None, views: Sequence[View] = ("none",),
+                    n_probe: int = 500, device: str = "auto", dtype: torch.dtype = torch.float32) -> Panel:
     """Train 3 networks of I branches (``seeds``) on (x, y) as one batch, then evaluate the loss on the plane
-    through them on a G×G grid over (x_eval, y_eval) (default: the training data) and score it."""
+    through them on a G×G grid over (x_eval, y_eval) (default: the training data) and score it, once per
+    view in ``views``. ``"aligned"`` matches activations on the first ``n_probe`` training inputs."""
     if len(seeds) != 3:
         raise ValueError("a panel needs exactly 3 seeds")
     L0 = init_branches(3, I, widths, seed=list(seeds), device=device, dtype=dtype, parametrization=parametrization)
@@ -59,19 +118,20 @@ def landscape_panel(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, I: int
                   check_every=check_every, branch_chunk=branch_chunk)
     xe = x if x_eval is None else x_eval.to(dev, dtype)
     ye = y if y_eval is None else y_eval.to(dev)
-    plane = ls.plane_from_solutions(r.layers)
-    g = ls.grid_for(plane, G, margin=margin)
-    t0 = time.perf_counter()
-    surf = ls.evaluate_fast(plane, xe, ye, loss_fn, g, g, scale=scale, branch_chunk=branch_chunk)
-    t_eval = time.perf_counter() - t0
+    out = {view: plane_view(r.layers, view, xe, ye, loss_fn, G=G, margin=margin, x_probe=x[:n_probe], scale=scale,
+                            branch_chunk=branch_chunk) for view in views}
+    plane = next(iter(out.values())).plane
     bench = None
     if bench_G:
         p64 = ls.Plane(*[[W.double() for W in part] for part in (plane.center, plane.d1, plane.d2)], plane.points)
+        g = next(iter(out.values())).grid
         gb = np.linspace(g[0], g[-1], bench_G)
         ye64 = ye.double() if ye.is_floating_point() else ye
         _, bench = ls.benchmark_plane(p64, xe.double(), ye64, loss_fn, gb, gb, scale=scale)
     acc_te = (accuracy(r.layers, x_test.to(dev, dtype), y_test.to(dev), scale=scale, branch_chunk=branch_chunk)
               if x_test is not None else np.full(3, np.nan))
-    return Panel(I=I, plane=plane, grid=g, surface=surf, score=ls.nonconvexity_score(surf, g, g), train=r,
-                 eval_seconds=t_eval, accuracy_train=accuracy(r.layers, x, y, scale=scale, branch_chunk=branch_chunk),
-                 accuracy_test=acc_te, bench=bench, n_eval=int(xe.shape[0]))
+    n_out = r.layers[-1].shape[2]
+    zero = float(loss_fn(torch.zeros(1, xe.shape[0], n_out, dtype=dtype, device=dev), ye)[0])
+    return Panel(I=I, views=out, train=r,
+                 accuracy_train=accuracy(r.layers, x, y, scale=scale, branch_chunk=branch_chunk),
+                 accuracy_test=acc_te, bench=bench, n_eval=int(xe.shape[0]), zero_loss=zero)
