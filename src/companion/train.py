@@ -123,9 +123,13 @@ def train_sgd(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, 
             grads = torch.autograd.grad(loss.sum(), Ws)
             with torch.no_grad():
                 rate = (lr_t * active).view(Sb, 1, 1, 1)
-                for W, g in zip(Ws, grads):
-                    upd = rate * (g + weight_decay * W)
-                    W -= upd * mk if mk is not None else upd
+                for W, g in zip(Ws, grads):     # in place on the gradient: no weight-sized temporaries
+                    if weight_decay:
+                        g.add_(W, alpha=weight_decay)
+                    g.mul_(rate)
+                    if mk is not None:
+                        g.mul_(mk)
+                    W -= g
     with torch.no_grad():
         for W, Wo in zip(Ws, out_W):
             Wo[ids] = W.detach()
