@@ -34,7 +34,8 @@ class Plane:
 
 
 def _norm(layers: Sequence[torch.Tensor]) -> torch.Tensor:
-    return torch.sqrt(sum((W.double() ** 2).sum() for W in layers))
+    """Euclidean norm of all layers together, as a float64 scalar (per-layer BLAS norms, no temporaries)."""
+    return torch.sqrt(sum(torch.linalg.vector_norm(W).double() ** 2 for W in layers))
 
 
 def plane_from_solutions(layers: Sequence[torch.Tensor]) -> Plane:
@@ -50,12 +51,14 @@ def plane_from_solutions(layers: Sequence[torch.Tensor]) -> Plane:
         raise ValueError("two of the three solutions coincide: the plane is undefined")
     d1 = [D / n1.to(D.dtype) for D in d1]
     d2 = [D / n2.to(D.dtype) for D in d2]
-    # coordinates of the three solutions: least squares in the (non-orthogonal) basis d1, d2
-    A = torch.stack([torch.cat([D.reshape(-1).double() for D in d]) for d in (d1, d2)], 1)      # (P, 2)
+    # coordinates of the three solutions: least squares in the (non-orthogonal) basis d1, d2, from the 2×2
+    # normal equations, one BLAS dot product per layer (no parameter-sized temporaries: I can be 50 000)
+    dot = lambda a, b: sum(float(torch.dot(A.reshape(-1), B.reshape(-1))) for A, B in zip(a, b))
+    gram = np.array([[dot(d1, d1), dot(d1, d2)], [dot(d2, d1), dot(d2, d2)]])
     pts = []
     for s in range(3):
-        v = torch.cat([(W[s:s + 1] - C).reshape(-1).double() for W, C in zip(layers, c)])
-        pts.append(torch.linalg.lstsq(A, v[:, None]).solution[:, 0].numpy())
+        v = [W[s:s + 1] - C for W, C in zip(layers, c)]
+        pts.append(np.linalg.solve(gram, np.array([dot(d1, v), dot(d2, v)])))
     return Plane(center=c, d1=d1, d2=d2, points=np.array(pts))
 
 

@@ -104,10 +104,13 @@ def landscape_panel(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, I: int
                     x_eval: torch.Tensor | None = None, y_eval: torch.Tensor | None = None,
                     x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None, bench_G: int = 0,
                     check_every: int = 100, branch_chunk: int | None = None, views: Sequence[View] = ("none",),
-                    n_probe: int = 500, device: str = "auto", dtype: torch.dtype = torch.float32) -> Panel:
+                    n_probe: int = 500, bench_branches: int | None = None, device: str = "auto",
+                    dtype: torch.dtype = torch.float32) -> Panel:
     """Train 3 networks of I branches (``seeds``) on (x, y) as one batch, then evaluate the loss on the plane
     through them on a G×G grid over (x_eval, y_eval) (default: the training data) and score it, once per
-    view in ``views``. ``"aligned"`` matches activations on the first ``n_probe`` training inputs."""
+    view in ``views``. ``"aligned"`` matches activations on the first ``n_probe`` training inputs.
+    ``bench_G`` > 0 also times both evaluators (float64) on a bench_G×bench_G grid of the main view, on the
+    sub-network of the first ``bench_branches`` branches (default: all)."""
     if len(seeds) != 3:
         raise ValueError("a panel needs exactly 3 seeds")
     L0 = init_branches(3, I, widths, seed=list(seeds), device=device, dtype=dtype, parametrization=parametrization)
@@ -123,7 +126,9 @@ def landscape_panel(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, I: int
     plane = next(iter(out.values())).plane
     bench = None
     if bench_G:
-        p64 = ls.Plane(*[[W.double() for W in part] for part in (plane.center, plane.d1, plane.d2)], plane.points)
+        k = bench_branches or I             # a float64 copy of three planes' worth of weights: bound it for huge I
+        p64 = ls.Plane(*[[W[:, :k].double() for W in part] for part in (plane.center, plane.d1, plane.d2)],
+                       plane.points)
         g = next(iter(out.values())).grid
         gb = np.linspace(g[0], g[-1], bench_G)
         ye64 = ye.double() if ye.is_floating_point() else ye
