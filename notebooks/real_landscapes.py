@@ -1,0 +1,334 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Loss landscapes of multi-branch networks on MNIST and CIFAR-10 (P1, Figure 4)
+#
+# P1 §5.1 (quoted): *"For MNIST, we consider a single-hidden-layer network defined as
+# $f(x) = \sum_{i=1}^I W_{i,2}[W_{i,1}x]_+$ … with d = 784 and h = 8. For CIFAR-10, in addition to considering the
+# exact same one-hidden-layer architecture, we also test a deeper network containing 3 hidden layers of size
+# 8-8-8 … We apply 10-class hinge loss … When there is only one branch, the landscapes have strong
+# non-convexity with many local minima. As the number of branches I increases, the landscape becomes more
+# convex. When I = 100 for 1-hidden-layer networks on MNIST and CIFAR-10, and I = 50,000 for 3-hidden-layer
+# network on CIFAR-10, the landscape is almost convex."* Figure 4 has three rows: MNIST one-hidden-layer branches
+# (I = 1, 3, 5, 100), CIFAR-10 one-hidden-layer branches (I = 1, 3, 5, 100) and CIFAR-10 8-8-8 branches
+# (I = 1, 3, 5, 50,000). The landscape is the loss on the plane through three solutions trained from different
+# initialisations (the protocol of the synthetic chapter).
+#
+# This page redraws the three rows and measures them. **Result in one line:** on the plane through the solutions
+# as trained, the centre of the plane sits on a barrier whose height does not fall as I grows, in any row;
+# P1's reading of Figure 4 is not reproduced. Most of that barrier is the networks' permutation symmetry: after
+# the branches and units of the solutions are aligned, it is lower at every I.
+
+# %% tags=["parameters"]
+preset = "smoke"
+device = "auto"
+data_dir = ""
+claims_path = "real_landscapes.claims.json"
+run_id = ""
+interactive = True
+seed = 0
+rows = ["mnist", "cifar", "cifar_deep"]
+mnist_split = "test"
+n_train = 1000
+n_test = 500
+n_eval = 500
+Is_shallow = [1, 3, 20]
+Is_deep = [1, 3, 10]
+steps = 200
+lr = 0.05
+batch_size = 128
+G = 11
+margin = 0.5
+bench_G = 5
+bench_branches = 0
+n_probe = 500
+branch_chunk = 0
+near_zero = 0.1
+
+# %%
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import Markdown, display
+
+from companion.data import load_cifar10, load_mnist, standardize
+from companion.devices import describe_device
+from companion.losses import multiclass_hinge
+from companion.nets import forward, n_parameters
+from companion.panels import landscape_panel
+from companion.plotting import subplots
+from companion.report import glue_many, progress, start_chapter
+from companion.symmetry import align_to_first
+
+ROWS = {"mnist": ("MNIST, one hidden layer (h = 8)", (784, 8, 10)),
+        "cifar": ("CIFAR-10, one hidden layer (h = 8)", (3072, 8, 10)),
+        "cifar_deep": ("CIFAR-10, three hidden layers (8-8-8)", (3072, 8, 8, 8, 10))}
+unknown = sorted(set(rows) - set(ROWS))
+if unknown or not rows:
+    raise ValueError(f"rows {unknown or rows} not known: choose among {list(ROWS)}")
+
+t_start = time.perf_counter()
+used, sets = [], {}
+if "mnist" in rows:
+    if mnist_split == "test":   # offline there is only the official test split: split it into disjoint parts
+        mn = load_mnist("test", data_dir or None)
+        perm = torch.randperm(len(mn.labels), generator=torch.Generator().manual_seed(seed))
+        n_mn = min(n_train, len(mn.labels) - n_test)
+        tr, te = perm[:n_mn], perm[n_mn:n_mn + n_test]
+        mx_tr, mx_te = standardize(mn.images[tr], mn.images[te])
+        sets["mnist"] = (mx_tr, mn.labels[tr], mx_te, mn.labels[te])
+        used.append(mn.record.describe() + f" — {n_mn} of them for training, a disjoint {len(te)} for test (seeded)")
+    else:
+        mn, mt = load_mnist("train", data_dir or None), load_mnist("test", data_dir or None)
+        g = torch.Generator().manual_seed(seed)
+        tr = torch.randperm(len(mn.labels), generator=g)[:n_train]
+        te = torch.randperm(len(mt.labels), generator=g)[:n_test]
+        mx_tr, mx_te = standardize(mn.images[tr], mt.images[te])
+        sets["mnist"] = (mx_tr, mn.labels[tr], mx_te, mt.labels[te])
+        used += [mn.record.describe() + f" — {len(tr)} for training", mt.record.describe() + f" — {len(te)} for test"]
+if {"cifar", "cifar_deep"} & set(rows):
+    cf_tr = load_cifar10("train", data_dir or None, limit=n_train, seed=seed)
+    cf_te = load_cifar10("test", data_dir or None, limit=n_test, seed=seed + 1)
+    cx_tr, cx_te = standardize(cf_tr.images, cf_te.images)
+    sets["cifar"] = sets["cifar_deep"] = (cx_tr, cf_tr.labels, cx_te, cf_te.labels)
+    used += [cf_tr.record.describe(), cf_te.record.describe()]
+dev, claims = start_chapter("real_landscapes", preset=preset, device=device, seed=seed, claims_path=claims_path,
+                            run_id=run_id, data=used[0], rows=rows, n_train=n_train, steps=steps, G=G)
+for u in used[1:]:
+    claims.add_data(u)
+    print("data:", u)
+chunk = branch_chunk or None
+
+# %% [markdown]
+# ## Networks, training, and two views of the same three solutions
+#
+# Branches are ReLU MLPs without biases, as in the paper's formula, combined by P1's multi-branch form
+# $f = \frac1I\sum_i f_i$ (the authors' code averages the branches too); initialisation $\mathcal N(0, 1/\text{fan-in})$
+# per layer; 10-class hinge loss (Weston–Watkins, as torch's `MultiMarginLoss`). The three networks of a panel
+# are trained as one batch by minibatch SGD (batch `batch_size`) with learning rate `lr`·I (the mean-field
+# scaling of the synthetic chapter), cut ×0.1 when the training loss rose, for `steps` steps.
+#
+# Each panel is looked at in two ways:
+#
+# - **as trained** — P1's protocol: the plane through the three weight vectors, centred at their mean, axes
+#   θ₁ − θ₂ and θ₁ − θ₃;
+# - **aligned** — the same three functions after undoing the networks' permutation symmetry
+#   (`companion.symmetry.align_to_first`): branches can be reordered and the hidden units of each layer
+#   relabelled without changing the function, so networks 2 and 3 are relabelled to match network 1 unit by unit
+#   (activation matching on `n_probe` training inputs; with one hidden layer all I·8 units are matched at once,
+#   with 8-8-8 branches first the branches, then the units inside each branch). The three functions, and so the
+#   three losses, are unchanged; only the plane between them moves.
+#
+# **The measure.** For a convex loss $L$, the loss at the centre of the plane (the mean $\bar\theta$ of the
+# three solutions) is at most the mean of their losses. We report the **Jensen gap at the centre**,
+# $L(\bar\theta) - \frac13\sum_s L(\theta_s)$, in units of the loss of the zero function (0.9 for this loss): 0 or
+# less for a landscape that is convex through the three points, near 1 when the centre is as bad as predicting
+# nothing. We also report the synthetic chapter's range-normalised score (the largest distance to the lower
+# convex envelope on the plotted grid over the loss range); it is a shape measure and misleads here: when the
+# whole plane is low and flat its range shrinks, and a small bump then scores as high as a tall barrier.
+
+# %%
+panels = {}
+for r, key in enumerate(rows):
+    name, widths = ROWS[key]
+    x_tr, y_tr, x_te, y_te = sets[key]
+    Is = Is_deep if key == "cifar_deep" else Is_shallow
+    for I in progress(Is, key):
+        panels[key, I] = landscape_panel(
+            x_tr, y_tr, multiclass_hinge, I=I, widths=widths, seeds=[seed * 1000 + 10 * r + k for k in range(3)],
+            steps=steps, lr=lr * I, G=G, margin=margin, batch_size=batch_size, scale="mean", parametrization="mean",
+            x_eval=x_tr[:n_eval], y_eval=y_tr[:n_eval], x_test=x_te, y_test=y_te,
+            bench_G=bench_G if I == Is[-1] else 0, branch_chunk=chunk, views=("none", "aligned"), n_probe=n_probe,
+            bench_branches=bench_branches or None, device=device)
+
+
+def jensen(p, view: str) -> float:
+    """The Jensen gap at the centre of the plane, in units of the zero function's loss."""
+    return p.views[view].jensen_gap / p.zero_loss
+
+
+summary = pd.DataFrame([{
+    "row": ROWS[key][0], "I": I, "parameters": n_parameters(I, ROWS[key][1]),
+    "train loss": np.round(p.train.loss.cpu().numpy(), 3), "train acc.": np.round(p.accuracy_train, 3),
+    "test acc.": np.round(p.accuracy_test, 3),
+    "Jensen gap, as trained": jensen(p, "none"), "Jensen gap, aligned": jensen(p, "aligned"),
+    "score, as trained": p.views["none"].score.max, "score, aligned": p.views["aligned"].score.max,
+    "train s": p.train.seconds, "planes s": p.views["none"].eval_seconds + p.views["aligned"].eval_seconds}
+    for (key, I), p in panels.items()]).set_index(["row", "I"])
+display(summary.style.format({"parameters": "{:,}", "Jensen gap, as trained": "{:.3f}", "Jensen gap, aligned": "{:.3f}",
+                              "score, as trained": "{:.3f}", "score, aligned": "{:.3f}", "train s": "{:.1f}",
+                              "planes s": "{:.2f}"}))
+
+# %% [markdown]
+# ## The three rows of Figure 4
+#
+# Loss on the plane through the three solutions (white stars), as trained (P1's protocol); each panel's title
+# gives I and the Jensen gap at the centre (red cross). The grid spans the solutions with a margin of `margin`
+# of their extent, on both axes; colours run from the lowest loss to twice the zero function's loss (higher
+# values, in the far corners of the deep networks' planes, get the top colour).
+
+# %%
+def draw(view: str):
+    ncol = max(len(Is_deep if key == "cifar_deep" else Is_shallow) for key in rows)
+    fig, axes = subplots(ncol, len(rows), width=2.5, height=2.4, squeeze=False)
+    for r, key in enumerate(rows):
+        Is = Is_deep if key == "cifar_deep" else Is_shallow
+        for c in range(ncol):
+            ax = axes[r, c]
+            if c >= len(Is):
+                ax.axis("off")
+                continue
+            p = panels[key, Is[c]]
+            v = p.views[view]
+            top = min(float(v.surface.max()), 2 * p.zero_loss)     # far corners of deep nets would swamp the scale
+            ax.contourf(v.grid, v.grid, np.minimum(v.surface, top), levels=np.linspace(v.surface.min(), top, 21),
+                        cmap="viridis")
+            ax.plot(v.plane.points[:, 0], v.plane.points[:, 1], "w*", ms=7, mec="k", mew=0.5)
+            ax.plot([0], [0], "r+", ms=7)
+            ax.set(title=f"I = {Is[c]:,}: gap {jensen(p, view):.2f}", xticks=[], yticks=[], aspect="equal")
+            if c == 0:
+                ax.set_ylabel(ROWS[key][0].replace(", ", ",\n"), fontsize=8)
+    return fig
+
+
+draw("none");
+
+# %% [markdown]
+# The same solutions after alignment (red cross: the centre of the plane):
+
+# %%
+draw("aligned");
+
+# %% [markdown]
+# ## Throughput of the plane evaluator against the per-point baseline
+#
+# For the widest network of each row, both evaluators on the same small grid (float64; "as trained" plane;
+# at most `bench_branches` of its branches when that is set, as in the `paper` preset):
+# grid points × examples per second, and their largest relative difference.
+
+# %%
+bench = pd.DataFrame([{"row": ROWS[key][0], "I": I, "device": describe_device(dev),
+                       "fast (points·examples/s)": bench_G**2 * p.n_eval / p.bench.fast_seconds,
+                       "per-point (points·examples/s)": bench_G**2 * p.n_eval / p.bench.naive_seconds,
+                       "speed-up": p.bench.speedup, "rel. difference": p.bench.max_rel_diff}
+                      for (key, I), p in panels.items() if p.bench is not None]).set_index(["row", "I"])
+display(bench.style.format({"fast (points·examples/s)": "{:.2e}", "per-point (points·examples/s)": "{:.2e}",
+                            "speed-up": "{:.1f}×", "rel. difference": "{:.1e}"}))
+
+# %% [markdown]
+# ## Claims
+#
+# Per row: the evaluator agrees with the per-point forward; aligning changes no network's function; the Jensen
+# gap of P1's plane at the widest network, against P1's "almost convex" (we call a gap *near zero* below
+# `near_zero` of the zero function's loss, the synthetic chapter's threshold, fixed before any run of this
+# chapter); and aligned ≤ as trained at every I.
+
+# %%
+for key in rows:
+    name = ROWS[key][0]
+    Is = Is_deep if key == "cifar_deep" else Is_shallow
+    p = panels[key, Is[-1]]
+    x_tr = sets[key][0][:n_probe].to(dev)
+    with torch.no_grad():
+        before = forward(p.train.layers, x_tr, scale="mean", branch_chunk=chunk)
+        after = forward(align_to_first(p.train.layers, x_tr, branch_chunk=branch_chunk or 4096), x_tr, scale="mean",
+                        branch_chunk=chunk)
+    claims.close(f"{key}_fast_equals_naive", f"{name}, I = {Is[-1]:,}: fast plane evaluator = per-point forward "
+                 "(largest relative difference, float64)", p.bench.max_rel_diff, 0.0, 1e-5)
+    claims.close(f"{key}_alignment_keeps_functions", f"{name}, I = {Is[-1]:,}: aligning relabels units only — largest "
+                 "change of any output, relative to the largest output (float32)",
+                 float((after - before).abs().max() / before.abs().max()), 0.0, 1e-5)
+    claims.at_least(f"{key}_not_almost_convex", f"{name}: NOT REPRODUCED — P1 reads the plane at I = {Is[-1]:,} as "
+                    f"'almost convex'; its Jensen gap at the centre (as trained) is at least {near_zero} of the zero "
+                    "function's loss", jensen(p, "none"), near_zero)
+    claims.true(f"{key}_alignment_lowers_the_barrier", f"{name}: the Jensen gap after alignment is at most the gap as "
+                f"trained, at every I in {Is}",
+                all(jensen(panels[key, I], "aligned") <= jensen(panels[key, I], "none") for I in Is))
+claims.save()
+
+first_last = {}
+for key in set(ROWS) - set(rows):       # rows not run this time (a `rows` override): the page says so
+    first_last.update({f"{key}_{v}_{e}": float("nan") for v in ("none", "aligned") for e in ("first", "last")})
+    first_last.update({f"{key}_Ilast": "—", f"{key}_aligned_trend": "was not run"})
+for key in rows:
+    Is = Is_deep if key == "cifar_deep" else Is_shallow
+    for view in ("none", "aligned"):
+        first_last[f"{key}_{view}_first"] = jensen(panels[key, Is[0]], view)
+        first_last[f"{key}_{view}_last"] = jensen(panels[key, Is[-1]], view)
+    first_last[f"{key}_Ilast"] = Is[-1]
+    falls = first_last[f"{key}_aligned_last"] < first_last[f"{key}_aligned_first"]
+    first_last[f"{key}_aligned_trend"] = "falls" if falls else "does not fall"
+glue_many("rl", total=time.perf_counter() - t_start, preset=preset, device=describe_device(dev), n_train=n_train,
+          n_test=n_test, n_eval=n_eval, steps=steps, G=G, n_probe=n_probe, near_zero=near_zero,
+          deep_max=Is_deep[-1], rows=", ".join(rows), speed_min=bench["speed-up"].min(),
+          none_last_min=min(first_last[f"{k}_none_last"] for k in rows),
+          none_ratio_min=min(first_last[f"{k}_none_last"] / first_last[f"{k}_none_first"] for k in rows),
+          none_ratio_max=max(first_last[f"{k}_none_last"] / first_last[f"{k}_none_first"] for k in rows),
+          speed_max=bench["speed-up"].max(), **first_last)
+Markdown(claims.table())
+
+# %% [markdown]
+# ## What this shows
+#
+# Jensen gap at the centre of the plane, first and last I of each row shown here (rows run: {glue:text}`rl_rows`;
+# all values in units of the zero function's loss):
+#
+# | row | as trained, I = 1 | as trained, widest | aligned, I = 1 | aligned, widest |
+# |---|---|---|---|---|
+# | MNIST, one hidden layer | {glue:text}`rl_mnist_none_first:.3f` | {glue:text}`rl_mnist_none_last:.3f` (I = {glue:text}`rl_mnist_Ilast`) | {glue:text}`rl_mnist_aligned_first:.3f` | {glue:text}`rl_mnist_aligned_last:.3f` |
+# | CIFAR-10, one hidden layer | {glue:text}`rl_cifar_none_first:.3f` | {glue:text}`rl_cifar_none_last:.3f` (I = {glue:text}`rl_cifar_Ilast`) | {glue:text}`rl_cifar_aligned_first:.3f` | {glue:text}`rl_cifar_aligned_last:.3f` |
+# | CIFAR-10, 8-8-8 | {glue:text}`rl_cifar_deep_none_first:.3f` | {glue:text}`rl_cifar_deep_none_last:.3f` (I = {glue:text}`rl_cifar_deep_Ilast`) | {glue:text}`rl_cifar_deep_aligned_first:.3f` | {glue:text}`rl_cifar_deep_aligned_last:.3f` |
+#
+# - **P1's protocol does not show P1's trend.** On the plane through the solutions as trained, the centre sits on
+#   a barrier in every row and at every I. At the widest network the gap is at least
+#   {glue:text}`rl_none_last_min:.3f` of the zero function's loss, {glue:text}`rl_none_ratio_min:.2f` to
+#   {glue:text}`rl_none_ratio_max:.2f` times its value at I = 1. The range-normalised score in the table rises
+#   with I, because the wide networks' planes are low everywhere except for the hill at the centre. We do not
+#   see the "almost convex" pictures of P1's Figure 4.
+# - **Why.** The centre of the plane averages the weights of three networks whose units are in unrelated orders.
+#   In P1's 1/I form, a wide network is an average over its branches, and the centre's function tends, as I grows,
+#   to the average over *triples* of unrelated trained branches of the branch evaluated at their mean weights —
+#   a fixed function that is not a solution. So the barrier approaches a positive limit instead of vanishing.
+#   Theorem 1 is about the convex hull of what the branches can compute (a statement about averaging outputs),
+#   not about averaging weights along a plane.
+# - **The symmetry accounts for much of the barrier.** After aligning branches and units, the gap is lower at
+#   every I in every row (claims). Whether the aligned gap then falls from I = 1 to the widest network differs by
+#   row: it {glue:text}`rl_mnist_aligned_trend` on MNIST, {glue:text}`rl_cifar_aligned_trend` on CIFAR-10 with one
+#   hidden layer and {glue:text}`rl_cifar_deep_aligned_trend` with 8-8-8 branches. These trends are reported, not
+#   claimed: the aligned view is our addition, each panel is one triple of seeds, and the narrow CIFAR-10 networks
+#   underfit (training accuracy in the table), which makes their planes flatter for a reason unrelated to I.
+# - **The engines.** The plane evaluator was {glue:text}`rl_speed_min:.1f`× to {glue:text}`rl_speed_max:.1f`×
+#   faster than the per-point forward on these inputs (d = 784 and 3072), and agrees with it to float64 rounding.
+#
+# ## How this differs from the paper
+#
+# - **Data.** MNIST: offline only the official *test* split (10,000 images) is available, so the `smoke` and `cpu`
+#   presets train on {glue:text}`rl_n_train` of its images and test on a disjoint {glue:text}`rl_n_test` (seeded);
+#   the `paper` preset uses the official training split (`mnist_split = "train"`), which `companion.data`
+#   downloads and checks where there is a network. CIFAR-10: offline, the JPEG copy in the shared data folder
+#   (its train split for training, test split for test accuracy), a lossy re-encoding whose pixels differ
+#   slightly from the official batches; {glue:text}`rl_n_train` training and {glue:text}`rl_n_test` test images
+#   (seeded subsets); the official python batches are used where they are present or can be downloaded.
+#   Per-pixel standardisation with the training subset's statistics, no augmentation.
+# - **Scale.** Preset **{glue:text}`rl_preset`** (device {glue:text}`rl_device`, {glue:text}`rl_total:.0f` s in all):
+#   {glue:text}`rl_steps` SGD steps, a {glue:text}`rl_G`×{glue:text}`rl_G` grid, the loss on
+#   {glue:text}`rl_n_eval` training examples, alignment on {glue:text}`rl_n_probe`; the 8-8-8 row is capped at
+#   I = {glue:text}`rl_deep_max` branches. The paper's I = 50,000 (1.24 billion parameters per network) is in the
+#   `paper` preset, computed in branch chunks (`branch_chunk`) and meant for a GPU: three such networks take
+#   15 GB in float32 before gradients, more than a 24 GB laptop can train.
+# - The paper states neither its optimiser settings nor its plot ranges; ours are above. The authors' code
+#   averages the branches and has biases; we follow the paper's formula (no biases) with its 1/I average.
+# - The Jensen gap, the alignment and the range-normalised score are our additions.
