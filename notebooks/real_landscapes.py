@@ -27,7 +27,7 @@
 #
 # This page redraws the three rows and measures them. **Result in one line:** on the plane through the solutions
 # as trained, the centre of the plane sits on a barrier whose height does not fall as I grows, in any row;
-# P1's reading of Figure 4 is not reproduced. Most of that barrier is the networks' permutation symmetry: after
+# P1's reading of Figure 4 is not reproduced. Part of that barrier is the networks' permutation symmetry: after
 # the branches and units of the solutions are aligned, it is lower at every I.
 
 # %% tags=["parameters"]
@@ -304,7 +304,7 @@ Markdown(claims.table())
 #   a fixed function that is not a solution. So the barrier approaches a positive limit instead of vanishing.
 #   Theorem 1 is about the convex hull of what the branches can compute (a statement about averaging outputs),
 #   not about averaging weights along a plane.
-# - **The symmetry accounts for much of the barrier.** After aligning branches and units, the gap is lower at
+# - **The symmetry accounts for part of the barrier.** After aligning branches and units, the gap is lower at
 #   every I in every row (claims). Whether the aligned gap then falls from I = 1 to the widest network differs by
 #   row: it {glue:text}`rl_mnist_aligned_trend` on MNIST, {glue:text}`rl_cifar_aligned_trend` on CIFAR-10 with one
 #   hidden layer and {glue:text}`rl_cifar_deep_aligned_trend` with 8-8-8 branches. These trends are reported, not
