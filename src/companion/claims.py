@@ -1,7 +1,15 @@
-"""Claims: a measured number beside the paper's number or a closed form, with a verdict.
+"""Claims: what a chapter measured, beside the paper's number, a closed form or a bound, with a verdict.
+
+Two kinds:
+
+- **checks**: a number against a closed form or a bound at a stated tolerance; they *hold* or *fail*, and a
+  failing check fails the run (the code or the mathematics is wrong);
+- **findings** about a paper's empirical statement: an estimate with an interval (over seeds) against what
+  the paper's statement predicts, fixed before the run; the outcome is *reproduced*, *not reproduced* or
+  *inconclusive*. A finding never fails the run: a negative finding is a result, shown as one.
 
 Every chapter records its claims through :class:`Claims` and saves them atomically to
-``NAME.claims.json``. The verdict is computed here from the numbers, never passed in, so a
+``NAME.claims.json``. Verdicts and outcomes are computed here from the numbers, never passed in, so a
 notebook cannot declare a claim true. The book's dashboard is generated from these files.
 """
 
@@ -16,9 +24,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-Comparison = Literal["abs", "rel", "at_most", "at_least", "true"]
+Comparison = Literal["abs", "rel", "at_most", "at_least", "true", "region", "contains"]
+Kind = Literal["check", "finding"]
+Outcome = Literal["reproduced", "not reproduced", "inconclusive"]
+OUTCOMES: tuple[str, ...] = ("reproduced", "not reproduced", "inconclusive")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,12 @@ class Claim:
     ``true``: a boolean statement (measured is 1.0 or 0.0).
     ``paper`` is the paper's own number when it has one, ``reference`` the number compared with
     (the paper's number, a closed form, or a bound).
+
+    Findings (``kind == "finding"``) carry an interval [``low``, ``high``] around ``measured`` and an
+    ``outcome``; ``holds`` is True for them (a finding is a result, never a failure of the run):
+    ``region``: the paper's statement predicts a value in [``region_low``, ``region_high``] (None: open);
+    reproduced if the interval lies inside it, not reproduced if outside, inconclusive if it straddles.
+    ``contains``: reproduced if the paper's number (``reference``) lies in the interval, else not.
     """
 
     id: str
@@ -42,6 +59,38 @@ class Claim:
     holds: bool
     paper: float | None = None
     note: str = ""
+    kind: Kind = "check"
+    outcome: Outcome | None = None
+    low: float | None = None
+    high: float | None = None
+    region_low: float | None = None
+    region_high: float | None = None
+
+
+def finding_outcome(low: float, high: float, *, region: tuple[float | None, float | None] | None = None,
+                    contains: float | None = None) -> Outcome:
+    """The outcome of a finding whose estimate lies in [low, high] (e.g. a 95% interval over seeds).
+
+    ``region`` = (a, b): the values the paper's statement predicts (None: unbounded on that side);
+    ``contains``: the paper's own number, to be inside the interval. Give exactly one. A NaN interval is
+    inconclusive.
+    """
+    if (region is None) == (contains is None):
+        raise ValueError("give exactly one of region=(a, b) or contains=paper_value")
+    lo, hi = float(low), float(high)
+    if math.isnan(lo) or math.isnan(hi) or lo > hi:
+        return "inconclusive"
+    if contains is not None:
+        return "reproduced" if lo <= float(contains) <= hi else "not reproduced"
+    a = -math.inf if region[0] is None else float(region[0])
+    b = math.inf if region[1] is None else float(region[1])
+    if a > b:
+        raise ValueError(f"empty region ({a}, {b})")
+    if a <= lo and hi <= b:
+        return "reproduced"
+    if hi < a or lo > b:
+        return "not reproduced"
+    return "inconclusive"
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -153,6 +202,31 @@ class Claims:
         """Claim a boolean statement computed from the run (e.g. 'decreasing in I')."""
         return self._add(id, description, 1.0 if bool(statement) else 0.0, None, 0.0, "true", None, note)
 
+    def finding(self, id: str, description: str, *, estimate: float, low: float, high: float,
+                region: tuple[float | None, float | None] | None = None, contains: float | None = None,
+                paper: float | None = None, note: str = "") -> Claim:
+        """A finding about a paper's statement: ``estimate`` with interval [low, high], judged against the
+        ``region`` the paper predicts (thresholds fixed in the presets) or against the paper's own number
+        (``contains``). See :func:`finding_outcome`."""
+        if any(c.id == id for c in self.claims):
+            raise ValueError(f"claim id {id!r} recorded twice in chapter {self.chapter!r}")
+        outcome = finding_outcome(low, high, region=region, contains=contains)
+        reg = region or (None, None)
+        claim = Claim(id=id, description=description, measured=float(estimate),
+                      reference=_finite_or_none(contains) if contains is not None else None, tolerance=0.0,
+                      comparison="contains" if contains is not None else "region", holds=True,
+                      paper=_finite_or_none(paper), note=note, kind="finding", outcome=outcome,
+                      low=_finite_or_none(low), high=_finite_or_none(high),
+                      region_low=_finite_or_none(reg[0]), region_high=_finite_or_none(reg[1]))
+        self.claims.append(claim)
+        return claim
+
+    def checks(self) -> list[Claim]:
+        return [c for c in self.claims if c.kind == "check"]
+
+    def findings(self) -> list[Claim]:
+        return [c for c in self.claims if c.kind == "finding"]
+
     @property
     def all_hold(self) -> bool:
         return all(c.holds for c in self.claims)
@@ -213,11 +287,24 @@ def _fmt(x: float | None) -> str:
 _SYMBOL = {"abs": "±", "rel": "± rel", "at_most": "≤", "at_least": "≥", "true": ""}
 
 
-def claims_markdown_table(claims: Iterable[dict[str, Any]], chapter: str | None = None) -> str:
-    """Markdown rows: id, description, paper, reference, measured, test, verdict."""
-    head = "| " + ("chapter | " if chapter else "") + "claim | what | paper | reference | measured | test | verdict |"
-    sep = "|" + "---|" * (8 if chapter else 7)
-    rows = [head, sep]
+VERDICT_WORDS = {"holds": "holds", "fails": "**FAILS**", "reproduced": "reproduced",
+                 "not reproduced": "**not reproduced**", "inconclusive": "*inconclusive*"}
+
+
+def claim_verdict(c: dict[str, Any]) -> str:
+    """The verdict in words: holds / fails for checks, the outcome for findings."""
+    if c.get("kind", "check") == "finding":
+        return str(c["outcome"])
+    return "holds" if c["holds"] else "fails"
+
+
+def _interval(lo: float | None, hi: float | None) -> str:
+    return f"[{_fmt(lo) if lo is not None else '−∞'}, {_fmt(hi) if hi is not None else '∞'}]"
+
+
+def _check_rows(claims: list[dict[str, Any]], chapter: str | None) -> list[str]:
+    head = "| " + ("chapter | " if chapter else "") + "check | what | paper | reference | measured | test | verdict |"
+    rows = [head, "|" + "---|" * (8 if chapter else 7)]
     for c in claims:
         comp = c["comparison"]
         if comp == "true":
@@ -227,9 +314,36 @@ def claims_markdown_table(claims: Iterable[dict[str, Any]], chapter: str | None 
             test = f"{sym} {_fmt(c['tolerance'])}" if comp in ("abs", "rel") else (
                 f"{sym} ref" + (f" (tol {_fmt(c['tolerance'])})" if c["tolerance"] else ""))
             measured = _fmt(c["measured"])
-        verdict_s = "✅ holds" if c["holds"] else "❌ **fails**"
         desc = c["description"].replace("|", "\\|")
         prefix = f"| {chapter} " if chapter else ""
         rows.append(f"{prefix}| `{c['id']}` | {desc} | {_fmt(c['paper'])} | {_fmt(c['reference'])} | "
-                    f"{measured} | {test} | {verdict_s} |")
-    return "\n".join(rows)
+                    f"{measured} | {test} | {VERDICT_WORDS[claim_verdict(c)]} |")
+    return rows
+
+
+def _finding_rows(claims: list[dict[str, Any]], chapter: str | None) -> list[str]:
+    head = "| " + ("chapter | " if chapter else "") + "finding | what | paper | measured [interval] | the paper predicts | outcome |"
+    rows = [head, "|" + "---|" * (7 if chapter else 6)]
+    for c in claims:
+        pred = (f"its value {_fmt(c['reference'])} inside our interval" if c["comparison"] == "contains"
+                else f"a value in {_interval(c['region_low'], c['region_high'])}")
+        desc = c["description"].replace("|", "\\|")
+        prefix = f"| {chapter} " if chapter else ""
+        rows.append(f"{prefix}| `{c['id']}` | {desc} | {_fmt(c['paper'])} | {_fmt(c['measured'])} "
+                    f"{_interval(c['low'], c['high'])} | {pred} | {VERDICT_WORDS[claim_verdict(c)]} |")
+    return rows
+
+
+def claims_markdown_table(claims: Iterable[dict[str, Any]], chapter: str | None = None) -> str:
+    """Markdown: a table of the checks (verdict holds / fails), then one of the findings about the paper
+    (outcome reproduced / not reproduced / inconclusive), each only if there are any."""
+    claims = list(claims)
+    checks = [c for c in claims if c.get("kind", "check") == "check"]
+    findings = [c for c in claims if c.get("kind", "check") == "finding"]
+    parts = []
+    if checks:
+        parts.append("\n".join(_check_rows(checks, chapter)))
+    if findings:
+        parts.append("**Findings about the paper** (not checks: an outcome, never a pass or a fail)\n\n"
+                     + "\n".join(_finding_rows(findings, chapter)))
+    return "\n\n".join(parts)
