@@ -227,12 +227,13 @@ ax.legend();
 
 # %%
 sch = pl.train_interpolation(X, Y, L_par, kind="schatten", m=1, **train_kw)
+wd3 = wd_train[3] if 3 in wd_train else pl.train_interpolation(X, Y, 3, kind="weight_decay", m=1, **train_kw)
 claims.close("schatten_train", "P1's Schatten-3 regulariser, standard net: best training = ‖W*‖_* (rel.)",
              sch.value, pl.path_dual(s), tol, relative=True)
 meet = pd.DataFrame([
     {"network and regulariser": "standard, P1's Schatten-H (H = L = 3)", "primal (trained)": sch.value,
      "primal (closed)": pl.path_dual(s), "dual": pl.path_dual(s)},
-    {"network and regulariser": "standard, weight decay (P2)", "primal (trained)": wd_train.get(3, wd_par).value,
+    {"network and regulariser": "standard, weight decay (P2)", "primal (trained)": wd3.value,
      "primal (closed)": pl.weight_decay_primal(s, 3), "dual": pl.weight_decay_dual(s, 3)},
     {"network and regulariser": f"parallel m = {m_big}, weight decay", "primal (trained)": wd_par.value,
      "primal (closed)": pl.weight_decay_primal(s, 3), "dual": pl.weight_decay_dual(s, 3)},
@@ -255,7 +256,7 @@ ax.legend(fontsize=8);
 # %%
 claims.save()
 glue_many("pl", P3=pl.weight_decay_primal(s, 3), D3=pl.weight_decay_dual(s, 3), nuc=pl.path_dual(s),
-          sch=sch.value, wd3=wd_train.get(3, wd_par).value, par=par[max(par)].value, mbig=m_big,
+          sch=sch.value, wd3=wd3.value, par=par[max(par)].value, mbig=m_big,
           n_claims=len(claims.claims), n_hold=sum(c.holds for c in claims.claims),
           total=time.perf_counter() - t_start, preset=preset, device=describe_device(dev), restarts=restarts,
           sigma=str(tuple(sigma)))

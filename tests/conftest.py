@@ -1,13 +1,51 @@
-"""Shared fixtures: the repository root and, when present, the read-only shared data."""
+"""Shared fixtures: the repository root, the data the chapters read, and no network anywhere.
+
+Every process the tests start, chapter kernels included, runs with ``COMPANION_OFFLINE=1`` (no downloads)
+and with ``tests/netguard`` on its ``PYTHONPATH``, whose ``sitecustomize`` refuses and logs any connection
+that leaves the machine. Set ``COMPANION_TEST_NO_SHARED=1`` to test as on a clone without ``../shared``.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+NETGUARD = Path(__file__).resolve().parent / "netguard"
+
+
+def shared_data_present() -> bool:
+    return SHARED_DATA.is_dir() and os.environ.get("COMPANION_TEST_NO_SHARED", "") in ("", "0")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline_processes(tmp_path_factory) -> Path:
+    """No downloads and no outside connections in any process started from here; returns the attempts log."""
+    log = tmp_path_factory.mktemp("net") / "attempts.log"
+    log.touch()
+    old = {k: os.environ.get(k) for k in ("COMPANION_OFFLINE", "PYTHONPATH", "COMPANION_NET_LOG")}
+    os.environ["COMPANION_OFFLINE"] = "1"
+    os.environ["COMPANION_NET_LOG"] = str(log)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD), old["PYTHONPATH"]) if p)
+    yield log
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def chapter_data_dir(tmp_path_factory) -> Path:
+    """The real data (../shared/data) when present, else generated stand-ins in the real layouts."""
+    if shared_data_present():
+        return SHARED_DATA
+    from companion.data import write_stand_in_data
+
+    return write_stand_in_data(tmp_path_factory.mktemp("stand_in_data"))
 
 
 @pytest.fixture(autouse=True)

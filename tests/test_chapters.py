@@ -12,11 +12,14 @@ from companion.chapters import (
     RUNNER_PARAMETERS,
     ChapterError,
     chapter_names,
+    Spec,
     coerce,
     get_chapter,
     notebook_defaults,
     parse_override,
     resolve_parameters,
+    spec_for,
+    validate,
 )
 from conftest import ROOT
 
@@ -58,6 +61,7 @@ def test_coerce_types():
 def test_parse_override():
     assert parse_override("N=3") == ("N", 3)
     assert parse_override("tol=1e-3") == ("tol", 1e-3)
+    assert parse_override("gamma_ratios=[1e-3, 0.5, 2]") == ("gamma_ratios", [1e-3, 0.5, 2])
     assert parse_override("xs=[1, 2]") == ("xs", [1, 2])
     with pytest.raises(ChapterError, match="KEY=VALUE"):
         parse_override("N")
@@ -102,3 +106,34 @@ def test_cli_refuses_before_running(capsys, tmp_path):
 def test_python_dash_m_companion():
     out = subprocess.run([sys.executable, "-m", "companion", "list"], capture_output=True, text=True, check=True)
     assert out.stdout.split() == chapter_names()
+
+
+def test_schema_choices_ranges_and_optional():
+    split = Spec(type="str", choices=("test", "train"))
+    assert validate("mnist_split", "train", split) == "train"
+    with pytest.raises(ChapterError, match="'tset' is not a valid choice: choose one of 'test', 'train'"):
+        validate("mnist_split", "tset", split)
+    batch = spec_for("batch_size", None, {"type": "int", "optional": True, "min": 1})
+    assert validate("batch_size", None, batch) is None and validate("batch_size", 128, batch) == 128
+    with pytest.raises(ChapterError, match="below its minimum 1"):
+        validate("batch_size", 0, batch)
+    with pytest.raises(ChapterError, match="must be set"):
+        validate("n", None, spec_for("n", 3))
+    with pytest.raises(ChapterError, match=r"spreads\[1\]' = 1.5 is above its maximum 1.0"):
+        validate("spreads", [0.5, 1.5], spec_for("spreads", [0.0], {"max": 1.0}))
+    with pytest.raises(ChapterError, match="schema type 'tensor' unknown"):
+        spec_for("x", 1, {"type": "tensor"})
+
+
+def test_schema_is_enforced_for_presets_and_overrides():
+    ch = get_chapter("parallel_linear")
+    with pytest.raises(ChapterError, match="spreads.*above its maximum"):
+        resolve_parameters(ch, "smoke", {"spreads": [0.5, 2.0]})
+    ch = get_chapter("theorem2")
+    _, ratios = parse_override("gamma_ratios=[1e-3]")
+    assert resolve_parameters(ch, "smoke", {"gamma_ratios": ratios})["gamma_ratios"] == [1e-3]
+
+
+def test_cli_refuses_a_bad_choice_before_running(capsys, tmp_path):
+    assert cli.main(["run", "theorem2", "--preset", "smoke", "--out", str(tmp_path), "-p", "H=1"]) == 2
+    assert "below its minimum 2" in capsys.readouterr().err and not list(tmp_path.iterdir())

@@ -229,3 +229,13 @@ def test_standardize_uses_training_statistics():
     torch.testing.assert_close(a.std(0), torch.ones(16), atol=1e-4, rtol=0)
     mu, sd = tr.reshape(50, -1).float().mean(0), tr.reshape(50, -1).float().std(0)
     torch.testing.assert_close(b, (te.reshape(7, -1).float() - mu) / sd)
+
+
+def test_stand_in_data_loads_in_the_real_layouts_and_says_it_is_generated(tmp_path):
+    root = D.write_stand_in_data(tmp_path / "tiny", n_mnist=30, cifar_train_per_class=3, cifar_test_per_class=2)
+    mn = D.load_mnist("test", root, download=False)
+    assert mn.images.shape == (30, 1, 28, 28) and "STAND-IN" in mn.record.describe()
+    cf = D.load_cifar10("train", root, download=False, limit=12)
+    assert cf.images.shape == (12, 3, 32, 32) and "STAND-IN" in cf.record.note
+    assert D.load_cifar10("test", root, download=False).images.shape[0] == 20
+    assert D.stand_in_note(SHARED_DATA / "mnist") == ""

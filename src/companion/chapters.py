@@ -1,23 +1,30 @@
 """The chapter registry: chapter name → jupytext source, presets and parameter validation.
 
 Presets live in one place, ``presets.yaml`` beside this module. Each chapter's notebook has a
-cell tagged ``parameters`` whose defaults equal its ``smoke`` preset; the types of those defaults
-are the types that presets and ``-p KEY=VALUE`` overrides must have.
+cell tagged ``parameters`` whose defaults equal its ``smoke`` preset. Every value a preset or a
+``-p KEY=VALUE`` override gives is checked against the chapter's parameter *schema* before a kernel
+starts: the type of the notebook's default, refined by the chapter's optional ``schema:`` block in
+``presets.yaml``, e.g. ``mnist_split: {choices: [test, train]}`` or
+``batch_size: {type: int, optional: true, min: 1}``. Keys of a schema entry:
+
+- ``type``: int, float, bool, str, list[int], list[float], list[str] or dict (default: the default's type);
+- ``optional``: ``null`` (None) is allowed, meaning "unset";
+- ``choices``: the allowed values (of each element, for a list);
+- ``min`` / ``max``: inclusive bounds (of each element, for a list).
 """
 
 from __future__ import annotations
 
 import ast
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Mapping
 
 import yaml
 
-Preset = Literal["smoke", "cpu", "paper"]
 PRESETS: tuple[str, ...] = ("smoke", "cpu", "paper")
 
 #: Parameters every chapter has, set by the runner from its own options (not by presets or -p).
@@ -36,11 +43,26 @@ class ChapterError(ValueError):
 
 
 @dataclass(frozen=True)
+class Spec:
+    """What one parameter may be (see the module docstring)."""
+
+    type: str
+    optional: bool = False
+    choices: tuple[Any, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+SPEC_TYPES: tuple[str, ...] = ("int", "float", "bool", "str", "list[int]", "list[float]", "list[str]", "dict")
+
+
+@dataclass(frozen=True)
 class Chapter:
     name: str
     title: str
     source: Path
     presets: Mapping[str, Mapping[str, Any]]
+    schema: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def project_root() -> Path:
@@ -83,8 +105,13 @@ def get_chapter(name: str, root: Path | None = None) -> Chapter:
     if missing:
         raise ChapterError(f"presets.yaml: chapter {name!r} lacks preset(s) {', '.join(missing)}")
     root = root or project_root()
+    schema = entry.get("schema") or {}
+    bad = [k for k, v in schema.items() if not isinstance(v, dict) or set(v) - {"type", "optional", "choices", "min", "max"}]
+    if bad:
+        raise ChapterError(f"presets.yaml: {name}.schema entries {', '.join(bad)} must be mappings with keys among "
+                           "type, optional, choices, min, max")
     return Chapter(name=name, title=entry.get("title", name), source=root / "notebooks" / f"{name}.py",
-                   presets={p: dict(presets[p] or {}) for p in PRESETS})
+                   presets={p: dict(presets[p] or {}) for p in PRESETS}, schema=dict(schema))
 
 
 def parameters_cell_source(source: Path) -> str:
@@ -120,32 +147,84 @@ def _type_name(x: Any) -> str:
     return type(x).__name__
 
 
+def _inferred_type(default: Any) -> str | None:
+    """The schema type of a notebook default (None for a None default: the schema must give it)."""
+    if default is None:
+        return None
+    if isinstance(default, (list, tuple)):
+        return f"list[{_inferred_type(default[0])}]" if default else "list[float]"
+    return {bool: "bool", int: "int", float: "float", str: "str", dict: "dict"}.get(type(default))
+
+
+def spec_for(name: str, default: Any, entry: Mapping[str, Any] | None = None) -> Spec:
+    """The parameter's :class:`Spec`: the default's type refined by its ``schema:`` entry."""
+    entry = dict(entry or {})
+    typ = entry.pop("type", None) or _inferred_type(default)
+    if typ not in SPEC_TYPES:
+        raise ChapterError(f"parameter {name!r}: schema type {typ!r} unknown (default {default!r}); "
+                           f"choose one of {', '.join(SPEC_TYPES)}")
+    choices = entry.get("choices")
+    return Spec(type=typ, optional=bool(entry.get("optional", False)),
+                choices=tuple(choices) if choices is not None else None, min=entry.get("min"), max=entry.get("max"))
+
+
+def _scalar(name: str, value: Any, typ: str) -> Any:
+    ok = {"bool": isinstance(value, bool),
+          "int": isinstance(value, int) and not isinstance(value, bool),
+          "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+          "str": isinstance(value, str),
+          "dict": isinstance(value, dict)}[typ]
+    if not ok:
+        raise ChapterError(f"parameter {name!r} must be of type {typ}, got {value!r} of type {_type_name(value)}")
+    return float(value) if typ == "float" else value
+
+
+def _check_element(name: str, value: Any, spec: Spec) -> None:
+    if spec.choices is not None and value not in spec.choices:
+        raise ChapterError(f"parameter {name!r} = {value!r} is not a valid choice: choose one of "
+                           + ", ".join(map(repr, spec.choices)))
+    if spec.min is not None and value < spec.min:
+        raise ChapterError(f"parameter {name!r} = {value!r} is below its minimum {spec.min}")
+    if spec.max is not None and value > spec.max:
+        raise ChapterError(f"parameter {name!r} = {value!r} is above its maximum {spec.max}")
+
+
+def validate(name: str, value: Any, spec: Spec) -> Any:
+    """Check ``value`` against ``spec`` (int → float allowed); return the coerced value or raise
+    :class:`ChapterError` naming what is allowed."""
+    if value is None:
+        if spec.optional:
+            return None
+        raise ChapterError(f"parameter {name!r} must be set (of type {spec.type}); it is not optional")
+    if spec.type.startswith("list["):
+        if not isinstance(value, (list, tuple)):
+            raise ChapterError(f"parameter {name!r} must be of type {spec.type}, got {value!r} of type "
+                               f"{_type_name(value)}")
+        inner = spec.type[5:-1]
+        out = [_scalar(f"{name}[{i}]", v, inner) for i, v in enumerate(value)]
+    else:
+        out = _scalar(name, value, spec.type)
+    for i, v in enumerate(out if isinstance(out, list) else [out]):
+        if spec.type != "dict":
+            _check_element(name if not isinstance(out, list) else f"{name}[{i}]", v, spec)
+    return out
+
+
 def coerce(name: str, value: Any, default: Any) -> Any:
     """Check ``value`` against the type of ``default`` (int → float allowed); return the coerced value."""
-    if default is None:
-        return value
-    if isinstance(default, bool):
-        if isinstance(value, bool):
+    return validate(name, value, spec_for(name, default))
+
+
+def _numbers_from_yaml_text(value: Any) -> Any:
+    """YAML 1.1 reads 1e-3 as text: turn numeric-looking strings back into numbers, inside lists too."""
+    if isinstance(value, list):
+        return [_numbers_from_yaml_text(v) for v in value]
+    if isinstance(value, str):
+        try:
+            return int(value) if value.strip().lstrip("+-").isdigit() else float(value)
+        except ValueError:
             return value
-    elif isinstance(default, int):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif isinstance(default, float):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif isinstance(default, str):
-        if isinstance(value, str):
-            return value
-    elif isinstance(default, (list, tuple)):
-        if isinstance(value, (list, tuple)):
-            if default:
-                return [coerce(f"{name}[{i}]", v, default[0]) for i, v in enumerate(value)]
-            return list(value)
-    elif isinstance(default, dict):
-        if isinstance(value, dict):
-            return dict(value)
-    raise ChapterError(f"parameter {name!r} must be of type {_type_name(default)} (like its default {default!r}), "
-                       f"got {value!r} of type {_type_name(value)}")
+    return value
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -158,12 +237,7 @@ def parse_override(text: str) -> tuple[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
         raise ChapterError(f"-p {key}: cannot read value {raw!r} ({exc})") from exc
-    if isinstance(value, str):  # YAML 1.1 reads 1e-3 as text
-        try:
-            value = int(value) if value.strip().lstrip("+-").isdigit() else float(value)
-        except ValueError:
-            pass
-    return key, value
+    return key, _numbers_from_yaml_text(value)
 
 
 def resolve_parameters(chapter: Chapter, preset: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -176,17 +250,22 @@ def resolve_parameters(chapter: Chapter, preset: str, overrides: Mapping[str, An
         raise ChapterError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     defaults = notebook_defaults(chapter.source)
     own = {k: v for k, v in defaults.items() if k not in RUNNER_PARAMETERS}
+    unknown = [k for k in chapter.schema if k not in own]
+    if unknown:
+        raise ChapterError(f"presets.yaml: {chapter.name}.schema names {', '.join(unknown)}, which the notebook's "
+                           "parameters cell lacks")
+    specs = {k: spec_for(k, v, chapter.schema.get(k)) for k, v in own.items()}
     params: dict[str, Any] = {}
     for key, value in chapter.presets[preset].items():
         if key not in own:
             raise ChapterError(f"presets.yaml: {chapter.name}.{preset} sets {key!r}, which the notebook's "
                                f"parameters cell lacks (it has {', '.join(sorted(own))})")
-        params[key] = coerce(key, value, own[key])
+        params[key] = validate(f"{chapter.name}.{preset}.{key}", value, specs[key])
     for key, value in (overrides or {}).items():
         if key in RUNNER_PARAMETERS:
             raise ChapterError(f"parameter {key!r} is set by the runner: use {RUNNER_PARAMETERS[key]} instead of -p")
         if key not in own:
             raise ChapterError(f"unknown parameter {key!r} for chapter {chapter.name!r}: "
                                f"choose from {', '.join(sorted(own))}")
-        params[key] = coerce(key, value, own[key])
+        params[key] = validate(key, value, specs[key])
     return params

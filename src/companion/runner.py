@@ -65,6 +65,17 @@ def _kernel_env() -> None:
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 
 
+def check_device(device: str) -> None:
+    """Refuse an unknown device, or ``cuda`` where torch sees no GPU, before any kernel starts."""
+    if device not in DEVICE_CHOICES:
+        raise ChapterError(f"unknown device {device!r}: choose one of {', '.join(DEVICE_CHOICES)}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ChapterError("--device cuda: torch sees no CUDA GPU on this machine; use --device cpu or auto")
+
+
 def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
                 data_dir: str | Path | None = None, device: str = "auto",
                 overrides: Mapping[str, Any] | None = None, interactive: bool = False,
@@ -81,8 +92,7 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
 
     chapter = get_chapter(name, root)
     params = resolve_parameters(chapter, preset, overrides)
-    if device not in DEVICE_CHOICES:
-        raise ChapterError(f"unknown device {device!r}: choose one of {', '.join(DEVICE_CHOICES)}")
+    check_device(device)
     if data_dir is not None and str(data_dir) and not Path(data_dir).is_dir():
         raise ChapterError(f"--data-dir {data_dir} is not a folder: give the folder that holds mnist/ and "
                            "cifar10-jpeg/ (e.g. ../shared/data), or leave it out to use COMPANION_DATA_DIR or the cache")
@@ -102,6 +112,7 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
 
     _kernel_env()
     jupytext.write(jupytext.read(chapter.source), source_nb, fmt="ipynb")
+    placeholder = out_dir / f"{name}.md"
     t0 = time.perf_counter()
     error: str | None = None
     try:
@@ -109,11 +120,19 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
                                    cwd=str(out_dir), progress_bar=False, log_output=False)
     except papermill.PapermillExecutionError as exc:
         error = f"cell {exc.cell_index} (execution count {exc.exec_count}) raised {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # noqa: BLE001 – a dead kernel, a timeout, a broken kernel spec: named, never fatal
+        error = f"the kernel did not finish ({type(exc).__name__}: {str(exc).strip() or 'no message'})"
     finally:
         source_nb.unlink(missing_ok=True)
     wall = time.perf_counter() - t0
-    if partial.exists():
-        os.replace(partial, notebook)
+    notebook.unlink(missing_ok=True)            # never leave an earlier run's notebook beside this run's result
+    if partial.exists() and (error is None or error.startswith("cell ")):
+        os.replace(partial, notebook)           # complete: this run's cells, with the failing one's traceback
+    partial.unlink(missing_ok=True)
+    if notebook.exists():
+        placeholder.unlink(missing_ok=True)
+    else:
+        write_failure_page(placeholder, name, preset, error or "no notebook was written")
 
     result = RunResult(chapter=name, notebook=notebook, claims_path=claims_path, wall_time_s=wall, error=error)
     if error is None:
@@ -133,6 +152,14 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
                                          for c in data["claims"] if not c["holds"]]
     log(result.summary())
     return result
+
+
+def write_failure_page(dest: Path, name: str, preset: str, reason: str) -> Path:
+    """A page that stands in for a chapter whose notebook does not exist (a dead kernel, or not run)."""
+    text = (f"# {name}\n\n**This chapter has no result at the `{preset}` preset:** {reason}\n\n"
+            f"Rerun it with `companion run {name} --preset {preset}`.\n")
+    atomic_write_text(dest, text)
+    return dest
 
 
 def write_dashboard(chapters_dir: Path, dest: Path, names: Sequence[str], preset: str) -> Path:
@@ -161,7 +188,7 @@ def write_dashboard(chapters_dir: Path, dest: Path, names: Sequence[str], preset
         path = chapters_dir / f"{name}.claims.json"
         link = f"{{doc}}`{name} <chapters/{name}>`"
         if not path.exists():
-            lines.append(f"| {link} | — | — | — | — | **no claims file: the run FAILED** | — |")
+            lines.append(f"| {link} | — | — | — | — | **no result** (its page says why) | — |")
             continue
         data = load_claims(path)
         cl = data["claims"]
@@ -225,6 +252,20 @@ class BookResult:
         return self.build.returncode == 0 and all(r.ok for r in self.runs)
 
 
+def _stale_reason(out: Path, name: str, preset: str) -> str | None:
+    """Why an earlier result of chapter ``name`` in ``out`` cannot stand in this build (None: it can)."""
+    path = out / f"{name}.claims.json"
+    if not path.exists() or not (out / f"{name}.ipynb").exists():
+        return "no earlier result exists"
+    try:
+        data = load_claims(path)
+    except ValueError as exc:
+        return str(exc)
+    if data.get("preset") != preset:
+        return f"its earlier result is from the {data.get('preset')!r} preset"
+    return None
+
+
 def build_book(book_root: Path | None = None, preset: str = "cpu", *, data_dir: str | Path | None = None,
                device: str = "auto", chapters: Sequence[str] | None = None,
                log: Log | None = None) -> BookResult:
@@ -234,12 +275,21 @@ def build_book(book_root: Path | None = None, preset: str = "cpu", *, data_dir: 
     ``ok`` says whether everything ran and held.
     """
     book_root = Path(book_root or project_root()).resolve()
+    log = log or (lambda s: None)
     names = list(chapters or chapter_names())
     for n in names:
-        get_chapter(n)  # validate every name before running anything
+        get_chapter(n)  # validate every name and the device before running anything
+    check_device(device)
     t0 = time.perf_counter()
     out = book_root / "book" / "chapters"
     runs = [run_chapter(n, preset, out, data_dir=data_dir, device=device, log=log) for n in names]
+    for n in chapter_names():                  # chapters not run now: kept only if built at this preset
+        reason = None if n in names else _stale_reason(out, n, preset)
+        if reason is not None:
+            log(f"[{n}] not run now and {reason}: its page says so")
+            (out / f"{n}.ipynb").unlink(missing_ok=True)
+            (out / f"{n}.claims.json").unlink(missing_ok=True)
+            write_failure_page(out / f"{n}.md", n, preset, f"it was not run in this build, and {reason}.")
     write_dashboard(out, book_root / "book" / "claims.md", chapter_names(), preset)
     build = build_html(book_root, log)
     return BookResult(runs=runs, build=build, html=book_root / "_build" / "html" / "index.html",
