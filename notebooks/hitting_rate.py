@@ -59,7 +59,7 @@ from companion.devices import describe_device
 from companion.losses import tau_hinge
 from companion.nets import init_branches
 from companion.plotting import COLORS, subplots
-from companion.report import glue_many, progress, start_chapter
+from companion.book.runtime import glue_many, progress, start_chapter
 from companion.stats import spearman, wilson_interval
 from companion.train import hits, init_padded, train_sequential, train_sgd
 

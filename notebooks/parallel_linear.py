@@ -67,7 +67,7 @@ from IPython.display import Markdown, display
 from companion import parallel_linear as pl
 from companion.devices import describe_device
 from companion.plotting import COLORS, subplots
-from companion.report import glue_many, progress, start_chapter
+from companion.book.runtime import glue_many, progress, start_chapter
 
 dev, claims = start_chapter("parallel_linear", preset=preset, device=device, seed=seed, claims_path=claims_path,
                             run_id=run_id, data="synthetic: X = I, Y = U diag(σ) Vᵀ with random orthogonal U, V",

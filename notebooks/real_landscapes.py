@@ -70,7 +70,7 @@ from companion.losses import multiclass_hinge
 from companion.nets import forward, n_parameters
 from companion.panels import landscape_panel
 from companion.plotting import subplots
-from companion.report import glue_many, progress, start_chapter
+from companion.book.runtime import glue_many, progress, start_chapter
 from companion.symmetry import align_to_first
 
 ROWS = {"mnist": ("MNIST, one hidden layer (h = 8)", (784, 8, 10)),

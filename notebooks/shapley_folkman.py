@@ -46,7 +46,7 @@ import torch
 
 from companion.devices import describe_device
 from companion.plotting import COLORS, subplots
-from companion.report import glue_many, start_chapter
+from companion.book.runtime import glue_many, start_chapter
 from companion.shapley_folkman import (
     distance_to_downset,
     hausdorff_to_hull,

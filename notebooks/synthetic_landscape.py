@@ -55,7 +55,7 @@ from companion.losses import tau_hinge
 from companion.nets import n_parameters
 from companion.panels import landscape_panel
 from companion.plotting import COLORS, subplots
-from companion.report import glue_many, progress, start_chapter
+from companion.book.runtime import glue_many, progress, start_chapter
 from companion.stats import spearman
 
 t_start = time.perf_counter()

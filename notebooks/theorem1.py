@@ -69,7 +69,7 @@ from companion import separable as sp
 from companion.data import synthetic_teacher
 from companion.devices import describe_device
 from companion.plotting import COLORS, subplots
-from companion.report import glue_many, progress, start_chapter
+from companion.book.runtime import glue_many, progress, start_chapter
 
 t_start = time.perf_counter()
 ds = synthetic_teacher(n=n, d=2, hidden=11, seed=seed)

@@ -6,8 +6,8 @@ import sys
 import pytest
 import yaml
 
-from companion import cli
-from companion.chapters import (
+from companion.book import cli
+from companion.book.chapters import (
     PRESETS,
     RUNNER_PARAMETERS,
     ChapterError,

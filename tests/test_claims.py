@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from companion.claims import Claims, atomic_write_text, claims_markdown_table, finding_outcome, load_claims, verdict
+from companion.book.claims import Claims, atomic_write_text, claims_markdown_table, finding_outcome, load_claims, verdict
 
 
 def make(tmp_path, **kw):

@@ -9,8 +9,9 @@ import json
 
 import pytest
 
-from companion.chapters import chapter_names
-from companion.runner import RunResult, build_html, run_chapter, stage_book, write_dashboard
+from companion.book.chapters import chapter_names
+from companion.book.dashboard import write_dashboard
+from companion.book.runner import RunResult, build_html, run_chapter, stage_book
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from companion import chapters, runner
-from companion.chapters import ChapterError
+from companion.book import chapters, runner
+from companion.book.chapters import ChapterError
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ seed = 0
 '''
 SAVE = '''
 # %%
-from companion.claims import Claims
+from companion.book.claims import Claims
 c = Claims(chapter=NAME, preset=preset, device="cpu", seed=seed, path=claims_path, run_id=run_id)
 c.add_data("none")
 c.true("ok", "a statement", True)

@@ -69,7 +69,7 @@ def project_root() -> Path:
     """The repository root: ``COMPANION_ROOT``, else the checkout this package lives in, else cwd upwards."""
     env = os.environ.get("COMPANION_ROOT")
     candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[2])
+    candidates.append(Path(__file__).resolve().parents[3])
     cwd = Path.cwd().resolve()
     candidates.extend([cwd, *cwd.parents])
     for c in candidates:
@@ -82,7 +82,7 @@ def project_root() -> Path:
 
 @lru_cache(maxsize=1)
 def _preset_table() -> dict[str, Any]:
-    text = resources.files("companion").joinpath("presets.yaml").read_text(encoding="utf-8")
+    text = resources.files("companion.book").joinpath("presets.yaml").read_text(encoding="utf-8")
     table = yaml.safe_load(text)
     if not isinstance(table, dict):
         raise ChapterError("presets.yaml must map chapter names to their presets")

@@ -18,9 +18,9 @@ def plain(value: Any) -> Any:
 
 def start_chapter(chapter: str, *, preset: str, device: str, seed: int, claims_path: str, run_id: str,
                   data: str, **shown: Any):
-    """The first lines of every chapter: resolve the device, open its :class:`~companion.claims.Claims`,
+    """The first lines of every chapter: resolve the device, open its :class:`~companion.book.claims.Claims`,
     record the data used and print what produced the page. Returns (torch.device, Claims)."""
-    from companion.claims import Claims
+    from companion.book.claims import Claims
     from companion.devices import describe_device, resolve_device
 
     dev = resolve_device(device)

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Sequence
 
-from companion.chapters import PRESETS, ChapterError, chapter_names, parse_override
+from companion.book.chapters import PRESETS, ChapterError, chapter_names, parse_override
 from companion.devices import DEVICE_CHOICES
 
 
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         data_dir = args.data_dir or os.environ.get("COMPANION_DATA_DIR") or None
         if args.command == "run":
-            from companion.runner import run_chapter
+            from companion.book.runner import run_chapter
 
             overrides = dict(parse_override(o) for o in args.overrides)
             result = run_chapter(args.name, args.preset, args.out, data_dir=data_dir, device=args.device,
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {result.notebook} and {result.claims_path}")
             return 0
         if args.command == "book":
-            from companion.runner import build_book
+            from companion.book.runner import build_book
 
             res = build_book(preset=args.preset, data_dir=data_dir, device=args.device,
                              chapters=args.chapters, log=log)
