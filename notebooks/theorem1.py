@@ -49,7 +49,7 @@ interactive = True
 seed = 0
 n = 300
 I_max = 30
-delta = 0.02
+t_step = 0.02
 Ks = [0.5, 1.0, 2.0]
 tau_factor = 1.05
 n_delta_grid = 4001
@@ -75,7 +75,7 @@ t_start = time.perf_counter()
 ds = synthetic_teacher(n=n, d=2, hidden=11, seed=seed)
 dev, claims = start_chapter("theorem1", preset=preset, device=device, seed=seed, claims_path=claims_path,
                             run_id=run_id, data="synthetic: " + ds.record.note + f", n = {n}, d = 2",
-                            I_max=I_max, delta=delta)
+                            I_max=I_max, t_step=t_step)
 x, y = ds.x.numpy(), ds.y.numpy()
 
 # Branch types: direction angle, bias c, output sign a, box half-width A (type 0 alone = identical branches)
@@ -104,7 +104,7 @@ claims.at_least("assumption1", "τ exceeds max y·f over all parameters and data
 # ## The two sides of the bound, for every I and K
 
 # %%
-results = {label: sp.gap_table(brs, Ks, I_max, delta, n_delta_grid=n_delta_grid)
+results = {label: sp.gap_table(brs, Ks, I_max, t_step, n_delta_grid=n_delta_grid)
            for label, brs in progress((("identical", identical), ("heterogeneous", hetero)), "branch sets")}
 gt = results["identical"]
 tab, D_id, dw_id, deltas_id, t_dp = gt.primal, gt.dual, gt.delta_worst, gt.deltas, gt.dp_seconds
@@ -118,7 +118,7 @@ for label, r in results.items():
     claims.at_least(f"weak_duality_{label}", f"{label} branches: smallest primal − dual over all I, K "
                     "(≥ 0 is weak duality; tolerance = float64 rounding of values near 1)", float(gap.min()), 0.0, 1e-12)
 # cross-check the dual against the convex envelope of φ (identical branches)
-hull = np.array([sp.convexified_value(identical[0], K, delta / 10) for K in Ks])
+hull = np.array([sp.convexified_value(identical[0], K, t_step / 10) for K in Ks])
 claims.close("dual_vs_envelope", "identical branches: Lagrangian dual = lower convex envelope of φ at K "
              "(largest difference)", float(np.max(np.abs(D_id[0] - hull))), 0.0, 1e-6)
 # the resolution floor
@@ -152,7 +152,7 @@ for ax, (label, r) in zip(axes, results.items()):
 # %%
 b0 = identical[0]
 stair_Is = sorted({1, 2, 5, min(20, I_max)})
-stairs = sp.minkowski_staircase(b0, stair_Is, max(delta, 0.01))
+stairs = sp.minkowski_staircase(b0, stair_Is, max(t_step, 0.01))
 tt = np.linspace(0, b0.A**2, 801)
 hx, hy = sp.lower_hull(tt, b0.phi(tt))
 fig, ax = subplots(1, width=5.2, height=3.6)
@@ -170,7 +170,7 @@ if interactive:
     import matplotlib.pyplot as plt
 
     def _show(I: int = 2, K: float = float(Ks[0])) -> None:
-        st = sp.minkowski_staircase(b0, [I], max(delta, 0.01))[I]
+        st = sp.minkowski_staircase(b0, [I], max(t_step, 0.01))[I]
         fig, ax = subplots(1, width=5.0, height=3.4)
         ax.plot(tt, b0.phi(tt), lw=2, label="φ")
         ax.plot(*st, lw=1.2, label=f"φ_I, I = {I}")
@@ -216,7 +216,7 @@ ratio_h = (results["heterogeneous"].normalized_gap / (2.0 / Is[:, None])).max()
 glue_many("t1", tau=tau, maxyf=max_yf, ratio_id=ratio_id, ratio_h=ratio_h, res=tab.resolution,
           delta0=deltas_id[0], gap1=float((tab.values[0] - D_id[0]).max()), Imax=I_max, floorI=floor_I,
           gapfloor=float(g_floor.max()), tdp=t_dp, total=time.perf_counter() - t_start, preset=preset,
-          device=describe_device(dev), n=n, dstep=delta, bfN=bf_N, bfI=bf_I, tauf=tau_factor, small=small_tau)
+          device=describe_device(dev), n=n, dstep=t_step, bfN=bf_N, bfI=bf_I, tauf=tau_factor, small=small_tau)
 Markdown(claims.table())
 
 # %% [markdown]

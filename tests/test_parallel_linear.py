@@ -70,7 +70,7 @@ def test_batched_forward_equals_loop_over_branches_and_restarts():
     g = torch.Generator().manual_seed(0)
     Ws = [torch.randn(2, 3, 4, 5, generator=g, dtype=torch.float64), torch.randn(2, 3, 5, 2, generator=g, dtype=torch.float64)]
     X = torch.randn(6, 4, generator=g, dtype=torch.float64)
-    out = pl.forward(Ws, X)
+    out = pl.parallel_forward(Ws, X)
     for r in range(2):
         ref = sum(X @ Ws[0][r, j] @ Ws[1][r, j] for j in range(3))
         torch.testing.assert_close(out[r], ref)

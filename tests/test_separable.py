@@ -57,14 +57,14 @@ def test_dual_equals_convex_envelope_and_weak_duality(branches):
     b = branches[0]
     tab = sp.primal_table([b], [0.1, 0.5, 1.5], 4, 0.005)
     for j, K in enumerate([0.1, 0.5, 1.5]):
-        D, lam = sp.dual_value([b], [1], K)
+        D, lam = sp.dual_and_multiplier([b], [1], K)
         assert lam >= 0
         assert D == pytest.approx(sp.convexified_value(b, K, 0.0005), abs=1e-6)
         assert np.all(tab.values[:, j] >= D - 1e-12)                             # weak duality at every I
     # heterogeneous: weak duality on random mixes
     tabh = sp.primal_table(branches, [0.3], 6, 0.005)
     for I in range(1, 7):
-        D, _ = sp.dual_value(branches, sp.branch_counts(2, I), 0.3)
+        D, _ = sp.dual_and_multiplier(branches, sp.branch_counts(2, I), 0.3)
         assert tabh.values[I - 1, 0] >= D - 1e-12
 
 
@@ -91,6 +91,6 @@ def test_gap_table_equals_direct_computation(branches):
     gt = sp.gap_table(branches, [0.2, 0.6], 5, 0.01, n_delta_grid=2001)
     for I in range(1, 6):
         for j, K in enumerate([0.2, 0.6]):
-            assert gt.dual[I - 1, j] == pytest.approx(sp.dual_value(branches, sp.branch_counts(2, I), K)[0], abs=1e-12)
+            assert gt.dual[I - 1, j] == pytest.approx(sp.dual_and_multiplier(branches, sp.branch_counts(2, I), K)[0], abs=1e-12)
     assert gt.delta_worst[0] == gt.deltas[0] and gt.delta_worst[1] == gt.deltas.max()
     assert np.all(gt.normalized_gap >= -1e-12)

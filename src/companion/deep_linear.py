@@ -27,7 +27,6 @@ import torch
 
 from companion.devices import resolve_device
 
-Optimizer = Literal["lbfgs", "adam"]
 Solver = Literal["SCS", "CLARABEL"]
 
 
@@ -245,12 +244,11 @@ class PrimalResult:
 
 def primal_value(X: np.ndarray, Y: np.ndarray, gamma: float, widths: Sequence[int], *, restarts: int = 8,
                  steps: int = 2000, seed: int = 0, device: str = "auto", dtype: torch.dtype = torch.float64,
-                 optimizer: Optimizer = "lbfgs", init_scale: float = 1.0) -> PrimalResult:
+                 init_scale: float = 1.0) -> PrimalResult:
     """Solve the non-convex problem (4) from ``restarts`` random initialisations trained as one batch.
 
-    All restarts share one forward/backward per step (the objective is a sum of independent terms).
-    ``optimizer``: ``"lbfgs"`` (strong-Wolfe line search, ``steps`` iterations) or ``"adam"`` (cosine
-    learning-rate decay). Initialisation: W_i ~ N(0, init_scale²/d_{i−1}).
+    All restarts share one L-BFGS run (strong-Wolfe line search, ``steps`` iterations): the objective is a
+    sum of independent terms. Initialisation: W_i ~ N(0, init_scale²/d_{i−1}).
     """
     validate_widths(X, Y, widths)
     if gamma < 0:
@@ -263,27 +261,16 @@ def primal_value(X: np.ndarray, Y: np.ndarray, gamma: float, widths: Sequence[in
     Ws = [(torch.randn(restarts, widths[i + 1], widths[i], generator=gen, dtype=dtype) * init_scale
            / np.sqrt(widths[i])).to(dev).requires_grad_() for i in range(H)]
     t0 = time.perf_counter()
-    if optimizer == "lbfgs":
-        opt = torch.optim.LBFGS(Ws, lr=1.0, max_iter=steps, history_size=50, line_search_fn="strong_wolfe",
-                                tolerance_grad=1e-12, tolerance_change=1e-16)
+    opt = torch.optim.LBFGS(Ws, lr=1.0, max_iter=steps, history_size=50, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-12, tolerance_change=1e-16)
 
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = batched_objective(Ws, Xt, Yt, gamma).sum()
-            loss.backward()
-            return loss
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = batched_objective(Ws, Xt, Yt, gamma).sum()
+        loss.backward()
+        return loss
 
-        opt.step(closure)
-    elif optimizer == "adam":
-        opt = torch.optim.Adam(Ws, lr=1e-2)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-        for _ in range(steps):
-            opt.zero_grad()
-            batched_objective(Ws, Xt, Yt, gamma).sum().backward()
-            opt.step()
-            sched.step()
-    else:
-        raise ValueError(f"unknown optimizer {optimizer!r}: choose 'lbfgs' or 'adam'")
+    opt.step(closure)
     if dev.type == "cuda":
         torch.cuda.synchronize()
     secs = time.perf_counter() - t0
@@ -312,7 +299,7 @@ def rank_deficient_instance(d0: int, n: int, rank: int, dH: int, seed: int) -> t
 
 
 @dataclass(frozen=True)
-class Comparison:
+class ThreeWays:
     """Closed form, dual SDP, best primal restart and the weights recovered from Λ*, on one instance."""
 
     gamma: float
@@ -333,7 +320,7 @@ class Comparison:
 
 
 def compare(X: np.ndarray, Y: np.ndarray, gamma: float, widths: Sequence[int], *, restarts: int, steps: int,
-            seed: int, device: str = "auto", outside_theorem: bool = False, solver: Solver = "SCS") -> Comparison:
+            seed: int, device: str = "auto", outside_theorem: bool = False, solver: Solver = "SCS") -> ThreeWays:
     """Solve (4) in closed form, by its dual SDP (5) and by batched non-convex training; recover W* from Λ*."""
     dmin = validate_widths(X, Y, widths)
     closed = closed_form_value(X, Y, gamma, dmin, outside_theorem=outside_theorem)
@@ -342,7 +329,7 @@ def compare(X: np.ndarray, Y: np.ndarray, gamma: float, widths: Sequence[int], *
     Wd = recover_weights(d.Lambda, X, Y, widths)
     Zd, Zp = end_to_end(Wd, X), end_to_end(p.weights, X)
     dist = float(np.linalg.norm(Zp - Zd))
-    return Comparison(gamma=gamma, sigma_min=sigma_min_nonzero(effective_target(X, Y)), closed=closed,
+    return ThreeWays(gamma=gamma, sigma_min=sigma_min_nonzero(effective_target(X, Y)), closed=closed,
                       dual=d.value, primal=p.value, recovered=primal_objective(Wd, X, Y, gamma), distance=dist,
                       distance_rel=dist / max(float(np.linalg.norm(Zd)), 1e-300), dual_seconds=d.seconds,
                       primal_seconds=p.seconds,

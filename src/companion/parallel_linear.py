@@ -65,11 +65,6 @@ def weight_decay_dual(sigma: Sequence[float], L: int) -> float:
     return float(L / 2 * np.sum(s) ** (2.0 / L))
 
 
-def dual_from_nuclear(nuclear: float, L: int) -> float:
-    """min_t (L − 2)t²/2 + t^{−(L−2)} N = (L/2) N^{2/L}, checked numerically by :func:`weight_decay_dual_numeric`."""
-    return float(L / 2 * nuclear ** (2.0 / L))
-
-
 def path_primal(sigma: Sequence[float], L: int, m: int) -> float:
     """Parallel net, path regulariser, m branches: min over partitions of σ into ≤ m groups of
     Σ_groups (Σ_{i∈g} σ_i^{2/L})^{L/2} (a branch of rank r costs its Schatten-2/L quasi-norm; our formula,
@@ -156,7 +151,7 @@ def weight_decay_dual_numeric(nuclear: float, L: int) -> float:
 
 # ---- non-convex training (batched restarts, augmented Lagrangian) ----------------------------------------------
 
-def forward(Ws: Sequence[torch.Tensor], X: torch.Tensor) -> torch.Tensor:
+def parallel_forward(Ws: Sequence[torch.Tensor], X: torch.Tensor) -> torch.Tensor:
     """Σ_j X W_{1j}⋯W_{Lj}: Ws[l] has shape (R, m, d_{l−1}, d_l), X (n, d); returns (R, n, k)."""
     Z = X.expand(Ws[0].shape[0], Ws[0].shape[1], *X.shape)
     for W in Ws:
@@ -177,7 +172,7 @@ def regularizer(Ws: Sequence[torch.Tensor], kind: Regularizer) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class TrainResult:
+class InterpolationResult:
     value: float                # best regulariser value among feasible restarts (inf if none)
     values: np.ndarray          # (R,) regulariser value of every restart
     violations: np.ndarray      # (R,) ‖network(X) − Y‖_F of every restart
@@ -189,7 +184,7 @@ class TrainResult:
 def train_interpolation(X: np.ndarray, Y: np.ndarray, L: int, *, kind: Regularizer, m: int = 1,
                         hidden: int | None = None, restarts: int = 8, outer: int = 30, inner: int = 200,
                         rho: float = 10.0, feas_tol: float = 1e-6, warm_start: bool = True, seed: int = 0,
-                        device: str = "auto", dtype: torch.dtype = torch.float64) -> TrainResult:
+                        device: str = "auto", dtype: torch.dtype = torch.float64) -> InterpolationResult:
     """min R(W) s.t. Σ_j X W_{1j}⋯W_{Lj} = Y, from ``restarts`` random starts trained as one batch.
 
     Augmented Lagrangian: L-BFGS on R + ⟨Λ, F − Y⟩ + (ρ/2)‖F − Y‖², then Λ ← Λ + ρ(F − Y); ρ doubles when
@@ -222,7 +217,7 @@ def train_interpolation(X: np.ndarray, Y: np.ndarray, L: int, *, kind: Regulariz
 
         def fit() -> torch.Tensor:
             opt.zero_grad()
-            loss = 0.5 * (forward(Ws, Xt) - Yt).pow(2).sum()
+            loss = 0.5 * (parallel_forward(Ws, Xt) - Yt).pow(2).sum()
             loss.backward()
             return loss
 
@@ -233,14 +228,14 @@ def train_interpolation(X: np.ndarray, Y: np.ndarray, L: int, *, kind: Regulariz
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
-            F = forward(Ws, Xt) - Yt
+            F = parallel_forward(Ws, Xt) - Yt
             obj = regularizer(Ws, kind) + (Lam * F).sum((-1, -2)) + (rho_t / 2 * F.pow(2)).sum((-1, -2))
             obj.sum().backward()
             return obj.sum()
 
         opt.step(closure)
         with torch.no_grad():
-            F = forward(Ws, Xt) - Yt
+            F = parallel_forward(Ws, Xt) - Yt
             Lam += rho_t * F
             viol = F.pow(2).sum((-1, -2)).sqrt()
             rho_t[viol > 0.5 * prev] *= 2.0
@@ -250,13 +245,13 @@ def train_interpolation(X: np.ndarray, Y: np.ndarray, L: int, *, kind: Regulariz
     secs = time.perf_counter() - t0
     with torch.no_grad():
         vals = regularizer(Ws, kind).cpu().numpy()
-        viol = (forward(Ws, Xt) - Yt).pow(2).sum((-1, -2)).sqrt().cpu().numpy()
+        viol = (parallel_forward(Ws, Xt) - Yt).pow(2).sum((-1, -2)).sqrt().cpu().numpy()
         feasible = viol <= feas_tol * max(1.0, float(np.linalg.norm(Y)))
         masked = np.where(feasible & np.isfinite(vals), vals, np.inf)
         b = int(np.argmin(masked))
         E = sum(_chain([W[b, j] for W in Ws]) for j in range(m)).cpu().numpy()
         layer_sv = [torch.linalg.svdvals(W[b, 0]).cpu().numpy() for W in Ws]
-    return TrainResult(value=float(masked[b]), values=vals, violations=viol, end_to_end=E,
+    return InterpolationResult(value=float(masked[b]), values=vals, violations=viol, end_to_end=E,
                        layer_singular_values=layer_sv, seconds=secs)
 
 

@@ -122,18 +122,18 @@ class PrimalTable:
     Ks: np.ndarray          # (nK,)
     values: np.ndarray      # (I_max, nK): min (1/I)Σφ_i(t_i) s.t. Σ t_i ≤ I·K, t_i on the grid (≥ inf P)
     resolution: float       # values − inf P ≤ resolution (largest drop of any φ_i over one grid cell)
-    delta: float            # grid step of t
+    t_step: float            # grid step of t
 
 
-def primal_table(branches: Sequence[Branch], Ks: Sequence[float], I_max: int, delta: float, *,
+def primal_table(branches: Sequence[Branch], Ks: Sequence[float], I_max: int, t_step: float, *,
                  device: str | torch.device = "cpu") -> PrimalTable:
     """Exact primal on the t-grid for the branch sequence ``branches[i % T]``, i = 0…I_max−1."""
-    Umax = max(int(np.floor(b.A**2 / delta + 1e-9)) for b in branches)
-    tgrid = np.arange(Umax + 1) * delta
-    return primal_table_from_phis([b.phi(tgrid) for b in branches], Ks, I_max, delta, device=device)
+    Umax = max(int(np.floor(b.A**2 / t_step + 1e-9)) for b in branches)
+    tgrid = np.arange(Umax + 1) * t_step
+    return primal_table_from_phis([b.phi(tgrid) for b in branches], Ks, I_max, t_step, device=device)
 
 
-def primal_table_from_phis(phis: Sequence[np.ndarray], Ks: Sequence[float], I_max: int, delta: float, *,
+def primal_table_from_phis(phis: Sequence[np.ndarray], Ks: Sequence[float], I_max: int, t_step: float, *,
                            device: str | torch.device = "cpu") -> PrimalTable:
     """The DP behind :func:`primal_table`, from φ_i tabulated on ``t = uδ`` (each (U+1,), non-increasing).
 
@@ -149,31 +149,31 @@ def primal_table_from_phis(phis: Sequence[np.ndarray], Ks: Sequence[float], I_ma
     Phi = ph[0].clone()
     for I in range(1, I_max + 1):
         if I > 1:
-            keep = int(np.floor(I * Kmax / delta + 1e-9)) + 1
+            keep = int(np.floor(I * Kmax / t_step + 1e-9)) + 1
             Phi = min_plus_convolve(Phi, ph[(I - 1) % T])[:keep]
-        budgets = np.minimum(np.floor(I * Ks / delta + 1e-9).astype(int), Phi.numel() - 1)
+        budgets = np.minimum(np.floor(I * Ks / t_step + 1e-9).astype(int), Phi.numel() - 1)
         prefix = torch.cummin(Phi, 0).values          # Σ t_i ≤ budget
         values[I - 1] = prefix[torch.as_tensor(budgets, device=Phi.device)].cpu().numpy() / I
-    return PrimalTable(Is=np.arange(1, I_max + 1), Ks=Ks, values=values, resolution=res, delta=delta)
+    return PrimalTable(Is=np.arange(1, I_max + 1), Ks=Ks, values=values, resolution=res, t_step=t_step)
 
 
-def minkowski_staircase(branch: Branch, Is: Sequence[int], delta: float) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def minkowski_staircase(branch: Branch, Is: Sequence[int], t_step: float) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """φ_I(t) = min{(1/I)Σφ(t_i) : (1/I)Σt_i ≤ t} for identical branches, on t ∈ [0, A²]: {I: (t, φ_I(t))}."""
-    U = int(np.floor(branch.A**2 / delta + 1e-9))
-    phi = torch.as_tensor(branch.phi(np.arange(U + 1) * delta), dtype=torch.float64)
+    U = int(np.floor(branch.A**2 / t_step + 1e-9))
+    phi = torch.as_tensor(branch.phi(np.arange(U + 1) * t_step), dtype=torch.float64)
     out, Phi = {}, phi.clone()
     for I in range(1, max(Is) + 1):
         if I > 1:
             Phi = min_plus_convolve(Phi, phi)
         if I in Is:
             u = np.arange(Phi.numel())
-            out[I] = (u * delta / I, torch.cummin(Phi, 0).values.numpy() / I)
+            out[I] = (u * t_step / I, torch.cummin(Phi, 0).values.numpy() / I)
     return out
 
 
 # ---- dual -------------------------------------------------------------------------------------------------------
 
-def dual_value(branches: Sequence[Branch], counts: Sequence[int], K: float) -> tuple[float, float]:
+def dual_and_multiplier(branches: Sequence[Branch], counts: Sequence[int], K: float) -> tuple[float, float]:
     """sup_{λ ≥ 0} (1/I) Σ_i min_w [g_i(w) + λ w²] − λK, for ``counts[t]`` branches of type t (I = Σ counts).
 
     The dual function is concave in λ; it is maximised by bounded Brent search and compared with λ = 0.
@@ -199,9 +199,9 @@ def branch_counts(T: int, I: int) -> list[int]:
     return [I // T + (1 if t < I % T else 0) for t in range(T)]
 
 
-def convexified_value(branch: Branch, K: float, delta: float) -> float:
+def convexified_value(branch: Branch, K: float, t_step: float) -> float:
     """For identical branches the dual equals conv φ at K: lower hull of φ on the t-grid, evaluated at K."""
-    t = np.arange(int(np.floor(branch.A**2 / delta + 1e-9)) + 1) * delta
+    t = np.arange(int(np.floor(branch.A**2 / t_step + 1e-9)) + 1) * t_step
     hx, hy = lower_hull(t, branch.phi(t))
     return float(np.interp(K, hx, hy))
 
@@ -251,7 +251,7 @@ class GapTable:
         return (self.primal.values - self.dual) / self.delta_worst[:, None]
 
 
-def gap_table(branches: Sequence[Branch], Ks: Sequence[float], I_max: int, delta: float, *, n_delta_grid: int = 20001,
+def gap_table(branches: Sequence[Branch], Ks: Sequence[float], I_max: int, t_step: float, *, n_delta_grid: int = 20001,
               device: str | torch.device = "cpu") -> GapTable:
     """Primal (DP), dual and Δ_worst for the branch sequence ``branches[i % T]``, every I ≤ I_max and K.
 
@@ -261,7 +261,7 @@ def gap_table(branches: Sequence[Branch], Ks: Sequence[float], I_max: int, delta
     import time
 
     t0 = time.perf_counter()
-    tab = primal_table(branches, Ks, I_max, delta, device=device)
+    tab = primal_table(branches, Ks, I_max, t_step, device=device)
     t_dp = time.perf_counter() - t0
     T = len(branches)
     cache: dict[tuple, np.ndarray] = {}
@@ -271,7 +271,7 @@ def gap_table(branches: Sequence[Branch], Ks: Sequence[float], I_max: int, delta
         g = np.gcd.reduce(counts) if any(counts) else 1
         key = tuple(c // g for c in counts)
         if key not in cache:
-            cache[key] = np.array([dual_value(branches, list(key), K)[0] for K in Ks])
+            cache[key] = np.array([dual_and_multiplier(branches, list(key), K)[0] for K in Ks])
         D[I - 1] = cache[key]
     deltas = np.array([b.delta(n_delta_grid) for b in branches])
     dworst = np.array([deltas[: min(I, T)].max() for I in range(1, I_max + 1)])
