@@ -132,17 +132,10 @@ ax.plot(Ls, [pl.weight_decay_dual(s, L) for L in Ls], "s-", ms=3.5, mfc="none", 
 ax.plot(list(wd_train), [r.value for r in wd_train.values()], "x", ms=8, color="k", label="best training")
 ax.set(xlabel="depth $L$", ylabel="value", title=f"weight decay, σ = {tuple(np.round(s, 3))}")
 ax.legend(fontsize=8)
-sign_ok = True
-for L in [2, 3, 4, 6]:
-    gaps = []
-    for r_ in spreads:
-        sv = np.array([1.0, r_, r_**2])
-        sv = sv[sv > 0]
-        gap = pl.weight_decay_primal(sv, L) - pl.weight_decay_dual(sv, L)
-        gaps.append(gap / pl.weight_decay_primal(sv, L))
-        predicted_positive = L >= 3 and len(sv) >= 2
-        sign_ok &= (gap > 1e-12) == predicted_positive and gap >= -1e-12
-    ax2.plot(spreads, gaps, "o-", ms=3, label=f"L = {L}")
+gap_depths = [2, 3, 4, 6]
+rel_gaps, sign_ok = pl.relative_gap_sweep(gap_depths, spreads)
+for L, g in zip(gap_depths, rel_gaps):
+    ax2.plot(spreads, g, "o-", ms=3, label=f"L = {L}")
 ax2.set(xlabel=r"spread $r$ in $\sigma = (1, r, r^2)$", ylabel="(P − D) / P", title="relative duality gap")
 ax2.legend(fontsize=8)
 claims.true("gap_sign_pattern", "gap > 0 exactly when L ≥ 3 and rank W* ≥ 2 (and never negative), over the "

@@ -82,10 +82,8 @@ x, y = ds.x.numpy(), ds.y.numpy()
 types = pd.DataFrame({"angle": [np.pi / 3, np.pi / 6, np.pi / 2], "c": [-1.5, -1.0, -1.5], "a": [1.0, -1.0, -1.0],
                       "A": [2.0, 1.5, 2.5]})
 dirs = np.stack([np.cos(types["angle"]), np.sin(types["angle"])], 1)
-probe = sp.make_branches(x, y, dirs, types["c"], types["a"], types["A"], tau=1.0)
-max_yf = max(b.max_yf() for b in probe)
-tau = tau_factor * max_yf
-hetero = sp.make_branches(x, y, dirs, types["c"], types["a"], types["A"], tau=tau)
+hetero = sp.assumption1_tau(sp.make_branches(x, y, dirs, types["c"], types["a"], types["A"], tau=1.0), tau_factor)
+max_yf, tau = sp.largest_yf(hetero), hetero[0].tau
 identical = hetero[:1]
 print(f"τ = {tau:.4f}")
 

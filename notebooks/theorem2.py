@@ -87,6 +87,13 @@ def record(prefix: str, label: str, c, *, beyond: bool = False) -> None:
                    c.distance_rel, tol_dist)
 
 
+def styled(df: pd.DataFrame):
+    """The comparison tables' one style: values to 6 digits, relative errors in e-notation, seconds to 0.01."""
+    return (df.style.format(precision=6, na_rep="—")
+            .format("{:.2e}", subset=["rel. primal−closed", "rel. dual−closed", "‖ΔZ‖_F", "‖ΔZ‖_F rel."])
+            .format("{:.2f}", subset=["SDP s", "primal s"]))
+
+
 def row(label, c) -> dict:
     return {"": label, "closed form": c.closed, "dual (SDP)": c.dual, "primal (best)": c.primal,
             "rel. primal−closed": c.rel("primal"), "rel. dual−closed": c.rel("dual"), "‖ΔZ‖_F": c.distance,
@@ -130,7 +137,7 @@ for i, n in enumerate(progress(sizes, "sizes")):
 for n, c in fig6.items():
     record(f"fig6_n{n}", f"Fig 6, n = {n}, H = {H}", c)
 table6 = pd.DataFrame([row(f"n = {n}", c) for n, c in fig6.items()]).set_index("")
-display(table6.style.format(precision=6, na_rep="—").format("{:.2e}", subset=["rel. primal−closed", "rel. dual−closed", "‖ΔZ‖_F", "‖ΔZ‖_F rel."]).format("{:.2f}", subset=["SDP s", "primal s"]))
+display(table6.pipe(styled))
 
 # %%
 fig, (ax, ax2) = subplots(2, width=4.2, height=3.2)
@@ -171,7 +178,7 @@ for r in progress(gamma_ratios, "gamma"):
                      device=device, outside_theorem=r >= 1)
 for r, c in gam.items():
     record(f"gamma_{r:g}".replace(".", "p"), f"γ = {r:g}·σ_min(Ỹ), n = {gamma_size}", c, beyond=r >= 1)
-display(pd.DataFrame([row(f"γ/σ_min = {r:g}", c) for r, c in gam.items()]).set_index("").style.format(precision=6).format("{:.2e}", subset=["rel. primal−closed", "rel. dual−closed", "‖ΔZ‖_F", "‖ΔZ‖_F rel."]).format("{:.2f}", subset=["SDP s", "primal s"]))
+display(pd.DataFrame([row(f"γ/σ_min = {r:g}", c) for r, c in gam.items()]).set_index("").pipe(styled))
 
 # %%
 fig, (ax, ax2) = subplots(2, width=4.2, height=3.2)
@@ -205,7 +212,7 @@ rect = compare(Xr, Yr, gamma_ratio * sigma_min_nonzero(Yr @ np.linalg.pinv(Xr) @
                restarts=restarts, steps=steps, seed=seed, device=device)
 record("rect_X", "X 12 × 30 of rank 8, Y 6 × 30, widths (12, 4, 5, 6)", rect)
 display(pd.DataFrame([row(f"H = {h}", c) for h, c in dep.items()] + [row("rectangular X", rect)]).set_index("")
-        .style.format(precision=6).format("{:.2e}", subset=["rel. primal−closed", "rel. dual−closed", "‖ΔZ‖_F", "‖ΔZ‖_F rel."]).format("{:.2f}", subset=["SDP s", "primal s"]))
+        .pipe(styled))
 
 # %% [markdown]
 # ## Claims

@@ -94,3 +94,12 @@ def test_low_rank_bias_of_weight_decay():
     sv, obj = pl.train_regularized(Y, 3, 0.6, restarts=4, steps=1000, device="cpu")
     assert obj == pytest.approx(pl.regularized_value(s, w, 0.6, 3), rel=1e-6)
     np.testing.assert_allclose(np.sort(sv)[::-1], w, atol=1e-4)
+
+
+def test_relative_gap_sweep_matches_the_pointwise_closed_forms():
+    gaps, ok = pl.relative_gap_sweep([2, 3], [0.0, 0.5, 1.0])
+    assert ok and gaps.shape == (2, 3)
+    assert np.all(gaps[0] == pytest.approx(0.0, abs=1e-12)) and gaps[1, 0] == pytest.approx(0.0, abs=1e-12)
+    s = np.array([1.0, 0.5, 0.25])
+    P, D = pl.weight_decay_primal(s, 3), pl.weight_decay_dual(s, 3)
+    assert gaps[1, 1] == pytest.approx((P - D) / P, rel=1e-12) and gaps[1, 1] > 0.01

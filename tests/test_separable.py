@@ -94,3 +94,17 @@ def test_gap_table_equals_direct_computation(branches):
             assert gt.dual[I - 1, j] == pytest.approx(sp.dual_and_multiplier(branches, sp.branch_counts(2, I), K)[0], abs=1e-12)
     assert gt.delta_worst[0] == gt.deltas[0] and gt.delta_worst[1] == gt.deltas.max()
     assert np.all(gt.normalized_gap >= -1e-12)
+
+
+def test_assumption1_tau_scales_the_largest_yf_and_keeps_the_rest():
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((40, 2)), np.sign(rng.standard_normal(40))
+    base = sp.make_branches(x, y, np.array([[1.0, 0.0], [0.6, 0.8]]), [-1.0, 0.5], [1.0, -1.0], [2.0, 1.0], tau=1.0)
+    # brute force over a fine grid of w: the maximum of y·f is attained on the grid's endpoints or 0
+    grid = np.linspace(-2.0, 2.0, 4001)
+    brute = max(float(np.max(b.y[None, :] * b.f(grid[np.abs(grid) <= b.A]))) for b in base)
+    assert sp.largest_yf(base) == pytest.approx(brute, rel=1e-12)
+    scaled = sp.assumption1_tau(base, 1.05)
+    assert all(b.tau == pytest.approx(1.05 * brute) for b in scaled) and scaled[1].A == base[1].A
+    with pytest.raises(ValueError, match="factor"):
+        sp.assumption1_tau(base, 0.0)

@@ -65,6 +65,22 @@ def weight_decay_dual(sigma: Sequence[float], L: int) -> float:
     return float(L / 2 * np.sum(s) ** (2.0 / L))
 
 
+def relative_gap_sweep(depths: Sequence[int], spreads: Sequence[float]) -> tuple[np.ndarray, bool]:
+    """(P − D)/P of weight decay for σ = (1, r, r²) (zeros dropped), shape (len(depths), len(spreads)), and
+    whether the gap's sign follows the closed forms' prediction everywhere: > 0 exactly when L ≥ 3 and the
+    rank is ≥ 2, and never negative (1e-12 float64 rounding)."""
+    gaps = np.empty((len(depths), len(spreads)))
+    ok = True
+    for i, L in enumerate(depths):
+        for j, r in enumerate(spreads):
+            sv = np.array([1.0, r, r**2])
+            sv = sv[sv > 0]
+            P, D = weight_decay_primal(sv, L), weight_decay_dual(sv, L)
+            gaps[i, j] = (P - D) / P
+            ok &= bool((P - D > 1e-12) == (L >= 3 and len(sv) >= 2) and P - D >= -1e-12)
+    return gaps, ok
+
+
 def path_primal(sigma: Sequence[float], L: int, m: int) -> float:
     """Parallel net, path regulariser, m branches: min over partitions of σ into ≤ m groups of
     Σ_groups (Σ_{i∈g} σ_i^{2/L})^{L/2} (a branch of rank r costs its Schatten-2/L quasi-norm; our formula,

@@ -16,7 +16,7 @@ stated resolution), and ``Δ_i = sup_w φ_i(w²) − f̃_i(w)`` is a maximum ove
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -107,9 +107,18 @@ def make_branches(x: np.ndarray, y: np.ndarray, directions: np.ndarray, biases: 
             for t in range(len(u))]
 
 
-def assumption1_margin(branches: Sequence[Branch]) -> tuple[float, float]:
-    """(τ, max over branches, parameters and data of y·f_i): Assumption 1 holds for every I if τ > the latter."""
-    return branches[0].tau, max(b.max_yf() for b in branches)
+def largest_yf(branches: Sequence[Branch]) -> float:
+    """max over the branch types, their parameters and the data of y·f_i: Assumption 1 holds for every I
+    (f = (1/I)Σf_i) exactly when τ exceeds it. Independent of the branches' τ."""
+    return max(b.max_yf() for b in branches)
+
+
+def assumption1_tau(branches: Sequence[Branch], factor: float) -> list[Branch]:
+    """The same branch types with τ = ``factor`` × :func:`largest_yf` (factor > 1: Assumption 1 holds)."""
+    if factor <= 0:
+        raise ValueError(f"factor must be > 0, got {factor}")
+    tau = factor * largest_yf(branches)
+    return [replace(b, tau=tau) for b in branches]
 
 
 # ---- primal by dynamic programming over the budget --------------------------------------------------------
