@@ -98,3 +98,9 @@ def test_polygon_closes_and_is_symmetric():
     poly = profile_polygon(lp_profile(0.5, 10))
     np.testing.assert_allclose(poly[0], poly[-1])
     assert np.abs(poly).max() <= 1 + 1e-12
+    assert len(poly) == 4 * 11 + 1
+    pts = {tuple(np.round(v, 12)) for v in poly[:-1]}
+    for sx, sy in ((-1, 1), (1, -1), (-1, -1)):              # the ℓp ball is symmetric about both axes
+        assert {(sx * a + 0.0, sy * b + 0.0) for a, b in pts} == {(a + 0.0, b + 0.0) for a, b in pts}
+    # every vertex lies on the unit ℓ_0.5 sphere
+    np.testing.assert_allclose(np.sqrt(np.abs(poly[:, 0])) + np.sqrt(np.abs(poly[:, 1])), 1.0, atol=1e-12)
