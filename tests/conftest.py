@@ -68,3 +68,32 @@ def isolated_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / "data"
     d.mkdir()
     return d
+
+
+@pytest.fixture(scope="session")
+def book_root(tmp_path_factory) -> Path:
+    """A staged copy of the book (config, hand-written pages) that the smoke runs fill."""
+    from companion.book.runner import stage_book
+
+    return stage_book(tmp_path_factory.mktemp("book"), ROOT)
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(book_root, chapter_data_dir) -> dict:
+    """Every chapter at ``smoke``, through the runner the CLI uses, into the staged book."""
+    from companion.book.chapters import chapter_names
+    from companion.book.runner import run_chapter
+
+    out = book_root / "book" / "chapters"
+    return {n: run_chapter(n, "smoke", out, data_dir=chapter_data_dir, device="cpu", root=ROOT) for n in chapter_names()}
+
+
+@pytest.fixture(scope="session")
+def built_book(smoke_runs, book_root):
+    """The staged book built to HTML with warnings as errors (dashboard and verdicts generated first)."""
+    from companion.book.chapters import chapter_names
+    from companion.book.dashboard import write_generated_pages
+    from companion.book.runner import build_html
+
+    write_generated_pages(book_root / "book" / "chapters", book_root / "book", chapter_names(), "smoke")
+    return build_html(book_root)

@@ -106,3 +106,12 @@ def test_cuda_without_a_gpu_is_refused_before_anything_runs(fake_project, tmp_pa
     with pytest.raises(ChapterError, match="no CUDA GPU"):
         runner.build_book(fake_project, "smoke", device="cuda")
     assert not out.exists() and not (fake_project / "book").exists()
+
+
+def test_stale_claims_file_is_not_trusted(fake_project, tmp_path):
+    """A claims file left by an earlier run is removed before running, never read as this run's."""
+    stale = tmp_path / "raises.claims.json"
+    stale.write_text('{"schema": 2, "claims": [], "run_id": "old"}')
+    r = runner.run_chapter("raises", "smoke", tmp_path, device="cpu", root=fake_project)
+    assert r.error is not None and "RuntimeError" in r.error
+    assert not stale.exists()

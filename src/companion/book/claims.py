@@ -287,8 +287,14 @@ def _fmt(x: float | None) -> str:
 _SYMBOL = {"abs": "±", "rel": "± rel", "at_most": "≤", "at_least": "≥", "true": ""}
 
 
-VERDICT_WORDS = {"holds": "holds", "fails": "**FAILS**", "reproduced": "reproduced",
-                 "not reproduced": "**not reproduced**", "inconclusive": "*inconclusive*"}
+def verdict_html(verdict: str) -> str:
+    """The verdict as a word in a coloured label (readable without colour or emoji fonts; CSS in
+    book/_static/companion.css): holds, FAILS, reproduced, NOT reproduced, inconclusive."""
+    word = {"fails": "FAILS", "not reproduced": "NOT reproduced"}.get(verdict, verdict)
+    return f'<span class="verdict verdict-{verdict.replace(" ", "-")}">{word}</span>'
+
+
+VERDICT_WORDS = {v: verdict_html(v) for v in ("holds", "fails", *OUTCOMES)}
 
 
 def claim_verdict(c: dict[str, Any]) -> str:

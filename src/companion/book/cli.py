@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             overrides = dict(parse_override(o) for o in args.overrides)
             result = run_chapter(args.name, args.preset, args.out, data_dir=data_dir, device=args.device,
-                                 overrides=overrides, log=log)
+                                 overrides=overrides, log=log, progress=True)
             if result.error:
                 print(f"error: {result.error}\n(see the executed notebook {result.notebook})", file=sys.stderr)
                 return 1
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from companion.book.runner import build_book
 
             res = build_book(preset=args.preset, data_dir=data_dir, device=args.device,
-                             chapters=args.chapters, log=log)
+                             chapters=args.chapters, log=log, progress=True)
             if res.build.returncode != 0:
                 print(res.build.stdout[-6000:], res.build.stderr[-6000:], sep="\n", file=sys.stderr)
                 print("error: jupyter-book build failed (warnings are errors)", file=sys.stderr)

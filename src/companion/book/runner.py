@@ -24,7 +24,8 @@ from companion.book.chapters import (
     resolve_parameters,
 )
 from companion.book.claims import atomic_write_text, load_claims
-from companion.book.dashboard import write_dashboard, write_failure_page
+from companion.book.dashboard import write_failure_page, write_generated_pages
+from companion.book.pages import finalize_notebook, source_version
 from companion.devices import DEVICE_CHOICES
 
 Log = Callable[[str], None]
@@ -80,13 +81,15 @@ def check_device(device: str) -> None:
 def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
                 data_dir: str | Path | None = None, device: str = "auto",
                 overrides: Mapping[str, Any] | None = None, interactive: bool = False,
-                root: Path | None = None, log: Log | None = None) -> RunResult:
+                root: Path | None = None, log: Log | None = None, progress: bool = False) -> RunResult:
     """Execute one chapter at a preset and check its claims.
 
     Writes ``out_dir/NAME.ipynb`` (the executed notebook) and ``out_dir/NAME.claims.json``.
     Everything is validated before the kernel starts: chapter, preset, parameter names and types,
     device and data directory. Raises :class:`ChapterError` for bad input; execution failures and
-    failing claims are reported in the returned :class:`RunResult`.
+    failing claims are reported in the returned :class:`RunResult`. ``progress``: papermill's cell-level
+    progress bar on stderr. The executed notebook is then made into its page form
+    (:func:`companion.book.pages.finalize_notebook`).
     """
     import jupytext
     import papermill
@@ -107,7 +110,7 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
 
     run_id = uuid.uuid4().hex
     params.update(preset=preset, device=device, data_dir=str(Path(data_dir).resolve()) if data_dir else "",
-                  claims_path=str(claims_path), run_id=run_id, interactive=interactive)
+                  claims_path=claims_path.name, run_id=run_id, interactive=interactive)
     log = log or (lambda s: None)
     log(f"[{name}] preset={preset} device={device} -> {notebook}")
 
@@ -118,7 +121,8 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
     error: str | None = None
     try:
         papermill.execute_notebook(str(source_nb), str(partial), parameters=params, kernel_name="python3",
-                                   cwd=str(out_dir), progress_bar=False, log_output=False)
+                                   cwd=str(out_dir), progress_bar=progress, log_output=False,
+                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no TCP-encryption notice
     except papermill.PapermillExecutionError as exc:
         error = f"cell {exc.cell_index} (execution count {exc.exec_count}) raised {exc.ename}: {exc.evalue}"
     except Exception as exc:  # noqa: BLE001 – a dead kernel, a timeout, a broken kernel spec: named, never fatal
@@ -133,7 +137,7 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
     if notebook.exists():
         placeholder.unlink(missing_ok=True)
     else:
-        write_failure_page(placeholder, name, preset, error or "no notebook was written")
+        write_failure_page(placeholder, name, preset, error or "no notebook was written", chapter.title)
 
     result = RunResult(chapter=name, notebook=notebook, claims_path=claims_path, wall_time_s=wall, error=error)
     if error is None:
@@ -151,8 +155,20 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
                 result.failing_claims = [f"{c['id']} (measured {c['measured']:.6g}, reference {c['reference']}, "
                                          f"{c['comparison']} {c['tolerance']:g}): {c['description']}"
                                          for c in data["claims"] if not c["holds"]]
+    if notebook.exists():
+        root = root or project_root()
+        finalize_notebook(notebook, name, preset, result.claims, version=source_version(root),
+                          repo_url=repository_url(root))
     log(result.summary())
     return result
+
+
+def repository_url(root: Path) -> str:
+    """``repository.url`` of the book's ``_config.yml`` ('' until a publisher sets it)."""
+    import yaml
+
+    cfg = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) if (root / "_config.yml").exists() else {}
+    return str(((cfg or {}).get("repository") or {}).get("url") or "")
 
 
 def stage_book(dest: Path, root: Path | None = None) -> Path:
@@ -176,9 +192,45 @@ def jupyter_book_command() -> list[str]:
     return [sys.executable, "-c", "from jupyter_book.cli.main import main; main()"]
 
 
-def build_html(book_root: Path, log: Log | None = None) -> subprocess.CompletedProcess[str]:
-    """``jupyter-book build`` with warnings as errors; returns the finished process (output captured)."""
-    cmd = [*jupyter_book_command(), "build", str(book_root), "-W", "-n", "--keep-going", "--builder", "html"]
+def install_mathjax(book_root: Path) -> Path:
+    """Copy MathJax (from the installed package django-static-mathjax) into ``book/_static/mathjax``, so
+    the built pages typeset formulas with no network. Returns the copied script."""
+    from importlib import resources
+
+    src = resources.files("mathjax").joinpath("static", "mathjax", "es5", "tex-svg-full.js")
+    dest = book_root / "book" / "_static" / "mathjax" / "tex-svg-full.js"
+    if not src.is_file():
+        raise ChapterError("MathJax is missing: reinstall the package (pip install -e .) to get django-static-mathjax")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(src.read_bytes())
+    return dest
+
+
+def build_config(book_root: Path, repo_url: str | None = None) -> Path:
+    """The configuration the build uses: ``_config.yml`` with ``repository.url`` replaced by ``repo_url`` when
+    given, and without launch buttons while that URL is empty (the theme cannot make links without it).
+    Written to ``_build/config.yml``; returns its path."""
+    import yaml
+
+    cfg = yaml.safe_load((book_root / "_config.yml").read_text(encoding="utf-8"))
+    repo = cfg.setdefault("repository", {})
+    if repo_url is not None:
+        repo["url"] = repo_url
+    if not repo.get("url"):
+        cfg.pop("launch_buttons", None)
+    dest = book_root / "_build" / "config.yml"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(dest, yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+    return dest
+
+
+def build_html(book_root: Path, log: Log | None = None, *, repo_url: str | None = None
+               ) -> subprocess.CompletedProcess[str]:
+    """``jupyter-book build`` with warnings as errors; returns the finished process (output captured).
+    ``repo_url``: build as if ``repository.url`` were this (a placeholder, for tests of the launch buttons)."""
+    install_mathjax(book_root)
+    cmd = [*jupyter_book_command(), "build", str(book_root), "-W", "-n", "--keep-going", "--builder", "html",
+           "--config", str(build_config(book_root, repo_url))]
     (log or (lambda s: None))("$ " + " ".join(cmd))
     return subprocess.run(cmd, capture_output=True, text=True, cwd=book_root)
 
@@ -209,9 +261,18 @@ def _stale_reason(out: Path, name: str, preset: str) -> str | None:
     return None
 
 
+def previous_wall_time(out: Path, name: str, preset: str) -> float | None:
+    """The wall time of the last run of ``name`` at ``preset`` in ``out`` (None if there is none)."""
+    try:
+        data = load_claims(out / f"{name}.claims.json")
+    except (OSError, ValueError):
+        return None
+    return float(data["wall_time_s"]) if data.get("preset") == preset else None
+
+
 def build_book(book_root: Path | None = None, preset: str = "cpu", *, data_dir: str | Path | None = None,
                device: str = "auto", chapters: Sequence[str] | None = None,
-               log: Log | None = None) -> BookResult:
+               log: Log | None = None, progress: bool = False) -> BookResult:
     """Run every chapter at ``preset`` into ``book_root/book/chapters``, write the dashboard, build HTML.
 
     The book is always built, so that failing claims or a failed chapter show in it; the result's
@@ -225,15 +286,20 @@ def build_book(book_root: Path | None = None, preset: str = "cpu", *, data_dir: 
     check_device(device)
     t0 = time.perf_counter()
     out = book_root / "book" / "chapters"
-    runs = [run_chapter(n, preset, out, data_dir=data_dir, device=device, log=log) for n in names]
+    runs = []
+    for k, n in enumerate(names, 1):
+        last = previous_wall_time(out, n, preset)
+        log(f"== chapter {k} of {len(names)}: {n}" + (f" (its last {preset} run took {last:.0f} s)" if last else ""))
+        runs.append(run_chapter(n, preset, out, data_dir=data_dir, device=device, log=log, progress=progress))
     for n in chapter_names():                  # chapters not run now: kept only if built at this preset
         reason = None if n in names else _stale_reason(out, n, preset)
         if reason is not None:
             log(f"[{n}] not run now and {reason}: its page says so")
             (out / f"{n}.ipynb").unlink(missing_ok=True)
             (out / f"{n}.claims.json").unlink(missing_ok=True)
-            write_failure_page(out / f"{n}.md", n, preset, f"it was not run in this build, and {reason}.")
-    write_dashboard(out, book_root / "book" / "claims.md", chapter_names(), preset)
+            write_failure_page(out / f"{n}.md", n, preset, f"it was not run in this build, and {reason}.",
+                               get_chapter(n).title)
+    write_generated_pages(out, book_root / "book", chapter_names(), preset)
     build = build_html(book_root, log)
     return BookResult(runs=runs, build=build, html=book_root / "_build" / "html" / "index.html",
                       wall_time_s=time.perf_counter() - t0)
