@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine with Python ≥ 3.10 and pip:
 #   make book   – create .venv, install, run every chapter at the `cpu` preset, build the HTML book
-#   make test   – create .venv, install, run the test-suite (every chapter at `smoke`, the book build)
+#   make test   – create .venv, install, run the test-suite (every chapter at `smoke`, the book build);
+#                 DEVICE=cuda make test runs the chapters' smoke presets and the CUDA tests on the GPU
 # Options: PRESET=cpu|paper  DEVICE=auto|cpu|cuda  DATA_DIR=folder-with-data (else $COMPANION_DATA_DIR,
 # else ~/.cache/companion with downloads)  PYTHON=python3  TORCH_INDEX=<extra index for a CPU torch wheel>
 
@@ -27,7 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	COMPANION_TEST_DEVICE=$(DEVICE) $(BIN)/python -m pytest
 
 book: $(STAMP)
 	$(BIN)/companion book --preset $(PRESET) --device $(DEVICE) $(if $(DATA_DIR),--data-dir $(DATA_DIR))

@@ -15,6 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 NETGUARD = Path(__file__).resolve().parent / "netguard"
+#: the device the chapters run on in the tests (``DEVICE=cuda make test`` on a GPU; "auto" = CUDA if present)
+TEST_DEVICE = os.environ.get("COMPANION_TEST_DEVICE", "cpu") or "cpu"
 
 
 def shared_data_present() -> bool:
@@ -85,7 +87,8 @@ def smoke_runs(book_root, chapter_data_dir) -> dict:
     from companion.book.runner import run_chapter
 
     out = book_root / "book" / "chapters"
-    return {n: run_chapter(n, "smoke", out, data_dir=chapter_data_dir, device="cpu", root=ROOT) for n in chapter_names()}
+    return {n: run_chapter(n, "smoke", out, data_dir=chapter_data_dir, device=TEST_DEVICE, root=ROOT)
+            for n in chapter_names()}
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
     companion list
     companion run NAME --preset {smoke,cpu,paper} [--out DIR] [--data-dir DIR] [--device auto|cpu|cuda] [-p KEY=VALUE ...]
-    companion book [--preset cpu] [--data-dir DIR] [--device auto|cpu|cuda]
+    companion book [--preset cpu] [--data-dir DIR] [--device auto|cpu|cuda] [--chapters A B] [--scheduler local:N|ADDR]
 """
 
 from __future__ import annotations
@@ -38,7 +38,11 @@ def _parser() -> argparse.ArgumentParser:
 
     book = sub.add_parser("book", help="run every chapter and build the HTML book")
     common(book, "cpu")
-    book.add_argument("--chapters", nargs="*", default=None, help="run only these chapters (others must exist)")
+    book.add_argument("--chapters", nargs="*", default=None,
+                      help="run only these chapters (the others keep their results if built at this preset)")
+    book.add_argument("--scheduler", default=None,
+                      help="run the chapters as tasks on Dask: local:N (a LocalCluster of N workers) or a scheduler "
+                           "address tcp://HOST:PORT (default: one after the other in this process)")
     return p
 
 
@@ -68,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from companion.book.runner import build_book
 
             res = build_book(preset=args.preset, data_dir=data_dir, device=args.device,
-                             chapters=args.chapters, log=log, progress=True)
+                             chapters=args.chapters, log=log, progress=True,
+                             scheduler=args.scheduler)
             if res.build.returncode != 0:
                 print(res.build.stdout[-6000:], res.build.stderr[-6000:], sep="\n", file=sys.stderr)
                 print("error: jupyter-book build failed (warnings are errors)", file=sys.stderr)

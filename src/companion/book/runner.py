@@ -23,6 +23,7 @@ from companion.book.chapters import (
     project_root,
     resolve_parameters,
 )
+from companion import sweep
 from companion.book.claims import atomic_write_text, load_claims
 from companion.book.dashboard import write_failure_page, write_generated_pages
 from companion.book.pages import finalize_notebook, source_version
@@ -270,24 +271,43 @@ def previous_wall_time(out: Path, name: str, preset: str) -> float | None:
     return float(data["wall_time_s"]) if data.get("preset") == preset else None
 
 
+def run_chapter_task(task: dict[str, Any]) -> RunResult:
+    """One chapter run as an independent task (for :func:`companion.sweep.map`): ``task`` holds
+    run_chapter's arguments (name, preset, out_dir, data_dir, device, root)."""
+    return run_chapter(task["name"], task["preset"], task["out_dir"], data_dir=task["data_dir"],
+                       device=task["device"], root=Path(task["root"]))
+
+
 def build_book(book_root: Path | None = None, preset: str = "cpu", *, data_dir: str | Path | None = None,
                device: str = "auto", chapters: Sequence[str] | None = None,
-               log: Log | None = None, progress: bool = False) -> BookResult:
+               log: Log | None = None, progress: bool = False, scheduler: str | None = None) -> BookResult:
     """Run every chapter at ``preset`` into ``book_root/book/chapters``, write the dashboard, build HTML.
 
     The book is always built, so that failing claims or a failed chapter show in it; the result's
-    ``ok`` says whether everything ran and held.
+    ``ok`` says whether everything ran and held. ``scheduler`` (``local:N`` or a Dask address): run the
+    chapters as tasks on a Dask cluster instead of one after the other here (:mod:`companion.sweep`).
     """
     book_root = Path(book_root or project_root()).resolve()
     log = log or (lambda s: None)
     names = list(chapters or chapter_names())
     for n in names:
-        get_chapter(n)  # validate every name and the device before running anything
+        get_chapter(n)  # validate every name, the device and the scheduler before running anything
     check_device(device)
+    try:
+        sched = sweep.resolve_scheduler(scheduler)
+    except ValueError as exc:
+        raise ChapterError(str(exc)) from exc
     t0 = time.perf_counter()
     out = book_root / "book" / "chapters"
-    runs = []
-    for k, n in enumerate(names, 1):
+    runs: list[RunResult] = []
+    if sched is not None:
+        log(f"== {len(names)} chapters as tasks on the Dask scheduler {sched}")
+        tasks = [dict(name=n, preset=preset, out_dir=str(out), data_dir=str(data_dir) if data_dir else None,
+                      device=device, root=str(project_root())) for n in names]
+        runs = sweep.map(run_chapter_task, tasks, scheduler=sched)
+        for r in runs:
+            log(r.summary())
+    for k, n in enumerate(names if sched is None else [], 1):
         last = previous_wall_time(out, n, preset)
         log(f"== chapter {k} of {len(names)}: {n}" + (f" (its last {preset} run took {last:.0f} s)" if last else ""))
         runs.append(run_chapter(n, preset, out, data_dir=data_dir, device=device, log=log, progress=progress))

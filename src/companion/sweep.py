@@ -1,0 +1,108 @@
+"""Independent configurations of an experiment, run locally or fanned out to a Dask cluster.
+
+``map(fn, configs)`` returns ``[fn(c) for c in configs]``, in order, whatever runs it:
+
+- by default in this process, one configuration after the other (no Dask needed);
+- with ``scheduler="local:N"`` on a Dask ``LocalCluster`` of N single-threaded workers started for the call;
+- with ``scheduler="tcp://HOST:PORT"`` (or ``$COMPANION_SCHEDULER``) on an existing Dask cluster, each
+  configuration a task on a worker with its own device.
+
+With ``store=DIR`` every result is written atomically to ``DIR/<key>.pkl`` as soon as it exists, and a rerun
+loads what is there instead of computing it again: a worker that dies loses only its own configuration.
+``fn`` must be a module-level function (it is pickled for the workers) and deterministic given its config,
+so results are identical either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence, TypeVar
+
+T = TypeVar("T")
+
+
+def config_key(config: Any) -> str:
+    """A stable file name for a configuration: a hash of its JSON (sorted keys; non-JSON values by repr)."""
+    text = json.dumps(config, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _save(path: Path, value: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(value, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _run_one(fn: Callable[[Any], T], config: Any, store: str | None) -> T:
+    """Compute one configuration, or load it from the store; save it there atomically once computed."""
+    if store is None:
+        return fn(config)
+    path = Path(store) / f"{config_key(config)}.pkl"
+    if path.exists():
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    value = fn(config)
+    _save(path, value)
+    return value
+
+
+def resolve_scheduler(scheduler: str | None) -> str | None:
+    """The scheduler to use: the argument, else ``$COMPANION_SCHEDULER``, else None (this process).
+    Accepts ``local:N`` (N ≥ 1) or an address ``tcp://…``; anything else is refused, naming the forms."""
+    s = scheduler if scheduler is not None else os.environ.get("COMPANION_SCHEDULER") or None
+    if s is None or s in ("", "none"):
+        return None
+    if s.startswith("local:"):
+        n = s.split(":", 1)[1]
+        if not n.isdigit() or int(n) < 1:
+            raise ValueError(f"scheduler {s!r}: give local:N with N ≥ 1 workers, e.g. local:2")
+        return s
+    if "://" in s:
+        return s
+    raise ValueError(f"unknown scheduler {s!r}: give local:N (a LocalCluster of N workers) or a Dask scheduler "
+                     "address such as tcp://10.0.0.1:8786")
+
+
+@contextmanager
+def dask_client(scheduler: str) -> Iterator[Any]:
+    """A ``distributed.Client`` for ``local:N`` (a LocalCluster started and stopped here) or an address."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:  # pragma: no cover - distributed is a test dependency
+        raise ImportError("a Dask scheduler needs the `distributed` package: pip install distributed") from exc
+    if scheduler.startswith("local:"):
+        with LocalCluster(n_workers=int(scheduler.split(":", 1)[1]), threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+    else:
+        with Client(scheduler) as client:
+            yield client
+
+
+def map(fn: Callable[[Any], T], configs: Sequence[Any], *, scheduler: str | None = None,
+        store: str | Path | None = None, progress: Callable | None = None) -> list[T]:
+    """``[fn(c) for c in configs]``, locally or on Dask (see the module docstring). ``progress``: an optional
+    wrapper for the local loop (e.g. :func:`companion.book.runtime.progress`)."""
+    configs = list(configs)
+    sched = resolve_scheduler(scheduler)
+    st = None
+    if store is not None:
+        Path(store).mkdir(parents=True, exist_ok=True)
+        st = str(Path(store).resolve())
+    if sched is None:
+        it = progress(configs) if progress else configs
+        return [_run_one(fn, c, st) for c in it]
+    with dask_client(sched) as client:
+        futures = [client.submit(_run_one, fn, c, st, pure=False) for c in configs]
+        return client.gather(futures)
