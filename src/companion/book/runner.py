@@ -92,9 +92,6 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
     progress bar on stderr. The executed notebook is then made into its page form
     (:func:`companion.book.pages.finalize_notebook`).
     """
-    import jupytext
-    import papermill
-
     chapter = get_chapter(name, root)
     params = resolve_parameters(chapter, preset, overrides)
     check_device(device)
@@ -106,7 +103,6 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
     notebook = out_dir / f"{name}.ipynb"
     claims_path = out_dir / f"{name}.claims.json"
     partial = out_dir / f".{name}.partial.ipynb"
-    source_nb = out_dir / f".{name}.source.ipynb"
     claims_path.unlink(missing_ok=True)  # a stale file must never pass for this run's
 
     run_id = uuid.uuid4().hex
@@ -115,53 +111,76 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
     log = log or (lambda s: None)
     log(f"[{name}] preset={preset} device={device} -> {notebook}")
 
-    _kernel_env()
-    jupytext.write(jupytext.read(chapter.source), source_nb, fmt="ipynb")
-    placeholder = out_dir / f"{name}.md"
     t0 = time.perf_counter()
-    error: str | None = None
-    try:
-        papermill.execute_notebook(str(source_nb), str(partial), parameters=params, kernel_name="python3",
-                                   cwd=str(out_dir), progress_bar=progress, log_output=False,
-                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no TCP-encryption notice
-    except papermill.PapermillExecutionError as exc:
-        error = f"cell {exc.cell_index} (execution count {exc.exec_count}) raised {exc.ename}: {exc.evalue}"
-    except Exception as exc:  # noqa: BLE001 – a dead kernel, a timeout, a broken kernel spec: named, never fatal
-        error = f"the kernel did not finish ({type(exc).__name__}: {str(exc).strip() or 'no message'})"
-    finally:
-        source_nb.unlink(missing_ok=True)
+    error = execute(chapter.source, partial, out_dir, params, progress=progress)
     wall = time.perf_counter() - t0
-    notebook.unlink(missing_ok=True)            # never leave an earlier run's notebook beside this run's result
-    if partial.exists() and (error is None or error.startswith("cell ")):
-        os.replace(partial, notebook)           # complete: this run's cells, with the failing one's traceback
-    partial.unlink(missing_ok=True)
-    if notebook.exists():
-        placeholder.unlink(missing_ok=True)
-    else:
-        write_failure_page(placeholder, name, preset, error or "no notebook was written", chapter.title)
-
+    place_notebook(partial, notebook, error, name, preset, chapter.title)
     result = RunResult(chapter=name, notebook=notebook, claims_path=claims_path, wall_time_s=wall, error=error)
     if error is None:
-        if not claims_path.exists():
-            result.error = "the notebook finished without saving its claims (claims.save() was not reached)"
-        else:
-            data = load_claims(claims_path)
-            if data.get("run_id") != run_id:
-                result.error = f"{claims_path} is not from this run (stale run_id); rerun the chapter"
-            else:
-                data["wall_time_s"] = wall
-                data["parameters"] = {k: v for k, v in params.items() if k not in ("claims_path", "run_id")}
-                atomic_write_text(claims_path, json.dumps(data, indent=2) + "\n")
-                result.claims = data
-                result.failing_claims = [f"{c['id']} (measured {c['measured']:.6g}, reference {c['reference']}, "
-                                         f"{c['comparison']} {c['tolerance']:g}): {c['description']}"
-                                         for c in data["claims"] if not c["holds"]]
+        read_claims(result, run_id, {k: v for k, v in params.items() if k not in ("claims_path", "run_id")})
     if notebook.exists():
         root = root or project_root()
         finalize_notebook(notebook, name, preset, result.claims, version=source_version(root),
                           repo_url=repository_url(root))
     log(result.summary())
     return result
+
+
+def execute(source: Path, dest: Path, cwd: Path, params: Mapping[str, Any], *, progress: bool = False) -> str | None:
+    """Run the jupytext notebook ``source`` with papermill into ``dest``; the error in words, or None.
+
+    Every failure is caught and named: a failing cell (with its index), a dead kernel, a timeout."""
+    import jupytext
+    import papermill
+
+    _kernel_env()
+    source_nb = dest.with_name(dest.name.replace(".partial.", ".source."))
+    jupytext.write(jupytext.read(source), source_nb, fmt="ipynb")
+    try:
+        papermill.execute_notebook(str(source_nb), str(dest), parameters=dict(params), kernel_name="python3",
+                                   cwd=str(cwd), progress_bar=progress, log_output=False,
+                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no TCP-encryption notice
+    except papermill.PapermillExecutionError as exc:
+        return f"cell {exc.cell_index} (execution count {exc.exec_count}) raised {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # noqa: BLE001 – a dead kernel, a timeout, a broken kernel spec: named, never fatal
+        return f"the kernel did not finish ({type(exc).__name__}: {str(exc).strip() or 'no message'})"
+    finally:
+        source_nb.unlink(missing_ok=True)
+    return None
+
+
+def place_notebook(partial: Path, notebook: Path, error: str | None, name: str, preset: str, title: str) -> None:
+    """Put this run's notebook in place (complete runs, and runs stopped by a failing cell, whose traceback it
+    shows); remove the partial file and any earlier notebook; write a stand-in page when there is none."""
+    placeholder = notebook.with_suffix(".md")
+    notebook.unlink(missing_ok=True)            # never leave an earlier run's notebook beside this run's result
+    if partial.exists() and (error is None or error.startswith("cell ")):
+        os.replace(partial, notebook)
+    partial.unlink(missing_ok=True)
+    if notebook.exists():
+        placeholder.unlink(missing_ok=True)
+    else:
+        write_failure_page(placeholder, name, preset, error or "no notebook was written", title)
+
+
+def read_claims(result: RunResult, run_id: str, params: Mapping[str, Any]) -> None:
+    """Load this run's claims into ``result`` (refusing a missing or stale file), recording the wall time and
+    parameters in the file."""
+    path = result.claims_path
+    if not path.exists():
+        result.error = "the notebook finished without saving its claims (claims.save() was not reached)"
+        return
+    data = load_claims(path)
+    if data.get("run_id") != run_id:
+        result.error = f"{path} is not from this run (stale run_id); rerun the chapter"
+        return
+    data["wall_time_s"] = result.wall_time_s
+    data["parameters"] = dict(params)
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    result.claims = data
+    result.failing_claims = [f"{c['id']} (measured {c['measured']:.6g}, reference {c['reference']}, "
+                             f"{c['comparison']} {c['tolerance']:g}): {c['description']}"
+                             for c in data["claims"] if not c["holds"]]
 
 
 def repository_url(root: Path) -> str:
