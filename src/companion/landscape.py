@@ -120,7 +120,7 @@ def _point_weights(center: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor, ga:
 
 
 def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, alphas: np.ndarray,
-                  betas: np.ndarray, *, scale: Scale = "sum", max_elements: int = 2**19,
+                  betas: np.ndarray, *, scale: Scale = "sum", max_elements: int = 2**18,
                   branch_chunk: int | None = None, example_block: int = 1024,
                   workers: int | None = None) -> np.ndarray:
     """Loss on the grid (len(betas), len(alphas)); equal to :func:`evaluate_naive` up to rounding.
@@ -130,11 +130,12 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
     ``branch_chunk`` branches). Every grid point is then evaluated on that block from cache: the block is cut
     into sub-blocks of m' examples, and for each grid row (one β) ``Q = P₀ + βP₂`` is formed once, then for
     g points of the row at a time ``relu(Q + αP₁)`` (g, I·h, m') and the later layers, whose weights at every
-    grid point are formed once. ``max_elements`` bounds g·I·h·m' (the cache-resident working set; 2¹⁹ f64 = 4
-    MiB, the two cores' L2 here). On a CPU, ``workers`` threads (default: torch's thread count) take example
-    blocks in turn, each running torch single-threaded meanwhile (torch's thread count is restored after):
-    this keeps each block in its core's cache and avoids a barrier per small operation. The loss is applied
-    once to the full (points, n, out) outputs.
+    grid point are formed once. ``max_elements`` bounds g·I·h·m' (the working set of a point chunk; 2¹⁸ f64 is
+    2 MiB, one core's L2 here, the fastest of 2¹⁷–2¹⁹ measured). On a CPU, ``workers`` threads (default:
+    torch's thread count) take example blocks in turn, each running torch single-threaded meanwhile (torch's
+    thread count is restored after): each block stays in its core's cache, and there is no barrier per small
+    operation (with a barrier, a core shared with another process stalls both). The loss is applied once to
+    the full (points, n, out) outputs.
     """
     _check_inputs(plane, x, y, alphas, betas, scale, max_elements=max_elements, branch_chunk=branch_chunk,
                   example_block=example_block, workers=workers)
@@ -163,8 +164,10 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
             if later:   # the last layer and the sum over branches as one (out, Ic·h) matrix per point
                 last = later.pop()
                 last = last.permute(0, 2, 1, 3).reshape(P, n_out, -1).contiguous()
-            g = min(na, max(1, max_elements // (U * 32)))
+            g = min(na, max(1, max_elements // (U * 64)))                  # points per chunk, split evenly
+            g = -(-na // -(-na // g))
             sub = max(1, min(example_block, max_elements // (U * g)))
+            sub = sub - sub % 8 if sub > 8 else sub                          # whole vectors
 
             def block(e0: int) -> None:
                 e1 = min(e0 + example_block, n)
@@ -174,7 +177,7 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
                 for s0 in range(e0, e1, sub):
                     s1 = min(s0 + sub, e1)
                     m = s1 - s0
-                    P0, P1, P2 = (Pb[k, ..., s0 - e0:s1 - e0] for k in range(3))
+                    P0, P1, P2 = Pb[..., s0 - e0:s1 - e0].contiguous()          # the sub-block, contiguous
                     Qm = Q[:U * m].view(Ic, h, m)
                     for i in range(nbeta):
                         torch.add(P0, P2, alpha=beta_f[i], out=Qm)             # the row's β, once
