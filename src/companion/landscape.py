@@ -153,6 +153,7 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
     total = torch.zeros(P, n_out, n, dtype=dt, device=dev)
     bc = branch_chunk or I
     n_workers = 1 if dev.type != "cpu" else (workers or torch.get_num_threads())
+    example_block = min(example_block, -(-n // n_workers))              # a block for every worker
     with torch.no_grad():
         for i0 in range(0, I, bc):
             sl = slice(i0, min(i0 + bc, I))
