@@ -150,7 +150,7 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
     col = torch.as_tensor(np.asarray(alphas, dtype=np.float64), dtype=dt, device=dev)[:, None, None, None]
     beta_f = [float(b) for b in betas]
     n_out = plane.center[-1].shape[2]
-    total = torch.zeros(P, n_out, n, dtype=dt, device=dev)
+    total = torch.empty(P, n_out, n, dtype=dt, device=dev)            # the first branch chunk writes, later ones add
     bc = branch_chunk or I
     n_workers = 1 if dev.type != "cpu" else (workers or torch.get_num_threads())
     example_block = min(example_block, -(-n // n_workers))              # a block for every worker
@@ -193,17 +193,19 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
                                 out = torch.bmm(last[p0:p1], torch.relu_(z).view(j1 - j0, -1, m))
                             else:
                                 out = z.sum(1)                                 # one layer: the branches' sum
-                            total[p0:p1, :, s0:s1] += out
+                            if i0:
+                                total[p0:p1, :, s0:s1] += out
+                            else:
+                                total[p0:p1, :, s0:s1] = out
 
             _in_workers(block, range(0, n, example_block), n_workers)
-        if scale == "mean":
-            total /= I
         yd = y.to(dev)
         loss = torch.empty(P, dtype=dt, device=dev)
         step = 4 if dev.type == "cpu" else 256
 
         def apply_loss(p0: int) -> None:
-            loss[p0:p0 + step] = loss_fn(total[p0:p0 + step].transpose(1, 2), yd)
+            f = total[p0:p0 + step].transpose(1, 2)
+            loss[p0:p0 + step] = loss_fn(f / I if scale == "mean" else f, yd)
 
         _in_workers(apply_loss, range(0, P, step), n_workers)
     return loss.reshape(nbeta, na).cpu().double().numpy()
