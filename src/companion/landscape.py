@@ -5,10 +5,10 @@ has centre ``c`` = their mean and axes ``θ₁ − θ₂`` and ``θ₁ − θ₃
 option is filter-normalised random directions (Li et al. 2018).
 
 Fast evaluation: the first layer's pre-activation is linear along the plane,
-``W₁(α, β)X = W₁ᶜX + α D₁X + β D₂X``, so the three products are computed once (per branch chunk),
-and many grid points are then evaluated per batched operation; later layers are formed per grid point
-in batch. Chunks over grid points and branches bound memory. :func:`evaluate_naive` is the baseline
-(set the weights, full forward, one grid point at a time).
+``W₁(α, β)X = W₁ᶜX + α D₁X + β D₂X``, so the three products are computed once per block of examples
+(and branch chunk), and every grid point is then evaluated on that block while it is in cache; later
+layers are formed per grid point in batch. :func:`evaluate_naive` is the baseline (set the weights, full
+forward, one grid point at a time); :func:`benchmark_shapes` times both at the chapters' shapes.
 """
 
 from __future__ import annotations
@@ -120,22 +120,22 @@ def _point_weights(center: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor, ga:
 
 
 def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, alphas: np.ndarray,
-                  betas: np.ndarray, *, scale: Scale = "sum", max_elements: int = 2**18,
-                  branch_chunk: int | None = None, example_block: int = 1024,
+                  betas: np.ndarray, *, scale: Scale = "sum", max_elements: int | None = None,
+                  branch_chunk: int | None = None, example_block: int | None = None,
                   workers: int | None = None) -> np.ndarray:
     """Loss on the grid (len(betas), len(alphas)); equal to :func:`evaluate_naive` up to rounding.
 
     The first layer is linear along the plane: ``W₁(α, β)X = P₀ + αP₁ + βP₂`` with ``Pₖ = W₁ᵏX``. The three
-    products (3, I·h, m) are one GEMM per block of ``example_block`` examples (per branch chunk of
-    ``branch_chunk`` branches). Every grid point is then evaluated on that block from cache: the block is cut
-    into sub-blocks of m' examples, and for each grid row (one β) ``Q = P₀ + βP₂`` is formed once, then for
-    g points of the row at a time ``relu(Q + αP₁)`` (g, I·h, m') and the later layers, whose weights at every
-    grid point are formed once. ``max_elements`` bounds g·I·h·m' (the working set of a point chunk; 2¹⁸ f64 is
-    2 MiB, one core's L2 here, the fastest of 2¹⁷–2¹⁹ measured). On a CPU, ``workers`` threads (default:
-    torch's thread count) take example blocks in turn, each running torch single-threaded meanwhile (torch's
-    thread count is restored after): each block stays in its core's cache, and there is no barrier per small
-    operation (with a barrier, a core shared with another process stalls both). The loss is applied to the
-    full (n, out) outputs of a few points at a time, in the same threads.
+    products (3, I·h, m) are one GEMM per block of ``example_block`` examples (default 1024 on a CPU, all on
+    a GPU), per branch chunk of ``branch_chunk`` branches. Every grid point is then evaluated on that block
+    from cache: the block is cut into sub-blocks of m' examples, and for each grid row (one β)
+    ``Q = P₀ + βP₂`` is formed once, then, g points of the row at a time, ``relu(Q + αP₁)`` (g, I·h, m') and
+    the later layers, whose weights at every grid point are formed once. ``max_elements`` bounds g·I·h·m'
+    (default 2¹⁸ on a CPU: 2 MiB of f64, one core's L2 here, the fastest of 2¹⁷–2¹⁹ measured; 2²⁶ on a GPU).
+    On a CPU, ``workers`` threads (default: torch's thread count) take example blocks in turn, each running
+    torch single-threaded meanwhile (torch's thread count is restored after): each block stays in its core's
+    cache, and there is no barrier per small operation (with barriers, a core shared with another process
+    stalls both). The loss is applied to the (n, out) outputs of a few points at a time, in the same threads.
     """
     _check_inputs(plane, x, y, alphas, betas, scale, max_elements=max_elements, branch_chunk=branch_chunk,
                   example_block=example_block, workers=workers)
@@ -152,8 +152,10 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
     n_out = plane.center[-1].shape[2]
     total = torch.empty(P, n_out, n, dtype=dt, device=dev)            # the first branch chunk writes, later ones add
     bc = branch_chunk or I
-    n_workers = 1 if dev.type != "cpu" else (workers or torch.get_num_threads())
-    example_block = min(example_block, -(-n // n_workers))              # a block for every worker
+    cpu = dev.type == "cpu"
+    n_workers = (workers or torch.get_num_threads()) if cpu else 1
+    max_elements = max_elements or (2**18 if cpu else 2**26)             # a GPU wants large operations
+    example_block = min(example_block or (1024 if cpu else n), -(-n // n_workers))   # a block for every worker
     with torch.no_grad():
         for i0 in range(0, I, bc):
             sl = slice(i0, min(i0 + bc, I))
@@ -201,7 +203,7 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
             _in_workers(block, range(0, n, example_block), n_workers)
         yd = y.to(dev)
         loss = torch.empty(P, dtype=dt, device=dev)
-        step = 4 if dev.type == "cpu" else 256
+        step = 4 if cpu else 256
 
         def apply_loss(p0: int) -> None:
             f = total[p0:p0 + step].transpose(1, 2)
