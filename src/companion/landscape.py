@@ -5,17 +5,18 @@ has centre ``c`` = their mean and axes ``θ₁ − θ₂`` and ``θ₁ − θ₃
 option is filter-normalised random directions (Li et al. 2018).
 
 Fast evaluation: the first layer's pre-activation is linear along the plane,
-``W₁(α, β)X = W₁ᶜX + α D₁X + β D₂X``, so the three products are computed once (per branch chunk),
-and many grid points are then evaluated per batched operation; later layers are formed per grid point
-in batch. Chunks over grid points and branches bound memory. :func:`evaluate_naive` is the baseline
-(set the weights, full forward, one grid point at a time).
+``W₁(α, β)X = W₁ᶜX + α D₁X + β D₂X``, so the three products are computed once per block of examples
+(and branch chunk), and every grid point is then evaluated on that block while it is in cache; later
+layers are formed per grid point in batch. :func:`evaluate_naive` is the baseline (set the weights, full
+forward, one grid point at a time); :func:`benchmark_shapes` times both at the chapters' shapes.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -91,74 +92,224 @@ def evaluate_naive(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: Loss
     return out
 
 
+def _check_inputs(plane: Plane, x: torch.Tensor, y: torch.Tensor, alphas: np.ndarray, betas: np.ndarray,
+                  scale: str, **positive: int | None) -> None:
+    """Raise a ValueError naming the fix for input the evaluators cannot use (before any kernel starts)."""
+    if scale not in ("sum", "mean"):
+        raise ValueError(f"unknown scale {scale!r}: choose 'sum' or 'mean'")
+    C0 = plane.center[0]
+    if C0.dim() != 4 or C0.shape[0] != 1:
+        raise ValueError(f"the plane's layers must be (1, I, ·, ·) (one plane), got first layer {tuple(C0.shape)}")
+    if x.dim() != 2 or x.shape[1] != C0.shape[3]:
+        raise ValueError(f"x must be (n, d) with d = {C0.shape[3]} (the first layer's input size), got {tuple(x.shape)}")
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"y has {y.shape[0]} labels for {x.shape[0]} examples: pass one label per row of x")
+    for name, g in (("alphas", alphas), ("betas", betas)):
+        if np.ndim(g) != 1 or len(g) == 0:
+            raise ValueError(f"{name} must be a non-empty 1-D array of plane coordinates, got shape {np.shape(g)}")
+    for name, v in positive.items():
+        if v is not None and int(v) < 1:
+            raise ValueError(f"{name} must be a positive integer (or None for the default), got {v}")
+
+
+def _point_weights(center: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor, ga: torch.Tensor,
+                   gb: torch.Tensor) -> torch.Tensor:
+    """One later layer at every grid point: (P, Ic, o, h) from (Ic, o, h) parts and (P,) coordinates."""
+    a, b = ga[:, None, None, None], gb[:, None, None, None]
+    return center + a * d1 + b * d2
+
+
 def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, alphas: np.ndarray,
-                  betas: np.ndarray, *, scale: Scale = "sum", max_elements: int = 2**20,
-                  branch_chunk: int | None = None) -> np.ndarray:
-    """Loss on the grid (len(betas), len(alphas)) with the first layer's three products computed once per
-    branch chunk and grid points evaluated in batches of size ``max_elements // (I_chunk·h·n)``."""
-    C0, A0, B0 = plane.center[0][0], plane.d1[0][0], plane.d2[0][0]     # (I, h, d)
+                  betas: np.ndarray, *, scale: Scale = "sum", max_elements: int | None = None,
+                  branch_chunk: int | None = None, example_block: int | None = None,
+                  workers: int | None = None) -> np.ndarray:
+    """Loss on the grid (len(betas), len(alphas)); equal to :func:`evaluate_naive` up to rounding.
+
+    The first layer is linear along the plane: ``W₁(α, β)X = P₀ + αP₁ + βP₂`` with ``Pₖ = W₁ᵏX``. The three
+    products (3, I·h, m) are one GEMM per block of ``example_block`` examples (default 1024 on a CPU, all on
+    a GPU), per branch chunk of ``branch_chunk`` branches. Every grid point is then evaluated on that block
+    from cache: the block is cut into sub-blocks of m' examples, and for each grid row (one β)
+    ``Q = P₀ + βP₂`` is formed once, then, g points of the row at a time, ``relu(Q + αP₁)`` (g, I·h, m') and
+    the later layers, whose weights at every grid point are formed once. ``max_elements`` bounds g·I·h·m'
+    (default 2¹⁸ on a CPU: 2 MiB of f64, one core's L2 here, the fastest of 2¹⁷–2¹⁹ measured; 2²⁶ on a GPU).
+    On a CPU, ``workers`` threads (default: torch's thread count) take example blocks in turn, each running
+    torch single-threaded meanwhile (torch's thread count is restored after): each block stays in its core's
+    cache, and there is no barrier per small operation (with barriers, a core shared with another process
+    stalls both). The loss is applied to the (n, out) outputs of a few points at a time, in the same threads.
+    """
+    _check_inputs(plane, x, y, alphas, betas, scale, max_elements=max_elements, branch_chunk=branch_chunk,
+                  example_block=example_block, workers=workers)
+    C0 = plane.center[0][0]                                              # (I, h, d)
     I, h, d = C0.shape
-    n = x.shape[0]
+    dev, dt = C0.device, C0.dtype
+    n, na, nbeta = x.shape[0], len(alphas), len(betas)
     x = x.to(C0)
-    ga, gb = np.meshgrid(alphas, betas)                                  # (nb, na)
-    al = torch.as_tensor(ga.reshape(-1), dtype=C0.dtype, device=C0.device)
-    be = torch.as_tensor(gb.reshape(-1), dtype=C0.dtype, device=C0.device)
-    G = al.numel()  # grid chunks of max_elements = 2^20 stay cache-sized: larger ones were up to 3× slower here
+    P = na * nbeta                                                       # points in row-major order: β outer
+    ga = torch.as_tensor(np.tile(np.asarray(alphas, dtype=np.float64), nbeta), dtype=dt, device=dev)
+    gb = torch.as_tensor(np.repeat(np.asarray(betas, dtype=np.float64), na), dtype=dt, device=dev)
+    col = torch.as_tensor(np.asarray(alphas, dtype=np.float64), dtype=dt, device=dev)[:, None, None, None]
+    beta_f = [float(b) for b in betas]
     n_out = plane.center[-1].shape[2]
-    total = torch.zeros(G, n_out, n, dtype=C0.dtype, device=C0.device)
+    total = torch.empty(P, n_out, n, dtype=dt, device=dev)            # the first branch chunk writes, later ones add
     bc = branch_chunk or I
+    cpu = dev.type == "cpu"
+    n_workers = (workers or torch.get_num_threads()) if cpu else 1
+    max_elements = max_elements or (2**18 if cpu else 2**26)             # a GPU wants large operations
+    example_block = min(example_block or (1024 if cpu else n), -(-n // n_workers))   # a block for every worker
     with torch.no_grad():
         for i0 in range(0, I, bc):
             sl = slice(i0, min(i0 + bc, I))
             Ic = sl.stop - sl.start
-            # the three products, once: (Ic, h, n) each
-            P = torch.stack([(W[sl].reshape(-1, d) @ x.T) for W in (C0, A0, B0)]).reshape(3, -1)   # (3, Ic·h·n)
-            coef = torch.stack([torch.ones_like(al), al, be], 1)                                  # (G, 3)
-            rest = [(C[0, sl], A[0, sl], B[0, sl]) for C, A, B in zip(plane.center[1:], plane.d1[1:], plane.d2[1:])]
-            step = max(1, max_elements // max(Ic * h * n, 1))
-            for g0 in range(0, G, step):
-                a = al[g0:g0 + step, None, None, None]
-                b = be[g0:g0 + step, None, None, None]
-                # first layer for a chunk of grid points: one GEMM with K = 3, [1, α, β] @ [P0; P1; P2]
-                z = (coef[g0:g0 + step] @ P).view(-1, Ic, h, n)          # (B, Ic, h, n)
-                for C, A, Bd in rest[:-1]:
-                    W = C + a * A + b * Bd                                # (B, Ic, h', h)
-                    z = torch.matmul(W, torch.relu_(z))
-                if rest:
-                    C, A, Bd = rest[-1]
-                    W = C + a * A + b * Bd                                # (B, Ic, out, h)
-                    Bn = W.shape[0]
-                    act = torch.relu_(z).reshape(Bn, Ic * z.shape[2], n)
-                    total[g0:g0 + step] += torch.bmm(W.permute(0, 2, 1, 3).reshape(Bn, n_out, -1), act)
-                else:
-                    total[g0:g0 + step] += z.sum(1)
-        if scale == "mean":
-            total /= I
-        loss = torch.cat([loss_fn(total[g0:g0 + 256].transpose(1, 2), y.to(C0.device)) for g0 in range(0, G, 256)])
-    return loss.reshape(len(betas), len(alphas)).cpu().double().numpy()
+            U = Ic * h
+            W3 = torch.cat([W[0, sl].reshape(U, d) for W in (plane.center[0], plane.d1[0], plane.d2[0])])  # (3U, d)
+            later = [_point_weights(C[0, sl], A[0, sl], B[0, sl], ga, gb)
+                     for C, A, B in zip(plane.center[1:], plane.d1[1:], plane.d2[1:])]      # (P, Ic, o, h) each
+            if later:   # the last layer and the sum over branches as one (out, Ic·h) matrix per point
+                last = later.pop()
+                last = last.permute(0, 2, 1, 3).reshape(P, n_out, -1).contiguous()
+            g = min(na, max(1, max_elements // (U * 64)))                  # points per chunk, split evenly
+            g = -(-na // -(-na // g))
+            sub = max(1, min(example_block, max_elements // (U * g)))
+            sub = sub - sub % 8 if sub > 8 else sub                          # whole vectors
+
+            def block(e0: int) -> None:
+                e1 = min(e0 + example_block, n)
+                Pb = (W3 @ x[e0:e1].T).view(3, Ic, h, e1 - e0)                 # the three products
+                Q = torch.empty(U * sub, dtype=dt, device=dev)                 # flat buffers: contiguous views
+                Z = torch.empty(g * U * sub, dtype=dt, device=dev)
+                for s0 in range(e0, e1, sub):
+                    s1 = min(s0 + sub, e1)
+                    m = s1 - s0
+                    P0, P1, P2 = Pb[..., s0 - e0:s1 - e0].contiguous()          # the sub-block, contiguous
+                    Qm = Q[:U * m].view(Ic, h, m)
+                    for i in range(nbeta):
+                        torch.add(P0, P2, alpha=beta_f[i], out=Qm)             # the row's β, once
+                        for j0 in range(0, na, g):
+                            j1 = min(j0 + g, na)
+                            p0, p1 = i * na + j0, i * na + j1
+                            z = Z[:(j1 - j0) * U * m].view(j1 - j0, Ic, h, m)
+                            torch.addcmul(Qm, col[j0:j1], P1, out=z)           # (g, Ic, h, m)
+                            for W in later:
+                                z = torch.matmul(W[p0:p1], torch.relu_(z))     # (g, Ic, o, m)
+                            if later or len(plane.center) > 1:
+                                out = torch.bmm(last[p0:p1], torch.relu_(z).view(j1 - j0, -1, m))
+                            else:
+                                out = z.sum(1)                                 # one layer: the branches' sum
+                            if i0:
+                                total[p0:p1, :, s0:s1] += out
+                            else:
+                                total[p0:p1, :, s0:s1] = out
+
+            _in_workers(block, range(0, n, example_block), n_workers)
+        yd = y.to(dev)
+        loss = torch.empty(P, dtype=dt, device=dev)
+        step = 4 if cpu else 256
+
+        def apply_loss(p0: int) -> None:
+            f = total[p0:p0 + step].transpose(1, 2)
+            loss[p0:p0 + step] = loss_fn(f / I if scale == "mean" else f, yd)
+
+        _in_workers(apply_loss, range(0, P, step), n_workers)
+    return loss.reshape(nbeta, na).cpu().double().numpy()
+
+
+def _in_workers(fn: Callable[[int], None], items: Sequence[int], workers: int) -> None:
+    """``fn`` on every item: in order, or, for ``workers`` > 1, in that many threads with torch single-threaded
+    meanwhile (its thread count is restored after)."""
+    if workers <= 1 or len(items) <= 1:
+        for it in items:
+            fn(it)
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(min(workers, len(items))) as pool:
+            list(pool.map(fn, items))
+    finally:
+        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
 class Benchmark:
+    """Both evaluators timed side by side. ``speedup`` compares time per grid point; ``*_rate`` is grid
+    points × examples per second (0 where the counts were not recorded)."""
+
     fast_seconds: float
     naive_seconds: float
     max_rel_diff: float
+    fast_points: int = 0
+    naive_points: int = 0
+    examples: int = 0
 
     @property
     def speedup(self) -> float:
+        if self.fast_points and self.naive_points:
+            return (self.naive_seconds / self.naive_points) / (self.fast_seconds / self.fast_points)
         return self.naive_seconds / self.fast_seconds
+
+    @property
+    def fast_rate(self) -> float:
+        return self.fast_points * self.examples / self.fast_seconds
+
+    @property
+    def naive_rate(self) -> float:
+        return self.naive_points * self.examples / self.naive_seconds
 
 
 def benchmark_plane(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, alphas: np.ndarray,
-                    betas: np.ndarray, *, scale: Scale = "sum") -> tuple[np.ndarray, Benchmark]:
-    """Both evaluators on the same grid: (fast values, timings and their largest relative difference)."""
+                    betas: np.ndarray, *, scale: Scale = "sum", naive_points: int | None = None,
+                    **fast_kwargs) -> tuple[np.ndarray, Benchmark]:
+    """Both evaluators on the same grid: (fast values, timings and their largest relative difference).
+
+    ``naive_points``: time the per-point baseline on only that many grid points (spread along the grid's
+    diagonal band; its time per point does not depend on the grid) and compare values there.
+    ``fast_kwargs`` go to :func:`evaluate_fast`.
+    """
     t0 = time.perf_counter()
-    fast = evaluate_fast(plane, x, y, loss_fn, alphas, betas, scale=scale)
+    fast = evaluate_fast(plane, x, y, loss_fn, alphas, betas, scale=scale, **fast_kwargs)
     t1 = time.perf_counter()
-    naive = evaluate_naive(plane, x, y, loss_fn, alphas, betas, scale=scale)
+    P = len(alphas) * len(betas)
+    k = P if naive_points is None else max(1, min(int(naive_points), P))
+    idx = np.unique(np.linspace(0, P - 1, k).round().astype(int))
     t2 = time.perf_counter()
-    rel = float(np.max(np.abs(fast - naive) / np.maximum(np.abs(naive), 1e-12)))
-    return fast, Benchmark(fast_seconds=t1 - t0, naive_seconds=t2 - t1, max_rel_diff=rel)
+    naive = np.array([evaluate_naive(plane, x, y, loss_fn, np.asarray(alphas)[[p % len(alphas)]],
+                                     np.asarray(betas)[[p // len(alphas)]], scale=scale)[0, 0] for p in idx])
+    t3 = time.perf_counter()
+    ref = fast.reshape(-1)[idx]
+    rel = float(np.max(np.abs(ref - naive) / np.maximum(np.abs(naive), 1e-12)))
+    return fast, Benchmark(fast_seconds=t1 - t0, naive_seconds=t3 - t2, max_rel_diff=rel, fast_points=P,
+                           naive_points=len(idx), examples=int(x.shape[0]))
+
+
+BenchCase = Literal["mnist", "cifar", "synthetic"]
+# the shapes of the real_landscapes one-hidden rows and of the synthetic chapter: (d, I, h, out, n)
+BENCH_SHAPES: dict[str, tuple[int, int, int, int, int]] = {
+    "mnist": (784, 100, 8, 10, 10_000), "cifar": (3072, 100, 8, 10, 10_000), "synthetic": (10, 1000, 1, 1, 1000)}
+
+
+def benchmark_shapes(case: BenchCase, *, G: int = 11, I: int | None = None, n: int | None = None,
+                     naive_points: int | None = 3, seed: int = 0, device: str = "cpu",
+                     dtype: torch.dtype = torch.float64, **fast_kwargs) -> Benchmark:
+    """:func:`benchmark_plane` at a chapter's shapes with random data and weights, so the throughput can be
+    reproduced without the data: the plane through three random networks (f = mean of branches), on the
+    G×G grid of :func:`grid_for`; multi-class hinge for 10 outputs, hinge (τ = 1) for one."""
+    from companion.losses import multiclass_hinge, tau_hinge
+    from companion.nets import init_branches
+
+    if case not in BENCH_SHAPES:
+        raise ValueError(f"unknown case {case!r}: choose one of {list(BENCH_SHAPES)}")
+    d, I0, h, out, n0 = BENCH_SHAPES[case]
+    I, n = I or I0, n or n0
+    layers = init_branches(3, I, (d, h, out), seed=seed, device=device, dtype=dtype, parametrization="mean")
+    plane = plane_from_solutions(layers)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64).to(device=layers[0].device, dtype=dtype)
+    if out == 1:
+        y, loss = torch.sign(torch.randn(n, generator=g, dtype=torch.float64)).to(x), tau_hinge
+    else:
+        y, loss = torch.randint(0, out, (n,), generator=g).to(x.device), multiclass_hinge
+    grid = grid_for(plane, G)
+    return benchmark_plane(plane, x, y, loss, grid, grid, scale="mean", naive_points=naive_points, **fast_kwargs)[1]
 
 
 def grid_for(plane: Plane, G: int, margin: float = 0.5) -> np.ndarray:
