@@ -229,3 +229,21 @@ def test_standardize_uses_training_statistics():
     torch.testing.assert_close(a.std(0), torch.ones(16), atol=1e-4, rtol=0)
     mu, sd = tr.reshape(50, -1).float().mean(0), tr.reshape(50, -1).float().std(0)
     torch.testing.assert_close(b, (te.reshape(7, -1).float() - mu) / sd)
+
+
+def test_orthonormal_teacher_has_unit_rows_orthonormal_when_it_can_and_a_tight_frame_otherwise():
+    import torch
+
+    from companion.data import synthetic_teacher
+
+    V = D.teacher_weights(torch.randn(4, 6, dtype=torch.float64), "orthonormal")
+    assert torch.allclose(V @ V.T, torch.eye(4, dtype=torch.float64), atol=1e-12)
+    F = D.teacher_weights(torch.randn(11, 6, dtype=torch.float64), "orthonormal")
+    assert torch.allclose(F.norm(dim=1), torch.ones(11, dtype=torch.float64), atol=1e-12)
+    s = torch.linalg.svdvals(F)                      # a tight frame, rescaled per row: well conditioned, rank d
+    assert len(s) == 6 and float(s.min()) > 0.5
+    small = synthetic_teacher(n=50, d=6, hidden=4, seed=1, weights="orthonormal")
+    big = synthetic_teacher(n=50, d=6, hidden=11, seed=1, weights="orthonormal")
+    assert torch.equal(small.x, big.x) and "tight frame" in big.record.note
+    with pytest.raises(ValueError, match="choose 'gaussian' or 'orthonormal'"):
+        synthetic_teacher(n=50, weights="uniform")
