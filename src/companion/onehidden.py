@@ -173,6 +173,7 @@ class OneHiddenResult:
     lr: torch.Tensor
     cuts: torch.Tensor
     stopped_by_rule: torch.Tensor
+    batch_loss: torch.Tensor
     net_steps: int
     seconds: float
 
@@ -228,9 +229,10 @@ def _train(nets: Nets, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_siz
     res_steps = torch.full((S,), steps, dtype=torch.int64, device=dev)
     res_lr, res_cuts = torch.full((S,), float(lr), dtype=dt, device=dev), torch.zeros(S, dtype=torch.int64, device=dev)
     by_rule = torch.zeros(S, dtype=torch.bool, device=dev)
+    res_batch = torch.full((S,), torch.nan, dtype=dt, device=dev)
     net_steps = 0
 
-    def retire(which: torch.Tensor, step: int, ruled: bool) -> None:
+    def retire(which: torch.Tensor, step: int, ruled: bool, batch_loss: torch.Tensor) -> None:
         """Record networks ``which`` (positions in the live block): weights, full-data loss, steps, rate."""
         sub = live.select(which)
         for k, s in enumerate(ids[which].tolist()):
@@ -242,12 +244,14 @@ def _train(nets: Nets, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_siz
         res_lr[ids[which]] = rule.lr[which]
         res_cuts[ids[which]] = cuts - rule.cuts_left[which]
         by_rule[ids[which]] = ruled
+        res_batch[ids[which]] = batch_loss[which]
 
     owner, coef = live.owner, scale_per_unit(live, output)
     lr_unit = rule.lr[owner]
     t0 = time.perf_counter()
     batches = epoch_batches(x.shape[0], batch_size, batch_seed, dev)
     loop = range(1, steps + 1)
+    loss = torch.full((S,), torch.nan, dtype=dt, device=dev)
     for step in (progress(loop, steps) if progress else loop):
         idx = next(batches)
         loss = sgd_step(live, owner, coef, lr_unit, x[idx], y[idx], tau)
@@ -255,7 +259,7 @@ def _train(nets: Nets, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_siz
         lr_before = rule.lr
         stopped = rule.update(loss, step)
         if bool(stopped.any()):
-            retire(stopped.nonzero()[:, 0], step, True)
+            retire(stopped.nonzero()[:, 0], step, True, loss)
             keep = (~stopped).nonzero()[:, 0]
             live, ids, rule = live.select(keep), ids[keep], rule.select(keep)
             owner, coef = live.owner, scale_per_unit(live, output)
@@ -265,9 +269,9 @@ def _train(nets: Nets, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_siz
         elif step % check_every == 0 and not torch.equal(lr_before, rule.lr):
             lr_unit = rule.lr[owner]
     if len(ids):
-        retire(torch.arange(len(ids), device=dev), steps, False)
+        retire(torch.arange(len(ids), device=dev), steps, False, loss)
     return OneHiddenResult(nets=out, loss=res_loss, steps=res_steps, lr=res_lr, cuts=res_cuts, stopped_by_rule=by_rule,
-                           net_steps=net_steps, seconds=time.perf_counter() - t0)
+                           batch_loss=res_batch, net_steps=net_steps, seconds=time.perf_counter() - t0)
 
 
 def train_autograd(nets: Nets, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_size: int, steps: int,
