@@ -17,7 +17,7 @@ import torch
 
 from companion.data import synthetic_teacher
 from companion.losses import tau_hinge
-from companion.onehidden import Output, init_nets, matmul_flops, train_onehidden
+from companion.onehidden import Output, init_nets, intra_op_threads, matmul_flops, train_onehidden
 from companion.stats import wilson_interval
 from companion.train import init_padded, train_sequential, train_sgd
 
@@ -113,18 +113,27 @@ def rates_frame(rows: Mapping[str, Rates], confidence: float = 0.95):
 
 
 def benchmark(widths: Sequence[int], S: int, steps: int, *, batch_size: int = 100, lr: float = 0.1, n: int = 1000,
-              d: int = 10, seed: int = 0, loop_S: int = 0, device: str | torch.device = "cpu") -> dict[str, float]:
+              d: int = 10, seed: int = 0, loop_S: int = 0, threads: int | None = 1,
+              device: str | torch.device = "cpu") -> dict[str, float]:
     """The same work (S seeds of every width, ``steps`` SGD steps of ``batch_size``, nobody stopping) by the
     fast trainer, by today's batched autograd trainer (:func:`companion.train.train_sgd`, padded to the
     widest) and by a loop over networks (:func:`companion.train.train_sequential`, on ``loop_S`` seeds per
-    width, 0: S), all float32. Returns networks·steps per second of each and the fast trainer's GFLOP/s
+    width, 0: S), all float32 and with the same ``threads`` torch threads. Returns networks·steps per second of each and the fast trainer's GFLOP/s
     (:func:`companion.onehidden.matmul_flops`)."""
+    with intra_op_threads(threads):
+        return _benchmark(widths, S, steps, batch_size, lr, n, d, seed, loop_S, threads, device)
+
+
+def _benchmark(widths: Sequence[int], S: int, steps: int, batch_size: int, lr: float, n: int, d: int, seed: int,
+               loop_S: int, threads: int | None, device: str | torch.device) -> dict[str, float]:
+    """The timings of :func:`benchmark`."""
     ds = synthetic_teacher(n=n, d=d, seed=seed)
     x, y = ds.x.float(), ds.y.float()
     per_net = [w for w in widths for _ in range(S)]
     seeds = [1000 * w + s for w in widths for s in range(S)]
     nets = init_nets(per_net, d, seeds, device=device)
-    r = train_onehidden(nets, x, y, lr=lr, batch_size=batch_size, steps=steps, check_every=steps + 1, stop_loss=-1.0)
+    r = train_onehidden(nets, x, y, lr=lr, batch_size=batch_size, steps=steps, check_every=steps + 1, stop_loss=-1.0,
+                         threads=threads)
     out = {"fast": r.net_steps / r.seconds, "fast_gflops": matmul_flops(sum(per_net), d, batch_size) * steps / r.seconds / 1e9}
     kw = dict(steps=steps, lr=lr, batch_size=batch_size, check_every=steps, stop_loss=-1.0)
     layers, mask = init_padded(per_net, (d, 1, 1), seeds, device=str(device))
