@@ -97,7 +97,7 @@ display(head[["hits", "rate", "low", "high", "paper", "paper_inside", "rule_stop
 
 # %% [markdown]
 # `rule_stop_rate` is the fraction of seeds that the rule stopped on a minibatch loss below 10⁻⁵: a "hit" as
-# the rule sees it, on 1 % to 100 % of the data.
+# the rule sees it, judged on one minibatch rather than on all the data.
 
 # %%
 fig, axes = subplots(2, width=5.0, height=3.6)
@@ -135,7 +135,8 @@ summary = table.groupby("row", sort=False).agg(hits=("hits", "sum"), mean_rate=(
 summary["seeds × widths"] = [rows[k].S * len(widths) for k in summary.index]
 display(summary.style.format({"mean_rate": "{:.2f}", "rule_stop_rate": "{:.2f}", "median_steps": "{:.0f}"}))
 display(table.pivot(index="row", columns="width", values="rate").loc[list(rows)].style.format("{:.2f}"))
-best = summary.drop(index="headline")["inside"].idxmax()
+sgd_rows = [k for k, v in ablation.items() if v.get("batch_size", P.batch_size) < P.n]
+fb = table[table.row.str.contains("full batch")]
 
 # %% [markdown]
 # ## The trainer: exact, and how fast
@@ -182,13 +183,14 @@ for i, w in enumerate(widths):
 claims.add_timing("equivalence check and benchmark", time.perf_counter() - t_start - sum(r.seconds for r in rows.values()))
 claims.save()
 H = rows["headline"]
-glue_many("hr", B=P.batch_size, lr=P.lr, steps=P.steps, S=S, nnets=S * len(widths), w_lo=widths[0], w_hi=widths[-1],
+glue_many("hr", B=P.batch_size, lr=P.lr, steps=P.steps, nnets=S * len(widths),
           hits=int(H.hits.sum()), inside=int(head.paper_inside.sum()), nw=len(widths),
           stop_rate=float(H.batch_hits.sum() / (S * len(widths))), med_steps=float(np.median(H.median_steps)),
           t_head=H.seconds, net_steps=H.net_steps, frac_budget=H.net_steps / (S * len(widths) * P.steps),
-          abl_S=ablation_S, abl_steps=ablation_steps, conf_pct=f"{confidence:.0%}", best=best,
-          best_inside=int(summary.loc[best, "inside"]), best_rate=float(summary.loc[best, "mean_rate"]),
-          fb_rate=float(summary["mean_rate"].filter(like="full batch").max()) if any("full batch" in k for k in ablation) else float("nan"),
+          abl_S=ablation_S, abl_steps=ablation_steps, conf_pct=f"{confidence:.0%}",
+          sgd_hits=int(sum(rows[k].hits.sum() for k in sgd_rows)), sgd_nets=ablation_S * len(widths) * len(sgd_rows),
+          fb_rate=float(fb.rate.mean()), fb_min=float(fb.rate.min()), fb_max=float(fb.rate.max()),
+          max_inside=int(summary["inside"].max()),
           eq_diff=eq_diff, fast=bench["fast"], auto=bench["batched_autograd"], loop=bench["loop"],
           r_auto=bench["fast"] / bench["batched_autograd"], r_loop=bench["fast"] / bench["loop"],
           gflops=bench["fast_gflops"], roof=bench["fast_gflops"] / ROOF, bench_S=bench_S, bench_steps=bench_steps,
@@ -205,11 +207,17 @@ Markdown(claims.table())
 #   before it is zero on all the data, so the authors' stopping test, read literally with minibatches, counts
 #   the wrong thing or stops too early. P1's rate lies inside our interval at {glue:text}`hr_inside` of
 #   {glue:text}`hr_nw` widths.
-# - **Which choices move the rates.** Of the one-change rows, **{glue:text}`hr_best`** puts P1's rate inside our
-#   interval at the most widths ({glue:text}`hr_best_inside` of {glue:text}`hr_nw`; mean rate
-#   {glue:text}`hr_best_rate:.2f`). Full-batch descent, where the rule sees the full-data loss, hits at a mean
-#   rate of {glue:text}`hr_fb_rate:.2f`: above P1's for most widths, as the book's earlier full-batch table
-#   was. No row reproduces the whole table; the tables above give every row.
+# - **Which choices move the rates.** The SGD rows that change the rate, the initialisation scale, τ, the
+#   output scaling, the teacher's weights or the labels hit {glue:text}`hr_sgd_hits` times in all, out of
+#   {glue:text}`hr_sgd_nets` networks: under SGD with the rule, no choice we varied brings the rates up to P1's.
+#   Full-batch descent, where the rule's test is the full-data loss, does hit: at a mean rate of
+#   {glue:text}`hr_fb_rate:.2f`, from {glue:text}`hr_fb_min:.2f` to {glue:text}`hr_fb_max:.2f` across widths,
+#   much like the book's earlier full-batch table and above P1's at most widths. No row puts P1's rate inside
+#   our interval at more than {glue:text}`hr_max_inside` of {glue:text}`hr_nw` widths. P1's rates lie between
+#   the two regimes (no hits under SGD with the rule; most seeds with full batches), so the difference comes
+#   from the optimiser and its stopping test, not from the teacher, the initialisation, τ or the output
+#   scaling; which unstated detail of P1's run (batch size, how a hit was counted) gives its numbers, these
+#   rows cannot tell.
 # - The headline keeps the paper's protocol as stated, not the row closest to P1: choosing a row by its
 #   agreement with the paper would make the agreement meaningless.
 # - **The trainer.** It equals autograd to {glue:text}`hr_eq_diff:.1e` (float64, same minibatches and rule).
@@ -217,8 +225,8 @@ Markdown(claims.table())
 #   steps) it ran {glue:text}`hr_fast:,.0f` network·steps/s against {glue:text}`hr_auto:,.0f` for today's
 #   batched autograd trainer (**{glue:text}`hr_r_auto:.0f`×**) and {glue:text}`hr_loop:,.0f` for a loop over
 #   networks (**{glue:text}`hr_r_loop:.0f`×**), at {glue:text}`hr_gflops:.1f` GFLOP/s, {glue:text}`hr_roof:.1%`
-#   of the 180 GFLOP/s fp32 matmul roofline: its ten or so passes over the (units × batch) array are memory-
-#   bound, the two matrix products are a small part of the time. The headline took {glue:text}`hr_t_head:.0f` s
+#   of the 180 GFLOP/s fp32 matmul roofline: its passes over the (units × batch) array are memory-bound, and
+#   the two matrix products (d = 10 deep) are a small part of the time. The headline took {glue:text}`hr_t_head:.0f` s
 #   for {glue:text}`hr_net_steps:,` network·steps, {glue:text}`hr_frac_budget:.1%` of the 100,000-step budget,
 #   because the rule stops networks early and stopped networks leave the batch.
 #
