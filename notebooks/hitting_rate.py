@@ -20,9 +20,9 @@
 # iterations. … increasing the number of hidden neurons results in higher hitting rate."* Table 1 reports
 # 2, 9, 21, 24, 24, 29, 30, 32, 35, 52, 64, 75 hits out of 100 for 10 … 21 hidden units.
 #
-# We train every (width, seed) pair as **one batch**: all widths are zero-padded to the largest and the
-# padded units are masked, so one forward/backward per step serves the whole table, and networks that
-# have converged leave the batch.
+# This page runs that protocol at its own scale (100 seeds × 12 widths, up to 100,000 SGD steps, the
+# authors' learning-rate rule from their `fully_connected.py`), then varies one choice at a time to see
+# which of the choices the paper leaves open move the rates towards P1's.
 
 # %% tags=["parameters"]
 preset = "smoke"
@@ -32,146 +32,211 @@ claims_path = "hitting_rate.claims.json"
 run_id = ""
 interactive = True
 seed = 0
-n = 1000
-d = 10
-teacher_hidden = 11
 widths = [10, 16, 21]
-S = 24
-steps = 3000
-lr = 2.0
-batch_size = 0
-check_every = 100
-stop_loss = 0.00001
-bench_S = 16
-bench_steps = 50
+S = 10
+protocol = {"n": 1000, "d": 10, "teacher_hidden": 11, "teacher_weights": "gaussian", "labels": "sign", "output": "sum",
+            "init_scale": 1.0, "tau": 1.0, "lr": 0.1, "batch_size": 100, "steps": 20000, "check_every": 100,
+            "hit_loss": 0.00001}
+ablation = {"lr 1": {"lr": 1.0}, "full batch, lr 2": {"batch_size": 1000, "lr": 2.0}, "1/I output": {"output": "mean"}}
+ablation_S = 6
+ablation_steps = 5000
+bench_S = 4
+bench_steps = 30
+bench_loop_S = 1
+equiv_steps = 200
 confidence = 0.95
+trend_region_low = 0.0
 
 # %%
 import time
 
 import numpy as np
-import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
 from companion.data import synthetic_teacher
-from companion.devices import describe_device
-from companion.losses import tau_hinge
-from companion.nets import init_branches
+from companion.hitting import PAPER_HITS, Protocol, benchmark, rates_frame, run_protocol
+from companion.onehidden import init_nets, train_autograd, train_onehidden
 from companion.plotting import COLORS, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
-from companion.stats import spearman, wilson_interval
-from companion.train import hits, init_padded, train_sequential, train_sgd
 
 t_start = time.perf_counter()
-ds = synthetic_teacher(n=n, d=d, hidden=teacher_hidden, seed=seed)
+P = Protocol(**protocol)
 dev, claims = start_chapter("hitting_rate", preset=preset, device=device, seed=seed, claims_path=claims_path,
-                            run_id=run_id, data="synthetic: " + ds.record.note + f", n = {n}",
-                            widths=widths, S=S, steps=steps)
-x, y = ds.x.to(dev, torch.float32), ds.y.to(dev, torch.float32)
-bs = None if batch_size <= 0 else batch_size
-PAPER = dict(zip(range(10, 22), [2, 9, 21, 24, 24, 29, 30, 32, 35, 52, 64, 75]))
+                            run_id=run_id, data="synthetic: " + synthetic_teacher(n=P.n, d=P.d, hidden=P.teacher_hidden,
+                                                                                  seed=seed).record.note + f", n = {P.n}",
+                            widths=widths, S=S, steps=P.steps)
 
 # %% [markdown]
-# ## The table
+# ## The protocol
 #
-# Student: $f(x) = \sum_{i=1}^{I} a_i\,\mathrm{relu}(w_i^\top x)$ (no biases, like the teacher), hinge loss
-# (τ = 1), initialisation $w_i \sim \mathcal N(0, I_d/d)$, $a_i \sim \mathcal N(0, 1/I)$. Training:
-# gradient descent on the full data set (batch_size = 0; the paper's batch size is not stated), learning
-# rate cut ×0.1 whenever the loss rose since the last check, stop when the loss is ≤ 10⁻⁵ ("hit").
+# Data: P1 §5.1's synthetic set (1,000 points in ℝ¹⁰, labels from a one-hidden-layer ReLU teacher with 11
+# units; the teacher's weights and labelling rule are our choices, stated in the data line above).
+# Student: $f(x) = \sum_{i=1}^{I} a_i\,\mathrm{relu}(w_i^\top x)$, no biases, hinge loss (τ = 1),
+# $w_i \sim \mathcal N(0, I_d/d)$, $a_i \sim \mathcal N(0, 1/I)$. SGD with minibatches of
+# {glue:text}`hr_B` (the paper does not state its batch size) at rate {glue:text}`hr_lr`, for at most
+# {glue:text}`hr_steps` steps, with **the authors' rule**: after each step, stop if that step's minibatch loss
+# is < 10⁻⁵; every 100 steps, cut the rate ×0.1 if the minibatch loss rose above the one remembered at the
+# first check or last cut, and stop when it rises after 3 cuts. A seed **hits** when its *full-data* loss is
+# ≤ 10⁻⁵ when it stops. All networks see the same minibatches (one shuffle per epoch): the randomness that
+# differs between seeds is the initialisation, which is what P1 varies.
 
 # %%
-net_widths = [w for w in widths for _ in range(S)]
-net_seeds = [seed * 100_000 + 1000 * w + s for w in widths for s in range(S)]
-layers, mask = init_padded(net_widths, (d, 1, 1), net_seeds, device=device)
-res = train_sgd(layers, x, y, tau_hinge, steps=steps, lr=lr, seeds=net_seeds, batch_size=bs,
-                check_every=check_every, stop_loss=stop_loss, mask=mask, progress=lambda it, total: progress(it, "checks", total))
-claims.add_timing(f"training {len(net_widths)} networks × {steps} steps, one batch", res.seconds)
-h = hits(res, stop_loss).reshape(len(widths), S)
-k = h.sum(1)
-lo, hi = wilson_interval(k, S, confidence)
-plo, phi = wilson_interval(np.array([PAPER.get(w, np.nan) for w in widths]), 100, confidence)
-table = pd.DataFrame({"width": widths, "hits": k, "rate": k / S, f"{confidence:.0%} CI low": lo, f"{confidence:.0%} CI high": hi,
-                      "paper hits / 100": [PAPER.get(w, np.nan) for w in widths],
-                      "median steps to hit": [np.median(res.steps.cpu().numpy().reshape(len(widths), S)[i][h[i]]) if k[i] else np.nan
-                                              for i in range(len(widths))]}).set_index("width")
-display(table.style.format({"rate": "{:.2f}", f"{confidence:.0%} CI low": "{:.2f}", f"{confidence:.0%} CI high": "{:.2f}",
-                            "paper hits / 100": "{:.0f}", "median steps to hit": "{:.0f}"}))
-
-# %%
-fig, ax = subplots(1, width=5.0, height=3.4)
-ax.errorbar(widths, k / S, yerr=np.maximum(0, [k / S - lo, hi - k / S]), fmt="o-", ms=4, capsize=3, color=COLORS["measured"],
-            label=f"ours: {S} seeds, {steps} steps")
-pw = [w for w in widths if w in PAPER]
-ax.plot(pw, [PAPER[w] / 100 for w in pw], "s--", ms=4, mfc="none", color=COLORS["reference"],
-        label="P1 Table 1: 100 seeds, 100 000 iterations")
-ax.set(xlabel="hidden units I", ylabel="fraction of seeds reaching loss ≤ 1e-5", ylim=(-0.03, 1.03),
-       title="hitting the global minimum")
-ax.legend(fontsize=8);
+rows = {}
+rows["headline"] = run_protocol(P, widths, S, seed=seed, device=dev,
+                                progress=lambda it, total: progress(it, "SGD steps", total))
+claims.add_timing(f"headline: {S * len(widths)} networks, ≤ {P.steps} steps", rows["headline"].seconds)
+for name, change in progress(ablation.items(), "ablation rows", len(ablation)):
+    rows[name] = run_protocol(P.vary(**{"steps": ablation_steps, **change}), widths, ablation_S, seed=seed, device=dev)
+claims.add_timing("ablation rows", sum(rows[k].seconds for k in ablation))
+table = rates_frame(rows, confidence)
+head = table[table.row == "headline"].set_index("width")
+display(head[["hits", "rate", "low", "high", "paper", "paper_inside", "rule_stop_rate", "median_steps"]].style.format(
+    {"rate": "{:.2f}", "low": "{:.2f}", "high": "{:.2f}", "paper": "{:.2f}", "rule_stop_rate": "{:.2f}",
+     "median_steps": "{:.0f}"}))
 
 # %% [markdown]
-# ## The trainer against a loop over seeds
-#
-# The same work twice: `bench_S` networks of the widest size, `bench_steps` steps each, no early stop; once as
-# one batch and once in a Python loop over seeds (the same code with one network at a time). The two must
-# give the same weights.
+# `rule_stop_rate` is the fraction of seeds that the rule stopped on a minibatch loss below 10⁻⁵: a "hit" as
+# the rule sees it, judged on one minibatch rather than on all the data.
 
 # %%
-bseeds = list(range(10_000, 10_000 + bench_S))
-bL = init_branches(bench_S, max(widths), (d, 1, 1), seed=bseeds, device=device, dtype=torch.float64)
-xb, yb = x.double(), y.double()
-kw = dict(steps=bench_steps, lr=lr, batch_size=bs, check_every=max(1, bench_steps // 5), stop_loss=0.0)
-t0 = time.perf_counter()
-rb = train_sgd(bL, xb, yb, tau_hinge, seeds=bseeds, **kw)
-t_batch = time.perf_counter() - t0
-t0 = time.perf_counter()
-rs = train_sequential(bL, xb, yb, tau_hinge, seeds=bseeds, **kw)
-t_loop = time.perf_counter() - t0
-diff = max(float((W[s] - r.layers[l][0]).abs().max() / W[s].abs().max()) for s, r in enumerate(rs)
-           for l, W in enumerate(rb.layers))
-print(f"batched {t_batch:.2f} s, loop {t_loop:.2f} s: {t_loop / t_batch:.1f}× faster; largest relative weight difference {diff:.1e}")
-claims.add_timing(f"benchmark: {bench_S} networks batched", t_batch)
-claims.add_timing(f"benchmark: {bench_S} networks in a loop", t_loop)
+fig, axes = subplots(2, width=5.0, height=3.6)
+ax = axes[0]
+r = head
+ax.errorbar(r.index, r.rate, yerr=np.maximum(0, [r.rate - r.low, r.high - r.rate]), fmt="o-", ms=4, capsize=3,
+            color=COLORS["measured"], label=f"ours: full-data loss ≤ 1e-5 ({S} seeds)")
+ax.plot(r.index, r.rule_stop_rate, "^:", ms=4, color=COLORS["measured"], alpha=0.6, label="ours: the rule's minibatch stop")
+ax.plot(list(PAPER_HITS), [v / 100 for v in PAPER_HITS.values()], "s--", ms=4, mfc="none", color=COLORS["reference"],
+        label="P1 Table 1")
+ax.set(xlabel="hidden units I", ylabel="hitting rate", ylim=(-0.03, 1.03), title="the paper's protocol")
+ax.legend(fontsize=7)
+ax = axes[1]
+for name in ablation:
+    t = table[table.row == name]
+    ax.plot(t.width, t.rate, "o-", ms=3, label=name)
+ax.plot(list(PAPER_HITS), [v / 100 for v in PAPER_HITS.values()], "s--", ms=4, mfc="none", color=COLORS["reference"],
+        label="P1 Table 1")
+ax.set(xlabel="hidden units I", ylabel="hitting rate", ylim=(-0.03, 1.03),
+       title=f"one change at a time ({ablation_S} seeds, ≤ {ablation_steps} steps)")
+ax.legend(fontsize=6, ncol=2);
+
+# %% [markdown]
+# ## The ablation: one change at a time
+#
+# Each row changes the headline protocol in the named way only (with {glue:text}`hr_abl_S` seeds per width
+# and at most {glue:text}`hr_abl_steps` steps, to fit the budget; the full-batch rows also change the rate,
+# since at rate 0.1 full-batch descent needs far more steps). "inside" counts the widths at which P1's rate
+# lies in our {glue:text}`hr_conf_pct` Wilson interval.
+
+# %%
+summary = table.groupby("row", sort=False).agg(hits=("hits", "sum"), mean_rate=("rate", "mean"),
+                                                inside=("paper_inside", "sum"), rule_stop_rate=("rule_stop_rate", "mean"),
+                                                median_steps=("median_steps", "median"))
+summary["seeds × widths"] = [rows[k].S * len(widths) for k in summary.index]
+display(summary.style.format({"mean_rate": "{:.2f}", "rule_stop_rate": "{:.2f}", "median_steps": "{:.0f}"}))
+display(table.pivot(index="row", columns="width", values="rate").loc[list(rows)].style.format("{:.2f}"))
+sgd_rows = [k for k, v in ablation.items() if v.get("batch_size", P.batch_size) < P.n]
+fb = table[table.row.str.contains("full batch")]
+
+# %% [markdown]
+# ## The trainer: exact, and how fast
+#
+# The fast trainer (`companion.onehidden`) stacks the hidden units of every network into one block, so the
+# first-layer products of all networks are one matrix product, the per-network sums one sparse product, and
+# the backward pass is written out by hand. Below: the same networks, minibatches and rule trained by it and by
+# autograd one network at a time, in float64; then the same work timed for the fast trainer, today's batched
+# autograd trainer (`train_sgd`, padded to the widest) and a loop over networks (`train_sequential`), all
+# with one torch thread (the fast trainer's default: its passes are too short to share between two threads).
+
+# %%
+ds = synthetic_teacher(n=P.n, d=P.d, hidden=P.teacher_hidden, seed=seed)
+eq_w = [10, 13, 21, 11]
+eq_nets = init_nets(eq_w, P.d, [seed + i for i in range(len(eq_w))], dtype=torch.float64)
+kw = dict(lr=1.0, batch_size=P.batch_size, steps=equiv_steps, batch_seed=seed, check_every=10)
+fast = train_onehidden(eq_nets, ds.x, ds.y, **kw)
+ref = train_autograd(eq_nets, ds.x, ds.y, **kw)
+eq_diff = max(max(float((fast.nets.network(s)[0] - w).abs().max()), float((fast.nets.network(s)[1] - a).abs().max()))
+              for s, (w, a, _) in enumerate(ref))
+eq_steps = all(int(fast.steps[s]) == t for s, (_, _, t) in enumerate(ref))
+bench = benchmark(widths, bench_S, bench_steps, batch_size=P.batch_size, lr=P.lr, n=P.n, d=P.d, loop_S=bench_loop_S,
+                  device=dev)
+ROOF = 180.0
+print({k: f"{v:,.1f}" for k, v in bench.items()}, f"roofline fraction {bench['fast_gflops'] / ROOF:.1%}")
 
 # %% [markdown]
 # ## Claims
-#
-# On the trend, not on exact equality with the paper (our budget, batch size and initialisation differ).
 
 # %%
-rho, pval = spearman(np.array(widths), k / S)
-claims.at_least("trend_spearman", "Spearman ρ between width and hitting rate (the rate rises with width)", rho, 0.5)
-claims.at_least("ci_separation", f"lower {confidence:.0%} Wilson bound at width {max(widths)} minus upper bound at "
-                f"width {min(widths)} (> 0: the rate at the widest is above the narrowest beyond the intervals)",
-                float(lo[-1] - hi[0]), 0.0)
-claims.close("batched_equals_loop", "seed-batched training = one network at a time (largest relative weight "
-             "difference, float64)", diff, 0.0, 1e-9)
+claims.close("fast_equals_autograd", "fast trainer = autograd, one network at a time (largest weight difference "
+             f"after ≤ {equiv_steps} steps with the rule, float64)", eq_diff, 0.0, 1e-10)
+claims.true("fast_same_stops", "fast trainer and autograd stop every network at the same step", eq_steps)
+lo, hi = rows["headline"].interval(confidence)
+rate = rows["headline"].hits / S
+claims.finding("trend", f"rate at I = {widths[-1]} minus rate at I = {widths[0]} (the rate rises with width), "
+               f"interval from the two {confidence:.0%} Wilson intervals", estimate=float(rate[-1] - rate[0]),
+               low=float(lo[-1] - hi[0]), high=float(hi[-1] - lo[0]), region=(trend_region_low, None),
+               paper=(PAPER_HITS[widths[-1]] - PAPER_HITS[widths[0]]) / 100)
+for i, w in enumerate(widths):
+    claims.finding(f"rate_I{w}", f"hitting rate at I = {w} ({S} seeds, {confidence:.0%} Wilson interval)",
+                   estimate=float(rate[i]), low=float(lo[i]), high=float(hi[i]), contains=PAPER_HITS[w] / 100,
+                   paper=PAPER_HITS[w] / 100)
+claims.add_timing("equivalence check and benchmark", time.perf_counter() - t_start - sum(r.seconds for r in rows.values()))
 claims.save()
-glue_many("hr", S=S, steps=steps, nnets=len(net_widths), rho=rho, pval=pval, t_train=res.seconds, t_batch=t_batch,
-          t_loop=t_loop, ratio=t_loop / t_batch, bench_S=bench_S, bench_steps=bench_steps, k_lo=int(k[0]), k_hi=int(k[-1]),
-          w_lo=min(widths), w_hi=max(widths), total=time.perf_counter() - t_start, preset=preset,
-          device=describe_device(dev), lr=lr)
+H = rows["headline"]
+glue_many("hr", B=P.batch_size, lr=P.lr, steps=P.steps, nnets=S * len(widths),
+          hits=int(H.hits.sum()), inside=int(head.paper_inside.sum()), nw=len(widths),
+          stop_rate=float(H.batch_hits.sum() / (S * len(widths))), med_steps=float(np.median(H.median_steps)),
+          t_head=H.seconds, net_steps=H.net_steps, frac_budget=H.net_steps / (S * len(widths) * P.steps),
+          abl_S=ablation_S, abl_steps=ablation_steps, conf_pct=f"{confidence:.0%}",
+          sgd_hits=int(sum(rows[k].hits.sum() for k in sgd_rows)), sgd_nets=ablation_S * len(widths) * len(sgd_rows),
+          fb_rate=float(fb.rate.mean()), fb_min=float(fb.rate.min()), fb_max=float(fb.rate.max()),
+          max_inside=int(summary["inside"].max()),
+          eq_diff=eq_diff, fast=bench["fast"], auto=bench["batched_autograd"], loop=bench["loop"],
+          r_auto=bench["fast"] / bench["batched_autograd"], r_loop=bench["fast"] / bench["loop"],
+          gflops=bench["fast_gflops"], roof=bench["fast_gflops"] / ROOF, bench_S=bench_S, bench_steps=bench_steps,
+          total=time.perf_counter() - t_start, preset=preset, device=claims.device)
 Markdown(claims.table())
 
 # %% [markdown]
 # ## What this shows
 #
-# Across widths {glue:text}`hr_w_lo` … {glue:text}`hr_w_hi`, the fraction of seeds that reach the global
-# minimum rises with the number of hidden units (Spearman ρ = {glue:text}`hr_rho:.2f`, p = {glue:text}`hr_pval:.1e`):
-# {glue:text}`hr_k_lo` of {glue:text}`hr_S` seeds at the narrowest, {glue:text}`hr_k_hi` at the widest. This is
-# P1's Table 1 trend; our absolute rates differ because our budget and optimiser differ (below).
-#
-# The seed-batched trainer trained all {glue:text}`hr_nnets` networks as one batch in {glue:text}`hr_t_train:.0f` s.
-# On the same work ({glue:text}`hr_bench_S` networks, {glue:text}`hr_bench_steps` steps) it took
-# {glue:text}`hr_t_batch:.2f` s against {glue:text}`hr_t_loop:.2f` s for a loop over seeds:
-# **{glue:text}`hr_ratio:.1f`×** faster, with the same weights.
+# - **At the paper's protocol, the rule stops SGD before the full data are fitted.** Of
+#   {glue:text}`hr_nnets` networks, {glue:text}`hr_hits` reach full-data loss ≤ 10⁻⁵, while the rule's own
+#   stop (a minibatch of {glue:text}`hr_B` examples with loss < 10⁻⁵) ends {glue:text}`hr_stop_rate:.0%` of
+#   them, typically after {glue:text}`hr_med_steps:.0f` steps. A hinge loss is exactly zero on a minibatch long
+#   before it is zero on all the data, so the authors' stopping test, read literally with minibatches, counts
+#   the wrong thing or stops too early. P1's rate lies inside our interval at {glue:text}`hr_inside` of
+#   {glue:text}`hr_nw` widths.
+# - **Which choices move the rates.** The SGD rows that change the rate, the initialisation scale, τ, the
+#   output scaling, the teacher's weights or the labels hit {glue:text}`hr_sgd_hits` times in all, out of
+#   {glue:text}`hr_sgd_nets` networks: under SGD with the rule, no choice we varied brings the rates up to P1's.
+#   Full-batch descent, where the rule's test is the full-data loss, does hit: at a mean rate of
+#   {glue:text}`hr_fb_rate:.2f`, from {glue:text}`hr_fb_min:.2f` to {glue:text}`hr_fb_max:.2f` across widths,
+#   much like the book's earlier full-batch table and above P1's at most widths. No row puts P1's rate inside
+#   our interval at more than {glue:text}`hr_max_inside` of {glue:text}`hr_nw` widths. P1's rates lie between
+#   the two regimes (no hits under SGD with the rule; most seeds with full batches), so the difference comes
+#   from the optimiser and its stopping test, not from the teacher, the initialisation, τ or the output
+#   scaling; which unstated detail of P1's run (batch size, how a hit was counted) gives its numbers, these
+#   rows cannot tell.
+# - The headline keeps the paper's protocol as stated, not the row closest to P1: choosing a row by its
+#   agreement with the paper would make the agreement meaningless.
+# - **The trainer.** It equals autograd to {glue:text}`hr_eq_diff:.1e` (float64, same minibatches and rule).
+#   On the same work ({glue:text}`hr_bench_S` seeds × {glue:text}`hr_nw` widths, {glue:text}`hr_bench_steps`
+#   steps) it ran {glue:text}`hr_fast:,.0f` network·steps/s against {glue:text}`hr_auto:,.0f` for today's
+#   batched autograd trainer (**{glue:text}`hr_r_auto:.0f`×**) and {glue:text}`hr_loop:,.0f` for a loop over
+#   networks (**{glue:text}`hr_r_loop:.0f`×**), at {glue:text}`hr_gflops:.1f` GFLOP/s, {glue:text}`hr_roof:.1%`
+#   of the 180 GFLOP/s fp32 matmul roofline: its passes over the (units × batch) array are memory-bound, and
+#   the two matrix products (d = 10 deep) are a small part of the time. The headline took {glue:text}`hr_t_head:.0f` s
+#   for {glue:text}`hr_net_steps:,` network·steps, {glue:text}`hr_frac_budget:.1%` of the 100,000-step budget,
+#   because the rule stops networks early and stopped networks leave the batch.
 #
 # ## How this differs from the paper
 #
-# - Budget: {glue:text}`hr_S` seeds per width and at most {glue:text}`hr_steps` full-batch steps at learning rate
-#   {glue:text}`hr_lr` (preset **{glue:text}`hr_preset`**, device {glue:text}`hr_device`, {glue:text}`hr_total:.0f` s
-#   in all), against the paper's 100 seeds and 100 000 SGD iterations; the `paper` preset runs 100 seeds ×
-#   100 000 steps.
-# - The paper does not give the teacher's weight distribution, the labelling rule, the batch size, the learning
-#   rate or the initialisation; ours are stated above and in `companion.data.synthetic_teacher`.
-# - Data: synthetic only.
+# - Data: synthetic only (the line at the top). P1 gives 1,000 points in ℝ¹⁰ and a teacher of 11 ReLUs citing
+#   Safran & Shamir, and nothing of the teacher's weights, output weights, biases or labelling rule; ours are
+#   stated, and two of them are ablation rows.
+# - Unstated in P1 and chosen here: batch size {glue:text}`hr_B`, rate {glue:text}`hr_lr`, the initialisation,
+#   no biases, and shared minibatches across seeds. The rule is transcribed from the authors' code (written for
+#   MNIST); that they used it for Table 1 is our assumption.
+# - Preset **{glue:text}`hr_preset`** on {glue:text}`hr_device`, {glue:text}`hr_total:.0f` s in all; the ablation
+#   rows use fewer seeds and steps than the headline (above).

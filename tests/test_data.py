@@ -239,3 +239,21 @@ def test_stand_in_data_loads_in_the_real_layouts_and_says_it_is_generated(tmp_pa
     assert cf.images.shape == (12, 3, 32, 32) and "STAND-IN" in cf.record.note
     assert D.load_cifar10("test", root, download=False).images.shape[0] == 20
     assert D.stand_in_note(SHARED_DATA / "mnist") == ""
+
+
+def test_orthonormal_teacher_has_unit_rows_orthonormal_when_it_can_and_a_tight_frame_otherwise():
+    import torch
+
+    from companion.data import synthetic_teacher
+
+    V = D.teacher_weights(torch.randn(4, 6, dtype=torch.float64), "orthonormal")
+    assert torch.allclose(V @ V.T, torch.eye(4, dtype=torch.float64), atol=1e-12)
+    F = D.teacher_weights(torch.randn(11, 6, dtype=torch.float64), "orthonormal")
+    assert torch.allclose(F.norm(dim=1), torch.ones(11, dtype=torch.float64), atol=1e-12)
+    s = torch.linalg.svdvals(F)                      # a tight frame, rescaled per row: well conditioned, rank d
+    assert len(s) == 6 and float(s.min()) > 0.5
+    small = synthetic_teacher(n=50, d=6, hidden=4, seed=1, weights="orthonormal")
+    big = synthetic_teacher(n=50, d=6, hidden=11, seed=1, weights="orthonormal")
+    assert torch.equal(small.x, big.x) and "tight frame" in big.record.note
+    with pytest.raises(ValueError, match="choose 'gaussian' or 'orthonormal'"):
+        synthetic_teacher(n=50, weights="uniform")

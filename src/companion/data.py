@@ -391,22 +391,39 @@ class SyntheticSet:
     record: DataRecord
 
 
+def teacher_weights(V: torch.Tensor, kind: Literal["gaussian", "orthonormal"]) -> torch.Tensor:
+    """(hidden, d) teacher weights from a Gaussian draw V: V itself, or (``"orthonormal"``) orthonormal rows
+    when hidden ≤ d, else the unit-normalised rows of a matrix with orthonormal columns (a tight frame)."""
+    if kind == "gaussian":
+        return V
+    hidden, d = V.shape
+    Q = torch.linalg.qr(V if hidden >= d else V.T)[0]                 # orthonormal columns
+    Q = Q if hidden >= d else Q.T
+    return Q / Q.norm(dim=1, keepdim=True)
+
+
 def synthetic_teacher(n: int = 1000, d: int = 10, hidden: int = 11, seed: int = 0, *,
-                      labels: Literal["sign", "median"] = "sign") -> SyntheticSet:
+                      labels: Literal["sign", "median"] = "sign",
+                      weights: Literal["gaussian", "orthonormal"] = "gaussian") -> SyntheticSet:
     """P1 §5.1's synthetic set, with the choices the paper leaves open made explicit.
 
     Inputs x ~ N(0, I_d); a one-hidden-layer ReLU teacher f*(x) = Σ_k a_k relu(v_kᵀx) with ``hidden``
     units and no biases (as in P1 §5.1), v_k ~ N(0, I_d/d), output weights a_k = ±1 (⌈hidden/2⌉ positive,
     the rest negative, shuffled). Labels: ``"sign"``: y = sign f*(x) (realisable by a student with ≥ hidden
     units, so the global minimum of the hinge loss is 0); ``"median"``: y = sign(f*(x) − median), balanced.
+    ``weights="orthonormal"``: Safran & Shamir's teacher (P1's [49]) has orthonormal v_k; with hidden > d that
+    is impossible, so the v_k are then the unit-normalised rows of a random (hidden × d) matrix with
+    orthonormal columns (a tight frame; exactly orthonormal rows when hidden ≤ d).
     """
     if n < 2 or d < 1 or hidden < 1:
         raise ValueError(f"need n ≥ 2, d ≥ 1, hidden ≥ 1; got n={n}, d={d}, hidden={hidden}")
     if labels not in ("sign", "median"):
         raise ValueError(f"unknown labelling rule {labels!r}: choose 'sign' or 'median'")
+    if weights not in ("gaussian", "orthonormal"):
+        raise ValueError(f"unknown teacher weights {weights!r}: choose 'gaussian' or 'orthonormal'")
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d, generator=g, dtype=torch.float64)
-    V = torch.randn(hidden, d, generator=g, dtype=torch.float64) / np.sqrt(d)
+    V = teacher_weights(torch.randn(hidden, d, generator=g, dtype=torch.float64) / np.sqrt(d), weights)
     a = torch.ones(hidden, dtype=torch.float64)
     a[(hidden + 1) // 2:] = -1.0
     a = a[torch.randperm(hidden, generator=g)]
@@ -415,7 +432,8 @@ def synthetic_teacher(n: int = 1000, d: int = 10, hidden: int = 11, seed: int = 
     y = torch.where(score > thr, 1.0, -1.0).to(torch.float64)
     rule = "y = sign(f*(x) − median)" if labels == "median" else "y = sign f*(x)"
     rec = DataRecord("synthetic teacher", "all", "generated", (), n,
-                     note=f"x ~ N(0, I_{d}), teacher ReLU net with {hidden} hidden units, no biases (v ~ N(0, I/d), "
+                     note=f"x ~ N(0, I_{d}), teacher ReLU net with {hidden} hidden units, no biases ("
+                          f"{'v ~ N(0, I/d)' if weights == 'gaussian' else 'unit v_k, orthonormal / a tight frame'}, "
                           f"output weights ±1), {rule}, seed {seed}")
     return SyntheticSet(x, y, rec)
 

@@ -1,0 +1,150 @@
+"""P1 Table 1's experiment as data: a protocol (teacher, student, optimiser, rule), run for many widths and
+seeds with the fast trainer, and the trainer's benchmark against the autograd trainers.
+
+A *hit* is a network whose full-data loss is ≤ ``hit_loss`` when it stops (P1 §5.2: "hits the global
+minimum up to a small error 1e-5"). The rule's own stop looks at one minibatch; a network it stops on a
+minibatch of zero loss need not have reached zero loss on the whole data: :class:`Rates` keeps both counts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Callable, Literal, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from companion.data import synthetic_teacher
+from companion.losses import tau_hinge
+from companion.onehidden import Output, init_nets, intra_op_threads, matmul_flops, train_onehidden
+from companion.stats import wilson_interval
+from companion.train import init_padded, train_sequential, train_sgd
+
+#: P1 Table 1: hits out of 100 seeds for 10 … 21 hidden units.
+PAPER_HITS: dict[int, int] = dict(zip(range(10, 22), [2, 9, 21, 24, 24, 29, 30, 32, 35, 52, 64, 75]))
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Everything that defines one row of the table. ``batch_size`` ≥ n means full-batch gradient descent."""
+
+    n: int = 1000
+    d: int = 10
+    teacher_hidden: int = 11
+    teacher_weights: Literal["gaussian", "orthonormal"] = "gaussian"
+    labels: Literal["sign", "median"] = "sign"
+    output: Output = "sum"
+    init_scale: float = 1.0
+    tau: float = 1.0
+    lr: float = 0.1
+    batch_size: int = 100
+    steps: int = 100_000
+    check_every: int = 100
+    hit_loss: float = 1e-5
+
+    def vary(self, **change: Any) -> "Protocol":
+        """This protocol with some fields changed; an unknown field is an error naming the valid ones."""
+        names = {f.name for f in fields(self)}
+        bad = set(change) - names
+        if bad:
+            raise ValueError(f"unknown protocol field(s) {sorted(bad)}: choose from {sorted(names)}")
+        return replace(self, **change)
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Rates:
+    """Per width (W,): ``hits`` (full-data loss ≤ hit_loss), ``batch_hits`` (the rule stopped on a minibatch
+    loss < its stop loss: a hit as the rule sees it), ``S`` seeds each, median ``steps`` taken, and the work
+    ``net_steps`` and ``seconds`` of the whole run."""
+
+    widths: list[int]
+    S: int
+    hits: np.ndarray
+    batch_hits: np.ndarray
+    median_steps: np.ndarray
+    net_steps: int
+    seconds: float
+
+    def interval(self, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Wilson interval of the hitting rate per width."""
+        return wilson_interval(self.hits, self.S, confidence)
+
+
+def run_protocol(p: Protocol, widths: Sequence[int], S: int, *, seed: int = 0, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32, progress: Callable | None = None) -> Rates:
+    """Train S seeds of every width under protocol ``p`` (all widths × seeds as one batch) and count hits.
+
+    Network (I, s) is initialised from seed ``seed·100000 + 1000·I + s`` (the same initialisation in every
+    protocol that shares ``output``); the data and minibatch order come from ``seed``.
+    """
+    if S < 1 or not widths:
+        raise ValueError(f"need S ≥ 1 seeds and at least one width; got S={S}, widths={list(widths)}")
+    ds = synthetic_teacher(n=p.n, d=p.d, hidden=p.teacher_hidden, seed=seed, labels=p.labels,
+                           weights=p.teacher_weights)
+    per_net = [w for w in widths for _ in range(S)]
+    seeds = [seed * 100_000 + 1000 * w + s for w in widths for s in range(S)]
+    nets = init_nets(per_net, p.d, seeds, output=p.output, init_scale=p.init_scale, device=device, dtype=dtype)
+    r = train_onehidden(nets, ds.x, ds.y, lr=p.lr, batch_size=min(p.batch_size, p.n), steps=p.steps,
+                        batch_seed=seed, tau=p.tau, output=p.output, check_every=p.check_every, progress=progress)
+    shape = (len(widths), S)
+    return Rates(widths=list(widths), S=S, hits=r.hits(p.hit_loss).reshape(shape).sum(1),
+                 batch_hits=(r.batch_loss < 1e-5).cpu().numpy().reshape(shape).sum(1),
+                 median_steps=np.median(r.steps.cpu().numpy().reshape(shape), 1), net_steps=r.net_steps,
+                 seconds=r.seconds)
+
+
+def rates_frame(rows: Mapping[str, Rates], confidence: float = 0.95):
+    """A long pandas table: one line per (row, width) with hits, rate, Wilson interval and the paper's rate."""
+    import pandas as pd
+
+    out = []
+    for name, r in rows.items():
+        lo, hi = r.interval(confidence)
+        for i, w in enumerate(r.widths):
+            paper = PAPER_HITS.get(w, np.nan) / 100
+            out.append(dict(row=name, width=w, seeds=r.S, hits=int(r.hits[i]), rate=r.hits[i] / r.S, low=lo[i],
+                            high=hi[i], paper=paper, paper_inside=bool(lo[i] <= paper <= hi[i]),
+                            rule_stop_rate=r.batch_hits[i] / r.S, median_steps=r.median_steps[i]))
+    return pd.DataFrame(out)
+
+
+def benchmark(widths: Sequence[int], S: int, steps: int, *, batch_size: int = 100, lr: float = 0.1, n: int = 1000,
+              d: int = 10, seed: int = 0, loop_S: int = 0, threads: int | None = 1,
+              device: str | torch.device = "cpu") -> dict[str, float]:
+    """The same work (S seeds of every width, ``steps`` SGD steps of ``batch_size``, nobody stopping) by the
+    fast trainer, by today's batched autograd trainer (:func:`companion.train.train_sgd`, padded to the
+    widest) and by a loop over networks (:func:`companion.train.train_sequential`, on ``loop_S`` seeds per
+    width, 0: S), all float32 and with the same ``threads`` torch threads. Returns networks·steps per second of each and the fast trainer's GFLOP/s
+    (:func:`companion.onehidden.matmul_flops`)."""
+    with intra_op_threads(threads):
+        return _benchmark(widths, S, steps, batch_size, lr, n, d, seed, loop_S, threads, device)
+
+
+def _benchmark(widths: Sequence[int], S: int, steps: int, batch_size: int, lr: float, n: int, d: int, seed: int,
+               loop_S: int, threads: int | None, device: str | torch.device) -> dict[str, float]:
+    """The timings of :func:`benchmark`."""
+    ds = synthetic_teacher(n=n, d=d, seed=seed)
+    x, y = ds.x.float(), ds.y.float()
+    per_net = [w for w in widths for _ in range(S)]
+    seeds = [1000 * w + s for w in widths for s in range(S)]
+    nets = init_nets(per_net, d, seeds, device=device)
+    r = train_onehidden(nets, x, y, lr=lr, batch_size=batch_size, steps=steps, check_every=steps + 1, stop_loss=-1.0,
+                         threads=threads)
+    out = {"fast": r.net_steps / r.seconds, "fast_gflops": matmul_flops(sum(per_net), d, batch_size) * steps / r.seconds / 1e9}
+    kw = dict(steps=steps, lr=lr, batch_size=batch_size, check_every=steps, stop_loss=-1.0)
+    layers, mask = init_padded(per_net, (d, 1, 1), seeds, device=str(device))
+    t0 = time.perf_counter()
+    train_sgd(layers, x, y, tau_hinge, seeds=seeds, mask=mask, **kw)
+    out["batched_autograd"] = len(per_net) * steps / (time.perf_counter() - t0)
+    k = loop_S or S
+    sub = [i for i in range(len(per_net)) if i % S < k]
+    t0 = time.perf_counter()
+    for i in sub:
+        one, _ = init_padded([per_net[i]], (d, 1, 1), [seeds[i]], device=str(device))
+        train_sequential(one, x, y, tau_hinge, seeds=[seeds[i]], **kw)
+    out["loop"] = len(sub) * steps / (time.perf_counter() - t0)
+    return out
