@@ -51,11 +51,15 @@ class RunResult:
     def summary(self) -> str:
         if self.error:
             return f"{self.chapter}: FAILED ({self.wall_time_s:.1f} s): {self.error}"
-        n = len(self.claims["claims"]) if self.claims else 0
+        cl = self.claims["claims"] if self.claims else []
+        n = sum(c.get("kind", "check") == "check" for c in cl)
         if self.failing_claims:
-            return (f"{self.chapter}: {len(self.failing_claims)} of {n} claims FAIL ({self.wall_time_s:.1f} s): "
+            return (f"{self.chapter}: {len(self.failing_claims)} of {n} checks FAIL ({self.wall_time_s:.1f} s): "
                     + "; ".join(self.failing_claims))
-        return f"{self.chapter}: ok, {n} claims hold ({self.wall_time_s:.1f} s)"
+        found = [c["outcome"] for c in cl if c.get("kind") == "finding"]
+        counts = ", ".join(f"{found.count(o)} {o}" for o in dict.fromkeys(found))
+        return (f"{self.chapter}: ok, {n} checks hold" + (f"; findings: {counts}" if found else "")
+                + f" ({self.wall_time_s:.1f} s)")
 
 
 def _kernel_env() -> None:
