@@ -78,6 +78,10 @@ def test_plane_view_jensen_gap():
     own = float(multiclass_hinge(forward(L, x), y).mean())
     assert raw.jensen_gap == pytest.approx(centre - own) and raw.jensen_gap > 0
     assert raw.surface[2, 2] == pytest.approx(centre)        # the grid's middle point is the centre
+    # the segments between the copies: the same function at both ends, a positive barrier between
+    assert raw.barriers.shape == (3,) and raw.barriers.min() > 0
+    mid = float(multiclass_hinge(forward([(W[0:1] + W[1:2]) / 2 for W in L], x), y)[0])
+    assert raw.barriers[0] >= mid - own - 1e-12           # t = ½ is one of the K points
     with pytest.raises(ValueError, match="unknown view"):
         plane_view(L, "sideways", x, y, multiclass_hinge, G=3)
 

@@ -229,13 +229,13 @@ PAIRS = ((0, 1), (0, 2), (1, 2))
 
 
 def losses_of(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,
-              scale: Scale = "sum", max_elements: int = 2**24) -> torch.Tensor:
+              scale: Scale = "sum", max_elements: int = 2**24, branch_chunk: int | None = None) -> torch.Tensor:
     """(S,) loss of each of the S networks in ``layers`` (each (S, I, ·, ·)) on (x, y), in chunks of networks
-    of at most ``max_elements`` hidden activations."""
+    of at most ``max_elements`` hidden activations (and of ``branch_chunk`` branches, for huge I)."""
     S, I = layers[0].shape[:2]
-    step = max(1, max_elements // max(I * layers[0].shape[2] * x.shape[0], 1))
+    step = max(1, max_elements // max(min(I, branch_chunk or I) * layers[0].shape[2] * x.shape[0], 1))
     with torch.no_grad():
-        return torch.cat([loss_fn(forward([W[a:a + step] for W in layers], x, scale=scale), y)
+        return torch.cat([loss_fn(forward([W[a:a + step] for W in layers], x, scale=scale, branch_chunk=branch_chunk), y)
                           for a in range(0, S, step)])
 
 
@@ -252,20 +252,23 @@ def _triples(layers: Sequence[torch.Tensor]) -> int:
 
 
 def jensen_gaps(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,
-                scale: Scale = "sum", solution_losses: torch.Tensor | None = None) -> np.ndarray:
+                scale: Scale = "sum", solution_losses: torch.Tensor | None = None,
+                branch_chunk: int | None = None) -> np.ndarray:
     """(T,) Jensen gap at the centre of each triple: L(mean of θ₃ₜ, θ₃ₜ₊₁, θ₃ₜ₊₂) − mean of their losses.
 
     ``layers``: (3T, I, ·, ·), triple t = networks 3t, 3t+1, 3t+2. ≤ 0 wherever L is convex on the triangle.
     Divide by :func:`zero_loss` for the normalised gap. ``solution_losses`` (3T,): reuse them if known."""
     T = _triples(layers)
     centres = [W.reshape(T, 3, *W.shape[1:]).mean(1) for W in layers]
-    Lc = losses_of(centres, x, y, loss_fn, scale=scale)
-    Ls = losses_of(layers, x, y, loss_fn, scale=scale) if solution_losses is None else solution_losses
+    Lc = losses_of(centres, x, y, loss_fn, scale=scale, branch_chunk=branch_chunk)
+    Ls = losses_of(layers, x, y, loss_fn, scale=scale, branch_chunk=branch_chunk) if solution_losses is None \
+        else solution_losses
     return (Lc - Ls.reshape(T, 3).mean(1)).double().cpu().numpy()
 
 
 def segment_losses(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
-                   ts: np.ndarray, *, scale: Scale = "sum", max_elements: int = 2**24) -> np.ndarray:
+                   ts: np.ndarray, *, scale: Scale = "sum", max_elements: int = 2**24,
+                   branch_chunk: int | None = None) -> np.ndarray:
     """(T, 3, K) loss at (1 − t)θᵢ + tθⱼ for the pairs (1,2), (1,3), (2,3) of each triple and t in ``ts`` (K,),
     built and evaluated in chunks of networks (never all T·3·K parameter vectors at once)."""
     T = _triples(layers)
@@ -276,24 +279,24 @@ def segment_losses(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Ten
     pb = (base + torch.tensor([p[1] for p in PAIRS], device=dev)[None, :, None]).expand(T, 3, K).reshape(-1)
     tt = torch.as_tensor(np.asarray(ts, float), device=dev)[None, None, :].expand(T, 3, K).reshape(-1)
     I, h = layers[0].shape[1:3]
-    step = max(1, max_elements // max(I * h * x.shape[0], 1))
+    step = max(1, max_elements // max(min(I, branch_chunk or I) * h * x.shape[0], 1))
     out = []
     for a in range(0, len(pa), step):
         t = tt[a:a + step].to(layers[0].dtype).view(-1, 1, 1, 1)
         pts = [(1 - t) * W[pa[a:a + step]] + t * W[pb[a:a + step]] for W in layers]
-        out.append(losses_of(pts, x, y, loss_fn, scale=scale, max_elements=max_elements))
+        out.append(losses_of(pts, x, y, loss_fn, scale=scale, max_elements=max_elements, branch_chunk=branch_chunk))
     return torch.cat(out).double().cpu().numpy().reshape(T, 3, K)
 
 
 def segment_barriers(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,
-                     K: int = 21, scale: Scale = "sum") -> np.ndarray:
+                     K: int = 21, scale: Scale = "sum", branch_chunk: int | None = None) -> np.ndarray:
     """(T, 3) largest barrier along each segment θᵢ → θⱼ of each triple (mode-connectivity convention):
     max over t ∈ [0, 1] (K evenly spaced points, ends included) of L((1 − t)θᵢ + tθⱼ) − ((1 − t)L(θᵢ) + tL(θⱼ)).
     ≥ 0 (0 at the ends); 0 for a loss convex along the segment."""
     if K < 2:
         raise ValueError(f"need K ≥ 2 points along a segment, got {K}")
     ts = np.linspace(0.0, 1.0, K)
-    L = segment_losses(layers, x, y, loss_fn, ts, scale=scale)          # (T, 3, K)
+    L = segment_losses(layers, x, y, loss_fn, ts, scale=scale, branch_chunk=branch_chunk)   # (T, 3, K)
     line = (1 - ts) * L[..., :1] + ts * L[..., -1:]
     return np.maximum((L - line).max(-1), 0.0)
 
