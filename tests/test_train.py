@@ -1,6 +1,8 @@
 """The trainer's weight decay, the authors' protocol (their rule, biases, PyTorch's default init, f = mean of
 branches) against a plain torch transcription of their ``train_model``, and biases as constant units."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ import torch.nn.functional as F
 
 from companion.losses import multiclass_hinge
 from companion.nets import forward, init_default, trainable_masks, with_ones
+from companion.schedule import authors_rule_loop
 from companion.train import epoch_order, train_sgd
 
 
@@ -106,43 +109,26 @@ def test_weight_decay_equals_torch_sgd(batch_size):
 
 
 def train_model_transcribed(m, x, y, *, lr, weight_decay, batch_size, n_epochs, seed, check_every):
-    """The authors' ``train_model`` loop, line by line, with two changes: the shuffle is ours (epoch_order:
-    their np.random.shuffle cannot be matched), and their hard-coded 100 is ``check_every``."""
+    """The authors' ``train_model`` loop: their model steps, with their rate and stopping rule taken from the
+    plain transcription ``schedule.authors_rule_loop`` (replayed on the losses so far, plus a sentinel ∞ that
+    stops it at once if nothing else did). Two changes: the shuffle is ours (epoch_order: their
+    np.random.shuffle cannot be matched) and their hard-coded 100 is ``check_every``."""
     optim = torch.optim.SGD(m.parameters(), lr=lr, weight_decay=weight_decay)
-    data_size = x.shape[0]
-    global_step, last_loss, decay_times = 0, None, 3
-    done = False
+    losses = []
     for epoch in range(n_epochs):
-        shuffled_indices = epoch_order(torch.tensor([seed]), epoch, data_size)[0]
-        for st_idx in range(0, data_size, batch_size):
-            ed_idx = min(st_idx + batch_size, data_size)
-            indices = shuffled_indices[st_idx: ed_idx]
-            loss = F.multi_margin_loss(m(x[indices]), y[indices])
-            pyloss = loss.item()
+        order = epoch_order(torch.tensor([seed]), epoch, x.shape[0])[0]
+        for st in range(0, x.shape[0], batch_size):
+            idx = order[st:st + batch_size]
+            loss = F.multi_margin_loss(m(x[idx]), y[idx])
+            losses.append(loss.item())
             optim.zero_grad()
             loss.backward()
             optim.step()
-            global_step += 1
-            if pyloss < 1e-5 or np.isnan(pyloss) or np.isinf(pyloss):
-                done = True
-                break
-            if global_step % check_every != 0:
-                continue
-            if last_loss is None:
-                last_loss = pyloss
-                continue
-            if (last_loss + 1e-5) >= pyloss:
-                continue
-            if decay_times == 0:
-                done = True
-                break
-            decay_times -= 1
-            for param_group in optim.param_groups:
-                param_group['lr'] *= 0.1
-            last_loss = pyloss
-        if done:
-            break
-    return global_step, optim.param_groups[0]["lr"]
+            rates, taken = authors_rule_loop(losses + [math.inf], lr, check_every=check_every)
+            if taken <= len(losses):                       # the rule stopped at a real step
+                return len(losses), rates[-1]
+            optim.param_groups[0]["lr"] = rates[-1]        # the rate for the next step
+    return len(losses), optim.param_groups[0]["lr"]
 
 
 def test_authors_protocol_equals_their_loop():

@@ -267,25 +267,21 @@ def jensen_gaps(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor
 
 
 def segment_losses(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
-                   ts: np.ndarray, *, scale: Scale = "sum", max_elements: int = 2**24,
-                   branch_chunk: int | None = None) -> np.ndarray:
-    """(T, 3, K) loss at (1 − t)θᵢ + tθⱼ for the pairs (1,2), (1,3), (2,3) of each triple and t in ``ts`` (K,),
-    built and evaluated in chunks of networks (never all T·3·K parameter vectors at once)."""
+                   ts: np.ndarray, *, scale: Scale = "sum", branch_chunk: int | None = None) -> np.ndarray:
+    """(T, 3, K) loss at (1 − t)θᵢ + tθⱼ for the pairs (1,2), (1,3), (2,3) of each triple and t in ``ts`` (K,).
+
+    A segment is a degenerate plane (centre θᵢ, axes θⱼ − θᵢ and 0), so :func:`evaluate_fast` computes its
+    first-layer products once and evaluates all K points from them."""
     T = _triples(layers)
-    K = len(ts)
-    dev = layers[0].device
-    base = torch.arange(T, device=dev)[:, None, None] * 3
-    pa = (base + torch.tensor([p[0] for p in PAIRS], device=dev)[None, :, None]).expand(T, 3, K).reshape(-1)
-    pb = (base + torch.tensor([p[1] for p in PAIRS], device=dev)[None, :, None]).expand(T, 3, K).reshape(-1)
-    tt = torch.as_tensor(np.asarray(ts, float), device=dev)[None, None, :].expand(T, 3, K).reshape(-1)
-    I, h = layers[0].shape[1:3]
-    step = max(1, max_elements // max(min(I, branch_chunk or I) * h * x.shape[0], 1))
-    out = []
-    for a in range(0, len(pa), step):
-        t = tt[a:a + step].to(layers[0].dtype).view(-1, 1, 1, 1)
-        pts = [(1 - t) * W[pa[a:a + step]] + t * W[pb[a:a + step]] for W in layers]
-        out.append(losses_of(pts, x, y, loss_fn, scale=scale, max_elements=max_elements, branch_chunk=branch_chunk))
-    return torch.cat(out).double().cpu().numpy().reshape(T, 3, K)
+    out = np.empty((T, 3, len(ts)))
+    for t in range(T):
+        for k, (i, j) in enumerate(PAIRS):
+            a, b = 3 * t + i, 3 * t + j
+            seg = Plane(center=[W[a:a + 1] for W in layers], d1=[W[b:b + 1] - W[a:a + 1] for W in layers],
+                        d2=[torch.zeros_like(W[a:a + 1]) for W in layers], points=np.zeros((0, 2)))
+            out[t, k] = evaluate_fast(seg, x, y, loss_fn, np.asarray(ts, float), np.zeros(1), scale=scale,
+                                      branch_chunk=branch_chunk)[0]
+    return out
 
 
 def segment_barriers(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,

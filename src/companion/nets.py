@@ -20,6 +20,23 @@ Scale = Literal["sum", "mean"]
 Layers = list[torch.Tensor]
 
 
+def seed_list(seed: int | Sequence[int], S: int) -> list[int]:
+    """One seed per network: ``seed`` + s for one int, else the given S seeds."""
+    seeds = list(seed) if isinstance(seed, (list, tuple)) else [int(seed) + s for s in range(S)]
+    if len(seeds) != S:
+        raise ValueError(f"{len(seeds)} seeds for S = {S} networks")
+    return seeds
+
+
+def _stack_seeds(seed: int | Sequence[int], S: int, n_layers: int, layer, device: str, dtype: torch.dtype) -> Layers:
+    """Every network's layers from its own generator (``layer(g, l)`` → (I, ·, ·) float64), stacked: (S, I, ·, ·)."""
+    per_seed = []
+    for sd in seed_list(seed, S):
+        g = torch.Generator().manual_seed(int(sd))
+        per_seed.append([layer(g, l) for l in range(n_layers)])
+    return [torch.stack([p[l] for p in per_seed]).to(device=resolve_device(device), dtype=dtype) for l in range(n_layers)]
+
+
 def init_branches(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence[int] = 0, device: str = "auto",
                   dtype: torch.dtype = torch.float32, parametrization: Scale = "sum") -> Layers:
     """S networks of I branches with layer widths ``widths`` = (d, h_1, …, out).
@@ -30,20 +47,13 @@ def init_branches(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence
     ``seed`` may be one int (network s uses seed + s) or one seed per network, so that network s is the
     same whether it is trained alone or in a batch.
     """
-    dev = resolve_device(device)
-    seeds = list(seed) if isinstance(seed, (list, tuple)) else [int(seed) + s for s in range(S)]
-    if len(seeds) != S:
-        raise ValueError(f"{len(seeds)} seeds for S = {S} networks")
     L = len(widths) - 1
-    per_seed = []
-    for sd in seeds:
-        g = torch.Generator().manual_seed(int(sd))
-        layers = []
-        for l in range(L):
-            fan_in = widths[l] * (I if l == L - 1 and parametrization == "sum" else 1)
-            layers.append(torch.randn(I, widths[l + 1], widths[l], generator=g, dtype=torch.float64) / np.sqrt(fan_in))
-        per_seed.append(layers)
-    return [torch.stack([p[l] for p in per_seed]).to(device=dev, dtype=dtype) for l in range(L)]
+
+    def layer(g: torch.Generator, l: int) -> torch.Tensor:
+        fan_in = widths[l] * (I if l == L - 1 and parametrization == "sum" else 1)
+        return torch.randn(I, widths[l + 1], widths[l], generator=g, dtype=torch.float64) / np.sqrt(fan_in)
+
+    return _stack_seeds(seed, S, L, layer, device, dtype)
 
 
 def forward(layers: Sequence[torch.Tensor], x: torch.Tensor, *, scale: Scale = "sum",
@@ -104,29 +114,21 @@ def init_default(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence[
     (S, I, out, h_L + 1) (without ``bias``: as :func:`init_branches`). Frozen entries: :func:`trainable_masks`.
     ``seed``: one int (network s uses seed + s) or one per network.
     """
-    dev = resolve_device(device)
-    seeds = list(seed) if isinstance(seed, (list, tuple)) else [int(seed) + s for s in range(S)]
-    if len(seeds) != S:
-        raise ValueError(f"{len(seeds)} seeds for S = {S} networks")
     L = len(widths) - 1
-    per_seed = []
-    for sd in seeds:
-        g = torch.Generator().manual_seed(int(sd))
-        layers = []
-        for l in range(L):
-            k, o = widths[l], widths[l + 1]
-            u = lambda *shape: (2 * torch.rand(*shape, generator=g, dtype=torch.float64) - 1) / np.sqrt(k)
-            if not bias:
-                layers.append(u(I, o, k))
-                continue
-            W = torch.cat([u(I, o, k), u(I, o, 1)], 2)                 # [weight | bias]
-            if l < L - 1:                                              # the constant unit's frozen row
-                const = torch.zeros(I, 1, k + 1, dtype=torch.float64)
-                const[..., -1] = 1.0
-                W = torch.cat([W, const], 1)
-            layers.append(W)
-        per_seed.append(layers)
-    return [torch.stack([p[l] for p in per_seed]).to(device=dev, dtype=dtype) for l in range(L)]
+
+    def layer(g: torch.Generator, l: int) -> torch.Tensor:
+        k, o = widths[l], widths[l + 1]
+        u = lambda *shape: (2 * torch.rand(*shape, generator=g, dtype=torch.float64) - 1) / np.sqrt(k)
+        if not bias:
+            return u(I, o, k)
+        W = torch.cat([u(I, o, k), u(I, o, 1)], 2)                 # [weight | bias]
+        if l < L - 1:                                              # the constant unit's frozen row
+            const = torch.zeros(I, 1, k + 1, dtype=torch.float64)
+            const[..., -1] = 1.0
+            W = torch.cat([W, const], 1)
+        return W
+
+    return _stack_seeds(seed, S, L, layer, device, dtype)
 
 
 def trainable_masks(layers: Sequence[torch.Tensor], *, bias: bool = True) -> Layers:
