@@ -51,7 +51,7 @@ class Setting:
     @property
     def name(self) -> str:
         if self.protocol == "ours":
-            return "ours (rate·I, full batch, no decay)"
+            return "ours (rate·I, no decay)"
         return f"authors, wd {self.weight_decay:g}, rate{'·I' if self.lr_scaling == 'times_I' else ' fixed'}"
 
 

@@ -150,7 +150,8 @@ FIG4_ROWS = {"mnist": ("MNIST, one hidden layer (h = 8)", (784, 8, 10)),
 
 def fig4_data(rows: Sequence[str], *, n_train: int, n_test: int, seed: int, data_dir: str | None,
               mnist_split: Literal["test", "train"] = "test") -> tuple[dict, list[str]]:
-    """Standardised (x_train, y_train, x_test, y_test) per Figure 4 row, and a description of every data set used.
+    """Standardised (x_train, y_train, x_test, y_test) per Figure 4 row, and a description of every data set used
+    (``n_test = 0``: no test set; x_test and y_test are then empty).
 
     MNIST offline has only the official test split: with ``mnist_split="test"`` it is split into disjoint seeded
     training and test parts. CIFAR-10: seeded subsets of the train and test splits. Per-pixel standardisation
@@ -167,10 +168,11 @@ def fig4_data(rows: Sequence[str], *, n_train: int, n_test: int, seed: int, data
             perm = torch.randperm(len(mn.labels), generator=torch.Generator().manual_seed(seed))
             n_mn = min(n_train, len(mn.labels) - n_test)
             tr, te = perm[:n_mn], perm[n_mn:n_mn + n_test]
-            x_tr, x_te = standardize(mn.images[tr], mn.images[te])
-            sets["mnist"] = (x_tr, mn.labels[tr], x_te, mn.labels[te])
-            used.append(mn.record.describe() + f" — {n_mn} of them for training, a disjoint {len(te)} for test (seeded)")
-        else:
+            x_tr, x_te = standardize(mn.images[tr], mn.images[te if n_test else tr[:1]])   # empty test: a stand-in row
+            sets["mnist"] = (x_tr, mn.labels[tr], x_te[:len(te)], mn.labels[te])
+            used.append(mn.record.describe() + f" — {n_mn} of them for training"
+                        + (f", a disjoint {len(te)} for test (seeded)" if n_test else " (seeded)"))
+        else:   # the official training split (downloaded where there is a network)
             mn, mt = load_mnist("train", data_dir), load_mnist("test", data_dir)
             g = torch.Generator().manual_seed(seed)
             tr = torch.randperm(len(mn.labels), generator=g)[:n_train]
@@ -180,8 +182,9 @@ def fig4_data(rows: Sequence[str], *, n_train: int, n_test: int, seed: int, data
             used += [mn.record.describe() + f" — {len(tr)} for training", mt.record.describe() + f" — {len(te)} for test"]
     if {"cifar", "cifar_deep"} & set(rows):
         cf_tr = load_cifar10("train", data_dir, limit=n_train, seed=seed)
-        cf_te = load_cifar10("test", data_dir, limit=n_test, seed=seed + 1)
-        cx_tr, cx_te = standardize(cf_tr.images, cf_te.images)
-        sets["cifar"] = sets["cifar_deep"] = (cx_tr, cf_tr.labels, cx_te, cf_te.labels)
-        used += [cf_tr.record.describe(), cf_te.record.describe()]
+        cf_te = load_cifar10("test", data_dir, limit=n_test, seed=seed + 1) if n_test else None
+        cx_tr, cx_te = standardize(cf_tr.images, cf_te.images if cf_te else cf_tr.images[:1])
+        sets["cifar"] = sets["cifar_deep"] = (cx_tr, cf_tr.labels, cx_te if cf_te else cx_te[:0],
+                                              cf_te.labels if cf_te else cf_tr.labels[:0])
+        used += [cf_tr.record.describe()] + ([cf_te.record.describe()] if cf_te else [])
     return sets, used
