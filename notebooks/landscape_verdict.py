@@ -143,12 +143,12 @@ display(table(summ))
 # {glue:text}`lv_collapse` of the zero function's loss).
 
 # %%
-def curves(s: pd.DataFrame, title: str):
+def curves(s: pd.DataFrame, title: str, sts: list):
     fig, axes = subplots(2, 2, width=4.2, height=2.9, squeeze=False)
     for c, view in enumerate(("none", "aligned")):
         for r, m in enumerate(("gap", "barrier")):
             ax = axes[r, c]
-            for k, st in enumerate(settings):
+            for k, st in enumerate(sts):
                 q = s[(s.setting == st.name) & (s.view == view)].sort_values("I")
                 col = f"C{k}"
                 ax.plot(q.I, q[m], "-", color=col, label=st.name, lw=1.2)
@@ -163,7 +163,7 @@ def curves(s: pd.DataFrame, title: str):
     return fig
 
 
-curves(summ, "synthetic");
+curves(summ, "synthetic", settings);
 
 # %% [markdown]
 # The score as a function of the window radius at the widest I (as trained, the authors' plane):
@@ -188,16 +188,17 @@ ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1));
 real_settings = sw.settings_grid(real_weight_decays, ["fixed"])
 real_training = sw.Training(lr=real_lr, batch_size=real_batch_size, steps=real_steps, lr_ours=real_lr_ours,
                             steps_ours=real_steps, batch_size_ours=real_batch_size)
-summ_real = {}
+summ_real, drift = {}, float(rows_syn.loss_drift.max())
 for key in rows:
     x_tr, y_tr = sets[key][:2]
     r_rows, r_secs = sw.sweep(x_tr, y_tr, multiclass_hinge, Is=real_Is, widths=FIG4_ROWS[key][1], settings=real_settings,
                               T=real_T, seed=seed, training=real_training, views=("none", "aligned"), radii=radii,
                               G=G, K=K, n_probe=n_probe, n_window=n_window, device=dev, progress=progress)
-    summ_real[key] = sw.summarise(r_rows, confidence)
+    summ_real[key], drift = sw.summarise(r_rows, confidence), max(drift, float(r_rows.loss_drift.max()))
     secs = {k: secs[k] + r_secs[k] for k in secs}
     print(FIG4_ROWS[key][0])
     display(table(summ_real[key]))
+    curves(summ_real[key], key, real_settings)
 
 # %% [markdown]
 # ## Findings and checks
@@ -205,7 +206,8 @@ for key in rows:
 # Findings (fixed in the presets before the run): at the widest I, as trained, P1 predicts a gap and a barrier
 # *near zero*, at most {glue:text}`lv_near_zero` of the zero function's loss (the threshold the earlier chapters
 # used: a tenth of the loss of predicting nothing). Reproduced if the whole interval over triples lies below it,
-# not reproduced if it lies above, inconclusive otherwise. Checks: every measure is finite and the barriers ≥ 0.
+# not reproduced if it lies above, inconclusive otherwise. Checks: every measure is finite, and aligning changed
+# no solution's loss (it relabels units).
 
 # %%
 def findings(s: pd.DataFrame, prefix: str, what: str) -> None:
@@ -225,7 +227,8 @@ every = pd.concat([summ, *summ_real.values()])
 claims.true("measures_finite", "every gap, barrier, loss and score in the sweep is finite",
             bool(np.isfinite(every[[c for c in every.columns if any(c == m or c.startswith(m + "_") for m in show)]]
                                 .to_numpy(float)).all()))
-claims.at_least("barriers_nonnegative", "smallest mean barrier (a barrier is ≥ 0 by definition)", every.barrier.min(), 0.0)
+claims.close("alignment_keeps_losses", "largest change of a solution's loss by aligning (÷ zero-function loss; "
+             "aligning relabels units only)", drift, 0.0, 1e-4)
 claims.save()
 Markdown(claims.table())
 
@@ -244,9 +247,15 @@ Markdown(claims.table())
 ex = sw.explain(summ, near_zero=near_zero, collapse=collapse)
 word = lambda b: "supported" if b else "not supported"
 ex_real = {key: sw.explain(s, near_zero=near_zero, collapse=collapse) for key, s in summ_real.items()}
+reading = " ".join(text for flag, text in (
+    (ex.a, "Every setting's plane is flat at the widest I."),
+    (ex.b, "The well-trained settings keep a barrier at the widest I while their score falls as the window widens."),
+    (ex.c, "Every flat plane belongs to solutions near the zero function."),
+    (ex.d, "Every well-trained setting's barrier at the widest I vanishes once the units are aligned.")) if flag) \
+    or "No explanation's rule holds on the synthetic set."
 real_words = "; ".join(f"{FIG4_ROWS[k][0]}: (a) {word(e.a)}, (b) {word(e.b)}, (c) {word(e.c)}, (d) {word(e.d)}"
                        for k, e in ex_real.items()) or "no rows run"
-glue_many("lv", a=word(ex.a), b=word(ex.b), c=word(ex.c), d=word(ex.d), n_flat=len(ex.flat),
+glue_many("lv", reading=reading, a=word(ex.a), b=word(ex.b), c=word(ex.c), d=word(ex.d), n_flat=len(ex.flat),
           n_flat_trained=len(ex.flat_trained), trained_max=", ".join(ex.trained_at_max) or "none",
           flat_list=", ".join(f"I = {I}: {s}" for I, s in ex.flat) or "none", real=real_words, Imax=max(Is),
           batch_size=batch_size, lr=lr, steps=steps, wds=str(weight_decays), radii=str(radii), lr_ours=lr_ours,
@@ -266,11 +275,10 @@ print(f"(a) {word(ex.a)}, (b) {word(ex.b)}, (c) {word(ex.c)}, (d) {word(ex.d)}; 
 # {glue:text}`lv_trained_max`. Flat cells (as trained): {glue:text}`lv_n_flat` ({glue:text}`lv_flat_list`), of
 # which {glue:text}`lv_n_flat_trained` well trained. Figure 4's rows: {glue:text}`lv_real`.
 #
-# Read with the figure: where a setting trains its wide networks to a low loss, the plane through three
-# solutions as trained keeps a barrier that does not shrink towards zero with I; the barrier disappears after the
-# units are aligned, or where the solutions stay near the zero function (a rate that is not scaled with I under
-# P1's 1/I output barely moves wide networks, and weight decay pulls them to zero). A window-based score can be
-# made to fall or rise with I by the choice of window (the score-vs-window plot), so it decides nothing.
+# In words: {glue:text}`lv_reading` Why collapse is possible at all: under P1's 1/I output each branch's
+# gradient is O(1/I), so a rate that is not scaled with I barely moves a wide network from its initialisation
+# near the zero function, and coupled weight decay at rate·I can pull it there. A window-based score depends on the
+# window (the score-vs-window plot), so it decides nothing here.
 #
 # ## How this differs from the paper
 #

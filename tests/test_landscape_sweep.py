@@ -38,6 +38,7 @@ def test_sweep_rows_and_intervals():
     assert len(rows) == 2 * 2 * 2 * 2 and set(secs) == {"train", "measure"}   # I × settings × views × triples
     assert {"gap", "barrier", "loss_rel", "acc", "extent", "score@0.5", "score@2"} <= set(rows.columns)
     assert (rows.barrier >= 0).all() and rows.loss_rel.between(0, 2).all() and rows.acc.between(0, 1).all()
+    assert rows.loss_drift.max() < 1e-10                                   # aligning keeps every loss
     s = sw.summarise(rows)
     assert len(s) == 2 * 2 * 2 and (s.triples == 2).all()
     assert ((s.gap_lo <= s.gap) & (s.gap <= s.gap_hi)).all()

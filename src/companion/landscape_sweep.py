@@ -133,7 +133,8 @@ def _accuracy(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor) 
 
 def measure_triples(tr: Trained, y: torch.Tensor, loss_fn: LossFn, *, views: Sequence[View], radii: Sequence[float],
                     G: int, K: int, n_probe: int, n_window: int | None = None) -> pd.DataFrame:
-    """One row per (view, triple): mean training loss (÷ zero loss) and accuracy of its 3 solutions, the Jensen
+    """One row per (view, triple): mean training loss (÷ zero loss) and accuracy of its 3 solutions, how much
+    the view changed any of their losses (``loss_drift``, ÷ zero loss: 0 up to rounding), the Jensen
     gap and the largest of the three segment barriers (÷ zero loss), the solutions' extent (largest plane
     coordinate, units of ‖θ₃‖) and the score at each window radius (columns ``score@r``; surfaces on the first
     ``n_window`` training examples, default all)."""
@@ -151,7 +152,8 @@ def measure_triples(tr: Trained, y: torch.Tensor, loss_fn: LossFn, *, views: Seq
             V = L
         else:
             raise ValueError(f"unknown view {view!r}: choose 'none' or 'aligned'")
-        gaps = ls.jensen_gaps(V, x, y, loss_fn, scale="mean", solution_losses=losses) / zero
+        lv = ls.losses_of(V, x, y, loss_fn, scale="mean")            # aligning must not change them
+        gaps = ls.jensen_gaps(V, x, y, loss_fn, scale="mean", solution_losses=lv) / zero
         bars = ls.segment_barriers(V, x, y, loss_fn, K=K, scale="mean") / zero
         for t in range(T):
             trip = [W[3 * t:3 * t + 3] for W in V]
@@ -161,6 +163,7 @@ def measure_triples(tr: Trained, y: torch.Tensor, loss_fn: LossFn, *, views: Seq
                          "loss_rel": float(losses[3 * t:3 * t + 3].mean()) / zero, "acc": float(acc[t]),
                          "steps": float(tr.steps[3 * t:3 * t + 3].mean()), "gap": float(gaps[t]),
                          "barrier": float(bars[t].max()), "extent": float(np.abs(plane.points).max() / plane.unit),
+                         "loss_drift": float((lv - losses)[3 * t:3 * t + 3].abs().max()) / zero,
                          **{f"score@{r:g}": s.max for r, s in zip(radii, scores)}})
     return pd.DataFrame(rows)
 
