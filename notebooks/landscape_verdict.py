@@ -133,8 +133,9 @@ show = ["loss_rel", "acc", "gap", "barrier", "extent"] + [f"score@{r:g}" for r i
 def table(s: pd.DataFrame) -> pd.DataFrame:
     """Means with intervals over triples, one row per (I, setting, view)."""
     cell = lambda r, c: f"{r[c]:.3f} [{r[c + '_lo']:.3f}, {r[c + '_hi']:.3f}]" if c in ("gap", "barrier", "loss_rel") else f"{r[c]:.3f}"
-    return pd.DataFrame([{"I": r["I"], "setting": r["setting"], "view": r["view"], **{c: cell(r, c) for c in show}}
-                         for r in s.to_dict("records")]).set_index(["I", "setting", "view"])
+    df = pd.DataFrame([{"I": r["I"], "setting": r["setting"], "view": r["view"], **{c: cell(r, c) for c in show}}
+                       for r in s.to_dict("records")]).set_index(["I", "setting", "view"])
+    return df.style.set_table_attributes('class="dataframe"').format(precision=3)      # every row, untruncated
 
 
 display(table(summ))
