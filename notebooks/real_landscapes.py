@@ -25,10 +25,10 @@
 # (I = 1, 3, 5, 50,000). The landscape is the loss on the plane through three solutions trained from different
 # initialisations (the protocol of the synthetic chapter).
 #
-# This page redraws the three rows and measures them. **Result in one line:** on the plane through the solutions
-# as trained, the centre of the plane sits on a barrier whose height does not fall as I grows, in any row;
-# P1's reading of Figure 4 is not reproduced. Part of that barrier is the networks' permutation symmetry: after
-# the branches and units of the solutions are aligned, it is lower at every I.
+# This page redraws the three rows and measures one triple of solutions per panel by window-independent
+# quantities (Jensen gap at the centre, barriers along the three segments). The verdict on Figure 4 with
+# intervals over seed triples, and with the authors' own training protocol, is in *Landscapes, settled*
+# (`landscape_verdict`); this page's finding rests on one triple and says so.
 
 # %% tags=["parameters"]
 preset = "smoke"
@@ -64,47 +64,16 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from companion.data import load_cifar10, load_mnist, standardize
 from companion.devices import describe_device
 from companion.losses import multiclass_hinge
 from companion.nets import forward, n_parameters
-from companion.panels import landscape_panel
+from companion.panels import FIG4_ROWS as ROWS, fig4_data, landscape_panel
 from companion.plotting import subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 from companion.symmetry import align_to_first
 
-ROWS = {"mnist": ("MNIST, one hidden layer (h = 8)", (784, 8, 10)),
-        "cifar": ("CIFAR-10, one hidden layer (h = 8)", (3072, 8, 10)),
-        "cifar_deep": ("CIFAR-10, three hidden layers (8-8-8)", (3072, 8, 8, 8, 10))}
-unknown = sorted(set(rows) - set(ROWS))
-if unknown or not rows:
-    raise ValueError(f"rows {unknown or rows} not known: choose among {list(ROWS)}")
-
 t_start = time.perf_counter()
-used, sets = [], {}
-if "mnist" in rows:
-    if mnist_split == "test":   # offline there is only the official test split: split it into disjoint parts
-        mn = load_mnist("test", data_dir or None)
-        perm = torch.randperm(len(mn.labels), generator=torch.Generator().manual_seed(seed))
-        n_mn = min(n_train, len(mn.labels) - n_test)
-        tr, te = perm[:n_mn], perm[n_mn:n_mn + n_test]
-        mx_tr, mx_te = standardize(mn.images[tr], mn.images[te])
-        sets["mnist"] = (mx_tr, mn.labels[tr], mx_te, mn.labels[te])
-        used.append(mn.record.describe() + f" — {n_mn} of them for training, a disjoint {len(te)} for test (seeded)")
-    else:
-        mn, mt = load_mnist("train", data_dir or None), load_mnist("test", data_dir or None)
-        g = torch.Generator().manual_seed(seed)
-        tr = torch.randperm(len(mn.labels), generator=g)[:n_train]
-        te = torch.randperm(len(mt.labels), generator=g)[:n_test]
-        mx_tr, mx_te = standardize(mn.images[tr], mt.images[te])
-        sets["mnist"] = (mx_tr, mn.labels[tr], mx_te, mt.labels[te])
-        used += [mn.record.describe() + f" — {len(tr)} for training", mt.record.describe() + f" — {len(te)} for test"]
-if {"cifar", "cifar_deep"} & set(rows):
-    cf_tr = load_cifar10("train", data_dir or None, limit=n_train, seed=seed)
-    cf_te = load_cifar10("test", data_dir or None, limit=n_test, seed=seed + 1)
-    cx_tr, cx_te = standardize(cf_tr.images, cf_te.images)
-    sets["cifar"] = sets["cifar_deep"] = (cx_tr, cf_tr.labels, cx_te, cf_te.labels)
-    used += [cf_tr.record.describe(), cf_te.record.describe()]
+sets, used = fig4_data(rows, n_train=n_train, n_test=n_test, seed=seed, data_dir=data_dir or None, mnist_split=mnist_split)
 dev, claims = start_chapter("real_landscapes", preset=preset, device=device, seed=seed, claims_path=claims_path,
                             run_id=run_id, data=used[0], rows=rows, n_train=n_train, steps=steps, G=G)
 for u in used[1:]:
@@ -136,7 +105,9 @@ chunk = branch_chunk or None
 # three solutions) is at most the mean of their losses. We report the **Jensen gap at the centre**,
 # $L(\bar\theta) - \frac13\sum_s L(\theta_s)$, in units of the loss of the zero function (0.9 for this loss): 0 or
 # less for a landscape that is convex through the three points, near 1 when the centre is as bad as predicting
-# nothing. We also report the synthetic chapter's range-normalised score (the largest distance to the lower
+# nothing; and the **largest barrier along each segment** θᵢ → θⱼ, max over t of the loss above the straight line
+# between the end losses (the mode-connectivity convention), in the same units. Neither depends on a window. We
+# also report the synthetic chapter's range-normalised score (the largest distance to the lower
 # convex envelope on the plotted grid over the loss range); it is a shape measure and misleads here: when the
 # whole plane is low and flat its range shrinks, and a small bump then scores as high as a tall barrier.
 
@@ -165,10 +136,13 @@ summary = pd.DataFrame([{
     "train loss": np.round(p.train.loss.cpu().numpy(), 3), "train acc.": np.round(p.accuracy_train, 3),
     "test acc.": np.round(p.accuracy_test, 3),
     "Jensen gap, as trained": jensen(p, "none"), "Jensen gap, aligned": jensen(p, "aligned"),
+    "barrier, as trained": p.views["none"].barriers.max() / p.zero_loss,
+    "barrier, aligned": p.views["aligned"].barriers.max() / p.zero_loss,
     "score, as trained": p.views["none"].score.max, "score, aligned": p.views["aligned"].score.max,
     "train s": p.train.seconds, "planes s": p.views["none"].eval_seconds + p.views["aligned"].eval_seconds}
     for (key, I), p in panels.items()]).set_index(["row", "I"])
 display(summary.style.format({"parameters": "{:,}", "Jensen gap, as trained": "{:.3f}", "Jensen gap, aligned": "{:.3f}",
+                              "barrier, as trained": "{:.3f}", "barrier, aligned": "{:.3f}",
                               "score, as trained": "{:.3f}", "score, aligned": "{:.3f}", "train s": "{:.1f}",
                               "planes s": "{:.2f}"}))
 
@@ -232,9 +206,10 @@ display(bench.style.format({"fast (points·examples/s)": "{:.2e}", "per-point (p
 # ## Claims
 #
 # Per row: the evaluator agrees with the per-point forward; aligning changes no network's function; the Jensen
-# gap of P1's plane at the widest network, against P1's "almost convex" (we call a gap *near zero* below
-# `near_zero` of the zero function's loss, the synthetic chapter's threshold, fixed before any run of this
-# chapter); and aligned ≤ as trained at every I.
+# barriers of P1's plane at the widest network, against P1's "almost convex" — a **finding**, not a check (we call
+# a barrier *near zero* below `near_zero` of the zero function's loss, the synthetic chapter's threshold, fixed
+# before any run of this chapter; its interval here spans the three pairs of one triple, not seed triples); and
+# aligned ≤ as trained at every I.
 
 # %%
 for key in rows:
@@ -251,9 +226,11 @@ for key in rows:
     claims.close(f"{key}_alignment_keeps_functions", f"{name}, I = {Is[-1]:,}: aligning relabels units only — largest "
                  "change of any output, relative to the largest output (float32)",
                  float((after - before).abs().max() / before.abs().max()), 0.0, 1e-5)
-    claims.at_least(f"{key}_not_almost_convex", f"{name}: NOT REPRODUCED — P1 reads the plane at I = {Is[-1]:,} as "
-                    f"'almost convex'; its Jensen gap at the centre (as trained) is at least {near_zero} of the zero "
-                    "function's loss", jensen(p, "none"), near_zero)
+    b = p.views["none"].barriers / p.zero_loss
+    claims.finding(f"{key}_almost_convex", f"{name}: P1 reads the plane at I = {Is[-1]:,} as 'almost convex' — mean "
+                   "segment barrier (as trained) ÷ zero-function loss; interval: smallest and largest of the three "
+                   "pairs of one triple", estimate=float(b.mean()), low=float(b.min()), high=float(b.max()),
+                   region=(None, near_zero))
     claims.true(f"{key}_alignment_lowers_the_barrier", f"{name}: the Jensen gap after alignment is at most the gap as "
                 f"trained, at every I in {Is}",
                 all(jensen(panels[key, I], "aligned") <= jensen(panels[key, I], "none") for I in Is))
@@ -296,8 +273,9 @@ Markdown(claims.table())
 #   a barrier in every row and at every I. At the widest network the gap is at least
 #   {glue:text}`rl_none_last_min:.3f` of the zero function's loss, {glue:text}`rl_none_ratio_min:.2f` to
 #   {glue:text}`rl_none_ratio_max:.2f` times its value at I = 1. The range-normalised score in the table rises
-#   with I, because the wide networks' planes are low everywhere except for the hill at the centre. We do not
-#   see the "almost convex" pictures of P1's Figure 4.
+#   with I, because the wide networks' planes are low everywhere except for the hill at the centre. The findings
+#   below the claims table give the outcome per row; with the authors' protocol and seed intervals, see
+#   *Landscapes, settled*.
 # - **Why.** The centre of the plane averages the weights of three networks whose units are in unrelated orders.
 #   In P1's 1/I form, a wide network is an average over its branches, and the centre's function tends, as I grows,
 #   to the average over *triples* of unrelated trained branches of the branch evaluated at their mean weights —
@@ -330,5 +308,7 @@ Markdown(claims.table())
 #   `paper` preset, computed in branch chunks (`branch_chunk`) and meant for a GPU: three such networks take
 #   15 GB in float32 before gradients, more than a 24 GB laptop can train.
 # - The paper states neither its optimiser settings nor its plot ranges; ours are above. The authors' code
-#   averages the branches and has biases; we follow the paper's formula (no biases) with its 1/I average.
+#   averages the branches, has biases, trains with weight decay at a fixed rate under its own stopping rule and
+#   scales both plane axes to ‖θ₃‖; here we follow the paper's formula (no biases) with its 1/I average and our
+#   protocol. Their protocol is run side by side with ours in *Landscapes, settled*.
 # - The Jensen gap, the alignment and the range-normalised score are our additions.

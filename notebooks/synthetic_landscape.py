@@ -20,9 +20,13 @@
 # under-parameterized case I = 10. But as I increases, the landscape becomes more convex. In the extreme case,
 # when there are 1,000 hidden neurons in the network, no non-convexity can be observed."*
 #
-# We redraw the four panels and put a number on each: the **non-convexity score**, the largest distance
-# between the surface and its lower convex envelope on the plotted grid, as a fraction of the loss range
-# (0 for a convex surface; `companion.landscape.nonconvexity_score`).
+# We redraw the four panels and measure each triple of solutions by two **window-independent** quantities: the
+# **Jensen gap** at the centre of the plane, L(centre) − the mean of the three losses, and the **largest barrier**
+# along each segment θᵢ → θⱼ (max over t of the loss above the straight line between the end losses), both in
+# units of the zero function's loss and both ≤ 0 / = 0 where the loss is convex. The range-normalised
+# **non-convexity score** of a picture (distance to the lower convex envelope on the plotted grid ÷ the loss
+# range) depends on the window: it is shown, not judged. The decisive sweep (several seed triples, the authors'
+# protocol, weight decay, windows) is the chapter *Landscapes, settled* (`landscape_verdict`).
 
 # %% tags=["parameters"]
 preset = "smoke"
@@ -49,6 +53,7 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
+from companion import landscape as ls
 from companion.data import synthetic_teacher
 from companion.devices import describe_device
 from companion.losses import tau_hinge
@@ -71,9 +76,10 @@ x, y = ds.x.to(dev, torch.float32), ds.y.to(dev, torch.float32)
 # branch), $w_i\sim\mathcal N(0, I_d/10)$, $a_i\sim\mathcal N(0,1)$; hinge loss; the three networks of a panel are
 # trained as one batch by full-batch gradient descent, learning rate `lr0`·I (the mean-field scaling that keeps
 # the 1/I parametrisation moving at the same speed for every I), cut ×0.1 when the loss rose, for at most
-# `steps` steps or until the loss is ≤ 10⁻⁵. The plane has centre = the mean of the three solutions and axes
-# θ₁ − θ₂, θ₁ − θ₃ (unit norm), as in the authors' code; the grid spans the solutions with a margin of
-# `margin` of their extent.
+# `steps` steps or until the loss is ≤ 10⁻⁵ (our rule; the authors' differs, see `landscape_verdict`). The plane
+# has centre = the mean of the three solutions and axes θ₁ − θ₂, θ₁ − θ₃ scaled to unit norm (the authors'
+# code scales each to ‖θ₃‖ instead; the picture is the same up to the units of α and β); the grid spans the
+# solutions with a margin of `margin` of their extent — **this window is a plotting choice**.
 
 # %%
 panels = {}
@@ -83,11 +89,13 @@ for I in progress(Is, "widths I"):
                                 bench_G=bench_G, device=device)
 
 rows = [{"I": I, "parameters": n_parameters(I, (10, 1, 1)), "train losses": np.round(p.train.loss.cpu().numpy(), 5),
-         "train accuracy": np.round(p.accuracy_train, 3), "train s": p.train.seconds, "score (max)": p.score.max,
+         "train accuracy": np.round(p.accuracy_train, 3), "train s": p.train.seconds,
+         "Jensen gap / L(0)": p.main.jensen_gap / p.zero_loss, "barriers / L(0)": np.round(p.main.barriers / p.zero_loss, 3),
+         "score (max)": p.score.max,
          "score (mean)": p.score.mean, f"{G}×{G} grid s": p.eval_seconds, "fast/naive rel. diff": p.bench.max_rel_diff,
          f"speed-up on {bench_G}×{bench_G}": p.bench.speedup} for I, p in panels.items()]
 summary = pd.DataFrame(rows).set_index("I")
-display(summary.style.format({"train s": "{:.1f}", "score (max)": "{:.3f}", "score (mean)": "{:.4f}", f"{G}×{G} grid s": "{:.2f}",
+display(summary.style.format({"train s": "{:.1f}", "Jensen gap / L(0)": "{:.3f}", "score (max)": "{:.3f}", "score (mean)": "{:.4f}", f"{G}×{G} grid s": "{:.2f}",
                               "fast/naive rel. diff": "{:.1e}", f"speed-up on {bench_G}×{bench_G}": "{:.1f}×"}))
 
 # %%
@@ -97,7 +105,8 @@ for ax, (I, p) in zip(np.atleast_1d(axes), panels.items()):
     cs = ax.contourf(g, g, p.surface, levels=25, cmap="viridis")
     ax.contour(g, g, p.surface, levels=25, colors="k", linewidths=0.25, alpha=0.5)
     ax.plot(p.plane.points[:, 0], p.plane.points[:, 1], "w*", ms=9, mec="k", mew=0.5)
-    ax.set(title=f"I = {I}: score {p.score.max:.3f}", xlabel="α", ylabel="β" if I == Is[0] else "", aspect="equal")
+    ax.set(title=f"I = {I}: barrier {p.main.barriers.max() / p.zero_loss:.3f}", xlabel="α", ylabel="β" if I == Is[0] else "",
+           aspect="equal")
 fig.colorbar(cs, ax=np.atleast_1d(axes)[-1], shrink=0.8, label="hinge loss");
 
 # %% [markdown]
@@ -114,7 +123,7 @@ if interactive:
         fig = plt.figure(figsize=(5, 4))
         ax = fig.add_subplot(projection="3d")
         ax.plot_surface(A, B, p.surface, cmap="viridis", linewidth=0)
-        ax.set(title=f"I = {I}, score {p.score.max:.3f}", xlabel="α", ylabel="β", zlabel="loss")
+        ax.set(title=f"I = {I}", xlabel="α", ylabel="β", zlabel="loss")
         plt.show()
 
     widgets.interact(_show, I=widgets.Dropdown(options=list(panels), value=Is[0]))
@@ -123,19 +132,26 @@ if interactive:
 # ## Claims
 
 # %%
+bars = {I: p.main.barriers / p.zero_loss for I, p in panels.items()}
+gaps = np.array([panels[I].main.jensen_gap / panels[I].zero_loss for I in Is])
 scores = np.array([panels[I].score.max for I in Is])
 rho, _ = spearman(np.array(Is), scores)
+wide = np.array([ls.score_vs_window(p.plane, x, y, tau_hinge, [6 * p.grid[-1] / p.plane.unit], G=G, scale="mean")[0].max
+                 for p in panels.values()])                       # the same solutions on a window 6× wider
+rho_wide, _ = spearman(np.array(Is), wide)
 for I, p in panels.items():
     claims.close(f"fast_equals_naive_I{I}", f"I = {I}: fast plane evaluator = per-point forward (largest relative "
                  "difference, float64)", p.bench.max_rel_diff, 0.0, 1e-5)
-claims.at_most("score_trend", f"Spearman ρ between I and the score over I ∈ {Is} (the score falls as I grows)", rho, -0.5)
-claims.at_most("score_falls", f"score at I = {Is[-1]} divided by the score at I = {Is[0]}", scores[-1] / scores[0], 1.0)
-claims.at_most("score_near_zero", f"score at I = {Is[-1]} (near zero: at most {near_zero} of the loss range)",
-               scores[-1], near_zero)
+top = bars[Is[-1]]
+claims.finding("fig1_barrier", f"P1 Fig 1: 'no non-convexity' at I = {Is[-1]} — mean of the three segment barriers of "
+               "one triple ÷ zero-function loss; interval: smallest and largest of the three pairs (one triple; the "
+               "seed-triple intervals are in landscape_verdict)", estimate=float(top.mean()), low=float(top.min()),
+               high=float(top.max()), region=(None, near_zero))
 claims.save()
-glue_many("sl", Imin=Is[0], Imax=Is[-1], s_first=scores[0], s_last=scores[-1], rho=rho,
-          monotone="strictly decreasing" if np.all(np.diff(scores) < 0) else "not monotone",
-          speed_max=max(p.bench.speedup for p in panels.values()),
+glue_many("sl", Imin=Is[0], Imax=Is[-1], s_first=scores[0], s_last=scores[-1], rho=rho, near_zero=near_zero,
+          w_first=wide[0], w_last=wide[-1], rho_wide=rho_wide,
+          g_first=gaps[0], g_last=gaps[-1], b_first=bars[Is[0]].max(), b_last=top.max(), b_low=top.min(),
+          outcome=claims.findings()[0].outcome, speed_max=max(p.bench.speedup for p in panels.values()),
           speed_min=min(p.bench.speedup for p in panels.values()),
           total=time.perf_counter() - t_start, preset=preset, device=describe_device(dev), G=G, steps=steps)
 Markdown(claims.table())
@@ -143,11 +159,19 @@ Markdown(claims.table())
 # %% [markdown]
 # ## What this shows
 #
-# The non-convexity score falls from {glue:text}`sl_s_first:.3f` at $I$ = {glue:text}`sl_Imin` to
-# {glue:text}`sl_s_last:.3f` at $I$ = {glue:text}`sl_Imax` (Spearman ρ = {glue:text}`sl_rho:.2f`; the sequence is
-# {glue:text}`sl_monotone`): wider networks have flatter, more convex planes through their solutions, as P1's
-# Figure 1 shows. The score is not zero at the widest network: the plane through three solutions from different
-# initialisations still crosses a low ridge between them, which P1's pictures do not resolve.
+# **Window-independent measures.** The Jensen gap at the centre goes from {glue:text}`sl_g_first:.3f` at
+# $I$ = {glue:text}`sl_Imin` to {glue:text}`sl_g_last:.3f` at $I$ = {glue:text}`sl_Imax`, and the largest segment
+# barrier from {glue:text}`sl_b_first:.3f` to {glue:text}`sl_b_last:.3f` (units of the zero function's loss; the
+# three pairs at the widest network span {glue:text}`sl_b_low:.3f` to {glue:text}`sl_b_last:.3f`). Against
+# P1's "no non-convexity" at the widest network (a barrier at most {glue:text}`sl_near_zero` of the zero
+# function's loss, fixed before the run) this one triple is **{glue:text}`sl_outcome`**; seed-triple intervals,
+# the authors' protocol and the reasons are in *Landscapes, settled*.
+#
+# **The score depends on the window.** On this page's window (the solutions' extent plus a margin) the
+# range-normalised score goes from {glue:text}`sl_s_first:.3f` to {glue:text}`sl_s_last:.3f` (Spearman ρ with I
+# = {glue:text}`sl_rho:.2f`); on a window six times wider, the same planes score {glue:text}`sl_w_first:.3f` to
+# {glue:text}`sl_w_last:.3f` (ρ = {glue:text}`sl_rho_wide:.2f`). A score on one window is a property of the
+# picture, not of the landscape, so no verdict rests on it.
 #
 # **The engines.** The plane evaluator computes the first layer's three products once and evaluates grid points
 # in batches; it agrees with a per-point forward to float64 rounding. Its speed-up over the per-point forward was
@@ -162,5 +186,6 @@ Markdown(claims.table())
 # - The paper's parametrisation, initialisation, optimiser settings and plot range are not stated; ours are given
 #   above ({glue:text}`sl_steps` steps at most, a {glue:text}`sl_G`×{glue:text}`sl_G` grid; preset
 #   **{glue:text}`sl_preset`**, device {glue:text}`sl_device`, {glue:text}`sl_total:.0f` s in all).
-# - The score is our addition; "near zero" is our threshold (a tenth of the loss range), fixed before the run.
+# - The gap, the barriers and the score are our additions; "near zero" is our threshold (a tenth of the zero
+#   function's loss), fixed before the run.
 # - Data: synthetic only.

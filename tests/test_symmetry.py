@@ -78,5 +78,32 @@ def test_plane_view_jensen_gap():
     own = float(multiclass_hinge(forward(L, x), y).mean())
     assert raw.jensen_gap == pytest.approx(centre - own) and raw.jensen_gap > 0
     assert raw.surface[2, 2] == pytest.approx(centre)        # the grid's middle point is the centre
+    # the segments between the copies: the same function at both ends, a positive barrier between
+    assert raw.barriers.shape == (3,) and raw.barriers.min() > 0
+    mid = float(multiclass_hinge(forward([(W[0:1] + W[1:2]) / 2 for W in L], x), y)[0])
+    assert raw.barriers[0] >= mid - own - 1e-12           # t = ½ is one of the K points
     with pytest.raises(ValueError, match="unknown view"):
         plane_view(L, "sideways", x, y, multiclass_hinge, G=3)
+
+
+def test_constant_units_carrying_biases_stay_in_place():
+    """Networks with biases (init_default: a frozen constant unit per hidden layer): aligning with n_fixed = 1
+    undoes a permutation of the real units, keeps every function, and never moves a constant unit."""
+    from companion.nets import init_default, with_ones
+
+    x = with_ones(torch.randn(50, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+    L = init_default(1, 4, (6, 3, 2), seed=5, device="cpu", dtype=torch.float64)
+    real = [L[0][:, :, :-1], L[1][..., :-1]]
+    P = random_symmetry([W.expand(3, *W.shape[1:]).clone() for W in real], seed=9)
+    copies = [torch.cat([P[0], L[0][:, :, -1:].expand(3, -1, -1, -1)], 2),
+              torch.cat([P[1], L[1][..., -1:].expand(3, -1, -1, -1)], 3)]
+    torch.testing.assert_close(forward(copies, x)[1], forward(copies, x)[0])
+    A = align_to_first(copies, x, n_fixed=1)
+    for W in A:
+        torch.testing.assert_close(W[1], W[0], rtol=0, atol=0)
+        torch.testing.assert_close(W[2], W[0], rtol=0, atol=0)
+    D = init_default(3, 3, (6, 3, 3, 2), seed=[1, 2, 3], device="cpu", dtype=torch.float64)
+    B = align_to_first(D, x, n_fixed=1)
+    torch.testing.assert_close(forward(B, x), forward(D, x))
+    for l in range(2):                          # every branch's constant unit: still last, still (0, …, 0, 1)
+        torch.testing.assert_close(B[l][:, :, -1], D[l][:, :, -1], rtol=0, atol=0)

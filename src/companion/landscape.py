@@ -1,8 +1,14 @@
 """Loss landscapes on a plane through parameter space, and a non-convexity score.
 
-A plane is ``θ(α, β) = c + α d₁ + β d₂``. As in the authors' code, the plane through three solutions
-has centre ``c`` = their mean and axes ``θ₁ − θ₂`` and ``θ₁ − θ₃`` (rescaled to unit norm); the other
-option is filter-normalised random directions (Li et al. 2018).
+A plane is ``θ(α, β) = c + α d₁ + β d₂``. The plane through three solutions has centre ``c`` = their
+mean and axes ``θ₁ − θ₂`` and ``θ₁ − θ₃``, scaled either to unit norm (``axes="unit"``, ours) or each to
+‖θ₃‖ (``axes="authors"``, as the authors' ``fully_connected.py`` does, plotted on
+``linspace(−range, range)``); the other option is filter-normalised random directions (Li et al. 2018).
+``Plane.unit`` is the length ‖θ₃‖ in plane coordinates, so windows are stated in units of ‖θ₃‖ either way.
+
+Window-independent measures of a triple of solutions (below the evaluators): the Jensen gap at the
+centre and the largest barrier along each of the three segments θᵢ → θⱼ; and the range-normalised
+score as a *function* of the window radius (:func:`score_vs_window`), never at one window.
 
 Fast evaluation: the first layer's pre-activation is linear along the plane,
 ``W₁(α, β)X = W₁ᶜX + α D₁X + β D₂X``, so the three products are computed once per block of examples
@@ -24,6 +30,7 @@ import torch
 from companion.nets import Layers, Scale, forward
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Axes = Literal["unit", "authors"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class Plane:
     d1: Layers
     d2: Layers
     points: np.ndarray        # (k, 2) plane coordinates of the solutions it was built from (k = 0 for random)
+    unit: float = 1.0         # ‖θ₃‖ in plane coordinates (1 for random planes): windows are in units of it
 
 
 def _norm(layers: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -39,19 +47,29 @@ def _norm(layers: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.sqrt(sum(torch.linalg.vector_norm(W).double() ** 2 for W in layers))
 
 
-def plane_from_solutions(layers: Sequence[torch.Tensor]) -> Plane:
-    """The plane through three solutions (``layers`` has S = 3): centre = mean, axes θ₁ − θ₂ and θ₁ − θ₃
-    scaled to unit norm; returns their coordinates too."""
+def plane_from_solutions(layers: Sequence[torch.Tensor], *, axes: Axes = "unit",
+                         trainable: Sequence[torch.Tensor] | None = None) -> Plane:
+    """The plane through three solutions (``layers`` has S = 3): centre = mean, axes θ₁ − θ₂ and θ₁ − θ₃,
+    each scaled to unit norm (``axes="unit"``) or to ‖θ₃‖ (``"authors"``); returns their coordinates too.
+
+    ``trainable``: per-layer 0/1 masks (broadcastable to each layer) of the real parameters; entries
+    outside them (a frozen constant unit, see :func:`companion.nets.init_default`) are left out of ‖θ₃‖.
+    """
     if layers[0].shape[0] != 3:
         raise ValueError(f"need exactly 3 solutions, got {layers[0].shape[0]}")
+    if axes not in ("unit", "authors"):
+        raise ValueError(f"unknown axes {axes!r}: choose 'unit' or 'authors'")
     c = [W.mean(0, keepdim=True) for W in layers]
     d1 = [W[0:1] - W[1:2] for W in layers]
     d2 = [W[0:1] - W[2:3] for W in layers]
     n1, n2 = _norm(d1), _norm(d2)
     if float(n1) == 0 or float(n2) == 0:
         raise ValueError("two of the three solutions coincide: the plane is undefined")
-    d1 = [D / n1.to(D.dtype) for D in d1]
-    d2 = [D / n2.to(D.dtype) for D in d2]
+    third = [W[2:3] if m is None else W[2:3] * m for W, m in zip(layers, trainable or [None] * len(layers))]
+    n3 = float(_norm(third))
+    length = n3 if axes == "authors" else 1.0
+    d1 = [D * (length / n1).to(D.dtype) for D in d1]
+    d2 = [D * (length / n2).to(D.dtype) for D in d2]
     # coordinates of the three solutions: least squares in the (non-orthogonal) basis d1, d2, from the 2×2
     # normal equations, one BLAS dot product per layer (no parameter-sized temporaries: I can be 50 000)
     dot = lambda a, b: sum(float(torch.dot(A.reshape(-1), B.reshape(-1))) for A, B in zip(a, b))
@@ -60,7 +78,7 @@ def plane_from_solutions(layers: Sequence[torch.Tensor]) -> Plane:
     for s in range(3):
         v = [W[s:s + 1] - C for W, C in zip(layers, c)]
         pts.append(np.linalg.solve(gram, np.array([dot(d1, v), dot(d2, v)])))
-    return Plane(center=c, d1=d1, d2=d2, points=np.array(pts))
+    return Plane(center=c, d1=d1, d2=d2, points=np.array(pts), unit=n3 / length)
 
 
 def random_plane(center: Sequence[torch.Tensor], seed: int, *, filter_normalize: bool = True) -> Plane:
@@ -354,3 +372,95 @@ def nonconvexity_score(L: np.ndarray, alphas: np.ndarray, betas: np.ndarray) -> 
         return Score(0.0, 0.0, 0.0)
     gap = L - lower_envelope_2d(L, alphas, betas)
     return Score(max=float(gap.max() / rng), mean=float(gap.mean() / rng), gap=float(gap.max()))
+
+
+# ---- window-independent measures of triples of solutions, and the score as a function of the window ----
+
+PAIRS = ((0, 1), (0, 2), (1, 2))
+
+
+def losses_of(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,
+              scale: Scale = "sum", max_elements: int = 2**24, branch_chunk: int | None = None) -> torch.Tensor:
+    """(S,) loss of each of the S networks in ``layers`` (each (S, I, ·, ·)) on (x, y), in chunks of networks
+    of at most ``max_elements`` hidden activations (and of ``branch_chunk`` branches, for huge I)."""
+    S, I = layers[0].shape[:2]
+    step = max(1, max_elements // max(min(I, branch_chunk or I) * layers[0].shape[2] * x.shape[0], 1))
+    with torch.no_grad():
+        return torch.cat([loss_fn(forward([W[a:a + step] for W in layers], x, scale=scale, branch_chunk=branch_chunk), y)
+                          for a in range(0, S, step)])
+
+
+def zero_loss(loss_fn: LossFn, y: torch.Tensor, n_out: int, *, dtype: torch.dtype = torch.float32) -> float:
+    """The loss of the zero function f ≡ 0 on targets y (n,): the scale gaps and barriers are divided by."""
+    return float(loss_fn(torch.zeros(1, y.shape[0], n_out, dtype=dtype, device=y.device), y)[0])
+
+
+def _triples(layers: Sequence[torch.Tensor]) -> int:
+    S = layers[0].shape[0]
+    if S % 3:
+        raise ValueError(f"need triples of solutions (S a multiple of 3), got S = {S}")
+    return S // 3
+
+
+def jensen_gaps(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,
+                scale: Scale = "sum", solution_losses: torch.Tensor | None = None,
+                branch_chunk: int | None = None) -> np.ndarray:
+    """(T,) Jensen gap at the centre of each triple: L(mean of θ₃ₜ, θ₃ₜ₊₁, θ₃ₜ₊₂) − mean of their losses.
+
+    ``layers``: (3T, I, ·, ·), triple t = networks 3t, 3t+1, 3t+2. ≤ 0 wherever L is convex on the triangle.
+    Divide by :func:`zero_loss` for the normalised gap. ``solution_losses`` (3T,): reuse them if known."""
+    T = _triples(layers)
+    centres = [W.reshape(T, 3, *W.shape[1:]).mean(1) for W in layers]
+    Lc = losses_of(centres, x, y, loss_fn, scale=scale, branch_chunk=branch_chunk)
+    Ls = losses_of(layers, x, y, loss_fn, scale=scale, branch_chunk=branch_chunk) if solution_losses is None \
+        else solution_losses
+    return (Lc - Ls.reshape(T, 3).mean(1)).double().cpu().numpy()
+
+
+def segment_losses(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
+                   ts: np.ndarray, *, scale: Scale = "sum", branch_chunk: int | None = None) -> np.ndarray:
+    """(T, 3, K) loss at (1 − t)θᵢ + tθⱼ for the pairs (1,2), (1,3), (2,3) of each triple and t in ``ts`` (K,).
+
+    A segment is a degenerate plane (centre θᵢ, axes θⱼ − θᵢ and 0), so :func:`evaluate_fast` computes its
+    first-layer products once and evaluates all K points from them."""
+    T = _triples(layers)
+    out = np.empty((T, 3, len(ts)))
+    for t in range(T):
+        for k, (i, j) in enumerate(PAIRS):
+            a, b = 3 * t + i, 3 * t + j
+            seg = Plane(center=[W[a:a + 1] for W in layers], d1=[W[b:b + 1] - W[a:a + 1] for W in layers],
+                        d2=[torch.zeros_like(W[a:a + 1]) for W in layers], points=np.zeros((0, 2)))
+            out[t, k] = evaluate_fast(seg, x, y, loss_fn, np.asarray(ts, float), np.zeros(1), scale=scale,
+                                      branch_chunk=branch_chunk)[0]
+    return out
+
+
+def segment_barriers(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,
+                     K: int = 21, scale: Scale = "sum", branch_chunk: int | None = None) -> np.ndarray:
+    """(T, 3) largest barrier along each segment θᵢ → θⱼ of each triple (mode-connectivity convention):
+    max over t ∈ [0, 1] (K evenly spaced points, ends included) of L((1 − t)θᵢ + tθⱼ) − ((1 − t)L(θᵢ) + tL(θⱼ)).
+    ≥ 0 (0 at the ends); 0 for a loss convex along the segment."""
+    if K < 2:
+        raise ValueError(f"need K ≥ 2 points along a segment, got {K}")
+    ts = np.linspace(0.0, 1.0, K)
+    L = segment_losses(layers, x, y, loss_fn, ts, scale=scale, branch_chunk=branch_chunk)   # (T, 3, K)
+    line = (1 - ts) * L[..., :1] + ts * L[..., -1:]
+    return np.maximum((L - line).max(-1), 0.0)
+
+
+def window_grid(plane: Plane, radius: float, G: int) -> np.ndarray:
+    """G plane coordinates spanning ±``radius``·‖θ₃‖ (the authors' ``linspace(−range, range)`` for their axes)."""
+    if radius <= 0 or G < 2:
+        raise ValueError(f"need radius > 0 and G ≥ 2, got {radius}, {G}")
+    return np.linspace(-radius * plane.unit, radius * plane.unit, G)
+
+
+def score_vs_window(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, radii: Sequence[float], *,
+                    G: int, scale: Scale = "sum") -> list[Score]:
+    """The range-normalised non-convexity score of the plane's surface on a G×G window of each radius in
+    ``radii`` (units of ‖θ₃‖): the score is a function of the window, reported as one."""
+    out = []
+    for r in radii:
+        g = window_grid(plane, r, G)
+        out.append(nonconvexity_score(evaluate_fast(plane, x, y, loss_fn, g, g, scale=scale), g, g))
+    return out

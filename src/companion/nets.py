@@ -20,6 +20,23 @@ Scale = Literal["sum", "mean"]
 Layers = list[torch.Tensor]
 
 
+def seed_list(seed: int | Sequence[int], S: int) -> list[int]:
+    """One seed per network: ``seed`` + s for one int, else the given S seeds."""
+    seeds = list(seed) if isinstance(seed, (list, tuple)) else [int(seed) + s for s in range(S)]
+    if len(seeds) != S:
+        raise ValueError(f"{len(seeds)} seeds for S = {S} networks")
+    return seeds
+
+
+def _stack_seeds(seed: int | Sequence[int], S: int, n_layers: int, layer, device: str, dtype: torch.dtype) -> Layers:
+    """Every network's layers from its own generator (``layer(g, l)`` → (I, ·, ·) float64), stacked: (S, I, ·, ·)."""
+    per_seed = []
+    for sd in seed_list(seed, S):
+        g = torch.Generator().manual_seed(int(sd))
+        per_seed.append([layer(g, l) for l in range(n_layers)])
+    return [torch.stack([p[l] for p in per_seed]).to(device=resolve_device(device), dtype=dtype) for l in range(n_layers)]
+
+
 def init_branches(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence[int] = 0, device: str = "auto",
                   dtype: torch.dtype = torch.float32, parametrization: Scale = "sum") -> Layers:
     """S networks of I branches with layer widths ``widths`` = (d, h_1, …, out).
@@ -30,20 +47,13 @@ def init_branches(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence
     ``seed`` may be one int (network s uses seed + s) or one seed per network, so that network s is the
     same whether it is trained alone or in a batch.
     """
-    dev = resolve_device(device)
-    seeds = list(seed) if isinstance(seed, (list, tuple)) else [int(seed) + s for s in range(S)]
-    if len(seeds) != S:
-        raise ValueError(f"{len(seeds)} seeds for S = {S} networks")
     L = len(widths) - 1
-    per_seed = []
-    for sd in seeds:
-        g = torch.Generator().manual_seed(int(sd))
-        layers = []
-        for l in range(L):
-            fan_in = widths[l] * (I if l == L - 1 and parametrization == "sum" else 1)
-            layers.append(torch.randn(I, widths[l + 1], widths[l], generator=g, dtype=torch.float64) / np.sqrt(fan_in))
-        per_seed.append(layers)
-    return [torch.stack([p[l] for p in per_seed]).to(device=dev, dtype=dtype) for l in range(L)]
+
+    def layer(g: torch.Generator, l: int) -> torch.Tensor:
+        fan_in = widths[l] * (I if l == L - 1 and parametrization == "sum" else 1)
+        return torch.randn(I, widths[l + 1], widths[l], generator=g, dtype=torch.float64) / np.sqrt(fan_in)
+
+    return _stack_seeds(seed, S, L, layer, device, dtype)
 
 
 def forward(layers: Sequence[torch.Tensor], x: torch.Tensor, *, scale: Scale = "sum",
@@ -89,3 +99,50 @@ def select(layers: Sequence[torch.Tensor], s: int | Sequence[int]) -> Layers:
 def flatten(layers: Sequence[torch.Tensor]) -> torch.Tensor:
     """(S, P): each network's parameters as one vector."""
     return torch.cat([W.reshape(W.shape[0], -1) for W in layers], 1)
+
+
+def init_default(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence[int] = 0, bias: bool = True,
+                 device: str = "auto", dtype: torch.dtype = torch.float32) -> Layers:
+    """S networks of I branches initialised as PyTorch's ``nn.Linear`` does by default (the authors' code):
+    weights and biases of a layer with fan-in k ~ U(−1/√k, 1/√k).
+
+    Biases without changing :func:`forward` or the plane evaluators: inputs get a constant-1 column
+    (:func:`with_ones`) and every hidden layer of every branch one extra *constant unit* whose incoming row
+    is frozen at (0, …, 0, 1), so its activation is relu(1) = 1. A layer's biases are then its weights
+    on the previous constant (the input's 1, or the previous layer's constant unit); the last layer's bias is
+    the output weight of the last constant unit. Shapes: layer l is (S, I, h_{l+1} + 1, h_l + 1), the last
+    (S, I, out, h_L + 1) (without ``bias``: as :func:`init_branches`). Frozen entries: :func:`trainable_masks`.
+    ``seed``: one int (network s uses seed + s) or one per network.
+    """
+    L = len(widths) - 1
+
+    def layer(g: torch.Generator, l: int) -> torch.Tensor:
+        k, o = widths[l], widths[l + 1]
+        u = lambda *shape: (2 * torch.rand(*shape, generator=g, dtype=torch.float64) - 1) / np.sqrt(k)
+        if not bias:
+            return u(I, o, k)
+        W = torch.cat([u(I, o, k), u(I, o, 1)], 2)                 # [weight | bias]
+        if l < L - 1:                                              # the constant unit's frozen row
+            const = torch.zeros(I, 1, k + 1, dtype=torch.float64)
+            const[..., -1] = 1.0
+            W = torch.cat([W, const], 1)
+        return W
+
+    return _stack_seeds(seed, S, L, layer, device, dtype)
+
+
+def trainable_masks(layers: Sequence[torch.Tensor], *, bias: bool = True) -> Layers:
+    """Per-layer 0/1 masks (1, 1, rows, cols) of the trainable entries of :func:`init_default` networks:
+    0 on the constant units' frozen rows (every layer but the last), 1 elsewhere."""
+    out = []
+    for l, W in enumerate(layers):
+        m = torch.ones(1, 1, *W.shape[2:], dtype=W.dtype, device=W.device)
+        if bias and l < len(layers) - 1:
+            m[..., -1, :] = 0.0
+        out.append(m)
+    return out
+
+
+def with_ones(x: torch.Tensor) -> torch.Tensor:
+    """(n, d) → (n, d + 1): inputs with the constant-1 column that carries the first layer's biases."""
+    return torch.cat([x, torch.ones(*x.shape[:-1], 1, dtype=x.dtype, device=x.device)], -1)

@@ -30,6 +30,7 @@ class PlaneView:
     surface: np.ndarray         # (G, G) loss on the evaluation set
     score: ls.Score
     jensen_gap: float           # L(centre) − mean of the three solutions' losses (≤ 0 if L is convex)
+    barriers: np.ndarray        # (3,) largest barrier along θ₁→θ₂, θ₁→θ₃, θ₂→θ₃ (≥ 0; 0 if L is convex on them)
     eval_seconds: float         # evaluating the surface (and aligning, for "aligned")
 
 
@@ -80,9 +81,10 @@ def accuracy(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, *
 
 def plane_view(solutions: Sequence[torch.Tensor], view: View, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,
                G: int, margin: float = 0.5, x_probe: torch.Tensor | None = None, scale: Scale = "sum",
-               branch_chunk: int | None = None) -> PlaneView:
+               branch_chunk: int | None = None, K: int = 21) -> PlaneView:
     """The plane through three solutions (layers with S = 3) in one ``view``, its loss on (x, y) on a G×G
-    grid, its score and the Jensen gap at its centre. ``x_probe``: inputs for aligning (default: x)."""
+    grid, its score, the Jensen gap at its centre and the three segment barriers (``K`` points each; these two
+    do not depend on the grid). ``x_probe``: inputs for aligning (default: x)."""
     t0 = time.perf_counter()
     if view == "aligned":
         solutions = align_to_first(solutions, x if x_probe is None else x_probe, branch_chunk=branch_chunk or 4096)
@@ -91,11 +93,10 @@ def plane_view(solutions: Sequence[torch.Tensor], view: View, x: torch.Tensor, y
     plane = ls.plane_from_solutions(solutions)
     g = ls.grid_for(plane, G, margin=margin)
     surf = ls.evaluate_fast(plane, x, y, loss_fn, g, g, scale=scale, branch_chunk=branch_chunk)
-    with torch.no_grad():
-        at_centre = float(loss_fn(forward(plane.center, x, scale=scale, branch_chunk=branch_chunk), y)[0])
-        mean_loss = float(loss_fn(forward(solutions, x, scale=scale, branch_chunk=branch_chunk), y).mean())
+    gap = float(ls.jensen_gaps(solutions, x, y, loss_fn, scale=scale, branch_chunk=branch_chunk)[0])
+    bars = ls.segment_barriers(solutions, x, y, loss_fn, K=K, scale=scale, branch_chunk=branch_chunk)[0]
     return PlaneView(plane=plane, grid=g, surface=surf, score=ls.nonconvexity_score(surf, g, g),
-                     jensen_gap=at_centre - mean_loss, eval_seconds=time.perf_counter() - t0)
+                     jensen_gap=gap, barriers=bars, eval_seconds=time.perf_counter() - t0)
 
 
 def landscape_panel(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, I: int, widths: Sequence[int],
@@ -135,8 +136,55 @@ def landscape_panel(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, I: int
         _, bench = ls.benchmark_plane(p64, xe.double(), ye64, loss_fn, gb, gb, scale=scale)
     acc_te = (accuracy(r.layers, x_test.to(dev, dtype), y_test.to(dev), scale=scale, branch_chunk=branch_chunk)
               if x_test is not None else np.full(3, np.nan))
-    n_out = r.layers[-1].shape[2]
-    zero = float(loss_fn(torch.zeros(1, xe.shape[0], n_out, dtype=dtype, device=dev), ye)[0])
+    zero = ls.zero_loss(loss_fn, ye, r.layers[-1].shape[2], dtype=dtype)
     return Panel(I=I, views=out, train=r,
                  accuracy_train=accuracy(r.layers, x, y, scale=scale, branch_chunk=branch_chunk),
                  accuracy_test=acc_te, bench=bench, n_eval=int(xe.shape[0]), zero_loss=zero)
+
+
+#: P1 Figure 4's rows: (description, layer widths (d, hidden…, classes))
+FIG4_ROWS = {"mnist": ("MNIST, one hidden layer (h = 8)", (784, 8, 10)),
+             "cifar": ("CIFAR-10, one hidden layer (h = 8)", (3072, 8, 10)),
+             "cifar_deep": ("CIFAR-10, three hidden layers (8-8-8)", (3072, 8, 8, 8, 10))}
+
+
+def fig4_data(rows: Sequence[str], *, n_train: int, n_test: int, seed: int, data_dir: str | None,
+              mnist_split: Literal["test", "train"] = "test") -> tuple[dict, list[str]]:
+    """Standardised (x_train, y_train, x_test, y_test) per Figure 4 row, and a description of every data set used
+    (``n_test = 0``: no test set; x_test and y_test are then empty).
+
+    MNIST offline has only the official test split: with ``mnist_split="test"`` it is split into disjoint seeded
+    training and test parts. CIFAR-10: seeded subsets of the train and test splits. Per-pixel standardisation
+    with the training subset's statistics."""
+    from companion.data import load_cifar10, load_mnist, standardize
+
+    unknown = sorted(set(rows) - set(FIG4_ROWS))
+    if unknown or not rows:
+        raise ValueError(f"rows {unknown or list(rows)} not known: choose among {list(FIG4_ROWS)}")
+    used, sets = [], {}
+    if "mnist" in rows:
+        if mnist_split == "test":
+            mn = load_mnist("test", data_dir)
+            perm = torch.randperm(len(mn.labels), generator=torch.Generator().manual_seed(seed))
+            n_mn = min(n_train, len(mn.labels) - n_test)
+            tr, te = perm[:n_mn], perm[n_mn:n_mn + n_test]
+            x_tr, x_te = standardize(mn.images[tr], mn.images[te if n_test else tr[:1]])   # empty test: a stand-in row
+            sets["mnist"] = (x_tr, mn.labels[tr], x_te[:len(te)], mn.labels[te])
+            used.append(mn.record.describe() + f" — {n_mn} of them for training"
+                        + (f", a disjoint {len(te)} for test (seeded)" if n_test else " (seeded)"))
+        else:   # the official training split (downloaded where there is a network)
+            mn, mt = load_mnist("train", data_dir), load_mnist("test", data_dir)
+            g = torch.Generator().manual_seed(seed)
+            tr = torch.randperm(len(mn.labels), generator=g)[:n_train]
+            te = torch.randperm(len(mt.labels), generator=g)[:n_test]
+            x_tr, x_te = standardize(mn.images[tr], mt.images[te])
+            sets["mnist"] = (x_tr, mn.labels[tr], x_te, mt.labels[te])
+            used += [mn.record.describe() + f" — {len(tr)} for training", mt.record.describe() + f" — {len(te)} for test"]
+    if {"cifar", "cifar_deep"} & set(rows):
+        cf_tr = load_cifar10("train", data_dir, limit=n_train, seed=seed)
+        cf_te = load_cifar10("test", data_dir, limit=n_test, seed=seed + 1) if n_test else None
+        cx_tr, cx_te = standardize(cf_tr.images, cf_te.images if cf_te else cf_tr.images[:1])
+        sets["cifar"] = sets["cifar_deep"] = (cx_tr, cf_tr.labels, cx_te if cf_te else cx_te[:0],
+                                              cf_te.labels if cf_te else cf_tr.labels[:0])
+        used += [cf_tr.record.describe()] + ([cf_te.record.describe()] if cf_te else [])
+    return sets, used

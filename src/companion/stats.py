@@ -25,3 +25,15 @@ def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         return 0.0, 1.0
     r = stats.spearmanr(x, y)
     return float(r.statistic), float(r.pvalue)
+
+
+def mean_interval(values: np.ndarray, confidence: float = 0.95, axis: int = -1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and Student-t interval of the mean along ``axis`` (e.g. over seed triples); returns (mean, low, high).
+    With one value the interval is (−∞, ∞): one sample says nothing about the spread."""
+    v = np.asarray(values, dtype=float)
+    k = v.shape[axis]
+    m = v.mean(axis)
+    if k < 2:
+        return m, np.full_like(m, -np.inf), np.full_like(m, np.inf)
+    half = stats.t.ppf(0.5 + confidence / 2, k - 1) * v.std(axis, ddof=1) / np.sqrt(k)
+    return m, m - half, m + half

@@ -77,8 +77,14 @@ def _hidden(W: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return torch.relu(torch.matmul(W, z))
 
 
-def _align_pooled(layers: Sequence[torch.Tensor], x: torch.Tensor) -> Layers:
-    """One hidden layer: match the I·h pooled hidden units of each network to network 0's."""
+def _align_pooled(layers: Sequence[torch.Tensor], x: torch.Tensor, n_fixed: int = 0) -> Layers:
+    """One hidden layer: match the I·h pooled hidden units of each network to network 0's; the last
+    ``n_fixed`` units of every branch stay where they are."""
+    if n_fixed:
+        W1, W2 = layers
+        h = W1.shape[2] - n_fixed
+        A1, A2 = _align_pooled([W1[:, :, :h], W2[..., :h]], x)
+        return [torch.cat([A1, W1[:, :, h:]], 2), torch.cat([A2, W2[..., h:]], 3)]
     W1, W2 = layers                                            # (S, I, h, d), (S, I, out, h)
     S, I, h, d = W1.shape
     out = W2.shape[2]
@@ -95,7 +101,8 @@ def _align_pooled(layers: Sequence[torch.Tensor], x: torch.Tensor) -> Layers:
     return [A1, A2]
 
 
-def _align_branchwise(layers: Sequence[torch.Tensor], x: torch.Tensor, block: int, branch_chunk: int) -> Layers:
+def _align_branchwise(layers: Sequence[torch.Tensor], x: torch.Tensor, block: int, branch_chunk: int,
+                      n_fixed: int = 0) -> Layers:
     """Deeper branches: match branches by their output functions, then units inside matched pairs."""
     S, I = layers[0].shape[:2]
     xT = x.T.to(layers[0])
@@ -122,8 +129,10 @@ def _align_branchwise(layers: Sequence[torch.Tensor], x: torch.Tensor, block: in
             for l in range(L - 1):
                 h0 = _hidden(layers[l][0, sl], z0)             # (Ic, h, n)
                 hs = _hidden(Ws[l][sl], zs)
-                C = _similarity(h0, hs, layers[l][0, sl], Ws[l][sl])
-                perm = torch.as_tensor(np.stack([assignment(c) for c in C.cpu().numpy()]), device=Ws[l].device)
+                m = h0.shape[1] - n_fixed                       # the last n_fixed units stay in place
+                C = _similarity(h0[:, :m], hs[:, :m], layers[l][0, sl, :m], Ws[l][sl, :m])
+                perm = np.stack([np.concatenate([assignment(c), np.arange(m, m + n_fixed)]) for c in C.cpu().numpy()])
+                perm = torch.as_tensor(perm, device=Ws[l].device)
                 Ws[l][sl] = torch.gather(Ws[l][sl], 1, perm[:, :, None].expand(-1, -1, Ws[l].shape[2]))
                 Wn = Ws[l + 1][sl]
                 Ws[l + 1][sl] = torch.gather(Wn, 2, perm[:, None, :].expand(-1, Wn.shape[1], -1))
@@ -134,19 +143,21 @@ def _align_branchwise(layers: Sequence[torch.Tensor], x: torch.Tensor, block: in
 
 
 def align_to_first(layers: Sequence[torch.Tensor], x_probe: torch.Tensor, *, block: int = 1024,
-                   branch_chunk: int = 4096) -> Layers:
+                   branch_chunk: int = 4096, n_fixed: int = 0) -> Layers:
     """Permute the branches and hidden units of networks 1…S−1 (layers (S, I, ·, ·)) to match network 0.
 
     ``x_probe``: (n, d) inputs on which activations are compared. Each network's function is unchanged.
     Networks with one hidden layer are matched unit by unit over all I·h units; deeper ones branch by
     branch, then unit by unit inside branches (``block``, ``branch_chunk``: see the module docstring).
+    ``n_fixed``: the last units of every hidden layer that are never permuted (1 for the constant units that
+    carry biases, :func:`companion.nets.init_default`).
     """
     if len(layers) < 2:
         raise ValueError("a network without hidden layers has no permutation symmetry to align")
     with torch.no_grad():
         if len(layers) == 2:
-            return _align_pooled(layers, x_probe)
-        return _align_branchwise(layers, x_probe, block, branch_chunk)
+            return _align_pooled(layers, x_probe, n_fixed)
+        return _align_branchwise(layers, x_probe, block, branch_chunk, n_fixed)
 
 
 def random_symmetry(layers: Sequence[torch.Tensor], seed: int) -> Layers:

@@ -1,0 +1,248 @@
+"""The decisive landscape sweep: many triples of solutions per width I and training setting, measured by
+window-independent quantities, to decide what P1's landscape pictures (Figures 1 and 4) show.
+
+A *setting* is a training protocol plus its free arguments:
+
+- ``"authors"``: the authors' ``fully_connected.py`` — nn.Linear branches with biases and PyTorch's
+  default initialisation (:func:`companion.nets.init_default`), f = mean of branches, minibatch SGD with
+  coupled weight decay at a fixed rate (or the rate × I), their rate-cut / stopping rule on minibatch losses;
+- ``"ours"``: the book's earlier protocol — no biases, N(0, 1/fan-in) weights with O(1) output weights,
+  full-batch gradient descent at rate × I, cut when the full loss rises (``rule="check_full"``).
+
+All settings of one protocol, and all T triples, are trained as one batch of S = settings·3T networks
+(rates and decays per network; the same initial networks and batch orders across settings). Every triple is
+then measured in two views (as trained; aligned by :mod:`companion.symmetry`): its training loss and
+accuracy, the Jensen gap at the centre and the three segment barriers (both ÷ the zero function's loss), the
+solutions' extent in units of ‖θ₃‖, and the range-normalised score at each window radius (units of ‖θ₃‖,
+the authors' plane).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from companion import landscape as ls
+from companion.nets import Layers, forward, init_branches, init_default, trainable_masks, with_ones
+from companion.stats import mean_interval
+from companion.symmetry import align_to_first
+from companion.train import train_sgd
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Protocol = Literal["authors", "ours"]
+LrScaling = Literal["fixed", "times_I"]
+View = Literal["none", "aligned"]
+MEASURES = ("loss_rel", "acc", "gap", "barrier", "extent")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One training setting: protocol, coupled weight decay, and whether the rate is multiplied by I."""
+
+    protocol: Protocol
+    weight_decay: float = 0.0
+    lr_scaling: LrScaling = "fixed"
+
+    @property
+    def name(self) -> str:
+        if self.protocol == "ours":
+            return "ours (rate·I, no decay)"
+        return f"authors, wd {self.weight_decay:g}, rate{'·I' if self.lr_scaling == 'times_I' else ' fixed'}"
+
+
+def settings_grid(weight_decays: Sequence[float], lr_scalings: Sequence[LrScaling], *, ours: bool = True) -> list[Setting]:
+    """The authors' protocol at every (weight decay, rate scaling), then ours if asked."""
+    for s in lr_scalings:
+        if s not in ("fixed", "times_I"):
+            raise ValueError(f"unknown rate scaling {s!r}: choose 'fixed' or 'times_I'")
+    if any(w < 0 for w in weight_decays):
+        raise ValueError(f"weight decays must be ≥ 0, got {list(weight_decays)}")
+    grid = [Setting("authors", float(w), s) for s in lr_scalings for w in weight_decays]
+    return grid + ([Setting("ours")] if ours else [])
+
+
+@dataclass(frozen=True)
+class Training:
+    """The stated values of the arguments the authors did not report, and ours."""
+
+    lr: float = 0.1                 # authors: the fixed rate (× I for lr_scaling = "times_I")
+    batch_size: int = 100
+    steps: int = 3000               # authors: at most this many steps (their epochs × batches per epoch)
+    check_every: int = 100
+    lr_ours: float = 0.5            # ours: rate lr_ours·I
+    steps_ours: int = 3000
+    batch_size_ours: int | None = None   # ours: None = full batch
+
+
+@dataclass
+class Trained:
+    """3T networks (triples 3t, 3t+1, 3t+2) of one setting, ready to measure."""
+
+    setting: Setting
+    layers: Layers
+    x: torch.Tensor                 # (n, d) or (n, d + 1) with the bias column: what the layers take
+    trainable: Layers | None
+    n_fixed: int
+    steps: np.ndarray               # (3T,)
+    seconds: float                  # training time of the whole protocol batch this setting was part of
+
+
+def train_triples(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, I: int, widths: Sequence[int],
+                  settings: Sequence[Setting], T: int, seed: int, training: Training, device: torch.device,
+                  dtype: torch.dtype = torch.float32, progress: Callable | None = None) -> list[Trained]:
+    """Train T triples per setting at width I: one batch per protocol (settings and triples batched).
+    Triple t, member k starts from seed ``seed·10 000 + 3t + k`` in every setting of a protocol."""
+    seeds = [seed * 10_000 + j for j in range(3 * T)]
+    out = []
+    for protocol in ("authors", "ours"):
+        block = [s for s in settings if s.protocol == protocol]
+        if not block:
+            continue
+        A = len(block)
+        if protocol == "authors":
+            L0 = init_default(A * 3 * T, I, widths, seed=seeds * A, device=str(device), dtype=dtype)
+            xb, masks, n_fixed = with_ones(x), trainable_masks(L0), 1
+            lr = [training.lr * (I if s.lr_scaling == "times_I" else 1) for s in block for _ in seeds]
+            wd = [s.weight_decay for s in block for _ in seeds]
+            r = train_sgd(L0, xb, y, loss_fn, steps=training.steps, lr=lr, seeds=seeds * A, weight_decay=wd,
+                          batch_size=training.batch_size, check_every=training.check_every, trainable=masks,
+                          rule="authors", scale="mean", progress=progress)
+        else:
+            L0 = init_branches(3 * T, I, widths, seed=seeds, device=str(device), dtype=dtype, parametrization="mean")
+            xb, masks, n_fixed = x, None, 0
+            r = train_sgd(L0, xb, y, loss_fn, steps=training.steps_ours, lr=training.lr_ours * I, seeds=seeds,
+                          batch_size=training.batch_size_ours, check_every=training.check_every, scale="mean",
+                          progress=progress)
+        for a, s in enumerate(block):
+            sl = slice(3 * T * a, 3 * T * (a + 1))
+            out.append(Trained(s, [W[sl] for W in r.layers], xb, masks, n_fixed, r.steps[sl].cpu().numpy(), r.seconds))
+    return out
+
+
+def _accuracy(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        f = forward(layers, x, scale="mean")
+        pred = f.argmax(-1) if f.shape[-1] > 1 else torch.where(f[..., 0] >= 0, 1.0, -1.0).to(y.dtype)
+        return (pred == y).double().mean(-1).cpu().numpy()
+
+
+def measure_triples(tr: Trained, y: torch.Tensor, loss_fn: LossFn, *, views: Sequence[View], radii: Sequence[float],
+                    G: int, K: int, n_probe: int, n_window: int | None = None) -> pd.DataFrame:
+    """One row per (view, triple): mean training loss (÷ zero loss) and accuracy of its 3 solutions, how much
+    the view changed any of their losses (``loss_drift``, ÷ zero loss: 0 up to rounding), the Jensen
+    gap and the largest of the three segment barriers (÷ zero loss), the solutions' extent (largest plane
+    coordinate, units of ‖θ₃‖) and the score at each window radius (columns ``score@r``; surfaces on the first
+    ``n_window`` training examples, default all)."""
+    x, L = tr.x, tr.layers
+    T = L[0].shape[0] // 3
+    zero = ls.zero_loss(loss_fn, y, L[-1].shape[2], dtype=x.dtype)
+    losses = ls.losses_of(L, x, y, loss_fn, scale="mean")
+    acc = _accuracy(L, x, y).reshape(T, 3).mean(1)
+    rows = []
+    for view in views:
+        if view == "aligned":
+            V = [torch.cat(parts) for parts in zip(*[align_to_first([W[3 * t:3 * t + 3] for W in L], x[:n_probe],
+                                                                     n_fixed=tr.n_fixed) for t in range(T)])]
+        elif view == "none":
+            V = L
+        else:
+            raise ValueError(f"unknown view {view!r}: choose 'none' or 'aligned'")
+        lv = ls.losses_of(V, x, y, loss_fn, scale="mean")            # aligning must not change them
+        gaps = ls.jensen_gaps(V, x, y, loss_fn, scale="mean", solution_losses=lv) / zero
+        bars = ls.segment_barriers(V, x, y, loss_fn, K=K, scale="mean") / zero
+        for t in range(T):
+            trip = [W[3 * t:3 * t + 3] for W in V]
+            plane = ls.plane_from_solutions(trip, axes="authors", trainable=tr.trainable)
+            scores = ls.score_vs_window(plane, x[:n_window], y[:n_window], loss_fn, radii, G=G, scale="mean")
+            rows.append({"setting": tr.setting.name, "view": view, "triple": t,
+                         "loss_rel": float(losses[3 * t:3 * t + 3].mean()) / zero, "acc": float(acc[t]),
+                         "steps": float(tr.steps[3 * t:3 * t + 3].mean()), "gap": float(gaps[t]),
+                         "barrier": float(bars[t].max()), "extent": float(np.abs(plane.points).max() / plane.unit),
+                         "loss_drift": float((lv - losses)[3 * t:3 * t + 3].abs().max()) / zero,
+                         **{f"score@{r:g}": s.max for r, s in zip(radii, scores)}})
+    return pd.DataFrame(rows)
+
+
+def sweep(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequence[int], widths: Sequence[int],
+          settings: Sequence[Setting], T: int, seed: int, training: Training, views: Sequence[View],
+          radii: Sequence[float], G: int, K: int = 21, n_probe: int = 500, n_window: int | None = None,
+          device: torch.device,
+          dtype: torch.dtype = torch.float32, progress: Callable | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Train and measure every (I, setting, triple); returns (one row per I, setting, view, triple — see
+    :func:`measure_triples` — and the seconds spent training and measuring)."""
+    if T < 2:
+        raise ValueError(f"need at least 2 seed triples for an interval, got T = {T}")
+    if not settings or not Is:
+        raise ValueError("give at least one setting and one width I")
+    x, y = x.to(device, dtype), y.to(device)
+    y = y.to(dtype) if y.is_floating_point() else y
+    frames, t_train, t_measure = [], 0.0, 0.0
+    for I in (progress(Is, "widths I") if progress else Is):
+        t0 = time.perf_counter()
+        trained = train_triples(x, y, loss_fn, I=I, widths=widths, settings=settings, T=T, seed=seed,
+                                training=training, device=device, dtype=dtype)
+        t1 = time.perf_counter()
+        for tr in trained:
+            frames.append(measure_triples(tr, y, loss_fn, views=views, radii=radii, G=G, K=K, n_probe=n_probe,
+                                          n_window=n_window).assign(I=I))
+        t_train += t1 - t0
+        t_measure += time.perf_counter() - t1
+    return pd.concat(frames, ignore_index=True), {"train": t_train, "measure": t_measure}
+
+
+def summarise(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per (I, setting, view): mean and Student-t interval over triples of every measure (columns
+    ``M``, ``M_lo``, ``M_hi``)."""
+    cols = [c for c in rows.columns if c in MEASURES or c.startswith("score@") or c == "steps"]
+    out = []
+    for (I, setting, view), g in rows.groupby(["I", "setting", "view"], sort=False):
+        rec = {"I": I, "setting": setting, "view": view, "triples": len(g)}
+        for c in cols:
+            m, lo, hi = mean_interval(g[c].to_numpy(), confidence)
+            rec.update({c: float(m), f"{c}_lo": float(lo), f"{c}_hi": float(hi)})
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+@dataclass(frozen=True)
+class Explanations:
+    """Which explanation of P1's landscape pictures the sweep supports, by the fixed rules of :func:`explain`."""
+
+    a: bool                 # P1 right: flat at the widest I under every setting (as trained)
+    b: bool                 # zoom: every well-trained setting keeps a barrier at the widest I while its score falls with the window
+    c: bool                 # collapse: flat cells exist and every one of them is near the zero function
+    d: bool                 # symmetry: every well-trained setting is flat aligned, not flat as trained, at the widest I
+    flat: list[tuple[int, str]]          # (I, setting) flat as trained
+    flat_trained: list[tuple[int, str]]  # ... of which well trained
+    trained_at_max: list[str]            # settings well trained at the widest I
+
+
+def explain(summary: pd.DataFrame, *, near_zero: float, collapse: float) -> Explanations:
+    """Apply the rules, on :func:`summarise`'s intervals. A cell (I, setting, view) is *flat* when the upper
+    ends of its gap and barrier intervals are ≤ ``near_zero`` (window-independent "convex-looking"), *not
+    flat* when the lower end of either is > ``near_zero``; *well trained* when the upper end of its loss (÷ zero
+    loss) is < ``collapse``, *collapsed* when the lower end is ≥ ``collapse``. Scores: the smallest and
+    largest window radius present."""
+    flat = lambda r: r["gap_hi"] <= near_zero and r["barrier_hi"] <= near_zero
+    not_flat = lambda r: r["gap_lo"] > near_zero or r["barrier_lo"] > near_zero
+    radii = sorted(float(c[6:]) for c in summary.columns if c.startswith("score@") and not c.endswith(("_lo", "_hi")))
+    small, large = f"score@{radii[0]:g}", f"score@{radii[-1]:g}"
+    I_max = summary.I.max()
+    recs = summary.to_dict("records")
+    none = [r for r in recs if r["view"] == "none"]
+    aligned = {r["setting"]: r for r in recs if r["view"] == "aligned" and r["I"] == I_max}
+    top = [r for r in none if r["I"] == I_max]
+    trained = [r for r in top if r["loss_rel_hi"] < collapse]
+    flats = [r for r in none if flat(r)]
+    a = bool(top) and all(flat(r) for r in top)
+    b = bool(trained) and all(r["barrier_lo"] > near_zero and r[large + "_hi"] < r[small + "_lo"] for r in trained)
+    c = bool(flats) and all(r["loss_rel_lo"] >= collapse for r in flats)
+    d = bool(trained) and all(r["setting"] in aligned and not_flat(r) and flat(aligned[r["setting"]]) for r in trained)
+    return Explanations(a=a, b=b, c=c, d=d, flat=[(int(r["I"]), r["setting"]) for r in flats],
+                        flat_trained=[(int(r["I"]), r["setting"]) for r in flats if r["loss_rel_hi"] < collapse],
+                        trained_at_max=[r["setting"] for r in trained])

@@ -1,0 +1,128 @@
+"""Window-independent landscape measures (Jensen gap, segment barriers), the score as a function of the
+window, and the authors' plane (axes scaled to ‖θ₃‖), against hand-computed cases."""
+
+import numpy as np
+import pytest
+import torch
+
+from companion import landscape as ls
+from companion.losses import multiclass_hinge
+from companion.nets import init_branches
+
+
+def sq_loss(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """mean_n (f − y)² for one output: (S, n, 1), (n,) → (S,)."""
+    return ((f[..., 0] - y) ** 2).mean(-1)
+
+
+def scalar_nets(pairs):
+    """One-unit networks f(x) = a·relu(w x) (widths (1, 1, 1), I = 1) from (w, a) pairs: layers (S, 1, 1, 1)."""
+    w = torch.tensor([p[0] for p in pairs], dtype=torch.float64).view(-1, 1, 1, 1)
+    a = torch.tensor([p[1] for p in pairs], dtype=torch.float64).view(-1, 1, 1, 1)
+    return [w, a]
+
+
+X1, Y1 = torch.ones(1, 1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
+
+
+def test_jensen_gap_hand_computed():
+    # θ = (w, a), L = (a·relu(w) − 1)². Triple 1: (1, 1), (1, −1), (1, 0): losses 0, 4, 1; centre (1, 0): loss 1
+    # → gap 1 − 5/3 = −2/3. Triple 2: (1, 1), (−1, 1), (−1, −1): losses 0, 1, 1; centre (−1/3, 1/3): f = 0,
+    # loss 1 → gap 1 − 2/3 = 1/3.
+    L = scalar_nets([(1, 1), (1, -1), (1, 0), (1, 1), (-1, 1), (-1, -1)])
+    np.testing.assert_allclose(ls.jensen_gaps(L, X1, Y1, sq_loss), [-2 / 3, 1 / 3], atol=1e-12)
+    assert ls.zero_loss(sq_loss, Y1, 1, dtype=torch.float64) == 1.0
+    np.testing.assert_allclose(ls.losses_of(L, X1, Y1, sq_loss, max_elements=1).numpy(), [0, 4, 1, 0, 1, 1])
+
+
+def test_segment_barriers_hand_computed():
+    # triple (1, 1), (−1, 1), (−1, −1). Segment 1→2: f = relu(1 − 2t), L = (f − 1)²: 0, .25, 1, 1, 1 at
+    # t = 0, .25, .5, .75, 1 against the line t: excess 0, 0, .5, .25, 0 → barrier .5. Segment 1→3:
+    # f = (1 − 2t)·relu(1 − 2t): L = 0, .5625, 1, 1, 1 → excess .5 at t = .5 on this grid; on a finer grid the
+    # excess (1 − (1 − 2t)²)² − t (t ≤ ½) peaks inside, e.g. .5301 at t = .45. Segment 2→3: f ≡ 0: no barrier.
+    L = scalar_nets([(1, 1), (-1, 1), (-1, -1)])
+    np.testing.assert_allclose(ls.segment_losses(L, X1, Y1, sq_loss, np.array([0, .25, .5, .75, 1]))[0],
+                               [[0, .25, 1, 1, 1], [0, .5625, 1, 1, 1], [1, 1, 1, 1, 1]], atol=1e-12)
+    np.testing.assert_allclose(ls.segment_barriers(L, X1, Y1, sq_loss, K=5), [[.5, .5, 0]], atol=1e-12)
+    np.testing.assert_allclose(ls.segment_barriers(L, X1, Y1, sq_loss, K=21), [[.5, .5301, 0]], atol=1e-12)
+
+
+def test_convex_loss_has_no_gap_no_barrier_and_zero_score_at_every_window():
+    """Networks without a hidden layer are linear in their weights: the squared loss is convex on every
+    plane and segment, whatever the window."""
+    g = torch.Generator().manual_seed(0)
+    L = [torch.randn(6, 3, 1, 4, generator=g, dtype=torch.float64)]      # T = 2 triples, I = 3, widths (4, 1)
+    x = torch.randn(30, 4, generator=g, dtype=torch.float64)
+    y = torch.randn(30, generator=g, dtype=torch.float64)
+    assert np.all(ls.jensen_gaps(L, x, y, sq_loss) <= 1e-12)
+    assert np.all(ls.segment_barriers(L, x, y, sq_loss, K=11) <= 1e-12)
+    plane = ls.plane_from_solutions([W[:3] for W in L])
+    scores = ls.score_vs_window(plane, x, y, sq_loss, [0.3, 1.0, 4.0], G=9)
+    assert len(scores) == 3 and max(s.max for s in scores) < 1e-9
+
+
+def test_triples_batched_equal_one_at_a_time():
+    L = init_branches(6, 5, (4, 3, 3), seed=0, device="cpu", dtype=torch.float64)
+    x = torch.randn(25, 4, dtype=torch.float64)
+    y = torch.randint(0, 3, (25,))
+    gaps = ls.jensen_gaps(L, x, y, multiclass_hinge, scale="mean")
+    bars = ls.segment_barriers(L, x, y, multiclass_hinge, K=7, scale="mean")
+    for t in range(2):
+        one = [W[3 * t:3 * t + 3] for W in L]
+        np.testing.assert_allclose(ls.jensen_gaps(one, x, y, multiclass_hinge, scale="mean"), gaps[t:t + 1])
+        np.testing.assert_allclose(ls.segment_barriers(one, x, y, multiclass_hinge, K=7, scale="mean"), bars[t:t + 1])
+
+
+def authors_project(weights):
+    """A transcription of the authors' ``_project`` (fully_connected.py) on flat parameter vectors."""
+    theta_0 = torch.cat(weights, dim=0).mean(dim=0)
+    axis_x = (weights[0] - weights[1]).view(-1)
+    axis_y = (weights[0] - weights[2]).view(-1)
+    axis_x = axis_x / axis_x.norm(p=2) * weights[-1].norm(p=2)
+    axis_y = axis_y / axis_y.norm(p=2) * weights[-1].norm(p=2)
+    return theta_0, axis_x, axis_y
+
+
+def test_authors_axes_match_their_projection_and_windows_agree_across_scalings():
+    L = init_branches(3, 4, (5, 2, 3), seed=1, device="cpu", dtype=torch.float64)
+    flat = lambda layers, s: torch.cat([W[s].reshape(-1) for W in layers])
+    c, ax, ay = authors_project([flat(L, s).view(1, -1) for s in range(3)])
+    pa = ls.plane_from_solutions(L, axes="authors")
+    pu = ls.plane_from_solutions(L)
+    torch.testing.assert_close(flat(pa.center, 0), c)
+    torch.testing.assert_close(flat(pa.d1, 0), ax)
+    torch.testing.assert_close(flat(pa.d2, 0), ay)
+    n3 = float(flat(L, 2).norm())
+    assert pa.unit == pytest.approx(1.0) and pu.unit == pytest.approx(n3)
+    np.testing.assert_allclose(pa.points * n3, pu.points, rtol=1e-10)        # same points, other units
+    np.testing.assert_allclose(ls.window_grid(pa, 2.0, 5), np.linspace(-2, 2, 5))
+    x = torch.randn(20, 5, dtype=torch.float64)
+    y = torch.randint(0, 3, (20,))
+    # the same window (radius 0.7‖θ₃‖) through either scaling: the same surface, the same score
+    ga, gu = ls.window_grid(pa, 0.7, 6), ls.window_grid(pu, 0.7, 6)
+    np.testing.assert_allclose(ls.evaluate_fast(pa, x, y, multiclass_hinge, ga, ga),
+                               ls.evaluate_naive(pu, x, y, multiclass_hinge, gu, gu), rtol=1e-10)
+    sa = ls.score_vs_window(pa, x, y, multiclass_hinge, [0.7], G=6)[0]
+    assert sa.max == pytest.approx(ls.nonconvexity_score(ls.evaluate_naive(pu, x, y, multiclass_hinge, gu, gu),
+                                                         gu, gu).max)
+
+
+def test_trainable_mask_leaves_frozen_entries_out_of_the_norm():
+    L = init_branches(3, 2, (3, 2, 1), seed=2, device="cpu", dtype=torch.float64)
+    mask = [torch.ones(1, 1, 2, 3, dtype=torch.float64), torch.ones(1, 1, 1, 2, dtype=torch.float64)]
+    mask[0][..., 1, :] = 0                                                 # the second unit's row is frozen
+    pa = ls.plane_from_solutions(L, axes="authors", trainable=mask)
+    n3 = float(torch.sqrt((L[0][2, :, 0] ** 2).sum() + (L[1][2] ** 2).sum()))
+    assert float(ls._norm(pa.d1)) == pytest.approx(n3)
+
+
+def test_bad_input_is_refused():
+    L = scalar_nets([(1, 1), (-1, 1), (-1, -1), (1, 0)])
+    with pytest.raises(ValueError, match="multiple of 3"):
+        ls.jensen_gaps(L, X1, Y1, sq_loss)
+    with pytest.raises(ValueError, match="K ≥ 2"):
+        ls.segment_barriers([W[:3] for W in L], X1, Y1, sq_loss, K=1)
+    with pytest.raises(ValueError, match="radius > 0"):
+        ls.window_grid(ls.plane_from_solutions([W[:3] for W in L]), 0.0, 5)
+    with pytest.raises(ValueError, match="unknown axes"):
+        ls.plane_from_solutions([W[:3] for W in L], axes="sideways")
