@@ -74,13 +74,13 @@ import torch
 from IPython.display import Markdown, display
 
 from companion import landscape_sweep as sw
-from companion.claims import atomic_write_text
+from companion.book.claims import atomic_write_text
 from companion.data import synthetic_teacher
 from companion.devices import describe_device
 from companion.losses import multiclass_hinge, tau_hinge
 from companion.panels import FIG4_ROWS, fig4_data
 from companion.plotting import subplots
-from companion.report import glue_many, progress, start_chapter
+from companion.book.runtime import glue_many, progress, start_chapter
 
 t_start = time.perf_counter()
 ds = synthetic_teacher(n=n, d=10, hidden=11, seed=seed)
