@@ -51,9 +51,9 @@ batch_size = 128
 G = 11
 margin = 0.5
 bench_G = 5
-bench_branches = 0
+bench_branches = None
 n_probe = 500
-branch_chunk = 0
+branch_chunk = None
 near_zero = 0.1
 
 # %%
@@ -79,7 +79,6 @@ dev, claims = start_chapter("real_landscapes", preset=preset, device=device, see
 for u in used[1:]:
     claims.add_data(u)
     print("data:", u)
-chunk = branch_chunk or None
 
 # %% [markdown]
 # ## Networks, training, and two views of the same three solutions
@@ -122,8 +121,8 @@ for r, key in enumerate(rows):
             x_tr, y_tr, multiclass_hinge, I=I, widths=widths, seeds=[seed * 1000 + 10 * r + k for k in range(3)],
             steps=steps, lr=lr * I, G=G, margin=margin, batch_size=batch_size, scale="mean", parametrization="mean",
             x_eval=x_tr[:n_eval], y_eval=y_tr[:n_eval], x_test=x_te, y_test=y_te,
-            bench_G=bench_G if I == Is[-1] else 0, branch_chunk=chunk, views=("none", "aligned"), n_probe=n_probe,
-            bench_branches=bench_branches or None, device=device)
+            bench_G=bench_G if I == Is[-1] else 0, branch_chunk=branch_chunk, views=("none", "aligned"), n_probe=n_probe,
+            bench_branches=bench_branches, device=device)
 
 
 def jensen(p, view: str) -> float:
@@ -218,9 +217,9 @@ for key in rows:
     p = panels[key, Is[-1]]
     x_tr = sets[key][0][:n_probe].to(dev)
     with torch.no_grad():
-        before = forward(p.train.layers, x_tr, scale="mean", branch_chunk=chunk)
+        before = forward(p.train.layers, x_tr, scale="mean", branch_chunk=branch_chunk)
         after = forward(align_to_first(p.train.layers, x_tr, branch_chunk=branch_chunk or 4096), x_tr, scale="mean",
-                        branch_chunk=chunk)
+                        branch_chunk=branch_chunk)
     claims.close(f"{key}_fast_equals_naive", f"{name}, I = {Is[-1]:,}: fast plane evaluator = per-point forward "
                  "(largest relative difference, float64)", p.bench.max_rel_diff, 0.0, 1e-5)
     claims.close(f"{key}_alignment_keeps_functions", f"{name}, I = {Is[-1]:,}: aligning relabels units only — largest "

@@ -137,3 +137,20 @@ def test_schema_is_enforced_for_presets_and_overrides():
 def test_cli_refuses_a_bad_choice_before_running(capsys, tmp_path):
     assert cli.main(["run", "theorem2", "--preset", "smoke", "--out", str(tmp_path), "-p", "H=1"]) == 2
     assert "below its minimum 2" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"mnist_split": "tset"}, "'tset' is not a valid choice: choose one of 'test', 'train'"),
+    ({"rows": ["mnist", "svhn"]}, "rows\\[1\\]' = 'svhn' is not a valid choice"),
+    ({"batch_size": 0}, "below its minimum 1"),
+    ({"branch_chunk": "big"}, "must be of type int"),
+])
+def test_real_landscapes_bad_inputs_are_refused_naming_the_choices(override, message):
+    with pytest.raises(ChapterError, match=message):
+        resolve_parameters(get_chapter("real_landscapes"), "smoke", override)
+
+
+def test_optional_values_are_none_not_zero():
+    params = resolve_parameters(get_chapter("real_landscapes"), "cpu", {"branch_chunk": None})
+    assert params["branch_chunk"] is None and params["bench_branches"] is None
+    assert resolve_parameters(get_chapter("real_landscapes"), "paper")["branch_chunk"] == 2048

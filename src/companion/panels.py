@@ -161,6 +161,8 @@ def fig4_data(rows: Sequence[str], *, n_train: int, n_test: int, seed: int, data
     unknown = sorted(set(rows) - set(FIG4_ROWS))
     if unknown or not rows:
         raise ValueError(f"rows {unknown or list(rows)} not known: choose among {list(FIG4_ROWS)}")
+    if mnist_split not in ("test", "train"):
+        raise ValueError(f"unknown mnist_split {mnist_split!r}: choose 'test' or 'train'")
     used, sets = [], {}
     if "mnist" in rows:
         if mnist_split == "test":
