@@ -34,3 +34,23 @@ def test_no_chapter_tried_the_network(smoke_runs, _offline_processes):
     """Every chapter ran at smoke (on the real data or generated stand-ins) with no outside connection tried."""
     assert smoke_runs
     assert _offline_processes.read_text() == "", _offline_processes.read_text()
+
+
+#: chapters that read MNIST or CIFAR-10
+DATA_CHAPTERS = ["real_landscapes", "landscape_verdict"]
+
+
+@pytest.mark.parametrize("name", DATA_CHAPTERS)
+def test_data_chapters_run_offline_on_generated_stand_ins(name, tmp_path_factory, _offline_processes):
+    """As on a clone without ../shared and with no network: generated files in the real layouts, no download,
+    no outside connection, and the page says the data were stand-ins."""
+    from companion.book.runner import run_chapter
+    from companion.data import write_stand_in_data
+    from conftest import ROOT, TEST_DEVICE
+
+    data = write_stand_in_data(tmp_path_factory.mktemp("stand_ins"))
+    before = _offline_processes.read_text()
+    r = run_chapter(name, "smoke", tmp_path_factory.mktemp(name), data_dir=data, device=TEST_DEVICE, root=ROOT)
+    assert r.ok, r.summary()
+    assert any("STAND-IN" in d for d in r.claims["data"])
+    assert _offline_processes.read_text() == before
