@@ -78,7 +78,7 @@ from companion.book.claims import atomic_write_text
 from companion.data import synthetic_teacher
 from companion.devices import describe_device
 from companion.losses import multiclass_hinge, tau_hinge
-from companion.panels import FIG4_ROWS, fig4_data
+from companion.landscape_pipeline import FIG4_ROWS, fig4_data
 from companion.plotting import subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 

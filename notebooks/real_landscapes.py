@@ -67,7 +67,7 @@ from IPython.display import Markdown, display
 from companion.devices import describe_device
 from companion.losses import multiclass_hinge
 from companion.nets import forward, n_parameters
-from companion.panels import FIG4_ROWS as ROWS, fig4_data, landscape_panel
+from companion.landscape_pipeline import FIG4_ROWS as ROWS, fig4_data, landscape_panel
 from companion.plotting import subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 from companion.symmetry import align_to_first

@@ -58,7 +58,7 @@ from companion.data import synthetic_teacher
 from companion.devices import describe_device
 from companion.losses import tau_hinge
 from companion.nets import n_parameters
-from companion.panels import landscape_panel
+from companion.landscape_pipeline import landscape_panel
 from companion.plotting import COLORS, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 from companion.stats import spearman

@@ -8,6 +8,7 @@ import torch
 from companion import landscape as ls
 from companion.losses import multiclass_hinge
 from companion.nets import init_branches
+from companion.losses import tau_hinge
 
 
 def sq_loss(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -126,3 +127,47 @@ def test_bad_input_is_refused():
         ls.window_grid(ls.plane_from_solutions([W[:3] for W in L]), 0.0, 5)
     with pytest.raises(ValueError, match="unknown axes"):
         ls.plane_from_solutions([W[:3] for W in L], axes="sideways")
+
+
+# ---- from the former test_engines.py ----------------------------------------
+
+@pytest.mark.parametrize("widths", [(6, 1, 1), (6, 3, 2, 4)])
+def test_fast_plane_evaluator_equals_naive(widths):
+    torch.manual_seed(0)
+    L = init_branches(3, 9, widths, seed=0, device="cpu", dtype=torch.float64)
+    plane = ls.plane_from_solutions(L)
+    x = torch.randn(40, widths[0], dtype=torch.float64)
+    if widths[-1] == 1:
+        y, loss = torch.sign(torch.randn(40, dtype=torch.float64)), tau_hinge
+    else:
+        y, loss = torch.randint(0, widths[-1], (40,)), multiclass_hinge
+    g = ls.grid_for(plane, 5)
+    fast = ls.evaluate_fast(plane, x, y, loss, g, g, max_elements=500, branch_chunk=4)   # several chunks
+    naive = ls.evaluate_naive(plane, x, y, loss, g, g)
+    np.testing.assert_allclose(fast, naive, rtol=1e-10)
+    # the three solutions lie on the plane at the returned coordinates
+    for s in range(3):
+        p = ls.plane_point(plane, *plane.points[s])
+        for W, P in zip(L, p):
+            torch.testing.assert_close(P[0], W[s])
+
+
+def test_random_plane_is_filter_normalised():
+    L = init_branches(1, 4, (5, 3, 2), seed=0, device="cpu", dtype=torch.float64)
+    pl = ls.random_plane(L, seed=1)
+    for C, D in zip(pl.center, pl.d1):
+        torch.testing.assert_close(D.norm(dim=-1), C.norm(dim=-1))
+
+
+def test_nonconvexity_score():
+    g = np.linspace(-1, 1, 21)
+    A, B = np.meshgrid(g, g)
+    assert ls.nonconvexity_score(A**2 + B**2, g, g).max < 1e-9                 # convex: 0
+    assert ls.nonconvexity_score(np.abs(A) + 0.3 * B, g, g).max < 1e-9        # convex, non-smooth: 0
+    bumpy = A**2 + B**2 + 0.5 * np.exp(-20 * (A**2 + B**2))                    # a bump on a bowl
+    sc = ls.nonconvexity_score(bumpy, g, g)
+    assert 0.1 < sc.max < 0.25 and 0 < sc.mean < sc.max        # bump 0.5 high on a range of about 2.5
+    assert sc.gap == pytest.approx(sc.max * (bumpy.max() - bumpy.min()))    # the same gap in loss units
+    small = ls.nonconvexity_score(bumpy / 10, g, g)
+    assert small.max == pytest.approx(sc.max) and small.gap == pytest.approx(sc.gap / 10)   # shape vs height
+    assert ls.nonconvexity_score(np.zeros_like(A), g, g).max == 0.0

@@ -10,7 +10,7 @@ import torch
 
 from companion.losses import multiclass_hinge
 from companion.nets import forward, init_branches
-from companion.panels import plane_view
+from companion.landscape_pipeline import plane_view
 from companion.symmetry import align_to_first, assignment, blocked_assignment, random_symmetry
 
 WIDTHS = [(6, 4, 3), (6, 4, 3, 5, 3)]

@@ -13,6 +13,10 @@ from companion.losses import multiclass_hinge
 from companion.nets import forward, init_default, trainable_masks, with_ones
 from companion.schedule import authors_rule_loop
 from companion.train import epoch_order, train_sgd
+from companion.data import synthetic_teacher
+from companion.losses import tau_hinge
+from companion.nets import flatten, init_branches
+from companion.train import batch_indices, init_padded, train_sequential
 
 
 class Model(nn.Module):
@@ -160,3 +164,52 @@ def test_bad_settings_are_refused():
         train_sgd(L, with_ones(x), y, multiclass_hinge, steps=1, lr=0.1, seeds=[0, 1], rule="theirs")
     with pytest.raises(ValueError, match="one value per network"):
         train_sgd(L, with_ones(x), y, multiclass_hinge, steps=1, lr=[0.1, 0.2, 0.3], seeds=[0, 1])
+
+
+# ---- from the former test_engines.py ----------------------------------------
+
+def test_batch_indices_are_per_network_and_in_range():
+    a = batch_indices(torch.tensor([3, 4]), 7, 50, 100)
+    b = batch_indices(torch.tensor([4]), 7, 50, 100)
+    assert a.shape == (2, 50) and int(a.min()) >= 0 and int(a.max()) < 100
+    assert torch.equal(a[1], b[0]) and not torch.equal(a[0], a[1])
+
+
+@pytest.mark.parametrize("batch_size", [None, 32])
+def test_batched_training_equals_single_seed_training(batch_size):
+    ds = synthetic_teacher(n=120, d=4, hidden=3, seed=0)
+    seeds = [11, 12, 13]
+    L = init_branches(3, 5, (4, 1, 1), seed=seeds, device="cpu", dtype=torch.float64)
+    kw = dict(steps=60, lr=0.5, check_every=20, batch_size=batch_size, stop_loss=0.0)
+    batched = train_sgd(L, ds.x, ds.y, tau_hinge, seeds=seeds, **kw)
+    single = train_sequential(L, ds.x, ds.y, tau_hinge, seeds=seeds, **kw)
+    for s in range(3):
+        for W, Ws in zip(batched.layers, single[s].layers):
+            torch.testing.assert_close(W[s:s + 1], Ws, rtol=1e-10, atol=1e-12)
+    # and a network initialised alone is the same as in a batch
+    alone = init_branches(1, 5, (4, 1, 1), seed=[12], device="cpu", dtype=torch.float64)
+    torch.testing.assert_close(alone[0][0], L[0][1])
+
+
+def test_padding_and_compaction_do_not_change_a_network():
+    ds = synthetic_teacher(n=200, d=5, hidden=3, seed=1)
+    layers, mask = init_padded([3, 6], (5, 1, 1), seeds=[1, 2], device="cpu", dtype=torch.float64)
+    assert float(mask[0].sum()) == 3 and float(layers[0][0, 3:].abs().sum()) == 0
+    r = train_sgd(layers, ds.x, ds.y, tau_hinge, steps=300, lr=1.0, seeds=[1, 2], check_every=25, mask=mask,
+                  stop_loss=0.02)
+    assert float(r.layers[0][0, 3:].abs().sum()) == 0            # padded branches stay zero
+    narrow = init_branches(1, 3, (5, 1, 1), seed=[1], device="cpu", dtype=torch.float64)
+    r1 = train_sgd(narrow, ds.x, ds.y, tau_hinge, steps=300, lr=1.0, seeds=[1], check_every=25, stop_loss=0.02)
+    torch.testing.assert_close(r.layers[0][0, :3], r1.layers[0][0], rtol=1e-9, atol=1e-12)
+    assert int(r.steps[0]) == int(r1.steps[0])
+
+
+def test_lr_is_cut_when_the_loss_rises():
+    """check_full: ×lr_cut exactly when the full-data loss rose since the last check, and never otherwise."""
+    ds = synthetic_teacher(n=100, d=3, hidden=2, seed=0)
+    L = init_branches(2, 4, (3, 1, 1), seed=0, device="cpu", dtype=torch.float64)
+    r = train_sgd(L, ds.x, ds.y, tau_hinge, steps=200, lr=[1e4, 1e-3], seeds=[0, 1], check_every=10, stop_loss=0.0)
+    hist = r.history.numpy()
+    rises = int((np.diff(hist[:, 0]) > 0).sum())
+    assert rises >= 1 and float(r.lr[0]) == pytest.approx(1e4 * 0.1**rises, rel=1e-12)
+    assert (np.diff(hist[:, 1]) <= 0).all() and float(r.lr[1]) == 1e-3      # the loss never rose: no cut

@@ -27,9 +27,9 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 import torch
 
+from companion.losses import LossFn
 from companion.nets import Layers, Scale, forward
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Axes = Literal["unit", "authors"]
 
 

@@ -28,12 +28,12 @@ import pandas as pd
 import torch
 
 from companion import landscape as ls
+from companion.losses import LossFn
 from companion.nets import Layers, forward, init_branches, init_default, trainable_masks, with_ones
 from companion.stats import mean_interval
 from companion.symmetry import align_to_first
 from companion.train import train_sgd
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Protocol = Literal["authors", "ours"]
 LrScaling = Literal["fixed", "times_I"]
 View = Literal["none", "aligned"]

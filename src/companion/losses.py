@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
+
+#: A loss of batched outputs: (…, n, out) scores and the targets -> (…,) one loss per network.
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def tau_hinge(f: torch.Tensor, y: torch.Tensor, tau: float = 1.0) -> torch.Tensor:

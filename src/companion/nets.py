@@ -90,12 +90,6 @@ def n_parameters(I: int, widths: Sequence[int]) -> int:
     return I * sum(widths[l] * widths[l + 1] for l in range(len(widths) - 1))
 
 
-def select(layers: Sequence[torch.Tensor], s: int | Sequence[int]) -> Layers:
-    """Networks ``s`` of a batch (keeps the leading dimension)."""
-    idx = [s] if isinstance(s, int) else list(s)
-    return [W[idx] for W in layers]
-
-
 def flatten(layers: Sequence[torch.Tensor]) -> torch.Tensor:
     """(S, P): each network's parameters as one vector."""
     return torch.cat([W.reshape(W.shape[0], -1) for W in layers], 1)

@@ -25,10 +25,10 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 import torch
 
+from companion.losses import LossFn
 from companion.nets import Layers, Scale, forward, init_branches
 from companion.schedule import AuthorsRule
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]   # (S, n, out), targets -> (S,)
 Rule = Literal["check_full", "authors"]
 Batches = Literal["hash", "epochs"]
 

@@ -1,4 +1,4 @@
-"""One landscape panel: train three solutions as one batch, span the plane through them, evaluate and score.
+"""The landscape pipeline: train three solutions as one batch, span the plane through them, evaluate and score.
 
 A panel can look at the same three solutions in several ways (``views``): ``"none"``, the plane through
 the solutions as trained (the authors' protocol), and ``"aligned"``, the plane through them after the
@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import torch
 
 from companion import landscape as ls
+from companion.losses import LossFn
 from companion.nets import Scale, forward, init_branches
 from companion.symmetry import align_to_first
 from companion.train import TrainResult, train_sgd
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 View = Literal["none", "aligned"]
 
 
