@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from companion.vgg import (
-    BranchLoop, BranchVGG9, Recipe, VGG9, _batches, benchmark_forms, branch_seed, copy_branches, count_macs,
+    BranchLoop, BranchVGG9, Recipe, VGG9, _batches, benchmark_forms, branch_seed, compare_forms, copy_branches,
+    count_macs, grid_flops, trend_per_doubling,
     crop_flip, device_settings, init_branch, make_networks, normalize, train_networks, vgg9_macs,
     vgg9_parameters,
 )
@@ -220,3 +221,26 @@ def test_benchmark_forms_agree_and_report_every_form():
     for r in rows:
         assert r["max_diff"] < 1e-4 and r["speedup"] > 0
         assert {"loop (img/s)", "grouped (img/s)", "grouped, channels_last (img/s)"} <= set(r)
+
+
+@pytest.mark.parametrize("I,S", [(1, 1), (3, 2)])
+def test_compare_forms_finds_them_equal_in_float64(I, S):
+    d = compare_forms(I, 2, S=S)
+    assert max(d.values()) < 1e-12
+
+
+def test_grid_flops_by_brute_force():
+    brute = sum(3 * 2 * I * vgg9_macs(w) * 50 + 2 * I * vgg9_macs(w) * 10 for w in (2, 4) for I in (1, 3) for _ in range(7))
+    assert grid_flops([2, 4], [1, 3], epochs=7, n_train=50, n_test=10) == pytest.approx(brute, rel=1e-12)
+
+
+def test_trend_per_doubling_recovers_a_known_slope_and_straddles_zero_for_noise():
+    I = [1, 2, 4, 8] * 3
+    acc = [0.5 + 0.02 * k for k in [0, 1, 2, 3] * 3]
+    s, lo, hi = trend_per_doubling(I, [a + 1e-4 * (j % 3) for j, a in enumerate(acc)])
+    assert s == pytest.approx(0.02, abs=1e-3) and lo < s < hi and lo > 0
+    rng = torch.Generator().manual_seed(0)
+    noise = (0.5 + 0.01 * torch.randn(40, generator=rng)).tolist()
+    s, lo, hi = trend_per_doubling([1, 2, 4, 8] * 10, noise)
+    assert lo < 0 < hi
+    assert all(v != v for v in trend_per_doubling([4, 4, 4], [0.1, 0.2, 0.3]))

@@ -468,3 +468,66 @@ def benchmark_forms(Is: Sequence[int], w: int, *, batch: int, repeats: int, devi
         rows.append({"I": I, **{f"{k} (img/s)": batch / t for k, t in med.items()},
                      "speedup": sorted(ratios)[len(ratios) // 2], "max_diff": diff})
     return rows
+
+
+# ---- checks and summaries for the chapter ----------------------------------------------------------------
+
+def compare_forms(I: int, w: int, *, S: int = 1, batch: int = 8, seed: int = 0,
+                  dtype: torch.dtype = torch.float64) -> dict[str, float]:
+    """Largest relative differences between :class:`BranchVGG9` and :class:`BranchLoop` holding the same
+    weights: logits in train mode, logits in eval mode, and the gradients of every parameter."""
+    import copy
+
+    g = torch.Generator().manual_seed(seed)
+    branches = [init_branch(w, branch_seed(seed + s, i)).to(dtype) for s in range(S) for i in range(I)]
+    for b in branches:                                   # non-trivial BatchNorm parameters and statistics
+        for bn in [*b.bns, b.bn_fc]:
+            with torch.no_grad():
+                bn.weight.copy_(torch.rand(bn.weight.shape, generator=g, dtype=dtype) + 0.5)
+                bn.running_var.copy_(torch.rand(bn.running_var.shape, generator=g, dtype=dtype) + 0.5)
+    grouped, loop = copy_branches(BranchVGG9(I, w, S).to(dtype), branches), BranchLoop(branches, S)
+    x = torch.randn(batch, 3 * S, 32, 32, generator=g, dtype=dtype)
+    y = torch.randint(0, N_CLASSES, (batch * S,), generator=g)
+
+    def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+        a, b = a.detach(), b.detach()
+        return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
+
+    out_g, out_l = grouped(x), loop(x)
+    train = rel(out_g, out_l)
+    for out in (out_g, out_l):
+        F.cross_entropy(out.reshape(-1, N_CLASSES), y).backward()
+    grads = [copy.deepcopy(b) for b in branches]        # branches holding their gradients as weights
+    for gb, b in zip(grads, branches):
+        for p, q in zip(gb.parameters(), b.parameters()):
+            p.data = q.grad.clone()
+    expect = dict(copy_branches(BranchVGG9(I, w, S).to(dtype), grads).named_parameters())
+    grad = max(rel(p.grad, expect[name]) for name, p in grouped.named_parameters())
+    grouped.eval(), loop.eval()
+    with torch.no_grad():
+        ev = rel(grouped(x), loop(x))
+    return {"train": train, "eval": ev, "grad": grad}
+
+
+def grid_flops(widths: Sequence[int], Is: Sequence[int], *, epochs: int, n_train: int, n_test: int,
+               seeds: int = 1) -> float:
+    """FLOPs of training every (w, I) for ``epochs`` on ``n_train`` images and testing on ``n_test`` after
+    each epoch (forward only), ``seeds`` networks each."""
+    per_epoch = sum(train_flops_per_image(w, I) * n_train + 2.0 * I * vgg9_macs(w) * n_test
+                    for w in widths for I in Is)
+    return float(seeds * epochs * per_epoch)
+
+
+def trend_per_doubling(I: Sequence[int], acc: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Least-squares slope of accuracy on log₂ I over all runs (one point per network), with its
+    t-interval: (slope, low, high) in accuracy per doubling of I. NaN interval if fewer than 3 runs or
+    one I only."""
+    import numpy as np
+    from scipy import stats
+
+    x, y = np.log2(np.asarray(I, float)), np.asarray(acc, float)
+    if len(x) < 3 or np.ptp(x) == 0:
+        return float("nan"), float("nan"), float("nan")
+    r = stats.linregress(x, y)
+    half = stats.t.ppf(0.5 + confidence / 2, len(x) - 2) * r.stderr
+    return float(r.slope), float(r.slope - half), float(r.slope + half)
