@@ -187,7 +187,10 @@ for c, w in enumerate(widths):
         ax2.plot(range(1, len(curve) + 1), curve, color=palette[c % 4], alpha=0.4 + 0.6 * k / max(len(Is) - 1, 1),
                  label=f"w = {w}, I = {I}")
 ax.set(xscale="log", xticks=Is, xticklabels=[str(i) for i in Is], xlabel="branches I", ylabel="test accuracy")
+ax.minorticks_off()
 ax2.set(xlabel="epoch", ylabel="test accuracy (seed mean)")
+if epochs <= 10:
+    ax2.set_xticks(range(1, epochs + 1))
 ax.legend()
 ax2.legend(fontsize=7);
 
