@@ -286,8 +286,10 @@ Markdown(claims.table())
 # - **Scale.** Preset **{glue:text}`vgg_preset`** on {glue:text}`vgg_device` ({glue:text}`vgg_total:.0f` s in all).
 #   The paper's grid (w = 16 and 32, I = 4 … 32, 300 epochs, all 50,000 images) is the `paper` preset; it resumes
 #   from per-configuration checkpoints written after every epoch.
-# - **Recipe.** P1 states none; we use the loss-landscape repository's (above), as the authors' `VGG.py` suggests
-#   by its arguments. Our learning-rate cuts are at `milestones`; at the small presets they are scaled down.
+# - **Recipe.** P1 states none; we use the loss-landscape repository's (above). The authors' `VGG.py` agrees where
+#   it says anything: Nesterov SGD, cuts ×0.1 at epochs 150, 225 and 275, crops and flips; its learning rate,
+#   momentum, batch size and epochs are command-line arguments whose values are not published. Our cuts are at
+#   `milestones`; at the small presets they are scaled down.
 # - **What we fixed in the authors' `VGG.py`.** It does not run as published: `n_workers` is undefined; the
 #   parsed `--width` is never passed on (every branch gets the default width 32); the parsed weight decay is never
 #   given to the optimiser; the model is never moved to the GPU; it uses PyTorch 0.3 idioms (`Variable`,
