@@ -233,7 +233,8 @@ claims.close("paper_flops_vs_issue", "the paper grid's FLOPs (training and per-e
 claims.save()
 best = table.loc[table["GFLOP/s"].idxmax()]
 glue_many("vgg", total=time.perf_counter() - t_start, preset=preset, device=describe_device(dev),
-          n_train=len(tr.labels), n_test=len(te.labels), epochs=epochs, n_seeds=n_seeds, form=settings.form,
+          n_train=len(tr.labels), n_test=len(te.labels), epochs=epochs, n_seeds=n_seeds,
+          form=settings.form + (", channels_last" if settings.channels_last else "") + (f", {settings.amp} autocast" if settings.amp else ", float32"),
           Is=", ".join(map(str, Is)), widths=", ".join(map(str, widths)), flops=f"{flops:.2e}",
           flops_train=f"{flops_train:.2e}", flops_ratio=flops / 4e17, hours_here=hours_here,
           rate=best_rate / 1e9, rate_w=int(best["w"]), rate_I=int(best["I"]), rate_img=best["images/s"],
@@ -266,9 +267,10 @@ Markdown(claims.table())
 #   (largest relative difference {glue:text}`vgg_same:.1e`: logits, train and eval mode, and every gradient). Its
 #   training step ran at {glue:text}`vgg_speed_min:.2f`× to {glue:text}`vgg_speed_max:.2f`× the loop's speed on
 #   this device (w = {glue:text}`vgg_bench_w`, I up to {glue:text}`vgg_bench_Imax`; the best of its NCHW and
-#   `channels_last` layouts, a ratio of times measured in turn, so it holds even on a busy machine). Training here
-#   used the **{glue:text}`vgg_form`** form. On a CPU small grouped convolutions gain less than on a GPU, where one
-#   kernel per layer replaces I launches.
+#   `channels_last` layouts; a ratio of times measured in turn, so it holds better than either rate on a busy
+#   machine). Training here used the **{glue:text}`vgg_form`** form. On a CPU small grouped convolutions gain
+#   little over a loop of dense ones; the grouped form is meant for a GPU, where one kernel per layer replaces I
+#   launches (not measured for this page unless its device is a GPU).
 # - **The paper's cost.** The full grid is {glue:text}`vgg_flops` FLOP per seed
 #   ({glue:text}`vgg_flops_train` of it training), {glue:text}`vgg_flops_ratio:.2f` times the issue's
 #   "about 4 × 10¹⁷". The best training rate here was {glue:text}`vgg_rate:.1f` GFLOP/s
