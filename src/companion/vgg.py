@@ -290,14 +290,14 @@ class Settings:
 
 
 def device_settings(device: torch.device, form: Form = "auto", amp: Amp = "auto") -> Settings:
-    """``auto``: the grouped form in ``channels_last`` (faster than NCHW for grouped convolutions on CUDA and,
-    in the chapter's benchmark, on CPU for I ≥ 4); bf16 autocast on CUDA, float32 on CPU."""
+    """``auto``: the grouped form; on CUDA with bf16 autocast and ``channels_last``, on CPU in float32 and
+    contiguous NCHW (bf16 is slow on CPUs without bf16 matrix units)."""
     if form not in ("auto", "grouped", "loop") or amp not in ("auto", "off", "bf16"):
         raise ValueError(f"form {form!r} / amp {amp!r}: choose form auto|grouped|loop and amp auto|off|bf16")
     cuda = device.type == "cuda"
     chosen = form if form != "auto" else "grouped"
     dtype = torch.bfloat16 if amp == "bf16" or (amp == "auto" and cuda) else None
-    return Settings(chosen, dtype, chosen == "grouped")
+    return Settings(chosen, dtype, cuda and chosen == "grouped")
 
 
 @dataclass
