@@ -37,7 +37,7 @@ def test_no_chapter_tried_the_network(smoke_runs, _offline_processes):
 
 
 #: chapters that read MNIST or CIFAR-10
-DATA_CHAPTERS = ["real_landscapes", "landscape_verdict"]
+DATA_CHAPTERS = ["real_landscapes", "landscape_verdict", "vgg_branches"]
 
 
 @pytest.mark.parametrize("name", DATA_CHAPTERS)

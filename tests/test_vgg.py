@@ -1,0 +1,246 @@
+"""Multi-branch VGG-9: counts in closed form, the grouped network against the authors' branch loop,
+augmentation against brute force, and training (batched seeds = separate runs; resume = uninterrupted)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from companion.vgg import (
+    BranchLoop, BranchVGG9, Recipe, VGG9, _batches, benchmark_forms, branch_seed, compare_forms, copy_branches,
+    count_macs, grid_flops, trend_per_doubling,
+    crop_flip, device_settings, init_branch, make_networks, normalize, train_networks, vgg9_macs,
+    vgg9_parameters,
+)
+
+
+def n_params(m: torch.nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+@pytest.mark.parametrize("w", [1, 2, 3, 8, 16, 32])
+def test_parameter_count_closed_form_equals_the_module(w):
+    assert n_params(VGG9(w)) == vgg9_parameters(w)
+    assert n_params(BranchVGG9(3, w, S=2)) == 6 * vgg9_parameters(w)
+
+
+def test_parameter_counts_of_the_paper_widths():
+    assert vgg9_parameters(16) == 175_610
+    assert vgg9_parameters(32) == 698_858
+
+
+@pytest.mark.parametrize("w", [1, 4, 16])
+def test_mac_count_closed_form_equals_hooks_on_both_forms(w):
+    x = torch.zeros(2, 3, 32, 32)
+    assert count_macs(VGG9(w).eval(), x) == vgg9_macs(w)
+    assert count_macs(BranchVGG9(4, w, S=2).eval(), x) == 8 * vgg9_macs(w)
+    assert count_macs(BranchLoop([VGG9(w) for _ in range(3)]).eval(), x) == 3 * vgg9_macs(w)
+
+
+def _pair(I: int, w: int, S: int, dtype: torch.dtype = torch.float64):
+    branches = [init_branch(w, branch_seed(s, i)).to(dtype) for s in range(S) for i in range(I)]
+    for b in branches:      # non-trivial BatchNorm affine parameters and statistics
+        for bn in [*b.bns, b.bn_fc]:
+            with torch.no_grad():
+                bn.weight.uniform_(0.5, 1.5)
+                bn.bias.uniform_(-0.2, 0.2)
+                bn.running_mean.uniform_(-0.1, 0.1)
+                bn.running_var.uniform_(0.5, 2.0)
+    grouped = copy_branches(BranchVGG9(I, w, S).to(dtype), branches)
+    return grouped, BranchLoop(branches, S), branches
+
+
+@pytest.mark.parametrize("I,w,S,streams", [(1, 4, 1, False), (3, 4, 1, False), (3, 2, 2, True), (2, 3, 3, False)])
+def test_grouped_equals_branch_loop_train_eval_and_gradients(I, w, S, streams):
+    torch.manual_seed(0)
+    grouped, loop, branches = _pair(I, w, S)
+    x = torch.randn(6, 3 * S if streams else 3, 32, 32, dtype=torch.float64)    # float64: exact up to rounding
+    y = torch.randint(0, 10, (6, S))
+    out_g, out_l = grouped(x), loop(x)                     # train mode: batch statistics
+    assert out_g.shape == out_l.shape == (6, S, 10)
+    torch.testing.assert_close(out_g, out_l, atol=1e-10, rtol=1e-9)
+    for m, out in ((grouped, out_g), (loop, out_l)):
+        torch.nn.functional.cross_entropy(out.reshape(-1, 10), y.reshape(-1)).backward()
+    for k in range(7):
+        ref = torch.cat([b.convs[k].weight.grad for b in branches])
+        torch.testing.assert_close(grouped.convs[k].weight.grad, ref, atol=1e-10, rtol=1e-8)
+        ref_bn = torch.cat([b.bns[k].weight.grad for b in branches])
+        torch.testing.assert_close(grouped.bns[k].weight.grad, ref_bn, atol=1e-10, rtol=1e-8)
+        torch.testing.assert_close(grouped.bns[k].running_mean, torch.cat([b.bns[k].running_mean for b in branches]))
+    torch.testing.assert_close(grouped.fc1.weight.grad.flatten(1),
+                               torch.cat([b.fc1.weight.grad for b in branches]), atol=1e-10, rtol=1e-8)
+    torch.testing.assert_close(grouped.fc2.bias.grad, torch.cat([b.fc2.bias.grad for b in branches]),
+                               atol=1e-10, rtol=1e-8)
+    grouped.eval(), loop.eval()                            # eval mode: running statistics
+    with torch.no_grad():
+        torch.testing.assert_close(grouped(x), loop(x), atol=1e-10, rtol=1e-9)
+
+
+def test_channels_last_and_cpu_bf16_autocast_keep_the_function():
+    """The CPU-testable parts of the CUDA path: channels_last gives the same logits; bf16 autocast is close."""
+    torch.manual_seed(1)
+    grouped, _, _ = _pair(4, 4, 1, torch.float32)
+    grouped.eval()
+    x = torch.randn(8, 3, 32, 32)
+    with torch.no_grad():
+        ref = grouped(x)
+        cl = grouped.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = grouped(x)
+    torch.testing.assert_close(cl, ref, atol=1e-5, rtol=1e-4)
+    assert low.dtype == torch.bfloat16
+    assert float((low.float() - ref).abs().max()) < 0.05 * float(ref.abs().max())
+
+
+def test_device_settings():
+    cpu = device_settings(torch.device("cpu"))
+    assert (cpu.form, cpu.amp, cpu.channels_last) == ("grouped", None, False)
+    cuda = device_settings(torch.device("cuda"))       # a description only: needs no GPU
+    assert (cuda.form, cuda.amp, cuda.channels_last) == ("grouped", torch.bfloat16, True)
+    assert device_settings(torch.device("cpu"), "grouped", "bf16").amp == torch.bfloat16
+    assert not device_settings(torch.device("cuda"), "loop").channels_last
+    with pytest.raises(ValueError, match="choose form"):
+        device_settings(torch.device("cpu"), "fast")
+
+
+def test_bad_shapes_are_refused_with_the_fix():
+    with pytest.raises(ValueError, match="3·S = 6"):
+        BranchVGG9(2, 2, S=2)(torch.zeros(2, 5, 32, 32))
+    with pytest.raises(ValueError, match="for S·I = 4"):
+        copy_branches(BranchVGG9(2, 2, S=2), [VGG9(2)])
+    with pytest.raises(ValueError, match="need I ≥ 1"):
+        BranchVGG9(0, 2)
+    data = (torch.zeros(4, 3, 32, 32), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="load_cifar10"):
+        train_networks(data, data, I=1, w=1, seeds=[0], recipe=Recipe(epochs=1), device=torch.device("cpu"))
+
+
+def test_normalize_uses_the_authors_constants():
+    x = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
+    out = normalize(x)
+    torch.testing.assert_close(out[0, :, 0, 0], (1 - torch.tensor([0.4914, 0.4822, 0.4465]))
+                               / torch.tensor([0.2023, 0.1994, 0.2010]))
+
+
+def test_crop_flip_is_a_window_of_the_padded_image_found_by_brute_force():
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.randint(1, 256, (12, 3, 8, 8), generator=g, dtype=torch.uint8)
+    out = crop_flip(imgs, pad=2, flip=True, generator=torch.Generator().manual_seed(3))
+    padded = torch.nn.functional.pad(imgs, (2, 2, 2, 2))
+    offsets, flips = set(), set()
+    for b in range(12):
+        found = [(oy, ox, f) for oy in range(5) for ox in range(5) for f in (False, True)
+                 if torch.equal(out[b], (lambda c: c.flip(-1) if f else c)(padded[b, :, oy:oy + 8, ox:ox + 8]))]
+        assert found, b
+        offsets.add(found[0][:2])
+        flips.add(found[0][2])
+    assert len(offsets) > 3 and flips == {False, True}        # really random
+    assert torch.equal(crop_flip(imgs, pad=0, flip=False, generator=g), imgs)
+
+
+def test_batches_drop_only_a_last_single_example():
+    assert _batches(257, 128) == [(0, 128), (128, 256)]
+    assert _batches(258, 128)[-1] == (256, 258)
+
+
+def _tiny_data(n: int = 24, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8),
+            torch.randint(0, 10, (n,), generator=g))
+
+
+RECIPE = Recipe(epochs=2, lr=0.05, batch_size=8, milestones=(1,))
+
+
+def _trained_state(tmp_path, name: str, n: int = 24, recipe: Recipe = RECIPE, **kw) -> tuple[dict, object]:
+    ck = tmp_path / f"{name}.pt"
+    run = train_networks(_tiny_data(n), _tiny_data(10, 1), w=2, recipe=recipe, device=torch.device("cpu"),
+                         checkpoint=ck, **kw)
+    return torch.load(ck, weights_only=False)["model"], run
+
+
+def test_seeds_trained_together_equal_seeds_trained_alone(tmp_path):
+    both, run2 = _trained_state(tmp_path, "both", I=2, seeds=[5, 7], form="loop")
+    for s, sd in enumerate([5, 7]):
+        alone, run1 = _trained_state(tmp_path, f"alone{sd}", I=2, seeds=[sd], form="loop")
+        for i in range(2):
+            for k, v in alone.items():
+                if k.startswith(f"paths.{i}."):
+                    torch.testing.assert_close(both[k.replace(f"paths.{i}.", f"paths.{2 * s + i}.", 1)], v)
+        assert run1.history[-1]["train_loss"][0] == pytest.approx(run2.history[-1]["train_loss"][s], rel=1e-5)
+
+
+def test_grouped_training_equals_loop_training(tmp_path):
+    """In float64, so that rounding differences between the two forms' kernels stay at rounding level."""
+    kw = dict(I=3, seeds=[1, 2], dtype=torch.float64)
+    loop, rl = _trained_state(tmp_path, "loop", form="loop", **kw)
+    grouped, rg = _trained_state(tmp_path, "grouped", form="grouped", **kw)
+    ref = BranchLoop([VGG9(2) for _ in range(6)], 2).double()
+    ref.load_state_dict(loop)
+    expect = copy_branches(BranchVGG9(3, 2, 2).double(), list(ref.paths)).state_dict()
+    for k, v in expect.items():
+        torch.testing.assert_close(grouped[k], v, atol=1e-9, rtol=1e-7)
+    assert rg.history[-1]["train_loss"] == pytest.approx(rl.history[-1]["train_loss"], rel=1e-9)
+    assert rg.history[-1]["lr"] == pytest.approx(0.05 * 0.1)   # the milestone cut the rate
+
+
+def test_interrupted_training_resumes_to_the_same_result(tmp_path):
+    straight, run_a = _trained_state(tmp_path, "straight", I=2, seeds=[3], form="grouped")
+
+    def stop(epoch, run):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    kw = dict(I=2, w=2, seeds=[3], recipe=RECIPE, device=torch.device("cpu"), form="grouped",
+              checkpoint=tmp_path / "resumed.pt")
+    with pytest.raises(KeyboardInterrupt):
+        train_networks(_tiny_data(), _tiny_data(10, 1), on_epoch=stop, **kw)
+    assert torch.load(tmp_path / "resumed.pt", weights_only=False)["epoch"] == 1
+    run_b = train_networks(_tiny_data(), _tiny_data(10, 1), **kw)
+    resumed = torch.load(tmp_path / "resumed.pt", weights_only=False)["model"]
+    for k, v in straight.items():
+        torch.testing.assert_close(resumed[k], v, atol=0, rtol=0)
+    assert [h["train_loss"] for h in run_b.history] == [h["train_loss"] for h in run_a.history]
+    assert run_b.images == run_a.images == 2 * 24
+    again = train_networks(_tiny_data(), _tiny_data(10, 1), **kw)      # finished: returns without training
+    assert again.history == run_b.history
+    with pytest.raises(ValueError, match="delete it"):
+        train_networks(_tiny_data(), _tiny_data(10, 1), **{**kw, "seeds": [4]})
+
+
+def test_make_networks_is_the_same_network_alone_or_beside_others():
+    x = torch.randn(4, 3, 32, 32)
+    both, alone = make_networks(2, 2, [0, 9]).eval(), make_networks(2, 2, [9]).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(both(x)[:, 1], alone(x)[:, 0])
+
+
+def test_benchmark_forms_agree_and_report_every_form():
+    rows = benchmark_forms([1, 2], 2, batch=4, repeats=2, device=torch.device("cpu"))
+    assert [r["I"] for r in rows] == [1, 2]
+    for r in rows:
+        assert r["max_diff"] < 1e-4 and r["speedup"] > 0
+        assert {"loop (img/s)", "grouped (img/s)", "grouped, channels_last (img/s)"} <= set(r)
+
+
+@pytest.mark.parametrize("I,S", [(1, 1), (3, 2)])
+def test_compare_forms_finds_them_equal_in_float64(I, S):
+    d = compare_forms(I, 2, S=S)
+    assert max(d.values()) < 1e-12
+
+
+def test_grid_flops_by_brute_force():
+    brute = sum(3 * 2 * I * vgg9_macs(w) * 50 + 2 * I * vgg9_macs(w) * 10 for w in (2, 4) for I in (1, 3) for _ in range(7))
+    assert grid_flops([2, 4], [1, 3], epochs=7, n_train=50, n_test=10) == pytest.approx(brute, rel=1e-12)
+
+
+def test_trend_per_doubling_recovers_a_known_slope_and_straddles_zero_for_noise():
+    I = [1, 2, 4, 8] * 3
+    acc = [0.5 + 0.02 * k for k in [0, 1, 2, 3] * 3]
+    s, lo, hi = trend_per_doubling(I, [a + 1e-4 * (j % 3) for j, a in enumerate(acc)])
+    assert s == pytest.approx(0.02, abs=1e-3) and lo < s < hi and lo > 0
+    rng = torch.Generator().manual_seed(0)
+    noise = (0.5 + 0.01 * torch.randn(40, generator=rng)).tolist()
+    s, lo, hi = trend_per_doubling([1, 2, 4, 8] * 10, noise)
+    assert lo < 0 < hi
+    assert all(v != v for v in trend_per_doubling([4, 4, 4], [0.1, 0.2, 0.3]))
