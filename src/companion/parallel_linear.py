@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -221,43 +221,9 @@ def train_interpolation(X: np.ndarray, Y: np.ndarray, L: int, *, kind: Regulariz
     dims = [d] + [h] * (L - 1) + [k]
     Ws = [(torch.randn(restarts, m, dims[i], dims[i + 1], generator=gen, dtype=dtype) / np.sqrt(dims[i]))
           .to(dev).requires_grad_() for i in range(L)]
-    Lam = torch.zeros(restarts, *Y.shape, dtype=dtype, device=dev)
-    rho_t = torch.full((restarts, 1, 1), rho, dtype=dtype, device=dev)
-    prev = torch.full((restarts,), torch.inf, dtype=dtype, device=dev)
     t0 = time.perf_counter()
-    if warm_start:
-        # homotopy: reach the interpolating set first (½‖F − Y‖² alone has no spurious minima for deep linear
-        # nets), so that weight decay cannot pull a singular direction into the strict local minimum at 0
-        opt = torch.optim.LBFGS(Ws, lr=1.0, max_iter=inner, history_size=50, line_search_fn="strong_wolfe",
-                                tolerance_grad=1e-12, tolerance_change=1e-16)
-
-        def fit() -> torch.Tensor:
-            opt.zero_grad()
-            loss = 0.5 * (parallel_forward(Ws, Xt) - Yt).pow(2).sum()
-            loss.backward()
-            return loss
-
-        opt.step(fit)
-    for _ in range(outer):
-        opt = torch.optim.LBFGS(Ws, lr=1.0, max_iter=inner, history_size=50, line_search_fn="strong_wolfe",
-                                tolerance_grad=1e-12, tolerance_change=1e-16)
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            F = parallel_forward(Ws, Xt) - Yt
-            obj = regularizer(Ws, kind) + (Lam * F).sum((-1, -2)) + (rho_t / 2 * F.pow(2)).sum((-1, -2))
-            obj.sum().backward()
-            return obj.sum()
-
-        opt.step(closure)
-        with torch.no_grad():
-            F = parallel_forward(Ws, Xt) - Yt
-            Lam += rho_t * F
-            viol = F.pow(2).sum((-1, -2)).sqrt()
-            rho_t[viol > 0.5 * prev] *= 2.0
-            prev = viol
-            if float(viol.max()) < 1e-10 * max(1.0, float(Yt.norm())):
-                break
+    augmented_lagrangian(Ws, lambda: parallel_forward(Ws, Xt) - Yt, lambda: regularizer(Ws, kind), outer=outer, inner=inner,
+                         rho=rho, warm_start=warm_start, stop_tol=1e-10 * max(1.0, float(Yt.norm())))
     secs = time.perf_counter() - t0
     with torch.no_grad():
         vals = regularizer(Ws, kind).cpu().numpy()
@@ -269,6 +235,58 @@ def train_interpolation(X: np.ndarray, Y: np.ndarray, L: int, *, kind: Regulariz
         layer_sv = [torch.linalg.svdvals(W[b, 0]).cpu().numpy() for W in Ws]
     return InterpolationResult(value=float(masked[b]), values=vals, violations=viol, end_to_end=E,
                        layer_singular_values=layer_sv, seconds=secs)
+
+
+def augmented_lagrangian(params: Sequence[torch.Tensor], residual: Callable[[], torch.Tensor],
+                         reg: Callable[[], torch.Tensor], *, outer: int, inner: int, rho: float = 10.0,
+                         warm_start: bool = True, stop_tol: float = 0.0, rho_max: float = np.inf) -> None:
+    """min reg s.t. residual = 0 for a batch of independent problems, updating ``params`` in place.
+
+    ``residual()`` returns (B, ...) (one constraint block per problem), ``reg()`` returns (B,). L-BFGS on
+    reg + ⟨Λ, F⟩ + (ρ/2)‖F‖², then Λ ← Λ + ρF; ρ doubles for a problem whose violation ‖F‖ failed to
+    halve, up to ``rho_max`` (the batch shares one L-BFGS line search, so one hopeless problem with a huge ρ
+    would stall the others). ``warm_start`` first minimises ½‖F‖² alone (a homotopy onto the constraint
+    set). Stops early once every violation is below ``stop_tol``.
+    """
+    def lbfgs() -> torch.optim.LBFGS:
+        return torch.optim.LBFGS(params, lr=1.0, max_iter=inner, history_size=50, line_search_fn="strong_wolfe",
+                                 tolerance_grad=1e-12, tolerance_change=1e-16)
+
+    if warm_start:
+        opt = lbfgs()
+
+        def fit() -> torch.Tensor:
+            opt.zero_grad()
+            loss = 0.5 * residual().pow(2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(fit)
+    with torch.no_grad():
+        F0 = residual()
+    Lam = torch.zeros_like(F0)
+    rho_t = torch.full((F0.shape[0],) + (1,) * (F0.dim() - 1), rho, dtype=F0.dtype, device=F0.device)
+    prev = torch.full((F0.shape[0],), torch.inf, dtype=F0.dtype, device=F0.device)
+    for _ in range(outer):
+        opt = lbfgs()
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            F = residual()
+            obj = (reg() + (Lam * F).flatten(1).sum(1) + (rho_t / 2 * F.pow(2)).flatten(1).sum(1)).sum()
+            obj.backward()
+            return obj
+
+        opt.step(closure)
+        with torch.no_grad():
+            F = residual()
+            Lam += rho_t * F
+            viol = F.pow(2).flatten(1).sum(1).sqrt()
+            rho_t[viol > 0.5 * prev] *= 2.0
+            rho_t.clamp_(max=rho_max)
+            prev = viol
+            if float(viol.max()) < stop_tol:
+                break
 
 
 def _chain(mats: Sequence[torch.Tensor]) -> torch.Tensor:

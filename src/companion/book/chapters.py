@@ -53,7 +53,8 @@ class Spec:
     max: float | None = None
 
 
-SPEC_TYPES: tuple[str, ...] = ("int", "float", "bool", "str", "list[int]", "list[float]", "list[str]", "dict")
+SPEC_TYPES: tuple[str, ...] = ("int", "float", "bool", "str", "list[int]", "list[float]", "list[str]", "list[list[float]]",
+                               "dict")
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,9 @@ def validate(name: str, value: Any, spec: Spec) -> Any:
             raise ChapterError(f"parameter {name!r} must be of type {spec.type}, got {value!r} of type "
                                f"{_type_name(value)}")
         inner = spec.type[5:-1]
+        if inner.startswith("list["):
+            return [validate(f"{name}[{i}]", v, Spec(type=inner, choices=spec.choices, min=spec.min, max=spec.max))
+                    for i, v in enumerate(value)]
         out = [_scalar(f"{name}[{i}]", v, inner) for i, v in enumerate(value)]
     else:
         out = _scalar(name, value, spec.type)
