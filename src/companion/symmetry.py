@@ -17,7 +17,12 @@ exactly the functions they computed before (tested); only their coordinates chan
   the units' order inside a branch); then, inside every matched pair, the units of each hidden layer are
   matched layer by layer, batched over branches. For very many branches the branch assignment is solved
   in blocks of ``block`` branches after sorting both sides along the descriptors' leading principal
-  direction (exact when ``I ≤ block``).
+  direction (exact when ``I ≤ block``). The unit assignments of all branches of a chunk are one batched
+  tensor operation (:func:`assignments`) on a GPU, scipy's Hungarian algorithm in a loop on a CPU.
+
+The matching yields a :class:`Relabelling` (:func:`match_to_first`), applied in place by :func:`relabel_`
+with chunk-sized temporaries and undone exactly by its inverse: aligning a 50,000-branch network needs no
+copy of it.
 """
 
 from __future__ import annotations
@@ -258,12 +263,17 @@ def _branchwise_units(layers: Sequence[torch.Tensor], x: torch.Tensor, block: in
 
 
 def match_to_first(layers: Sequence[torch.Tensor], x_probe: torch.Tensor, *, block: int = 1024,
-                   branch_chunk: int = 4096, n_fixed: int = 0, max_exact: int = 10) -> Relabelling:
+                   branch_chunk: int = 4096, n_fixed: int = 0, max_exact: int | None = None) -> Relabelling:
     """The relabelling that aligns networks 1…S−1 (layers (S, I, ·, ·)) to network 0, by activation matching
     on ``x_probe`` (n, d); see :func:`align_to_first`. ``max_exact``: the unit assignments inside branches of
-    at most that many units are solved in batch (:func:`assignments`), larger ones one at a time."""
+    at most that many units are solved in batch on the device (:func:`assignments`), larger ones one at a
+    time by scipy. Default: 10 on a GPU (no round trip to the host), 0 on a CPU, where scipy's loop measured
+    faster (15,000 8×8 matrices: 0.06 s against 0.20 s batched, 2 cores).
+    """
     if len(layers) < 2:
         raise ValueError("a network without hidden layers has no permutation symmetry to align")
+    if max_exact is None:
+        max_exact = 10 if layers[0].device.type == "cuda" else 0
     with torch.no_grad():
         if len(layers) == 2:
             return Relabelling(_pooled_units(layers, x_probe, n_fixed))
