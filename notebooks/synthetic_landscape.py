@@ -58,7 +58,7 @@ from companion.data import synthetic_teacher
 from companion.devices import describe_device
 from companion.losses import tau_hinge
 from companion.nets import n_parameters
-from companion.landscape_pipeline import landscape_panel
+from companion.landscape_pipeline import PanelConfig, landscape_panel
 from companion.plotting import COLORS, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 from companion.stats import spearman
@@ -84,9 +84,10 @@ x, y = ds.x.to(dev, torch.float32), ds.y.to(dev, torch.float32)
 # %%
 panels = {}
 for I in progress(Is, "widths I"):
-    panels[I] = landscape_panel(x, y, tau_hinge, I=I, widths=(10, 1, 1), seeds=[seed * 1000 + 100 + k for k in range(3)],
-                                steps=steps, lr=lr0 * I, G=G, margin=margin, scale="mean", parametrization="mean",
-                                bench_G=bench_G, device=device)
+    config = PanelConfig(I=I, widths=(10, 1, 1), seeds=tuple(seed * 1000 + 100 + k for k in range(3)), steps=steps,
+                         lr=lr0 * I, G=G, margin=margin, scale="mean", parametrization="mean", bench_G=bench_G,
+                         device=device)
+    panels[I] = landscape_panel(x, y, tau_hinge, config)
 
 rows = [{"I": I, "parameters": n_parameters(I, (10, 1, 1)), "train losses": np.round(p.train.loss.cpu().numpy(), 5),
          "train accuracy": np.round(p.accuracy_train, 3), "train s": p.train.seconds,

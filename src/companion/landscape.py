@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ class Plane:
     unit: float = 1.0         # ‖θ₃‖ in plane coordinates (1 for random planes): windows are in units of it
 
 
-def _norm(layers: Sequence[torch.Tensor]) -> torch.Tensor:
+def _norm(layers: Iterable[torch.Tensor]) -> torch.Tensor:
     """Euclidean norm of all layers together, as a float64 scalar (per-layer BLAS norms, no temporaries)."""
     return torch.sqrt(sum(torch.linalg.vector_norm(W).double() ** 2 for W in layers))
 
@@ -54,6 +54,10 @@ def plane_from_solutions(layers: Sequence[torch.Tensor], *, axes: Axes = "unit",
 
     ``trainable``: per-layer 0/1 masks (broadcastable to each layer) of the real parameters; entries
     outside them (a frozen constant unit, see :func:`companion.nets.init_default`) are left out of ‖θ₃‖.
+
+    Memory, in single-network tensors (one is 5 GB at I = 50,000 in float32): the plane's centre and two
+    axes (3, scaled in place), and at most one layer of one network as a temporary (θ₃ masked by
+    ``trainable``, or a solution minus the centre), freed before the next.
     """
     if layers[0].shape[0] != 3:
         raise ValueError(f"need exactly 3 solutions, got {layers[0].shape[0]}")
@@ -65,19 +69,24 @@ def plane_from_solutions(layers: Sequence[torch.Tensor], *, axes: Axes = "unit",
     n1, n2 = _norm(d1), _norm(d2)
     if float(n1) == 0 or float(n2) == 0:
         raise ValueError("two of the three solutions coincide: the plane is undefined")
-    third = [W[2:3] if m is None else W[2:3] * m for W, m in zip(layers, trainable or [None] * len(layers))]
+    third = (W[2:3] if m is None else W[2:3] * m for W, m in zip(layers, trainable or [None] * len(layers)))
     n3 = float(_norm(third))
     length = n3 if axes == "authors" else 1.0
-    d1 = [D * (length / n1).to(D.dtype) for D in d1]
-    d2 = [D * (length / n2).to(D.dtype) for D in d2]
+    for D in d1:
+        D.mul_((length / n1).to(D.dtype))
+    for D in d2:
+        D.mul_((length / n2).to(D.dtype))
     # coordinates of the three solutions: least squares in the (non-orthogonal) basis d1, d2, from the 2×2
-    # normal equations, one BLAS dot product per layer (no parameter-sized temporaries: I can be 50 000)
-    dot = lambda a, b: sum(float(torch.dot(A.reshape(-1), B.reshape(-1))) for A, B in zip(a, b))
-    gram = np.array([[dot(d1, d1), dot(d1, d2)], [dot(d2, d1), dot(d2, d2)]])
+    # normal equations, one BLAS dot product per layer (one layer's difference at a time: I can be 50 000)
+    dot = lambda a, b: float(torch.dot(a.reshape(-1), b.reshape(-1)))
+    gram = np.array([[sum(map(dot, d1, d1)), sum(map(dot, d1, d2))], [sum(map(dot, d2, d1)), sum(map(dot, d2, d2))]])
     pts = []
     for s in range(3):
-        v = [W[s:s + 1] - C for W, C in zip(layers, c)]
-        pts.append(np.linalg.solve(gram, np.array([dot(d1, v), dot(d2, v)])))
+        r1 = r2 = 0.0
+        for W, C, A, B in zip(layers, c, d1, d2):
+            v = W[s:s + 1] - C
+            r1, r2 = r1 + dot(A, v), r2 + dot(B, v)
+        pts.append(np.linalg.solve(gram, np.array([r1, r2])))
     return Plane(center=c, d1=d1, d2=d2, points=np.array(pts), unit=n3 / length)
 
 
@@ -429,7 +438,8 @@ def segment_losses(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Ten
         for k, (i, j) in enumerate(PAIRS):
             a, b = 3 * t + i, 3 * t + j
             seg = Plane(center=[W[a:a + 1] for W in layers], d1=[W[b:b + 1] - W[a:a + 1] for W in layers],
-                        d2=[torch.zeros_like(W[a:a + 1]) for W in layers], points=np.zeros((0, 2)))
+                        d2=[W.new_zeros(()).expand_as(W[a:a + 1]) for W in layers],   # zeros, no memory
+                        points=np.zeros((0, 2)))
             out[t, k] = evaluate_fast(seg, x, y, loss_fn, np.asarray(ts, float), np.zeros(1), scale=scale,
                                       branch_chunk=branch_chunk)[0]
     return out
