@@ -190,10 +190,11 @@ draw("aligned");
 #
 # For the widest network of each row, both evaluators on the same small grid (float64; "as trained" plane;
 # at most `bench_branches` of its branches when that is set, as in the `paper` preset):
-# grid points × examples per second, and their largest relative difference.
+# grid points × examples per second, and their largest relative difference. Engine: `compiled` is the fused C
+# kernel of `companion.relu_kernel` (one hidden layer, on a CPU with a C compiler), `torch` the rest.
 
 # %%
-bench = pd.DataFrame([{"row": ROWS[key][0], "I": I, "device": describe_device(dev),
+bench = pd.DataFrame([{"row": ROWS[key][0], "I": I, "device": describe_device(dev), "engine": p.bench.engine,
                        "fast (points·examples/s)": bench_G**2 * p.n_eval / p.bench.fast_seconds,
                        "per-point (points·examples/s)": bench_G**2 * p.n_eval / p.bench.naive_seconds,
                        "speed-up": p.bench.speedup, "rel. difference": p.bench.max_rel_diff}
