@@ -32,8 +32,8 @@ SCS_ITERS = 2500
 CVXPY_OPS = 30_000
 #: Host operations to decode one 32 × 32 JPEG (PIL) and convert it.
 JPEG_OPS = 12
-#: The evaluator's block of elements on a CPU (``landscape.evaluate_fast``'s ``max_elements``).
-EVAL_BLOCK = 2**18
+#: The plane evaluator's block of elements on a CPU and on a GPU (``landscape.evaluate_fast``'s ``max_elements``).
+EVAL_BLOCK = {"cpu": 2**18, "cuda": 2**26}
 
 
 def hidden_units(I: int, widths: Sequence[int]) -> int:
@@ -68,32 +68,38 @@ def onehidden(stage: str, *, units: int, d: int, batch: int, steps: int, n: int)
                 ops=25.0 * steps, peak=F32 * (4.0 * units * batch + 3.0 * units * d + n * d), bound=True)
 
 
-def plane_grid(stage: str, *, points: int, I: int, widths: Sequence[int], n: int, planes: int = 1,
-               rows: int | None = None, dtype: int = F32, out_of: int | None = None) -> Work:
+def plane_grid(stage: str, *, points: int, I: int, widths: Sequence[int], n: int, device: str, planes: int = 1,
+               rows: int | None = None, dtype: int = F32, out_of: int | None = None,
+               branch_chunk: int | None = None) -> Work:
     """``companion.landscape.evaluate_fast`` on ``planes`` planes of ``points`` points each (``rows`` grid rows,
     default √points) over n examples: the three first-layer products once per plane, the later layers at every
     point, ≈ 4 passes over the (I·h₁ × n) first-layer activations per point, ≈ L + 3 operations per block of
-    2¹⁸ elements or per grid row and block of 1024 examples. ``out_of``: the network's I when only the first
-    I branches are evaluated (the benchmark's sub-network)."""
+    :data:`EVAL_BLOCK` elements (or per grid row and block of 1024 examples on a CPU). Peak: the outputs at
+    every point, the later layers' weights at every point for one chunk of ``branch_chunk`` branches, the
+    first-layer products, the plane (3 networks). ``out_of``: the network's I when only the first I branches
+    are evaluated (the benchmark's sub-network)."""
     d, h1, L = widths[0], widths[1], len(widths) - 1
-    U = I * h1
+    U, Ic = I * h1, min(I, branch_chunk or I)
     later = n_parameters(I, widths) - U * d
     rows = rows or max(1, int(round(math.sqrt(points))))
     flops = planes * (6.0 * U * d * n + 2.0 * points * n * later)
-    blocks = max(rows * math.ceil(n / 1024), points * n * U / EVAL_BLOCK)
-    peak = dtype * (points * n * widths[-1] + points * later + 3.0 * U * n + 3.0 * n_parameters(out_of or I, widths))
+    blocks = max(rows * (math.ceil(n / 1024) if device == "cpu" else 1), points * n * U / EVAL_BLOCK[device])
+    plane = 3.0 * n_parameters(I, widths) * dtype + (3.0 * n_parameters(out_of, widths) * F32 if out_of else 0.0)
+    peak = dtype * (points * n * widths[-1] + points * later * Ic / I + 3.0 * Ic * h1 * n) + plane
     return Work(stage, flops=flops, bytes=planes * 4.0 * dtype * points * n * U, ops=planes * (L + 3) * blocks,
                 peak=peak)
 
 
 def points(stage: str, *, count: int, I: int, widths: Sequence[int], n: int, dtype: int = F32,
-           per_op: int = 1) -> Work:
+           per_op: int = 1, branch_chunk: int | None = None) -> Work:
     """Full forwards of ``count`` networks (or plane points) of I branches on n examples, batched
-    (``landscape.losses_of``); ``per_op`` > 1 when each is its own call (the per-point baseline)."""
+    (``landscape.losses_of``: networks at a time up to 2²⁴ activations, branches ``branch_chunk`` at a time);
+    ``per_op`` > 1 when each is its own call (the per-point baseline)."""
     P, A, L = n_parameters(I, widths), hidden_units(I, widths), len(widths) - 1
+    Ac = A * min(I, branch_chunk or I) / I
     calls = count if per_op > 1 else max(1, count * A * n // 2**24)
     return Work(stage, flops=2.0 * P * n * count, bytes=3.0 * dtype * A * n * count, ops=calls * (3 * L + 4 + per_op),
-                peak=dtype * min(count, max(1, 2**24 // max(A * n, 1))) * A * n)
+                peak=dtype * min(count, max(1, 2**24 // max(int(Ac) * n, 1))) * Ac * n)
 
 
 def align(stage: str, *, pairs: int, I: int, widths: Sequence[int], n_probe: int, fixed: int = 0) -> Work:
@@ -195,15 +201,18 @@ def theorem2(p: Mapping[str, Any], device: str) -> list[Work]:
 
 
 def _branch_panel(stage: str, *, I: int, widths: Sequence[int], steps: int, batch: int | None, n: int, n_eval: int,
-                  G: int, views: int, n_probe: int, K: int = 21, S: int = 3) -> list[Work]:
+                  G: int, views: int, n_probe: int, device: str, K: int = 21, S: int = 3,
+                  branch_chunk: int | None = None) -> list[Work]:
     """Train three networks (one batch) and measure their plane in ``views`` views (aligned: the second)."""
+    chunk = dict(branch_chunk=branch_chunk)
     out = [sgd(f"{stage}: train", S=S, I=I, widths=widths, steps=steps, batch=batch, n=n)]
     for v in range(views):
         if v:
             out.append(align(f"{stage}: align", pairs=2, I=I, widths=widths, n_probe=n_probe))
-        out.append(plane_grid(f"{stage}: grid", points=G * G, I=I, widths=widths, n=n_eval))
-        out.append(plane_grid(f"{stage}: segments", points=K, rows=1, I=I, widths=widths, n=n_eval, planes=3))
-        out.append(points(f"{stage}: Jensen", count=4, I=I, widths=widths, n=n_eval))
+        out.append(plane_grid(f"{stage}: grid", points=G * G, I=I, widths=widths, n=n_eval, device=device, **chunk))
+        out.append(plane_grid(f"{stage}: segments", points=K, rows=1, I=I, widths=widths, n=n_eval, planes=3,
+                              device=device, **chunk))
+        out.append(points(f"{stage}: Jensen", count=4, I=I, widths=widths, n=n_eval, **chunk))
     return out
 
 
@@ -213,10 +222,11 @@ def synthetic_landscape(p: Mapping[str, Any], device: str) -> list[Work]:
     w, n, out = (10, 1, 1), p["n"], []
     for I in p["Is"]:
         out += _branch_panel(f"I={I}", I=I, widths=w, steps=p["steps"], batch=None, n=n, n_eval=n, G=p["G"], views=1,
-                             n_probe=n)
+                             n_probe=n, device=device)
         out.append(points(f"I={I}: bench per point", count=p["bench_G"] ** 2, I=I, widths=w, n=n, dtype=F64, per_op=8))
-        out.append(plane_grid(f"I={I}: bench fast", points=p["bench_G"] ** 2, I=I, widths=w, n=n, dtype=F64))
-        out.append(plane_grid(f"I={I}: wide window", points=p["G"] ** 2, I=I, widths=w, n=n))
+        out.append(plane_grid(f"I={I}: bench fast", points=p["bench_G"] ** 2, I=I, widths=w, n=n, dtype=F64,
+                              device=device))
+        out.append(plane_grid(f"I={I}: wide window", points=p["G"] ** 2, I=I, widths=w, n=n, device=device))
     return out
 
 
@@ -235,20 +245,22 @@ def real_landscapes(p: Mapping[str, Any], device: str) -> list[Work]:
         Is = p["Is_deep"] if key == "cifar_deep" else p["Is_shallow"]
         for I in Is:
             out += _branch_panel(f"{key} I={I}", I=I, widths=w, steps=p["steps"], batch=p["batch_size"],
-                                 n=p["n_train"], n_eval=p["n_eval"], G=p["G"], views=2, n_probe=p["n_probe"])
-            out.append(points(f"{key} I={I}: test accuracy", count=3, I=I, widths=w, n=p["n_test"]))
+                                 n=p["n_train"], n_eval=p["n_eval"], G=p["G"], views=2, n_probe=p["n_probe"],
+                                 device=device, branch_chunk=p["branch_chunk"])
+            out.append(points(f"{key} I={I}: test accuracy", count=3, I=I, widths=w, n=p["n_test"],
+                              branch_chunk=p["branch_chunk"]))
         k = min(p["bench_branches"] or Is[-1], Is[-1])
         if p["bench_G"]:
             out.append(points(f"{key}: bench per point", count=p["bench_G"] ** 2, I=k, widths=w, n=p["n_eval"],
                               dtype=F64, per_op=8))
             out.append(plane_grid(f"{key}: bench fast", points=p["bench_G"] ** 2, I=k, widths=w, n=p["n_eval"],
-                                  dtype=F64, out_of=Is[-1]))
+                                  dtype=F64, out_of=Is[-1], device=device))
     return out
 
 
 def verdict_sweep(stage: str, *, Is: Sequence[int], widths: Sequence[int], authors: int, T: int, n: int, steps: int,
                   batch: int, steps_ours: int, batch_ours: int | None, radii: Sequence[float], G: int, K: int,
-                  n_window: int, n_probe: int) -> list[Work]:
+                  n_window: int, n_probe: int, device: str) -> list[Work]:
     """``landscape_sweep.sweep``: per I, the ``authors`` settings' 3T networks (one batch, with the bias unit)
     and ours (3T), then per setting and view (as trained, aligned) the losses, T alignments of two networks,
     Jensen gaps, 3T segments of K points and T·len(radii) G×G windows on n_window examples."""
@@ -264,9 +276,10 @@ def verdict_sweep(stage: str, *, Is: Sequence[int], widths: Sequence[int], autho
             out.append(points(f"{stage} I={I}: losses", count=3 * T * 3 + T, I=I, widths=w, n=n))
             out.append(align(f"{stage} I={I}: align", pairs=2 * T, I=I, widths=w, n_probe=min(n_probe, n),
                              fixed=int(s < authors)))
-            out.append(plane_grid(f"{stage} I={I}: segments", points=K, rows=1, I=I, widths=w, n=n, planes=2 * 3 * T))
+            out.append(plane_grid(f"{stage} I={I}: segments", points=K, rows=1, I=I, widths=w, n=n, planes=2 * 3 * T,
+                                  device=device))
             out.append(plane_grid(f"{stage} I={I}: windows", points=G * G, I=I, widths=w, n=min(n_window, n),
-                                  planes=2 * T * len(radii)))
+                                  planes=2 * T * len(radii), device=device))
     return out
 
 
@@ -276,14 +289,14 @@ def landscape_verdict(p: Mapping[str, Any], device: str) -> list[Work]:
     out = verdict_sweep("synthetic", Is=p["Is"], widths=(10, 1, 1),
                         authors=len(p["weight_decays"]) * len(p["lr_scalings"]), T=p["T"], n=p["n"], steps=p["steps"],
                         batch=p["batch_size"], steps_ours=p["steps_ours"], batch_ours=None, radii=p["radii"], G=p["G"],
-                        K=p["K"], n_window=p["n_window"], n_probe=p["n_probe"])
+                        K=p["K"], n_window=p["n_window"], n_probe=p["n_probe"], device=device)
     if {"cifar", "cifar_deep"} & set(p["rows"]):
         out.append(jpegs("CIFAR-10", p["real_n_train"]))
     for key in p["rows"]:
         out += verdict_sweep(key, Is=p["real_Is"], widths=FIG4_WIDTHS[key], authors=len(p["real_weight_decays"]),
                              T=p["real_T"], n=p["real_n_train"], steps=p["real_steps"], batch=p["real_batch_size"],
                              steps_ours=p["real_steps"], batch_ours=p["real_batch_size"], radii=p["radii"], G=p["G"],
-                             K=p["K"], n_window=p["n_window"], n_probe=p["n_probe"])
+                             K=p["K"], n_window=p["n_window"], n_probe=p["n_probe"], device=device)
     return out
 
 
