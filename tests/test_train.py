@@ -248,6 +248,8 @@ def _pinned_cases():
     yield "authors_hash_chunk", train_sgd(L, ds.x, ds.y, tau_hinge, steps=90, lr=[5.0, 1.0, 0.2], seeds=[5, 6, 7],
                                           check_every=4, batch_size=16, branch_chunk=2, rule="authors",
                                           batches="hash", scale="mean", weight_decay=0.01)
+    yield "no_stop", train_sgd(L, ds.x, ds.y, tau_hinge, steps=60, lr=[2.0, 1.0, 0.5], seeds=[5, 6, 7], check_every=20,
+                               batch_size=40, stop_loss=0.0, scale="mean")   # the last check's loss is the final one
 
 
 #: (fingerprint of the final weights, final losses, steps taken, final rates) per case, recorded with the
@@ -265,6 +267,8 @@ PINNED = {
         [1.0, 0.019097721204161644, 0.14837190508842468], [80, 80, 80], [1.0, 1.0, 0.10000000149011612]),
     "authors_hash_chunk": ([80.17028220269506, 0.10042315611159047, 40.96066796805077, -0.9228758875382299, 25.440582775602312, 3.8361791796100606],
         [0.2225865992214186, 0.16870099078545409, 0.4112663859856243], [90, 82, 90], [5.0, 1.0, 0.2]),
+    "no_stop": ([134.44350442780225, -1.0458984912379776, 74.85195059044406, -1.8643471363196653, 42.66095531568823, 3.6755401840562048],
+        [0.060166095669747024, 0.10974722428751825, 0.17520551784670832], [60, 60, 60], [2.0, 1.0, 0.5]),
 }
 
 

@@ -121,16 +121,16 @@ def leading_direction(A: np.ndarray, B: np.ndarray, *, rank: int = 8, iterations
     r = max(1, min(rank, A.shape[1]))
     centred = lambda V: (A @ V - mean @ V, B @ V - mean @ V)           # the centred rows times V (·, r)
     V = np.linalg.qr(np.random.default_rng(0).standard_normal((A.shape[1], r)))[0]
+    a, b = centred(V)
     v_old = None
     for _ in range(iterations):
-        a, b = centred(V)
-        V = np.linalg.qr(A.T @ a + B.T @ b - np.outer(mean, a.sum(0) + b.sum(0)))[0]
-        a, b = centred(V)
-        w = np.linalg.svd(np.concatenate([a, b]), full_matrices=False)[2][0]   # Rayleigh–Ritz in span(V)
+        w = np.linalg.eigh(a.T @ a + b.T @ b)[1][:, -1]               # Rayleigh–Ritz in span(V)
         v = V @ w
         if v_old is not None and abs(float(v @ v_old)) > 1 - tol:
             break
         v_old = v
+        V = np.linalg.qr(A.T @ a + B.T @ b - np.outer(mean, a.sum(0) + b.sum(0)))[0]
+        a, b = centred(V)
     return v if v[np.argmax(np.abs(v))] > 0 else -v
 
 

@@ -338,10 +338,12 @@ def train(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss
     fwd = dict(scale=config.scale, branch_chunk=config.branch_chunk)
     t0 = time.perf_counter()
     checks = range(0, config.steps + 1, config.check_every)
+    fresh = None                                           # the full-data loss of all S networks, if current
     for k, c0 in enumerate(progress(checks, total=len(checks)) if progress else checks):
         with torch.no_grad():
             full = loss_fn(forward([w[:len(b.ids)] for w in out_W], x, **fwd), y)
             hist[k, b.ids] = full
+            fresh = full if rows == list(range(S)) and len(b.ids) == S else None
             if b.authors is None:
                 _check(b, full, config, taken, c0)
             if int(b.active.sum()) < config.compact * len(b.ids):          # finished networks leave the batch
@@ -353,11 +355,13 @@ def train(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss
             break
         _interval([w[:len(b.ids)] for w in out_W], b, x, y, loss_fn, config, sample, trainable, taken,
                   range(c0, min(c0 + config.check_every, config.steps)))
+        fresh = None
     lr_out[b.ids] = b.rate()
     _to_front(out_W, rows, list(range(S)), config.branch_chunk)          # every network back in its own row
-    with torch.no_grad():
-        final = loss_fn(forward(out_W, x, **fwd), y)
-    return TrainResult(layers=out_W, loss=final, steps=taken, lr=lr_out, history=hist[: k + 1],
+    if fresh is None:                                      # else the last check saw these very weights
+        with torch.no_grad():
+            fresh = loss_fn(forward(out_W, x, **fwd), y)
+    return TrainResult(layers=out_W, loss=fresh, steps=taken, lr=lr_out, history=hist[: k + 1],
                        seconds=time.perf_counter() - t0)
 
 
