@@ -192,7 +192,9 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
       time, ``relu(Q + αP₁)`` (g, I·h, m') and the later layers, whose weights at every grid point are formed
       once; ``max_elements`` bounds g·I·h·m' (default 2¹⁸ on a CPU, 2²⁶ on a GPU: it wants large operations).
 
-    On a CPU, ``workers`` threads (default: torch's thread count) take example blocks in turn, each running
+    On a CPU, ``workers`` threads (default: torch's thread count, but at most one per 2²⁸ multiply-adds of the
+    job: on the two-core test machine a 7×7 grid of the synthetic chapter took 6 ms on one thread and 16 ms on
+    two, which lose more to waking each other than they share) take example blocks in turn, each running
     torch single-threaded meanwhile (torch's thread count is restored after): each block stays in its core's
     cache, and there is no barrier per small operation (with barriers, a core shared with another process
     stalls both). The loss is applied to the (n, out) outputs of a few points at a time, in the same threads.
@@ -213,6 +215,8 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
     bc = branch_chunk or I
     cpu = dev.type == "cpu"
     n_workers = (workers or torch.get_num_threads()) if cpu else 1
+    if workers is None:   # by default one worker per 2²⁸ multiply-adds at most
+        n_workers = max(1, min(n_workers, n * C0.shape[0] * C0.shape[1] * (3 * d + P * n_out) >> 28))
     max_elements = max_elements or (2**18 if cpu else 2**26)             # a GPU wants large operations
     example_block = min(example_block or (1024 if cpu else n), -(-n // n_workers))   # a block for every worker
     with torch.no_grad():
