@@ -58,8 +58,8 @@ def plane_from_solutions(layers: Sequence[torch.Tensor], *, axes: Axes = "unit",
     outside them (a frozen constant unit, see :func:`companion.nets.init_default`) are left out of ‖θ₃‖.
 
     Memory, in single-network tensors (one is 5 GB at I = 50,000 in float32): the plane's centre and two
-    axes (3, scaled in place), and at most one layer of one network as a temporary (θ₃ masked by
-    ``trainable``, or a solution minus the centre), freed before the next.
+    axes (3, scaled in place); temporaries: θ₃ masked by ``trainable`` (one layer, only with masks) and a
+    solution minus the centre, a block of at most 2²⁶ entries of one layer at a time.
     """
     if layers[0].shape[0] != 3:
         raise ValueError(f"need exactly 3 solutions, got {layers[0].shape[0]}")
@@ -86,10 +86,19 @@ def plane_from_solutions(layers: Sequence[torch.Tensor], *, axes: Axes = "unit",
     for s in range(3):
         r1 = r2 = 0.0
         for W, C, A, B in zip(layers, c, d1, d2):
-            v = W[s:s + 1] - C
-            r1, r2 = r1 + dot(A, v), r2 + dot(B, v)
+            for sl in _blocks(W):                                  # one block unless the layer is huge
+                v = W[s:s + 1, sl] - C[:, sl]
+                r1, r2 = r1 + dot(A[:, sl], v), r2 + dot(B[:, sl], v)
         pts.append(np.linalg.solve(gram, np.array([r1, r2])))
     return Plane(center=c, d1=d1, d2=d2, points=np.array(pts), unit=n3 / length)
+
+
+def _blocks(W: torch.Tensor, max_elements: int = 2**26) -> list[slice]:
+    """Branch slices of a layer (S, I, ·, ·) holding at most ``max_elements`` entries per network (one slice
+    for any layer up to that size)."""
+    per = max(1, W[0, 0].numel())
+    step = max(1, max_elements // per)
+    return [slice(a, a + step) for a in range(0, W.shape[1], step)]
 
 
 def random_plane(center: Sequence[torch.Tensor], seed: int, *, filter_normalize: bool = True) -> Plane:

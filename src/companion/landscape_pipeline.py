@@ -27,7 +27,7 @@ import torch
 
 from companion import landscape as ls
 from companion.losses import LossFn
-from companion.nets import Scale, forward, init_branches
+from companion.nets import Scale, example_chunk_for, forward, init_branches
 from companion.symmetry import align_to_first, match_to_first, relabel_
 from companion.train import SGDConfig, TrainResult, train
 
@@ -90,10 +90,10 @@ class Panel:
 
 
 def accuracy(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, *, scale: Scale = "sum",
-             branch_chunk: int | None = None) -> np.ndarray:
+             branch_chunk: int | None = None, example_chunk: int | None = None) -> np.ndarray:
     """(S,) accuracy: argmax for multi-class outputs, sign for one output."""
     with torch.no_grad():
-        f = forward(layers, x, scale=scale, branch_chunk=branch_chunk)
+        f = forward(layers, x, scale=scale, branch_chunk=branch_chunk, example_chunk=example_chunk)
         pred = f.argmax(-1) if f.shape[-1] > 1 else torch.where(f[..., 0] >= 0, 1.0, -1.0).to(y.dtype)
         return (pred == y).double().mean(-1).cpu().numpy()
 
@@ -197,10 +197,16 @@ class PanelConfig:
             if v is not None and int(v) < 1:
                 raise ValueError(f"{name} must be a positive integer or None, got {v}")
 
+    @property
+    def example_chunk(self) -> int:
+        """Examples per block of the full-data forwards, so that one activation stays ≤ 256 MB."""
+        return example_chunk_for(3, self.I, self.widths, self.branch_chunk)
+
     def sgd(self) -> SGDConfig:
         """The trainer's settings."""
         return SGDConfig(steps=self.steps, lr=self.lr, batch_size=self.batch_size, scale=self.scale,
-                         check_every=self.check_every, branch_chunk=self.branch_chunk)
+                         check_every=self.check_every, branch_chunk=self.branch_chunk,
+                         example_chunk=self.example_chunk)
 
 
 def _bench(plane: ls.Plane, grid: np.ndarray, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
@@ -244,9 +250,10 @@ def landscape_panel(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, config: P
                 bench = _bench(v.plane, v.grid, xe, ye, loss_fn, c)
             v.plane = v.plane if c.keep_planes else None
     with stage("accuracy"):
-        acc_tr = accuracy(r.layers, x, y, scale=c.scale, branch_chunk=c.branch_chunk)
-        acc_te = (accuracy(r.layers, x_test.to(dev, c.dtype), y_test.to(dev), scale=c.scale,
-                           branch_chunk=c.branch_chunk) if x_test is not None else np.full(3, np.nan))
+        chunks = dict(scale=c.scale, branch_chunk=c.branch_chunk, example_chunk=c.example_chunk)
+        acc_tr = accuracy(r.layers, x, y, **chunks)
+        acc_te = (accuracy(r.layers, x_test.to(dev, c.dtype), y_test.to(dev), **chunks) if x_test is not None
+                  else np.full(3, np.nan))
     zero = ls.zero_loss(loss_fn, ye, r.layers[-1].shape[2], dtype=c.dtype)
     return Panel(I=c.I, views=out, train=r, accuracy_train=acc_tr, accuracy_test=acc_te, bench=bench,
                  n_eval=int(xe.shape[0]), zero_loss=zero)

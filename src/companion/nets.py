@@ -77,12 +77,17 @@ def init_branches(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence
 
 
 def forward(layers: Sequence[torch.Tensor], x: torch.Tensor, *, scale: Scale = "sum",
-            branch_chunk: int | None = None) -> torch.Tensor:
+            branch_chunk: int | None = None, example_chunk: int | None = None) -> torch.Tensor:
     """Outputs (S, n, out) for inputs x: (n, d) shared by all networks, or (S, n, d) one batch per network.
 
-    ``branch_chunk``: process that many branches at a time and accumulate (bounds memory for huge I).
+    ``branch_chunk``: process that many branches at a time and accumulate; ``example_chunk``: that many
+    examples at a time (both bound the activations' memory for huge I: (S, branch_chunk, h, example_chunk)).
     """
     S, I = layers[0].shape[:2]
+    n = x.shape[-2]
+    if example_chunk is not None and example_chunk < n:
+        return torch.cat([forward(layers, x[..., e:e + example_chunk, :], scale=scale, branch_chunk=branch_chunk)
+                          for e in range(0, n, example_chunk)], 1)
     if branch_chunk is not None and branch_chunk < I:
         out = sum(forward([W[:, a:a + branch_chunk] for W in layers], x, scale="sum")
                   for a in range(0, I, branch_chunk))
@@ -103,6 +108,13 @@ def forward(layers: Sequence[torch.Tensor], x: torch.Tensor, *, scale: Scale = "
         out = torch.bmm(Wl.permute(0, 2, 1, 3).reshape(S, Wl.shape[2], -1), a)  # (S, out, n)
     out = out.transpose(1, 2)                                                 # (S, n, out)
     return out / I if scale == "mean" else out
+
+
+def example_chunk_for(S: int, I: int, widths: Sequence[int], branch_chunk: int | None,
+                      max_elements: int = 2**26) -> int:
+    """Examples per block so that one activation (S, branch chunk, widest hidden layer, block) holds at most
+    ``max_elements`` numbers (2²⁶: 256 MB in float32)."""
+    return max(1, max_elements // (S * min(I, branch_chunk or I) * max(widths[1:-1], default=1)))
 
 
 def n_parameters(I: int, widths: Sequence[int]) -> int:

@@ -125,6 +125,7 @@ class SGDConfig:
     ``"check_full"`` only. ``steps``: the most steps any network takes. ``compact``: finished networks leave
     the batch once fewer than this fraction of it still trains. ``branch_chunk``: gradients are formed and
     applied that many branches at a time (bounds the gradients' memory; None: all branches at once).
+    ``example_chunk``: the full-data losses are computed that many examples at a time (None: all at once).
     """
 
     steps: int
@@ -139,6 +140,7 @@ class SGDConfig:
     scale: Scale = "sum"
     compact: float = 0.9
     branch_chunk: int | None = None
+    example_chunk: int | None = None
 
     def __post_init__(self) -> None:
         if self.rule not in ("check_full", "authors"):
@@ -150,7 +152,7 @@ class SGDConfig:
             raise ValueError(f"need steps ≥ 0 and check_every ≥ 1, got {self.steps}, {self.check_every}")
         if self.scale not in ("sum", "mean"):
             raise ValueError(f"unknown scale {self.scale!r}: choose 'sum' or 'mean'")
-        for name in ("batch_size", "branch_chunk"):
+        for name in ("batch_size", "branch_chunk", "example_chunk"):
             v = getattr(self, name)
             if v is not None and int(v) < 1:
                 raise ValueError(f"{name} must be a positive integer or None, got {v}")
@@ -335,7 +337,7 @@ def train(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss
     taken = torch.full((S,), config.steps, dtype=torch.int64, device=dev)
     hist = torch.full((config.steps // config.check_every + 1, S), torch.nan, dtype=dt, device=dev)
     rows = list(range(S))                                  # the network at each row of out_W
-    fwd = dict(scale=config.scale, branch_chunk=config.branch_chunk)
+    fwd = dict(scale=config.scale, branch_chunk=config.branch_chunk, example_chunk=config.example_chunk)
     t0 = time.perf_counter()
     checks = range(0, config.steps + 1, config.check_every)
     fresh = None                                           # the full-data loss of all S networks, if current
