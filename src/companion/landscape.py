@@ -207,6 +207,8 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
     torch single-threaded meanwhile (torch's thread count is restored after): each block stays in its core's
     cache, and there is no barrier per small operation (with barriers, a core shared with another process
     stalls both). The loss is applied to the (n, out) outputs of a few points at a time, in the same threads.
+    One worker runs torch single-threaded too, so every block is computed alike: on a CPU the result is
+    bit-identical for any ``workers`` and from run to run.
     """
     _check_inputs(plane, x, y, alphas, betas, scale, max_elements=max_elements, branch_chunk=branch_chunk,
                   example_block=example_block, workers=workers)
@@ -240,7 +242,7 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
             run = _compiled_block if compiled else _torch_block
             block = run(W3, later, x, total, ga, gb, alphas, betas, accumulate=i0 > 0,
                         example_block=example_block, max_elements=max_elements)
-            _in_workers(block, range(0, n, example_block), n_workers)
+            _in_workers(block, range(0, n, example_block), n_workers, one_thread=cpu)
         yd = y.to(dev)
         loss = torch.empty(P, dtype=dt, device=dev)
         step = 4 if cpu else 256
@@ -249,7 +251,7 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
             f = total[p0:p0 + step].transpose(1, 2)
             loss[p0:p0 + step] = loss_fn(f / I if scale == "mean" else f, yd)
 
-        _in_workers(apply_loss, range(0, P, step), n_workers)
+        _in_workers(apply_loss, range(0, P, step), n_workers, one_thread=cpu)
     return loss.reshape(nbeta, na).cpu().double().numpy()
 
 
@@ -333,18 +335,26 @@ def _compiled_block(W3: torch.Tensor, later: list[torch.Tensor], x: torch.Tensor
     return block
 
 
-def _in_workers(fn: Callable[[int], None], items: Sequence[int], workers: int) -> None:
-    """``fn`` on every item: in order, or, for ``workers`` > 1, in that many threads with torch single-threaded
-    meanwhile (its thread count is restored after)."""
-    if workers <= 1 or len(items) <= 1:
-        for it in items:
-            fn(it)
-        return
+def _in_workers(fn: Callable[[int], None], items: Sequence[int], workers: int, *, one_thread: bool = True) -> None:
+    """``fn`` on every item: in order, or, for ``workers`` > 1, in that many threads; either way with torch
+    single-threaded meanwhile (``one_thread``; its thread count is restored after), so that every item is
+    computed the same way whatever the number of workers: bit-identical results for any ``workers``.
+
+    A worker sets its own count as it starts: MKL's and OpenMP's thread counts are per thread, and a new thread
+    otherwise runs its first product with the machine's default (all cores) until torch's lazy per-thread
+    set-up catches up. Without ``one_thread`` in order (one worker), products and reductions use torch's
+    threads and may round differently (1e-7 relative, float32, 8-8-8 branches)."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    if one_thread:
+        torch.set_num_threads(1)
     try:
-        with ThreadPoolExecutor(min(workers, len(items))) as pool:
-            list(pool.map(fn, items))
+        if workers <= 1 or len(items) <= 1:
+            for it in items:
+                fn(it)
+        else:
+            with ThreadPoolExecutor(min(workers, len(items)), initializer=torch.set_num_threads,
+                                    initargs=(1,)) as pool:
+                list(pool.map(fn, items))
     finally:
         torch.set_num_threads(threads)
 
