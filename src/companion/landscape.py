@@ -207,8 +207,10 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
     torch single-threaded meanwhile (torch's thread count is restored after): each block stays in its core's
     cache, and there is no barrier per small operation (with barriers, a core shared with another process
     stalls both). The loss is applied to the (n, out) outputs of a few points at a time, in the same threads.
-    One worker runs torch single-threaded too, so every block is computed alike: on a CPU the result is
-    bit-identical for any ``workers`` and from run to run.
+    The result is bit-identical from run to run, and for any ``workers`` > 1 given the same example blocks
+    (by default they depend on the workers when n < 1024·workers); one worker runs on torch's threads, which
+    may round a product differently (1e-7 relative in float32), and matches them bit for bit when torch has
+    one thread (keeping torch's threads there is 8% faster on the synthetic chapter's 11×11 benchmark).
     """
     _check_inputs(plane, x, y, alphas, betas, scale, max_elements=max_elements, branch_chunk=branch_chunk,
                   example_block=example_block, workers=workers)
@@ -242,7 +244,7 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
             run = _compiled_block if compiled else _torch_block
             block = run(W3, later, x, total, ga, gb, alphas, betas, accumulate=i0 > 0,
                         example_block=example_block, max_elements=max_elements)
-            _in_workers(block, range(0, n, example_block), n_workers, one_thread=cpu)
+            _in_workers(block, range(0, n, example_block), n_workers)
         yd = y.to(dev)
         loss = torch.empty(P, dtype=dt, device=dev)
         step = 4 if cpu else 256
@@ -251,7 +253,7 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
             f = total[p0:p0 + step].transpose(1, 2)
             loss[p0:p0 + step] = loss_fn(f / I if scale == "mean" else f, yd)
 
-        _in_workers(apply_loss, range(0, P, step), n_workers, one_thread=cpu)
+        _in_workers(apply_loss, range(0, P, step), n_workers)
     return loss.reshape(nbeta, na).cpu().double().numpy()
 
 
@@ -335,26 +337,24 @@ def _compiled_block(W3: torch.Tensor, later: list[torch.Tensor], x: torch.Tensor
     return block
 
 
-def _in_workers(fn: Callable[[int], None], items: Sequence[int], workers: int, *, one_thread: bool = True) -> None:
-    """``fn`` on every item: in order, or, for ``workers`` > 1, in that many threads; either way with torch
-    single-threaded meanwhile (``one_thread``; its thread count is restored after), so that every item is
-    computed the same way whatever the number of workers: bit-identical results for any ``workers``.
+def _in_workers(fn: Callable[[int], None], items: Sequence[int], workers: int) -> None:
+    """``fn`` on every item: in order (on torch's threads), or, for ``workers`` > 1, in that many threads, each
+    running torch single-threaded (torch's thread count is restored after).
 
-    A worker sets its own count as it starts: MKL's and OpenMP's thread counts are per thread, and a new thread
-    otherwise runs its first product with the machine's default (all cores) until torch's lazy per-thread
-    set-up catches up. Without ``one_thread`` in order (one worker), products and reductions use torch's
-    threads and may round differently (1e-7 relative, float32, 8-8-8 branches)."""
+    Each worker sets its own count as it starts: MKL's and OpenMP's thread counts are per thread, and a new
+    thread otherwise runs its first product on the machine's default (every core, beside the other workers)
+    until torch's lazy per-thread set-up catches up. So every item computed by workers is computed
+    single-threaded, the same way whichever worker takes it: bit-identical results for any ``workers`` > 1 and
+    from run to run. In order, torch's threads may split a product or a reduction and round differently."""
+    if workers <= 1 or len(items) <= 1:
+        for it in items:
+            fn(it)
+        return
     threads = torch.get_num_threads()
-    if one_thread:
-        torch.set_num_threads(1)
+    torch.set_num_threads(1)
     try:
-        if workers <= 1 or len(items) <= 1:
-            for it in items:
-                fn(it)
-        else:
-            with ThreadPoolExecutor(min(workers, len(items)), initializer=torch.set_num_threads,
-                                    initargs=(1,)) as pool:
-                list(pool.map(fn, items))
+        with ThreadPoolExecutor(min(workers, len(items)), initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            list(pool.map(fn, items))
     finally:
         torch.set_num_threads(threads)
 
