@@ -245,6 +245,7 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
             block = run(W3, later, x, total, ga, gb, alphas, betas, accumulate=i0 > 0,
                         example_block=example_block, max_elements=max_elements)
             _in_workers(block, range(0, n, example_block), n_workers)
+            del W3, later, block               # before the next chunk's are formed: one chunk's weights alive
         yd = y.to(dev)
         loss = torch.empty(P, dtype=dt, device=dev)
         step = 4 if cpu else 256
@@ -549,6 +550,7 @@ def segment_losses(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Ten
                         points=np.zeros((0, 2)))
             out[t, k] = evaluate_fast(seg, x, y, loss_fn, np.asarray(ts, float), np.zeros(1), scale=scale,
                                       branch_chunk=branch_chunk)[0]
+            del seg                            # one segment's axis at a time (a network's worth at huge I)
     return out
 
 
