@@ -119,3 +119,33 @@ def test_torch_thread_count_is_restored():
     before = torch.get_num_threads()
     ls.evaluate_fast(plane, x, y, loss, np.zeros(2), np.zeros(2), example_block=8, workers=2)
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("widths, I", [((16, 8, 8, 8, 10), 300), ((8, 8, 10), 600)])
+@pytest.mark.parametrize("engine", ["auto", "torch"])
+def test_bit_identical_run_to_run_and_for_any_workers(widths, I, engine):
+    # float32 with many branches, where a product's summation order shows. Workers compute every block
+    # single-threaded (from their first product on): bit-identical run to run and for any workers > 1, whatever
+    # torch's thread count, and equal to one worker when torch has one thread; one worker on torch's threads
+    # may round differently (1e-7 relative here). Example blocks fixed: by default they depend on the workers
+    # when n < 1024 × workers
+    L = init_branches(3, I, widths, seed=0, device="cpu", dtype=torch.float32, parametrization="mean")
+    plane = ls.plane_from_solutions(L)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(500, widths[0], generator=g)
+    y = torch.randint(0, widths[-1], (500,), generator=g)
+    grid = ls.grid_for(plane, 3)
+    run = lambda w: ls.evaluate_fast(plane, x, y, multiclass_hinge, grid, grid, scale="mean", workers=w,  # noqa: E731
+                                     example_block=128, engine=engine)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        many, one_on_two = [run(w) for w in (2, 2, 3)], run(1)
+        torch.set_num_threads(1)
+        many += [run(2), run(1)]
+    finally:
+        torch.set_num_threads(threads)
+    assert np.ptp(many[0]) > 0
+    for r in many[1:]:
+        np.testing.assert_array_equal(r, many[0])
+    np.testing.assert_allclose(one_on_two, many[0], rtol=1e-6)

@@ -85,3 +85,22 @@ def test_profile_stages_and_scaling_fit():
     assert f.loc["train", "s_per_1000_branches"] == pytest.approx(500.0) and f["max_rel_residual"].max() < 1e-9
     with pytest.raises(ValueError, match="at least 3 distinct I"):
         fit_scaling(t[t["I"] < 6])
+
+
+def test_the_recorded_paper_scale_profile():
+    """The measured table behind the README's "Paper scale": every stage at every recorded I, consistent totals,
+    and the extrapolation to I = 50,000 the README quotes."""
+    from companion.landscape_pipeline import fit_scaling, recorded_profile
+
+    t = recorded_profile()
+    assert list(t.columns) == ["I", "stage", "seconds", "peak_gib"]
+    stages = {"init", "train", "align", "plane", "evaluate", "measures", "accuracy", "total"}
+    Is = sorted(t["I"].unique())
+    assert len(Is) >= 4 and Is[0] <= 1000 and Is[-1] >= 25_000
+    for I, part in t.groupby("I"):
+        assert set(part["stage"]) == stages and len(part) == len(stages)
+        total = part.set_index("stage").loc["total"]
+        assert total["peak_gib"] == part["peak_gib"].max()
+        assert part.loc[part["stage"] != "total", "seconds"].sum() <= total["seconds"] + 0.05     # rounded to 0.01 s
+    fit = fit_scaling(t).set_index("stage")
+    assert 30 < fit.loc["total", "peak_gib_at_target"] < 40 and fit.loc["total", "max_rel_residual"] < 0.25

@@ -207,6 +207,10 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
     torch single-threaded meanwhile (torch's thread count is restored after): each block stays in its core's
     cache, and there is no barrier per small operation (with barriers, a core shared with another process
     stalls both). The loss is applied to the (n, out) outputs of a few points at a time, in the same threads.
+    The result is bit-identical from run to run, and for any ``workers`` > 1 given the same example blocks
+    (by default they depend on the workers when n < 1024·workers); one worker runs on torch's threads, which
+    may round a product differently (1e-7 relative in float32), and matches them bit for bit when torch has
+    one thread (keeping torch's threads there is 8% faster on the synthetic chapter's 11×11 benchmark).
     """
     _check_inputs(plane, x, y, alphas, betas, scale, max_elements=max_elements, branch_chunk=branch_chunk,
                   example_block=example_block, workers=workers)
@@ -241,6 +245,7 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
             block = run(W3, later, x, total, ga, gb, alphas, betas, accumulate=i0 > 0,
                         example_block=example_block, max_elements=max_elements)
             _in_workers(block, range(0, n, example_block), n_workers)
+            del W3, later, block               # before the next chunk's are formed: one chunk's weights alive
         yd = y.to(dev)
         loss = torch.empty(P, dtype=dt, device=dev)
         step = 4 if cpu else 256
@@ -334,8 +339,14 @@ def _compiled_block(W3: torch.Tensor, later: list[torch.Tensor], x: torch.Tensor
 
 
 def _in_workers(fn: Callable[[int], None], items: Sequence[int], workers: int) -> None:
-    """``fn`` on every item: in order, or, for ``workers`` > 1, in that many threads with torch single-threaded
-    meanwhile (its thread count is restored after)."""
+    """``fn`` on every item: in order (on torch's threads), or, for ``workers`` > 1, in that many threads, each
+    running torch single-threaded (torch's thread count is restored after).
+
+    Each worker sets its own count as it starts: MKL's and OpenMP's thread counts are per thread, and a new
+    thread otherwise runs its first product on the machine's default (every core, beside the other workers)
+    until torch's lazy per-thread set-up catches up. So every item computed by workers is computed
+    single-threaded, the same way whichever worker takes it: bit-identical results for any ``workers`` > 1 and
+    from run to run. In order, torch's threads may split a product or a reduction and round differently."""
     if workers <= 1 or len(items) <= 1:
         for it in items:
             fn(it)
@@ -343,7 +354,7 @@ def _in_workers(fn: Callable[[int], None], items: Sequence[int], workers: int) -
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with ThreadPoolExecutor(min(workers, len(items))) as pool:
+        with ThreadPoolExecutor(min(workers, len(items)), initializer=torch.set_num_threads, initargs=(1,)) as pool:
             list(pool.map(fn, items))
     finally:
         torch.set_num_threads(threads)
@@ -539,6 +550,7 @@ def segment_losses(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Ten
                         points=np.zeros((0, 2)))
             out[t, k] = evaluate_fast(seg, x, y, loss_fn, np.asarray(ts, float), np.zeros(1), scale=scale,
                                       branch_chunk=branch_chunk)[0]
+            del seg                            # one segment's axis at a time (a network's worth at huge I)
     return out
 
 

@@ -404,6 +404,22 @@ def profile_stages(Is: Sequence[int], *, widths: Sequence[int] = (3072, 8, 8, 8,
     return pd.DataFrame(rec.rows)
 
 
+#: The recorded profile (:func:`recorded_profile`): package data beside this module.
+RECORDED_PROFILE = "paper_scale.csv"
+
+
+def recorded_profile():
+    """The :func:`profile_stages` table measured for issue 17 ("paper scale"; its header says where and how):
+    the defaults at I = 1,000 … 25,000 on the project's 2-core CPU machine, one fresh process per I, as a
+    pandas DataFrame (columns I, stage, seconds, peak_gib). Fit it with :func:`fit_scaling`."""
+    from importlib import resources
+
+    import pandas as pd
+
+    with resources.files("companion").joinpath(RECORDED_PROFILE).open(encoding="utf-8") as f:
+        return pd.read_csv(f, comment="#")
+
+
 def fit_scaling(table, target_I: int = 50_000):
     """Per stage, least-squares lines seconds = a + b·I and peak_gib = c + e·I through the rows of a
     :func:`profile_stages` table (at least 3 distinct I), and their values at ``target_I``: a DataFrame with

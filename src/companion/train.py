@@ -264,6 +264,7 @@ def sgd_step(W: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_f
         grads = torch.autograd.grad(o, leaf, grad_outputs=g_out)
         with torch.no_grad():
             _sgd_update([w[:, sl] for w in W], grads, rate, wd, mask[:, sl] if mask is not None else None, trainable)
+        del grads                                          # before the next chunk's are formed: one chunk's alive
     return loss.detach()
 
 

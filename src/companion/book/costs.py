@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
 from companion.book.plan import F32, F64, Work
-from companion.nets import n_parameters
+from companion.nets import example_chunk_for, n_parameters
 
 #: Small operations of one SGD step on branch networks besides 10 per layer (forward, autograd, update, rule).
 SGD_STEP_OPS = 25
@@ -34,6 +34,18 @@ CVXPY_OPS = 30_000
 JPEG_OPS = 12
 #: The plane evaluator's block of elements on a CPU and on a GPU (``landscape.evaluate_fast``'s ``max_elements``).
 EVAL_BLOCK = {"cpu": 2**18, "cuda": 2**26}
+#: Examples whose first-layer products the plane evaluator holds at once: on a CPU one block of 1,024 per worker
+#: (two workers, this project's machine), on a GPU every example (None).
+EVAL_EXAMPLES = {"cpu": 2 * 1024, "cuda": None}
+#: Entries of the largest temporary of the blockwise passes over a plane's layers (``landscape._blocks``) and of
+#: one activation of a full-data forward in example blocks (``nets.example_chunk_for``).
+BLOCK_ENTRIES = 2**26
+
+
+def holding(work: Work, alive: float) -> Work:
+    """``work`` run while its caller keeps ``alive`` more bytes (trained solutions, a kept plane, the data): a
+    stage's peak is what is alive during it, since the plan takes the largest stage's peak, not a sum."""
+    return replace(work, peak=work.peak + alive)
 
 
 def hidden_units(I: int, widths: Sequence[int]) -> int:
@@ -42,19 +54,31 @@ def hidden_units(I: int, widths: Sequence[int]) -> int:
 
 
 def sgd(stage: str, *, S: int, I: int, widths: Sequence[int], steps: int, batch: int | None, n: int,
-        check_every: int = 100, dtype: int = F32, bound: bool = True) -> Work:
-    """``companion.train.train_sgd`` on S networks of I branches (layer widths ``widths``): per step a forward
+        check_every: int = 100, dtype: int = F32, bound: bool = True, in_place: bool = False,
+        branch_chunk: int | None = None, example_chunk: int | None = None) -> Work:
+    """``companion.train.train`` on S networks of I branches (layer widths ``widths``): per step a forward
     and backward (6 FLOPs per parameter and example; 4 in the first layer, whose input needs no gradient), the
     minibatch gathered, every ``check_every`` steps a full-data forward; ≈ 8 passes over the activations and 8
-    over the weights per step. Peak: the weights (out, working copy, gradient, update temporaries) and one
-    step's activations, or a check's."""
+    over the weights per step.
+
+    Peak (the trainer's memory design): the weights once in place (``in_place``, the caller's tensors are the
+    result), else twice (the caller's and the working copy); and either a step's memory: the gradients of one
+    chunk of ``branch_chunk`` branches (formed and applied a chunk at a time; no update temporaries), the
+    step's graph, which keeps the ReLU outputs of every hidden layer of every chunk until the chunks' backward
+    (the pre-activations are freed), one chunk's backward temporaries (two of its widest activations) and the
+    gathered minibatch; or, at a check, one chunk's activations of a full-data forward in blocks of
+    ``example_chunk`` examples (three alive at once). Plus the training data."""
     P, A, L = n_parameters(I, widths), hidden_units(I, widths), len(widths) - 1
     B = n if batch is None or batch >= n else batch
     checks = steps // check_every + 1
     flops = (6.0 * P - 2.0 * I * widths[0] * widths[1]) * B * S * steps + 2.0 * P * n * S * checks
     traffic = dtype * (S * steps * (8.0 * A * B + 8.0 * P + 2.0 * B * widths[0]) + 2.0 * S * checks * A * n)
     ops = steps * (SGD_STEP_OPS + 10 * L) + checks * (5 * L + 10)
-    peak = dtype * (5.0 * S * P + 3.0 * S * B * A + S * min(n, 4 * B) * A + n * widths[0])
+    Ic = min(I, branch_chunk or I)
+    h = max(widths[1:-1], default=widths[-1])                   # the widest hidden layer
+    step = S * P * Ic / I + S * B * (I * sum(widths[1:-1]) + 2.0 * Ic * h + widths[0])
+    check = 3.0 * S * Ic * h * min(n, example_chunk or n)
+    peak = dtype * (S * P * (1.0 if in_place else 2.0) + max(step, check) + n * widths[0])
     return Work(stage, flops=flops, bytes=traffic, ops=ops, peak=peak, bound=bound)
 
 
@@ -69,54 +93,80 @@ def onehidden(stage: str, *, units: int, d: int, batch: int, steps: int, n: int)
 
 
 def plane_grid(stage: str, *, points: int, I: int, widths: Sequence[int], n: int, device: str, planes: int = 1,
-               rows: int | None = None, dtype: int = F32, out_of: int | None = None,
-               branch_chunk: int | None = None) -> Work:
+               rows: int | None = None, dtype: int = F32, branch_chunk: int | None = None,
+               plane_networks: float = 3.0) -> Work:
     """``companion.landscape.evaluate_fast`` on ``planes`` planes of ``points`` points each (``rows`` grid rows,
     default √points) over n examples: the three first-layer products once per plane, the later layers at every
     point, ≈ 4 passes over the (I·h₁ × n) first-layer activations per point, ≈ L + 3 operations per block of
-    :data:`EVAL_BLOCK` elements (or per grid row and block of 1024 examples on a CPU). Peak: the outputs at
-    every point, the later layers' weights at every point for one chunk of ``branch_chunk`` branches, the
-    first-layer products, the plane (3 networks). ``out_of``: the network's I when only the first I branches
-    are evaluated (the benchmark's sub-network)."""
+    :data:`EVAL_BLOCK` elements (or per grid row and block of 1024 examples on a CPU). Peak: the plane
+    (``plane_networks`` networks' worth: 3 for a plane, 1 for a segment, whose centre is a solution and second
+    axis zero), the outputs at every point, and for one chunk of ``branch_chunk`` branches: the first layer's three
+    parts side by side, the later layers' weights at every point and the first-layer products
+    (:data:`EVAL_EXAMPLES` examples at once)."""
     d, h1, L = widths[0], widths[1], len(widths) - 1
     U, Ic = I * h1, min(I, branch_chunk or I)
     later = n_parameters(I, widths) - U * d
     rows = rows or max(1, int(round(math.sqrt(points))))
     flops = planes * (6.0 * U * d * n + 2.0 * points * n * later)
     blocks = max(rows * (math.ceil(n / 1024) if device == "cpu" else 1), points * n * U / EVAL_BLOCK[device])
-    plane = 3.0 * n_parameters(I, widths) * dtype + (3.0 * n_parameters(out_of, widths) * F32 if out_of else 0.0)
-    peak = dtype * (points * n * widths[-1] + points * later * Ic / I + 3.0 * Ic * h1 * n) + plane
+    m = min(n, EVAL_EXAMPLES[device] or n)
+    peak = dtype * (plane_networks * n_parameters(I, widths) + points * n * widths[-1] + points * later * Ic / I
+                    + 3.0 * Ic * h1 * (d + m))
     return Work(stage, flops=flops, bytes=planes * 4.0 * dtype * points * n * U, ops=planes * (L + 3) * blocks,
                 peak=peak)
 
 
+def plane_from(stage: str, *, I: int, widths: Sequence[int], dtype: int = F32) -> Work:
+    """``companion.landscape.plane_from_solutions`` on three networks: the centre and two axes (3 networks
+    written), their norms and scaling, the Gram matrix and the three solutions' coordinates (blockwise
+    differences): ≈ 30 passes over one network's weights; a few operations per layer and block. Peak: the
+    plane and one block (:data:`BLOCK_ENTRIES`) of a solution minus the centre."""
+    P, L = n_parameters(I, widths), len(widths) - 1
+    blocks = sum(math.ceil(I * widths[l] * widths[l + 1] / BLOCK_ENTRIES) for l in range(L))
+    return Work(stage, bytes=30.0 * dtype * P, ops=20.0 * L + 12.0 * blocks,
+                peak=dtype * (3.0 * P + min(BLOCK_ENTRIES, P)))
+
+
 def points(stage: str, *, count: int, I: int, widths: Sequence[int], n: int, dtype: int = F32,
-           per_op: int = 1, branch_chunk: int | None = None) -> Work:
+           per_op: int = 1, branch_chunk: int | None = None, networks: float = 0.0) -> Work:
     """Full forwards of ``count`` networks (or plane points) of I branches on n examples, batched
     (``landscape.losses_of``: networks at a time up to 2²⁴ activations, branches ``branch_chunk`` at a time);
-    ``per_op`` > 1 when each is its own call (the per-point baseline)."""
+    ``per_op`` > 1 when each is its own call (the per-point baseline). Peak: one batch's activations, and
+    ``networks`` networks' worth of weights the stage forms (the Jensen gap's centre; a per-point network)."""
     P, A, L = n_parameters(I, widths), hidden_units(I, widths), len(widths) - 1
     Ac = A * min(I, branch_chunk or I) / I
     calls = count if per_op > 1 else max(1, count * A * n // 2**24)
     return Work(stage, flops=2.0 * P * n * count, bytes=3.0 * dtype * A * n * count, ops=calls * (3 * L + 4 + per_op),
-                peak=dtype * min(count, max(1, 2**24 // max(int(Ac) * n, 1))) * Ac * n)
+                peak=dtype * (min(count, max(1, 2**24 // max(int(Ac) * n, 1))) * Ac * n + networks * P))
 
 
-def align(stage: str, *, pairs: int, I: int, widths: Sequence[int], n_probe: int, fixed: int = 0) -> Work:
-    """``companion.symmetry.align_to_first`` for ``pairs`` (network, reference) pairs: one hidden layer: all
-    I·h units matched at once (similarity GEMM, one (I·h)² assignment); deeper: branches matched in blocks of
-    1024, then every branch's h units layer by layer, one small assignment (a Python-level call) each.
-    ``fixed``: units per branch that stay in place (the bias-carrying unit)."""
+def align(stage: str, *, pairs: int, I: int, widths: Sequence[int], n_probe: int, fixed: int = 0,
+          device: str = "cpu", branch_chunk: int | None = None) -> Work:
+    """``companion.symmetry.match_to_first`` (then ``relabel_``, in place) for ``pairs`` (network, reference)
+    pairs: one hidden layer: all I·h units matched at once (similarity GEMM, one (I·h)² assignment); deeper:
+    branches matched in blocks of 1024, then every branch's h units layer by layer, one small assignment (a
+    Python-level call) each. ``fixed``: units per branch that stay in place (the bias-carrying unit).
+
+    Peak, deeper branches: the branch descriptors, (I, out·n_probe) in float64 on the host: the reference's,
+    and the next network's as it is formed (float32 chunk outputs, their concatenation and its float64 copy:
+    16 bytes per entry on the device, then the host); or one chunk (``branch_chunk``, default 4096) of unit
+    matching (activations of both networks, their float64 standardised copies, one network's chunk of
+    weights). One hidden layer: both networks' activations, their float64 copies, the (I·h)² similarities."""
     P, h = n_parameters(I, widths), widths[1] - fixed
     if len(widths) == 3:
         k = I * h
         return Work(stage, flops=pairs * (4.0 * P * n_probe + 4.0 * k * k * n_probe), assign=pairs * float(k) ** 3,
-                    ops=pairs * 20.0, peak=F32 * 3 * k * n_probe + F64 * k * k, host=False)
+                    ops=pairs * 20.0, peak=F32 * 3 * k * n_probe + F64 * 4 * k * n_probe + F64 * 3 * k * k, host=False)
     blocks, k = math.ceil(I / 1024), min(I, 1024)
     hidden = len(widths) - 2
+    desc = float(I * widths[-1] * n_probe)
+    Ic = min(I, branch_chunk or 4096)
+    units = F64 * 6.0 * Ic * widths[1] * n_probe + F32 * P * Ic / I
+    peak = (max(F64 * desc + F32 * 2 * desc + F64 * desc, F64 * desc + units) if device == "cpu"
+            else max(F32 * 2 * desc + F64 * desc, units)) + F64 * 2 * k * widths[-1] * n_probe
     return Work(stage, flops=pairs * (8.0 * P * n_probe + 2.0 * I * widths[-1] * n_probe * k),
                 assign=pairs * (blocks * float(k) ** 3 + I * hidden * float(h) ** 3), ops=pairs * I * hidden * 6.0,
-                peak=F64 * 2 * I * widths[-1] * n_probe + F64 * k * k + F32 * 3 * min(I, 4096) * h * n_probe)
+                peak=peak)
 
 
 def lbfgs(stage: str, *, iterations: int, flops_per_eval: float, ops_per_eval: float, params: int,
@@ -202,17 +252,28 @@ def theorem2(p: Mapping[str, Any], device: str) -> list[Work]:
 
 def _branch_panel(stage: str, *, I: int, widths: Sequence[int], steps: int, batch: int | None, n: int, n_eval: int,
                   G: int, views: int, n_probe: int, device: str, K: int = 21, S: int = 3,
-                  branch_chunk: int | None = None) -> list[Work]:
-    """Train three networks (one batch) and measure their plane in ``views`` views (aligned: the second)."""
+                  branch_chunk: int | None = None, keep_plane: bool = False) -> list[Work]:
+    """``landscape_pipeline.landscape_panel``: train three networks (one batch, in place) and measure their plane
+    in ``views`` views (aligned: the second). Every stage after training holds the solutions and the data;
+    the Jensen gap and the segments also hold the main view's plane when it is kept for the benchmark
+    (``keep_plane``), else each plane is dropped after its surface."""
     chunk = dict(branch_chunk=branch_chunk)
-    out = [sgd(f"{stage}: train", S=S, I=I, widths=widths, steps=steps, batch=batch, n=n)]
+    P = n_parameters(I, widths)
+    sols = F32 * (S * P + n * widths[0])
+    out = [sgd(f"{stage}: train", S=S, I=I, widths=widths, steps=steps, batch=batch, n=n, in_place=True,
+               example_chunk=example_chunk_for(S, I, widths, branch_chunk), **chunk)]
     for v in range(views):
         if v:
-            out.append(align(f"{stage}: align", pairs=2, I=I, widths=widths, n_probe=n_probe))
-        out.append(plane_grid(f"{stage}: grid", points=G * G, I=I, widths=widths, n=n_eval, device=device, **chunk))
-        out.append(plane_grid(f"{stage}: segments", points=K, rows=1, I=I, widths=widths, n=n_eval, planes=3,
-                              device=device, **chunk))
-        out.append(points(f"{stage}: Jensen", count=4, I=I, widths=widths, n=n_eval, **chunk))
+            out.append(holding(align(f"{stage}: align", pairs=2, I=I, widths=widths, n_probe=n_probe, device=device,
+                                     **chunk), sols))
+        kept = 3.0 * F32 * P if keep_plane and v == 0 else 0.0
+        out.append(holding(plane_from(f"{stage}: plane", I=I, widths=widths), sols))
+        out.append(holding(plane_grid(f"{stage}: grid", points=G * G, I=I, widths=widths, n=n_eval, device=device,
+                                      **chunk), sols))
+        out.append(holding(plane_grid(f"{stage}: segments", points=K, rows=1, I=I, widths=widths, n=n_eval, planes=3,
+                                      device=device, plane_networks=1.0, **chunk), sols + kept))
+        out.append(holding(points(f"{stage}: Jensen", count=4, I=I, widths=widths, n=n_eval, networks=1.0, **chunk),
+                           sols + kept))
     return out
 
 
@@ -244,17 +305,19 @@ def real_landscapes(p: Mapping[str, Any], device: str) -> list[Work]:
         w = FIG4_WIDTHS[key]
         Is = p["Is_deep"] if key == "cifar_deep" else p["Is_shallow"]
         for I in Is:
+            sols = F32 * (3 * n_parameters(I, w) + p["n_train"] * w[0])
             out += _branch_panel(f"{key} I={I}", I=I, widths=w, steps=p["steps"], batch=p["batch_size"],
                                  n=p["n_train"], n_eval=p["n_eval"], G=p["G"], views=2, n_probe=p["n_probe"],
-                                 device=device, branch_chunk=p["branch_chunk"])
-            out.append(points(f"{key} I={I}: test accuracy", count=3, I=I, widths=w, n=p["n_test"],
-                              branch_chunk=p["branch_chunk"]))
+                                 device=device, branch_chunk=p["branch_chunk"], keep_plane=bool(p["bench_G"]) and I == Is[-1])
+            out.append(holding(points(f"{key} I={I}: test accuracy", count=3, I=I, widths=w, n=p["n_test"],
+                                      branch_chunk=p["branch_chunk"]), sols))
         k = min(p["bench_branches"] or Is[-1], Is[-1])
-        if p["bench_G"]:
-            out.append(points(f"{key}: bench per point", count=p["bench_G"] ** 2, I=k, widths=w, n=p["n_eval"],
-                              dtype=F64, per_op=8))
-            out.append(plane_grid(f"{key}: bench fast", points=p["bench_G"] ** 2, I=k, widths=w, n=p["n_eval"],
-                                  dtype=F64, out_of=Is[-1], device=device))
+        if p["bench_G"]:         # on the widest I's main plane (kept until then) and its solutions
+            kept = F32 * (6 * n_parameters(Is[-1], w) + p["n_train"] * w[0])
+            out.append(holding(points(f"{key}: bench per point", count=p["bench_G"] ** 2, I=k, widths=w, n=p["n_eval"],
+                                      dtype=F64, per_op=8, networks=6.0), kept))
+            out.append(holding(plane_grid(f"{key}: bench fast", points=p["bench_G"] ** 2, I=k, widths=w, n=p["n_eval"],
+                                          dtype=F64, device=device), kept))
     return out
 
 

@@ -10,8 +10,9 @@ science modules' own counts where they exist), is a list of :class:`Work` stages
   solver iterations),
 - ``assign``: Σ k³ over the k × k optimal assignments (SciPy's Hungarian solver, always on the host),
 - ``eig``: Σ k³ over symmetric eigendecompositions (LAPACK; far below the GEMM rate at these sizes),
-- ``peak``: the bytes a stage holds at once (what earlier stages keep alive is not added: a chapter's peak is
-  its largest stage's, plus :data:`BASE_BYTES`).
+- ``peak``: the bytes alive during a stage, including what its caller keeps from earlier stages (trained
+  weights, a kept plane: added by the chapter's cost function, ``costs.holding``); a chapter's peak is its
+  largest stage's, plus :data:`BASE_BYTES`.
 
 A machine is five throughputs (:class:`Machine`): GEMM FLOP/s, memory bandwidth, seconds per small operation,
 seconds per k³ of assignment and of eigendecomposition. This machine's come from short calibration runs (:func:`calibrate`, ≤ 5 s,
