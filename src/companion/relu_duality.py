@@ -15,6 +15,11 @@ Minimum-norm interpolation ``min R s.t. f(X) = y``, two regularisers:
 
 The dual of the standard net with weight decay (P2's rescaling device: ‖W₁‖_F ≤ t, dualise, minimise over
 t) is ``D = min_t t²/2 + γ(y)/t = (3/2) γ(y)^{2/3}`` (:func:`standard_dual`).
+
+The regularised problem ``min ½‖f(X) − y‖² + β R`` (experiment B) has the same program with the equality
+replaced by the squared loss (``parallel_program(..., beta=β)``); its solution is a parallel net
+(:func:`reconstruct`), and a standard net with ‖W₁‖_F = t is bounded below by βt²/2 + G(β/t)
+(:func:`rescaled_dual_bound`). :func:`train_regularized` trains every restart with its own step sizes.
 """
 
 from __future__ import annotations
