@@ -46,16 +46,18 @@ bench_loop_S = 1
 equiv_steps = 200
 confidence = 0.95
 trend_region_low = 0.0
+scheduler = None
 
 # %%
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from IPython.display import Markdown, display
 
 from companion.data import synthetic_teacher
-from companion.hitting import PAPER_HITS, Protocol, benchmark, rates_frame, run_protocol
+from companion.hitting import PAPER_HITS, Protocol, benchmark, rates_frame, run_protocols
 from companion.onehidden import init_nets, train_autograd, train_onehidden
 from companion.plotting import COLORS, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
@@ -79,15 +81,17 @@ dev, claims = start_chapter("hitting_rate", preset=preset, device=device, seed=s
 # is < 10⁻⁵; every 100 steps, cut the rate ×0.1 if the minibatch loss rose above the one remembered at the
 # first check or last cut, and stop when it rises after 3 cuts. A seed **hits** when its *full-data* loss is
 # ≤ 10⁻⁵ when it stops. All networks see the same minibatches (one shuffle per epoch): the randomness that
-# differs between seeds is the initialisation, which is what P1 varies.
+# differs between seeds is the initialisation, which is what P1 varies. Each width of each row below, with all its
+# seeds, is one configuration of `companion.sweep.map`: set `scheduler` to fan them out to Dask; each result is
+# kept in `hitting_rate.sweep/` beside the claims, so a rerun resumes where a lost worker stopped.
 
 # %%
-rows = {}
-rows["headline"] = run_protocol(P, widths, S, seed=seed, device=dev,
-                                progress=lambda it, total: progress(it, "SGD steps", total))
+protocols = {"headline": (P, S), **{name: (P.vary(**{"steps": ablation_steps, **change}), ablation_S)
+                               for name, change in ablation.items()}}
+rows = run_protocols(protocols, widths, seed=seed, device=dev, scheduler=scheduler,
+                     store=Path(claims_path).with_name("hitting_rate.sweep"),
+                     progress=lambda it: progress(it, "rows × widths", len(protocols) * len(widths)))
 claims.add_timing(f"headline: {S * len(widths)} networks, ≤ {P.steps} steps", rows["headline"].seconds)
-for name, change in progress(ablation.items(), "ablation rows", len(ablation)):
-    rows[name] = run_protocol(P.vary(**{"steps": ablation_steps, **change}), widths, ablation_S, seed=seed, device=dev)
 claims.add_timing("ablation rows", sum(rows[k].seconds for k in ablation))
 table = rates_frame(rows, confidence)
 head = table[table.row == "headline"].set_index("width")
@@ -149,6 +153,7 @@ fb = table[table.row.str.contains("full batch")]
 # with one torch thread (the fast trainer's default: its passes are too short to share between two threads).
 
 # %%
+t_bench = time.perf_counter()
 ds = synthetic_teacher(n=P.n, d=P.d, hidden=P.teacher_hidden, seed=seed)
 eq_w = [10, 13, 21, 11]
 eq_nets = init_nets(eq_w, P.d, [seed + i for i in range(len(eq_w))], dtype=torch.float64)
@@ -160,6 +165,7 @@ eq_diff = max(max(float((fast.nets.network(s)[0] - w).abs().max()), float((fast.
 eq_steps = all(int(fast.steps[s]) == t for s, (_, _, t) in enumerate(ref))
 bench = benchmark(widths, bench_S, bench_steps, batch_size=P.batch_size, lr=P.lr, n=P.n, d=P.d, loop_S=bench_loop_S,
                   device=dev)
+claims.add_timing("equivalence check and benchmark", time.perf_counter() - t_bench)
 ROOF = 180.0
 print({k: f"{v:,.1f}" for k, v in bench.items()}, f"roofline fraction {bench['fast_gflops'] / ROOF:.1%}")
 
@@ -180,7 +186,6 @@ for i, w in enumerate(widths):
     claims.finding(f"rate_I{w}", f"hitting rate at I = {w} ({S} seeds, {confidence:.0%} Wilson interval)",
                    estimate=float(rate[i]), low=float(lo[i]), high=float(hi[i]), contains=PAPER_HITS[w] / 100,
                    paper=PAPER_HITS[w] / 100)
-claims.add_timing("equivalence check and benchmark", time.perf_counter() - t_start - sum(r.seconds for r in rows.values()))
 claims.save()
 H = rows["headline"]
 glue_many("hr", B=P.batch_size, lr=P.lr, steps=P.steps, nnets=S * len(widths),

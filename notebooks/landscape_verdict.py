@@ -63,6 +63,7 @@ real_lr = 0.05
 real_steps = 50
 real_lr_ours = 0.05
 real_batch_size = 100
+scheduler = None
 
 # %%
 import time
@@ -92,6 +93,7 @@ for u in used:
     print("data:", u)
 settings = sw.settings_grid(weight_decays, lr_scalings)
 training = sw.Training(lr=lr, batch_size=batch_size, steps=steps, lr_ours=lr_ours, steps_ours=steps_ours)
+fan_out = dict(scheduler=scheduler, store=Path(claims_path).with_name("landscape_verdict.sweep"))
 
 # %% [markdown]
 # ## Two protocols, several settings, T triples each
@@ -110,7 +112,9 @@ training = sw.Training(lr=lr, batch_size=batch_size, steps=steps, lr_ours=lr_our
 # full-batch gradient descent at rate {glue:text}`lv_lr_ours`·I for {glue:text}`lv_steps_ours` steps.
 #
 # Every setting trains the same T = {glue:text}`lv_T` triples of initial networks (authors' settings all in one
-# batch), on P1's synthetic teacher set (hinge loss). **Measures**, per triple, as trained and after aligning
+# batch), on P1's synthetic teacher set (hinge loss). Each (I, protocol) is one configuration of
+# `companion.sweep.map`: set `scheduler` to fan them out to Dask; each result is kept in `landscape_verdict.sweep/`
+# beside the claims, so a rerun resumes where a lost worker stopped. **Measures**, per triple, as trained and after aligning
 # the solutions' units (`companion.symmetry`; the bias units stay in place):
 #
 # - the **Jensen gap** L(centre) − mean of the three losses, and the **largest barrier** along the three segments
@@ -124,7 +128,7 @@ training = sw.Training(lr=lr, batch_size=batch_size, steps=steps, lr_ours=lr_our
 # %%
 rows_syn, secs = sw.sweep(ds.x, ds.y, tau_hinge, Is=Is, widths=(10, 1, 1), settings=settings, T=T, seed=seed,
                           training=training, views=("none", "aligned"), radii=radii, G=G, K=K, n_probe=n_probe,
-                          n_window=n_window, device=dev, progress=progress)
+                          n_window=n_window, device=dev, progress=progress, **fan_out)
 summ = sw.summarise(rows_syn, confidence)
 atomic_write_text(Path(claims_path).with_name("landscape_verdict.synthetic.csv"), summ.to_csv(index=False))
 show = ["loss_rel", "acc", "gap", "barrier", "extent"] + [f"score@{r:g}" for r in radii]
@@ -199,7 +203,7 @@ for key in rows:
     x_tr, y_tr = sets[key][:2]
     r_rows, r_secs = sw.sweep(x_tr, y_tr, multiclass_hinge, Is=real_Is, widths=FIG4_ROWS[key][1], settings=real_settings,
                               T=real_T, seed=seed, training=real_training, views=("none", "aligned"), radii=radii,
-                              G=G, K=K, n_probe=n_probe, n_window=n_window, device=dev, progress=progress)
+                              G=G, K=K, n_probe=n_probe, n_window=n_window, device=dev, progress=progress, **fan_out)
     summ_real[key], drift = sw.summarise(r_rows, confidence), max(drift, float(r_rows.loss_drift.max()))
     atomic_write_text(Path(claims_path).with_name(f"landscape_verdict.{key}.csv"), summ_real[key].to_csv(index=False))
     secs = {k: secs[k] + r_secs[k] for k in secs}

@@ -67,7 +67,7 @@ from IPython.display import Markdown, display
 from companion.devices import describe_device
 from companion.losses import multiclass_hinge
 from companion.nets import forward, n_parameters
-from companion.landscape_pipeline import FIG4_ROWS as ROWS, fig4_data, landscape_panel
+from companion.landscape_pipeline import FIG4_ROWS as ROWS, PanelConfig, fig4_data, landscape_panel
 from companion.plotting import subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 from companion.symmetry import align_to_first
@@ -117,12 +117,12 @@ for r, key in enumerate(rows):
     x_tr, y_tr, x_te, y_te = sets[key]
     Is = Is_deep if key == "cifar_deep" else Is_shallow
     for I in progress(Is, key):
-        panels[key, I] = landscape_panel(
-            x_tr, y_tr, multiclass_hinge, I=I, widths=widths, seeds=[seed * 1000 + 10 * r + k for k in range(3)],
-            steps=steps, lr=lr * I, G=G, margin=margin, batch_size=batch_size, scale="mean", parametrization="mean",
-            x_eval=x_tr[:n_eval], y_eval=y_tr[:n_eval], x_test=x_te, y_test=y_te,
-            bench_G=bench_G if I == Is[-1] else 0, branch_chunk=branch_chunk, views=("none", "aligned"), n_probe=n_probe,
-            bench_branches=bench_branches, device=device)
+        config = PanelConfig(I=I, widths=widths, seeds=tuple(seed * 1000 + 10 * r + k for k in range(3)), steps=steps,
+                             lr=lr * I, G=G, margin=margin, batch_size=batch_size, scale="mean", parametrization="mean",
+                             bench_G=bench_G if I == Is[-1] else 0, branch_chunk=branch_chunk, views=("none", "aligned"),
+                             n_probe=n_probe, bench_branches=bench_branches, keep_planes=False, device=device)
+        panels[key, I] = landscape_panel(x_tr, y_tr, multiclass_hinge, config, x_eval=x_tr[:n_eval], y_eval=y_tr[:n_eval],
+                                         x_test=x_te, y_test=y_te)
 
 
 def jensen(p, view: str) -> float:
@@ -169,7 +169,7 @@ def draw(view: str):
             top = min(float(v.surface.max()), 2 * p.zero_loss)     # far corners of deep nets would swamp the scale
             ax.contourf(v.grid, v.grid, np.minimum(v.surface, top), levels=np.linspace(v.surface.min(), top, 21),
                         cmap="viridis")
-            ax.plot(v.plane.points[:, 0], v.plane.points[:, 1], "w*", ms=7, mec="k", mew=0.5)
+            ax.plot(v.points[:, 0], v.points[:, 1], "w*", ms=7, mec="k", mew=0.5)
             ax.plot([0], [0], "r+", ms=7)
             ax.set(title=f"I = {Is[c]:,}: gap {jensen(p, view):.2f}", xticks=[], yticks=[], aspect="equal")
             if c == 0:
@@ -190,10 +190,11 @@ draw("aligned");
 #
 # For the widest network of each row, both evaluators on the same small grid (float64; "as trained" plane;
 # at most `bench_branches` of its branches when that is set, as in the `paper` preset):
-# grid points × examples per second, and their largest relative difference.
+# grid points × examples per second, and their largest relative difference. Engine: `compiled` is the fused C
+# kernel of `companion.relu_kernel` (one hidden layer, on a CPU with a C compiler), `torch` the rest.
 
 # %%
-bench = pd.DataFrame([{"row": ROWS[key][0], "I": I, "device": describe_device(dev),
+bench = pd.DataFrame([{"row": ROWS[key][0], "I": I, "device": describe_device(dev), "engine": p.bench.engine,
                        "fast (points·examples/s)": bench_G**2 * p.n_eval / p.bench.fast_seconds,
                        "per-point (points·examples/s)": bench_G**2 * p.n_eval / p.bench.naive_seconds,
                        "speed-up": p.bench.speedup, "rel. difference": p.bench.max_rel_diff}
@@ -305,7 +306,8 @@ Markdown(claims.table())
 #   {glue:text}`rl_n_eval` training examples, alignment on {glue:text}`rl_n_probe`; the 8-8-8 row is capped at
 #   I = {glue:text}`rl_deep_max` branches. The paper's I = 50,000 (1.24 billion parameters per network) is in the
 #   `paper` preset, computed in branch chunks (`branch_chunk`) and meant for a GPU: three such networks take
-#   15 GB in float32 before gradients, more than a 24 GB laptop can train.
+#   15 GB in float32 and the plane through them 15 GB more, more than a 24 GB laptop holds (they are trained in
+#   place with chunk-sized gradients, aligned in place, and one plane is held at a time).
 # - The paper states neither its optimiser settings nor its plot ranges; ours are above. The authors' code
 #   averages the branches, has biases, trains with weight decay at a fixed rate under its own stopping rule and
 #   scales both plane axes to ‖θ₃‖; here we follow the paper's formula (no biases) with its 1/I average and our

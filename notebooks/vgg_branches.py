@@ -50,6 +50,7 @@ bench_Is = [1, 4]
 bench_batch = 64
 bench_repeats = 3
 checkpoint_dir = None
+scheduler = None
 rise_min = 0.0
 
 # %%
@@ -61,20 +62,18 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from companion.data import load_cifar10
 from companion.devices import describe_device
 from companion.plotting import COLORS, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
-from companion.vgg import (BranchVGG9, Recipe, VGG9, benchmark_forms, compare_forms, count_macs, device_settings,
-                           grid_flops, train_flops_per_image, train_networks, trend_per_doubling, vgg9_macs,
-                           vgg9_parameters)
+from companion.vgg import (CIFAR_TEST, CIFAR_TRAIN, BranchVGG9, GridPoint, Recipe, VGG9, benchmark_forms,
+                           compare_forms, count_macs, device_settings, grid_flops, load_train_test,
+                           train_flops_per_image, train_grid, trend_per_doubling, vgg9_macs, vgg9_parameters)
 
-PAPER_WIDTHS, PAPER_IS, PAPER_EPOCHS, N_TRAIN, N_TEST = (16, 32), (4, 8, 16, 32), 300, 50_000, 10_000
+PAPER_WIDTHS, PAPER_IS, PAPER_EPOCHS = (16, 32), (4, 8, 16, 32), 300
 if n_seeds < 1 or not Is or not widths or min(Is) < 1 or min(widths) < 1:
     raise ValueError(f"need n_seeds ≥ 1 and non-empty widths / Is of positive sizes; got {n_seeds}, {widths}, {Is}")
 t_start = time.perf_counter()
-tr = load_cifar10("train", data_dir or None, limit=n_train if n_train < N_TRAIN else None, seed=seed)
-te = load_cifar10("test", data_dir or None, limit=n_test if n_test < N_TEST else None, seed=seed + 1)
+tr, te = load_train_test(data_dir, n_train, n_test, seed)
 dev, claims = start_chapter("vgg_branches", preset=preset, device=device, seed=seed, claims_path=claims_path,
                             run_id=run_id, data=tr.record.describe(), widths=widths, Is=Is, n_seeds=n_seeds,
                             epochs=epochs)
@@ -148,21 +147,25 @@ _ = claims.close("bench_forms_agree", f"benchmark (float32, w = {bench_w}): grou
 # w: SGD, Nesterov momentum 0.9, weight decay 5 × 10⁻⁴, batch `batch_size`, learning rate `lr` cut ×0.1 at the
 # `milestones` (the paper preset: 150, 225, 275 of 300 epochs), random crops (zero padding 4) and horizontal
 # flips done on the device, the authors' normalisation; initialisation PyTorch's default, as the authors' code.
+# Each (w, I) is one task of `companion.sweep.map`: run here one after the other, or, with the `scheduler`
+# parameter (`local:N` or a Dask address), one task per worker, each worker loading the same data subsample.
 
 # %%
-runs, rows = {}, []
-for w in widths:
-    for I in Is:
-        ck = ck_dir / f"w{w}_I{I}_seeds{seeds[0]}-{seeds[-1]}.pt" if ck_dir else None
-        run = runs[w, I] = train_networks((tr.images, tr.labels), (te.images, te.labels), I=I, w=w, seeds=seeds,
-                                          recipe=recipe, device=dev, form=form, amp=amp, checkpoint=ck,
-                                          progress=progress)
-        rate = run.images_per_s
-        for s, sd in enumerate(seeds):
-            rows.append({"w": w, "I": I, "seed": sd, "parameters": I * vgg9_parameters(w),
-                         "train loss": run.history[-1]["train_loss"][s], "train acc.": run.history[-1]["train_acc"][s],
-                         "test acc.": run.test_acc[s], "images/s": rate,
-                         "GFLOP/s": rate * train_flops_per_image(w, I) / 1e9, "train s": run.seconds})
+points = [GridPoint(w=w, I=I, seeds=tuple(seeds), recipe=recipe, data_dir=data_dir or None, n_train=n_train,
+                    n_test=n_test, data_seed=seed, device=device, form=form, amp=amp,
+                    checkpoint=str(ck_dir / f"w{w}_I{I}_seeds{seeds[0]}-{seeds[-1]}.pt") if ck_dir else None)
+          for w in widths for I in Is]
+runs = {(p.w, p.I): run for p, run in zip(points, train_grid(points, data=(tr, te), scheduler=scheduler,
+                                                             store=ck_dir / "results" if ck_dir else None,
+                                                             progress=progress))}
+rows = []
+for (w, I), run in runs.items():
+    rate = run.images_per_s
+    for s, sd in enumerate(seeds):
+        rows.append({"w": w, "I": I, "seed": sd, "parameters": I * vgg9_parameters(w),
+                     "train loss": run.history[-1]["train_loss"][s], "train acc.": run.history[-1]["train_acc"][s],
+                     "test acc.": run.test_acc[s], "images/s": rate,
+                     "GFLOP/s": rate * train_flops_per_image(w, I) / 1e9, "train s": run.seconds})
 table = pd.DataFrame(rows)
 display(table.set_index(["w", "I", "seed"]).style.format(
     {"parameters": "{:,}", "train loss": "{:.3f}", "train acc.": "{:.3f}", "test acc.": "{:.3f}",
@@ -222,8 +225,8 @@ display(steps.rename("mean change of test accuracy from the previous I").to_fram
 # this is an upper bound on the time).
 
 # %%
-flops = grid_flops(PAPER_WIDTHS, PAPER_IS, epochs=PAPER_EPOCHS, n_train=N_TRAIN, n_test=N_TEST)
-flops_train = grid_flops(PAPER_WIDTHS, PAPER_IS, epochs=PAPER_EPOCHS, n_train=N_TRAIN, n_test=0)
+flops = grid_flops(PAPER_WIDTHS, PAPER_IS, epochs=PAPER_EPOCHS, n_train=CIFAR_TRAIN, n_test=CIFAR_TEST)
+flops_train = grid_flops(PAPER_WIDTHS, PAPER_IS, epochs=PAPER_EPOCHS, n_train=CIFAR_TRAIN, n_test=0)
 best_rate = float(table["GFLOP/s"].max()) * 1e9
 hours_here = flops / best_rate / 3600
 print(f"paper grid: {flops:.3g} FLOP per seed ({flops_train:.3g} training); at {best_rate / 1e9:.1f} GFLOP/s "

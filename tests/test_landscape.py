@@ -171,3 +171,18 @@ def test_nonconvexity_score():
     small = ls.nonconvexity_score(bumpy / 10, g, g)
     assert small.max == pytest.approx(sc.max) and small.gap == pytest.approx(sc.gap / 10)   # shape vs height
     assert ls.nonconvexity_score(np.zeros_like(A), g, g).max == 0.0
+
+
+def test_plane_coordinates_in_blocks_equal_one_piece(monkeypatch):
+    """Huge layers are differenced block by block (bounded temporaries); the coordinates are unchanged, and
+    each solution is exactly centre + α d₁ + β d₂ at its coordinates."""
+    L = init_branches(3, 50, (30, 8, 8, 3), seed=[1, 2, 3], device="cpu", dtype=torch.float64)
+    whole = ls.plane_from_solutions(L)
+    blocks = ls._blocks
+    monkeypatch.setattr(ls, "_blocks", lambda W, max_elements=2**26: blocks(W, 1000))
+    assert len(ls._blocks(L[0])) > 1
+    cut = ls.plane_from_solutions(L)
+    np.testing.assert_allclose(cut.points, whole.points, rtol=0, atol=1e-12)
+    for s, (a, b) in enumerate(cut.points):
+        for W, P in zip(L, ls.plane_point(cut, float(a), float(b))):
+            torch.testing.assert_close(P[0], W[s], rtol=1e-10, atol=1e-12)

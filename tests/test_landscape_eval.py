@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from companion import landscape as ls
+from companion import relu_kernel
 from companion.losses import multiclass_hinge, tau_hinge
 from companion.nets import init_branches
 
@@ -25,11 +26,12 @@ def random_case(widths, I=9, n=37, seed=0):
 @pytest.mark.parametrize("kw", [{}, dict(example_block=10, max_elements=200, branch_chunk=4),
                                 dict(example_block=7, max_elements=50, workers=2),
                                 dict(example_block=16, branch_chunk=2, workers=1)])
-def test_blocked_equals_per_point(widths, scale, kw):
+@pytest.mark.parametrize("engine", ["auto", "torch"])   # auto: compiled for one hidden layer where it builds
+def test_blocked_equals_per_point(widths, scale, kw, engine):
     plane, x, y, loss = random_case(widths)
     alphas = np.linspace(-1.3, 0.9, 5)           # a non-square, non-symmetric grid: rows and columns not swapped
     betas = np.linspace(-0.4, 1.7, 4)
-    fast = ls.evaluate_fast(plane, x, y, loss, alphas, betas, scale=scale, **kw)
+    fast = ls.evaluate_fast(plane, x, y, loss, alphas, betas, scale=scale, engine=engine, **kw)
     naive = ls.evaluate_naive(plane, x, y, loss, alphas, betas, scale=scale)
     assert fast.shape == (4, 5)
     assert np.ptp(naive) > 1e-3                   # the surface varies: equality is not trivial
@@ -44,12 +46,29 @@ def test_examples_blocks_that_do_not_divide_n_and_a_one_point_grid():
                                        ls.evaluate_naive(plane, x, y, loss, a, b), rtol=1e-10, atol=0)
 
 
-def test_float32_is_close_to_float64():
+@pytest.mark.parametrize("engine", ["auto", "torch"])
+def test_float32_is_close_to_float64(engine):
     plane, x, y, loss = random_case((6, 3, 4), I=20, n=200)
     p32 = ls.Plane(*[[W.float() for W in part] for part in (plane.center, plane.d1, plane.d2)], plane.points)
     g = np.linspace(-1, 1, 5)
-    f32 = ls.evaluate_fast(p32, x.float(), y, loss, g, g, example_block=64, workers=2)
+    f32 = ls.evaluate_fast(p32, x.float(), y, loss, g, g, example_block=64, workers=2, engine=engine)
     np.testing.assert_allclose(f32, ls.evaluate_naive(plane, x, y, loss, g, g), rtol=1e-5)
+
+
+def test_the_engine_is_compiled_only_where_it_applies():
+    one_hidden, deep, linear = (random_case(w)[0] for w in [(5, 3, 2), (5, 3, 3, 2), (5, 2)])
+    built = relu_kernel.available()
+    assert ls.fast_engine(one_hidden) == ("compiled" if built else "torch")
+    assert ls.fast_engine(one_hidden, "torch") == "torch"
+    for plane in (deep, linear):
+        assert ls.fast_engine(plane) == "torch"
+        with pytest.raises(ValueError, match="exactly one hidden layer"):
+            ls.fast_engine(plane, "compiled")
+    half = ls.Plane(*[[W.bfloat16() for W in part] for part in (one_hidden.center, one_hidden.d1, one_hidden.d2)],
+                    one_hidden.points)
+    assert ls.fast_engine(half) == "torch"
+    with pytest.raises(ValueError, match="choose 'auto', 'torch' or 'compiled'"):
+        ls.fast_engine(one_hidden, "numba")
 
 
 def test_benchmark_plane_on_a_subset_of_points():
@@ -70,6 +89,7 @@ def test_benchmark_plane_on_a_subset_of_points():
 def test_benchmark_shapes_small(case):
     b = ls.benchmark_shapes(case, G=3, I=3, n=50, naive_points=2)
     assert b.max_rel_diff < 1e-10 and b.fast_points == 9 and b.naive_points == 2 and b.examples == 50
+    assert b.engine == ("compiled" if relu_kernel.available() else "torch")
     with pytest.raises(ValueError, match="choose one of"):
         ls.benchmark_shapes("imagenet")
 

@@ -66,3 +66,89 @@ def test_book_on_a_two_worker_cluster_has_the_same_claims(tmp_path, monkeypatch)
                            json.loads((root / "book" / "chapters" / f"{n}.claims.json").read_text())["claims"]]
                        for n in chapters}
     assert claims[None] == claims["local:2"]
+
+
+@pytest.fixture(scope="module")
+def two_workers():
+    """A two-worker Dask LocalCluster for this module's fan-out tests (its address is a ``scheduler``)."""
+    pytest.importorskip("distributed")
+    with sweep.dask_client("local:2") as client:
+        yield client.scheduler.address
+
+
+def test_data_and_source_keys_name_what_they_hash(tmp_path):
+    import numpy as np
+    import torch
+
+    x = torch.arange(6.0).reshape(2, 3)
+    assert sweep.data_key(x) == sweep.data_key(x.numpy()) == sweep.data_key(x.clone())
+    assert sweep.data_key(x) != sweep.data_key(x.double()) != sweep.data_key(x.reshape(3, 2))
+    assert sweep.data_key(x, np.ones(2)) != sweep.data_key(np.ones(2), x)
+    assert len(sweep.source_key()) == 20 and sweep.source_key() == sweep.source_key()
+
+
+def hitting_rows():
+    from companion.hitting import Protocol
+
+    p = Protocol(n=80, d=4, teacher_hidden=3, batch_size=20, steps=400, check_every=20)
+    return {"sgd": (p, 3), "full batch": (p.vary(batch_size=80, lr=2.0), 2)}
+
+
+@pytest.mark.slow
+def test_hitting_widths_fan_out_identically_and_resume_from_the_store(tmp_path, two_workers, monkeypatch):
+    from companion import hitting
+
+    kw = dict(seed=0, store=tmp_path / "store")
+    local = hitting.run_protocols(hitting_rows(), [2, 5], **kw)
+    dask = hitting.run_protocols(hitting_rows(), [2, 5], scheduler=two_workers, seed=0)
+    for name in local:
+        a, b = local[name], dask[name]
+        assert a.widths == b.widths == [2, 5] and a.S == b.S and a.net_steps == b.net_steps
+        for field in ("hits", "batch_hits", "median_steps"):
+            assert getattr(a, field).tolist() == getattr(b, field).tolist(), (name, field)
+    assert len(list((tmp_path / "store").glob("*.pkl"))) == 4                 # one file per (row, width)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a configuration in the store was computed again")
+
+    monkeypatch.setattr(hitting, "train_onehidden", refuse)
+    again = hitting.run_protocols(hitting_rows(), [2, 5], **kw)
+    assert {k: (r.hits.tolist(), r.net_steps, r.seconds) for k, r in again.items()} == \
+           {k: (r.hits.tolist(), r.net_steps, r.seconds) for k, r in local.items()}
+    changed = {"sgd": (hitting_rows()["sgd"][0].vary(steps=401), 3)}          # another protocol: another key
+    with pytest.raises(AssertionError, match="computed again"):
+        hitting.run_protocols(changed, [2], **kw)
+
+
+@pytest.mark.slow
+def test_landscape_sweep_fans_out_identically_and_resumes_from_the_store(tmp_path, two_workers, monkeypatch):
+    """With one torch thread (with more, the plane evaluator is not bit-reproducible even call to call: see
+    landscape_sweep.sweep_configs), the fan-out and the store change nothing."""
+    import pandas as pd
+    import torch
+
+    from companion import landscape_sweep as sw
+    from companion.data import synthetic_teacher
+    from companion.losses import tau_hinge
+    from companion.onehidden import intra_op_threads
+
+    ds = synthetic_teacher(n=120, d=10, hidden=11, seed=0)
+    kw = dict(Is=[1, 4], widths=(10, 1, 1), settings=sw.settings_grid([0.0, 0.001], ["fixed"]), T=2, seed=0,
+              training=sw.Training(lr=0.1, batch_size=40, steps=40, lr_ours=0.5, steps_ours=40, check_every=20),
+              views=("none", "aligned"), radii=[0.5, 2.0], G=4, K=4, n_probe=60, n_window=60,
+              device=torch.device("cpu"))
+    with intra_op_threads(1):
+        local, t_local = sw.sweep(ds.x, ds.y, tau_hinge, store=tmp_path / "store", **kw)
+        dask, _ = sw.sweep(ds.x, ds.y, tau_hinge, scheduler=two_workers, **kw)
+        pd.testing.assert_frame_equal(local, dask, check_exact=True)
+        assert len(list((tmp_path / "store").glob("*.pkl"))) == 4              # (I, protocol) configurations
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("a configuration in the store was computed again")
+
+        monkeypatch.setattr(sw, "train_triples", refuse)
+        again, t_again = sw.sweep(ds.x, ds.y, tau_hinge, store=tmp_path / "store", **kw)
+        pd.testing.assert_frame_equal(local, again, check_exact=True)
+        assert t_again == t_local
+        with pytest.raises(AssertionError, match="computed again"):          # other data: other keys
+            sw.sweep(ds.x[:100], ds.y[:100], tau_hinge, store=tmp_path / "store", **kw)

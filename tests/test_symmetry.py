@@ -107,3 +107,55 @@ def test_constant_units_carrying_biases_stay_in_place():
     torch.testing.assert_close(forward(B, x), forward(D, x))
     for l in range(2):                          # every branch's constant unit: still last, still (0, …, 0, 1)
         torch.testing.assert_close(B[l][:, :, -1], D[l][:, :, -1], rtol=0, atol=0)
+
+
+def test_batched_assignments_equal_the_hungarian_algorithm():
+    from scipy.optimize import linear_sum_assignment
+    from companion.symmetry import assignments
+
+    g = torch.Generator().manual_seed(0)
+    for k in (1, 2, 5, 8):
+        C = torch.randn(300, k, k, dtype=torch.float64, generator=g)
+        ref = np.stack([assignment(c) for c in C.numpy()])
+        assert np.array_equal(assignments(C).numpy(), ref)
+        assert np.array_equal(assignments(C, max_exact=0).numpy(), ref)     # the Hungarian fallback
+    # ties (small integers): the same optimal value as scipy's, a permutation, and the same choice whether a
+    # matrix is solved alone or in a batch
+    C = torch.randint(0, 3, (200, 6, 6), generator=g).double()
+    P = assignments(C)
+    for c, p in zip(C.numpy(), P.numpy()):
+        r, q = linear_sum_assignment(c, maximize=True)
+        assert sorted(p) == list(range(6)) and c[np.arange(6), p].sum() == c[r, q].sum()
+    assert all(torch.equal(assignments(C[i:i + 1])[0], P[i]) for i in (0, 17, 199))
+    with pytest.raises(ValueError, match="B, k, k"):
+        assignments(torch.zeros(3, 4, 5))
+
+
+def test_relabelling_in_place_is_exact_and_undone_by_its_inverse():
+    from companion.nets import init_default, with_ones
+    from companion.symmetry import match_to_first, relabel_
+
+    x = torch.randn(50, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    for L, xp, nf in ((init_branches(3, 6, (6, 4, 3, 5, 2), seed=[1, 2, 3], device="cpu", dtype=torch.float64), x, 0),
+                      (init_default(3, 4, (6, 3, 4, 2), seed=[4, 5, 6], device="cpu", dtype=torch.float64), with_ones(x), 1),
+                      (init_branches(3, 5, (6, 3, 2), seed=[7, 8, 9], device="cpu", dtype=torch.float64), x, 0)):
+        copy = align_to_first(L, xp, n_fixed=nf, branch_chunk=4)
+        orig = [W.clone() for W in L]
+        rel = match_to_first(L, xp, n_fixed=nf, branch_chunk=4)
+        relabel_(L, rel, column_block=2)                                  # in place, in column blocks
+        assert all(torch.equal(W, V) for W, V in zip(L, copy))
+        torch.testing.assert_close(forward(L, xp), forward(orig, xp))
+        relabel_(L, rel.inverse())
+        assert all(torch.equal(W, V) for W, V in zip(L, orig))            # undone exactly
+
+
+def test_leading_direction_is_the_top_singular_vector():
+    from companion.symmetry import leading_direction
+
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(40, 12)) * np.linspace(3, 0.5, 12)              # a clear leading direction
+    B = A[rng.permutation(40)] + 0.01 * rng.normal(size=(40, 12))
+    both = np.concatenate([A, B])
+    v = np.linalg.svd(both - both.mean(0), full_matrices=False)[2][0]
+    w = leading_direction(A, B)
+    assert abs(float(v @ w)) == pytest.approx(1.0, abs=1e-10) and w[np.argmax(np.abs(w))] > 0

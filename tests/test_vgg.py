@@ -8,9 +8,8 @@ import torch
 
 from companion.vgg import (
     BranchLoop, BranchVGG9, Recipe, VGG9, _batches, benchmark_forms, branch_seed, compare_forms, copy_branches,
-    count_macs, grid_flops, trend_per_doubling,
-    crop_flip, device_settings, init_branch, make_networks, normalize, train_networks, vgg9_macs,
-    vgg9_parameters,
+    count_macs, GridPoint, crop_flip, device_settings, grid_flops, init_branch, load_train_test, make_networks,
+    normalize, train_grid, train_networks, trend_per_doubling, vgg9_macs, vgg9_parameters,
 )
 
 
@@ -244,3 +243,42 @@ def test_trend_per_doubling_recovers_a_known_slope_and_straddles_zero_for_noise(
     s, lo, hi = trend_per_doubling([1, 2, 4, 8] * 10, noise)
     assert lo < 0 < hi
     assert all(v != v for v in trend_per_doubling([4, 4, 4], [0.1, 0.2, 0.3]))
+
+
+def _grid_points(data_dir, tmp_path=None) -> list:
+    recipe = Recipe(epochs=1, lr=0.05, batch_size=8, milestones=())
+    return [GridPoint(w=2, I=I, seeds=(3, 4), recipe=recipe, data_dir=str(data_dir), n_train=24, n_test=10,
+                      data_seed=0, device="cpu", form="grouped", amp="off") for I in (1, 2)]
+
+
+def _comparable(run) -> list:
+    return [[{k: v for k, v in h.items() if k != "seconds"} for h in run.history], run.test_acc, run.images]
+
+
+def test_grid_points_train_as_train_networks_and_resume_from_the_store(chapter_data_dir, tmp_path, monkeypatch):
+    points = _grid_points(chapter_data_dir)
+    tr, te = load_train_test(str(chapter_data_dir), 24, 10, 0)
+    direct = [train_networks((tr.images, tr.labels), (te.images, te.labels), I=p.I, w=2, seeds=[3, 4],
+                             recipe=p.recipe, device=torch.device("cpu"), form="grouped", amp="off") for p in points]
+    loaded_here = train_grid(points, store=tmp_path / "store")              # each point loads its own data
+    given = train_grid(points, data=(tr, te))
+    assert [_comparable(r) for r in loaded_here] == [_comparable(r) for r in given] == [_comparable(r) for r in direct]
+    assert direct[0].history[0]["train_loss"] != direct[1].history[0]["train_loss"]      # the points differ
+    monkeypatch.setattr("companion.vgg.train_networks", lambda *a, **k: pytest.fail("recomputed a stored point"))
+    resumed = train_grid(points, store=tmp_path / "store")
+    assert [_comparable(r) for r in resumed] == [_comparable(r) for r in direct]
+
+
+def test_grid_on_a_two_worker_cluster_equals_the_local_grid(chapter_data_dir):
+    """Equal up to float32 rounding: a worker runs torch single-threaded, which changes the convolutions'
+    summation order (the accuracies and counts are exactly equal)."""
+    pytest.importorskip("distributed")
+    points = _grid_points(chapter_data_dir)
+    local = train_grid(points)
+    dask = train_grid(points, scheduler="local:2")
+    for a, b in zip(dask, local):
+        assert a.test_acc == b.test_acc and a.images == b.images and len(a.history) == len(b.history)
+        for ha, hb in zip(a.history, b.history):
+            assert ha["train_acc"] == hb["train_acc"] and ha["lr"] == hb["lr"]
+            assert ha["train_loss"] == pytest.approx(hb["train_loss"], rel=1e-5)
+    assert local[0].history[0]["train_loss"] != pytest.approx(local[1].history[0]["train_loss"], rel=1e-3)

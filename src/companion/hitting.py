@@ -1,6 +1,9 @@
 """P1 Table 1's experiment as data: a protocol (teacher, student, optimiser, rule), run for many widths and
 seeds with the fast trainer, and the trainer's benchmark against the autograd trainers.
 
+Each (protocol, width) with all its seeds is one configuration of :func:`companion.sweep.map`, so the table's
+rows fan out to a Dask cluster when one is given, and resume from a store after a lost worker.
+
 A *hit* is a network whose full-data loss is ≤ ``hit_loss`` when it stops (P1 §5.2: "hits the global
 minimum up to a small error 1e-5"). The rule's own stop looks at one minibatch; a network it stops on a
 minibatch of zero loss need not have reached zero loss on the whole data: :class:`Rates` keeps both counts.
@@ -10,11 +13,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
 
+from companion import sweep
 from companion.data import synthetic_teacher
 from companion.losses import tau_hinge
 from companion.onehidden import Output, init_nets, intra_op_threads, matmul_flops, train_onehidden
@@ -74,27 +79,71 @@ class Rates:
         return wilson_interval(self.hits, self.S, confidence)
 
 
-def run_protocol(p: Protocol, widths: Sequence[int], S: int, *, seed: int = 0, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32, progress: Callable | None = None) -> Rates:
-    """Train S seeds of every width under protocol ``p`` (all widths × seeds as one batch) and count hits.
+def width_config(p: Protocol, width: int, S: int, *, seed: int = 0, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32) -> dict[str, Any]:
+    """One configuration of the table, as :func:`companion.sweep.map` takes it: one width under protocol ``p``
+    with all its S seeds (a batch dimension inside the configuration). Plain values only: it is its own key in
+    a store, so it names the code too (:func:`companion.sweep.source_key`)."""
+    if S < 1 or width < 1:
+        raise ValueError(f"need S ≥ 1 seeds and a width ≥ 1; got S={S}, width={width}")
+    return {"kind": "hitting_rate.width", "protocol": p.describe(), "width": int(width), "S": int(S),
+            "seed": int(seed), "device": str(device), "dtype": str(dtype).removeprefix("torch."),
+            "code": sweep.source_key()}
+
+
+def run_width(config: Mapping[str, Any]) -> Rates:
+    """Train one :func:`width_config` and count its hits (module-level, so Dask workers can run it).
 
     Network (I, s) is initialised from seed ``seed·100000 + 1000·I + s`` (the same initialisation in every
-    protocol that shares ``output``); the data and minibatch order come from ``seed``.
-    """
-    if S < 1 or not widths:
-        raise ValueError(f"need S ≥ 1 seeds and at least one width; got S={S}, widths={list(widths)}")
+    protocol that shares ``output``); the data and minibatch order come from ``seed``. The trainer runs
+    single-threaded, so a configuration gives the same numbers in any process."""
+    p, w, S, seed = Protocol(**config["protocol"]), config["width"], config["S"], config["seed"]
     ds = synthetic_teacher(n=p.n, d=p.d, hidden=p.teacher_hidden, seed=seed, labels=p.labels,
                            weights=p.teacher_weights)
-    per_net = [w for w in widths for _ in range(S)]
-    seeds = [seed * 100_000 + 1000 * w + s for w in widths for s in range(S)]
-    nets = init_nets(per_net, p.d, seeds, output=p.output, init_scale=p.init_scale, device=device, dtype=dtype)
+    seeds = [seed * 100_000 + 1000 * w + s for s in range(S)]
+    nets = init_nets([w] * S, p.d, seeds, output=p.output, init_scale=p.init_scale, device=config["device"],
+                     dtype=getattr(torch, config["dtype"]))
     r = train_onehidden(nets, ds.x, ds.y, lr=p.lr, batch_size=min(p.batch_size, p.n), steps=p.steps,
-                        batch_seed=seed, tau=p.tau, output=p.output, check_every=p.check_every, progress=progress)
-    shape = (len(widths), S)
-    return Rates(widths=list(widths), S=S, hits=r.hits(p.hit_loss).reshape(shape).sum(1),
-                 batch_hits=(r.batch_loss < 1e-5).cpu().numpy().reshape(shape).sum(1),
-                 median_steps=np.median(r.steps.cpu().numpy().reshape(shape), 1), net_steps=r.net_steps,
+                        batch_seed=seed, tau=p.tau, output=p.output, check_every=p.check_every, threads=1)
+    return Rates(widths=[w], S=S, hits=r.hits(p.hit_loss).sum(keepdims=True),
+                 batch_hits=(r.batch_loss < 1e-5).cpu().numpy().sum(keepdims=True),
+                 median_steps=np.median(r.steps.cpu().numpy(), keepdims=True), net_steps=r.net_steps,
                  seconds=r.seconds)
+
+
+def combine(parts: Sequence[Rates]) -> Rates:
+    """One :class:`Rates` from per-width parts with the same S (widths in the parts' order; work and seconds
+    summed)."""
+    if not parts or len({r.S for r in parts}) != 1:
+        raise ValueError(f"combine needs parts with one common S, got {[r.S for r in parts]}")
+    return Rates(widths=[w for r in parts for w in r.widths], S=parts[0].S,
+                 hits=np.concatenate([r.hits for r in parts]), batch_hits=np.concatenate([r.batch_hits for r in parts]),
+                 median_steps=np.concatenate([r.median_steps for r in parts]),
+                 net_steps=sum(r.net_steps for r in parts), seconds=sum(r.seconds for r in parts))
+
+
+def run_protocols(rows: Mapping[str, tuple[Protocol, int]], widths: Sequence[int], *, seed: int = 0,
+                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                  scheduler: str | None = None, store: str | Path | None = None,
+                  progress: Callable | None = None) -> dict[str, Rates]:
+    """Every row (name → (protocol, S seeds)) at every width, each (row, width) one configuration of
+    :func:`companion.sweep.map`: here one after the other by default, on Dask with ``scheduler``, and with
+    ``store`` a folder where each configuration's result is written as it finishes (a rerun loads those).
+    ``progress``: a wrapper for the local loop over configurations. Returns name → :class:`Rates`, whose
+    ``seconds`` are the training seconds summed over its widths."""
+    if not widths or not rows:
+        raise ValueError(f"need at least one width and one row; got widths={list(widths)}, rows={list(rows)}")
+    configs = [width_config(p, w, S, seed=seed, device=device, dtype=dtype) for p, S in rows.values() for w in widths]
+    parts = sweep.map(run_width, configs, scheduler=scheduler, store=store, progress=progress)
+    k = len(widths)
+    return {name: combine(parts[i * k:(i + 1) * k]) for i, name in enumerate(rows)}
+
+
+def run_protocol(p: Protocol, widths: Sequence[int], S: int, *, seed: int = 0, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32, **fan_out: Any) -> Rates:
+    """Train S seeds of every width under protocol ``p`` and count hits: :func:`run_protocols` for one row
+    (``fan_out``: its ``scheduler``, ``store`` and ``progress``)."""
+    return run_protocols({"": (p, S)}, widths, seed=seed, device=device, dtype=dtype, **fan_out)[""]
 
 
 def rates_frame(rows: Mapping[str, Rates], confidence: float = 0.95):

@@ -3,29 +3,48 @@
 A panel can look at the same three solutions in several ways (``views``): ``"none"``, the plane through
 the solutions as trained (the authors' protocol), and ``"aligned"``, the plane through them after the
 permutation symmetry of the branches and units has been undone (:mod:`companion.symmetry`).
+
+Memory at P1's largest panel (I = 50,000 branches of 8-8-8 units on CIFAR-10: N = 5 GB per network in
+float32), in units of N: the three solutions (3, trained in place with chunk-sized gradients), one plane
+at a time (3 more: centre and two axes; dropped after its surface unless ``keep_planes``), and transients of
+at most one layer of one network (the plane's construction, a segment's axis) or one branch chunk (the
+evaluators, training). The aligned view relabels the solutions in place and undoes it exactly afterwards.
+So the peak is about 6N + 1N = 35 GB plus the evaluator's buffers, against 18N = 90 GB before.
+:func:`profile_stages` measures each stage's time and peak memory.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 import time
-from dataclasses import dataclass
-from typing import Literal, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, ContextManager, Literal, Sequence
 
 import numpy as np
 import torch
 
 from companion import landscape as ls
 from companion.losses import LossFn
-from companion.nets import Scale, forward, init_branches
-from companion.symmetry import align_to_first
-from companion.train import TrainResult, train_sgd
+from companion.nets import Scale, example_chunk_for, forward, init_branches
+from companion.symmetry import align_to_first, match_to_first, relabel_
+from companion.train import SGDConfig, TrainResult, train
 
 View = Literal["none", "aligned"]
+Stage = Callable[[str], ContextManager]
+
+
+def _no_stage(name: str) -> ContextManager:
+    """The default stage hook: nothing recorded."""
+    return contextlib.nullcontext()
 
 
 @dataclass
 class PlaneView:
-    plane: ls.Plane
+    plane: ls.Plane | None      # the plane's weights (None when not kept: 3 networks' worth at huge I)
+    points: np.ndarray          # (3, 2) the solutions' plane coordinates
+    unit: float                 # ‖θ₃‖ in plane coordinates
     grid: np.ndarray            # (G,) coordinates on both axes
     surface: np.ndarray         # (G, G) loss on the evaluation set
     score: ls.Score
@@ -50,7 +69,7 @@ class Panel:
         return next(iter(self.views.values()))
 
     @property
-    def plane(self) -> ls.Plane:
+    def plane(self) -> ls.Plane | None:
         return self.main.plane
 
     @property
@@ -71,75 +90,173 @@ class Panel:
 
 
 def accuracy(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, *, scale: Scale = "sum",
-             branch_chunk: int | None = None) -> np.ndarray:
+             branch_chunk: int | None = None, example_chunk: int | None = None) -> np.ndarray:
     """(S,) accuracy: argmax for multi-class outputs, sign for one output."""
     with torch.no_grad():
-        f = forward(layers, x, scale=scale, branch_chunk=branch_chunk)
+        f = forward(layers, x, scale=scale, branch_chunk=branch_chunk, example_chunk=example_chunk)
         pred = f.argmax(-1) if f.shape[-1] > 1 else torch.where(f[..., 0] >= 0, 1.0, -1.0).to(y.dtype)
         return (pred == y).double().mean(-1).cpu().numpy()
 
 
+@contextlib.contextmanager
+def _aligned(solutions: Sequence[torch.Tensor], x_probe: torch.Tensor, branch_chunk: int | None, stage: Stage):
+    """The solutions relabelled in place to match the first, for the ``with`` block; restored exactly after."""
+    with stage("align"):
+        rel = match_to_first(solutions, x_probe, branch_chunk=branch_chunk or 4096)
+        with torch.no_grad():
+            relabel_(solutions, rel)
+    try:
+        yield solutions
+    finally:
+        with stage("align"), torch.no_grad():
+            relabel_(solutions, rel.inverse())
+
+
 def plane_view(solutions: Sequence[torch.Tensor], view: View, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,
                G: int, margin: float = 0.5, x_probe: torch.Tensor | None = None, scale: Scale = "sum",
-               branch_chunk: int | None = None, K: int = 21) -> PlaneView:
+               branch_chunk: int | None = None, K: int = 21, keep_plane: bool = True,
+               stage: Stage = _no_stage) -> PlaneView:
     """The plane through three solutions (layers with S = 3) in one ``view``, its loss on (x, y) on a G×G
     grid, its score, the Jensen gap at its centre and the three segment barriers (``K`` points each; these two
-    do not depend on the grid). ``x_probe``: inputs for aligning (default: x)."""
-    t0 = time.perf_counter()
-    if view == "aligned":
-        solutions = align_to_first(solutions, x if x_probe is None else x_probe, branch_chunk=branch_chunk or 4096)
-    elif view != "none":
+    do not depend on the grid). ``x_probe``: inputs for aligning (default: x). The aligned view relabels
+    ``solutions`` in place and restores them exactly before returning. ``keep_plane``: keep the plane's
+    weights in the result (3 networks' worth); else only its coordinates. ``stage``: a hook timing the
+    stages ``align``, ``plane``, ``evaluate``, ``measures`` (:func:`profile_stages`)."""
+    if view not in ("none", "aligned"):
         raise ValueError(f"unknown view {view!r}: choose 'none' or 'aligned'")
-    plane = ls.plane_from_solutions(solutions)
-    g = ls.grid_for(plane, G, margin=margin)
-    surf = ls.evaluate_fast(plane, x, y, loss_fn, g, g, scale=scale, branch_chunk=branch_chunk)
-    gap = float(ls.jensen_gaps(solutions, x, y, loss_fn, scale=scale, branch_chunk=branch_chunk)[0])
-    bars = ls.segment_barriers(solutions, x, y, loss_fn, K=K, scale=scale, branch_chunk=branch_chunk)[0]
-    return PlaneView(plane=plane, grid=g, surface=surf, score=ls.nonconvexity_score(surf, g, g),
-                     jensen_gap=gap, barriers=bars, eval_seconds=time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    with (_aligned(solutions, x if x_probe is None else x_probe, branch_chunk, stage) if view == "aligned"
+          else contextlib.nullcontext(solutions)) as sols:
+        with stage("plane"):
+            plane = ls.plane_from_solutions(sols)
+        g = ls.grid_for(plane, G, margin=margin)
+        with stage("evaluate"):
+            surf = ls.evaluate_fast(plane, x, y, loss_fn, g, g, scale=scale, branch_chunk=branch_chunk)
+        points, unit = plane.points, plane.unit
+        plane = plane if keep_plane else None
+        with stage("measures"):
+            gap = float(ls.jensen_gaps(sols, x, y, loss_fn, scale=scale, branch_chunk=branch_chunk)[0])
+            bars = ls.segment_barriers(sols, x, y, loss_fn, K=K, scale=scale, branch_chunk=branch_chunk)[0]
+    return PlaneView(plane=plane, points=points, unit=unit, grid=g, surface=surf,
+                     score=ls.nonconvexity_score(surf, g, g), jensen_gap=gap, barriers=bars,
+                     eval_seconds=time.perf_counter() - t0)
 
 
-def landscape_panel(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, I: int, widths: Sequence[int],
-                    seeds: Sequence[int], steps: int, lr: float, G: int, margin: float = 0.5,
-                    batch_size: int | None = None, scale: Scale = "sum", parametrization: Scale = "sum",
+@dataclass(frozen=True)
+class PanelConfig:
+    """What a landscape panel trains and measures, validated once.
+
+    3 networks of ``I`` branches of layer widths ``widths`` (seeds ``seeds``, initialised with
+    ``parametrization``), trained ``steps`` SGD steps at rate ``lr`` (batch ``batch_size``, None: full batch;
+    the check-full rule every ``check_every`` steps); the plane through them on a G×G grid with ``margin``,
+    once per view in ``views``; ``"aligned"`` matches activations on the first ``n_probe`` training inputs;
+    ``K`` points per segment. ``bench_G`` > 0 also times both evaluators (float64) on a bench_G×bench_G grid
+    of the main view, on the sub-network of the first ``bench_branches`` branches (default: all).
+    ``branch_chunk`` bounds memory for huge I everywhere; ``keep_planes``: keep the planes' weights.
+    """
+
+    I: int
+    widths: tuple[int, ...]
+    seeds: tuple[int, ...]
+    steps: int
+    lr: float
+    G: int
+    margin: float = 0.5
+    batch_size: int | None = None
+    scale: Scale = "sum"
+    parametrization: Scale = "sum"
+    check_every: int = 100
+    branch_chunk: int | None = None
+    views: tuple[View, ...] = ("none",)
+    n_probe: int = 500
+    K: int = 21
+    bench_G: int = 0
+    bench_branches: int | None = None
+    keep_planes: bool = True
+    device: str = "auto"
+    dtype: torch.dtype = torch.float32
+
+    def __post_init__(self) -> None:
+        for name in ("widths", "seeds", "views"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if len(self.seeds) != 3:
+            raise ValueError(f"a panel needs exactly 3 seeds, got {len(self.seeds)}")
+        if len(self.widths) < 2:
+            raise ValueError(f"widths must be (d, hidden…, out), got {self.widths}")
+        unknown = [v for v in self.views if v not in ("none", "aligned")]
+        if unknown or not self.views:
+            raise ValueError(f"unknown views {unknown or list(self.views)}: choose among 'none', 'aligned'")
+        for name in ("scale", "parametrization"):
+            if getattr(self, name) not in ("sum", "mean"):
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}: choose 'sum' or 'mean'")
+        for name, least in (("I", 1), ("G", 2), ("n_probe", 1), ("K", 2), ("bench_G", 0), ("steps", 0)):
+            if int(getattr(self, name)) < least:
+                raise ValueError(f"{name} must be ≥ {least}, got {getattr(self, name)}")
+        for name in ("batch_size", "branch_chunk", "bench_branches"):
+            v = getattr(self, name)
+            if v is not None and int(v) < 1:
+                raise ValueError(f"{name} must be a positive integer or None, got {v}")
+
+    @property
+    def example_chunk(self) -> int:
+        """Examples per block of the full-data forwards, so that one activation stays ≤ 256 MB."""
+        return example_chunk_for(3, self.I, self.widths, self.branch_chunk)
+
+    def sgd(self) -> SGDConfig:
+        """The trainer's settings."""
+        return SGDConfig(steps=self.steps, lr=self.lr, batch_size=self.batch_size, scale=self.scale,
+                         check_every=self.check_every, branch_chunk=self.branch_chunk,
+                         example_chunk=self.example_chunk)
+
+
+def _bench(plane: ls.Plane, grid: np.ndarray, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
+           config: PanelConfig) -> ls.Benchmark:
+    """Both evaluators, float64, on a bench_G×bench_G grid over the main view's window, on the first
+    ``bench_branches`` branches (a float64 copy of three planes' worth of weights: bounded for huge I)."""
+    k = config.bench_branches or config.I
+    p64 = ls.Plane(*[[W[:, :k].double() for W in part] for part in (plane.center, plane.d1, plane.d2)], plane.points)
+    gb = np.linspace(grid[0], grid[-1], config.bench_G)
+    y64 = y.double() if y.is_floating_point() else y
+    return ls.benchmark_plane(p64, x.double(), y64, loss_fn, gb, gb, scale=config.scale)[1]
+
+
+def landscape_panel(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, config: PanelConfig, *,
                     x_eval: torch.Tensor | None = None, y_eval: torch.Tensor | None = None,
-                    x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None, bench_G: int = 0,
-                    check_every: int = 100, branch_chunk: int | None = None, views: Sequence[View] = ("none",),
-                    n_probe: int = 500, bench_branches: int | None = None, device: str = "auto",
-                    dtype: torch.dtype = torch.float32) -> Panel:
-    """Train 3 networks of I branches (``seeds``) on (x, y) as one batch, then evaluate the loss on the plane
-    through them on a G×G grid over (x_eval, y_eval) (default: the training data) and score it, once per
-    view in ``views``. ``"aligned"`` matches activations on the first ``n_probe`` training inputs.
-    ``bench_G`` > 0 also times both evaluators (float64) on a bench_G×bench_G grid of the main view, on the
-    sub-network of the first ``bench_branches`` branches (default: all)."""
-    if len(seeds) != 3:
-        raise ValueError("a panel needs exactly 3 seeds")
-    L0 = init_branches(3, I, widths, seed=list(seeds), device=device, dtype=dtype, parametrization=parametrization)
+                    x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None,
+                    stage: Stage = _no_stage) -> Panel:
+    """Train 3 networks as one batch on (x, y) (:class:`PanelConfig`), then evaluate the loss on the plane
+    through them on a G×G grid over (x_eval, y_eval) (default: the training data) and score it, once per view.
+    (x_test, y_test): test accuracy. ``stage``: a hook timing the stages ``init``, ``train``, ``align``,
+    ``plane``, ``evaluate``, ``measures``, ``bench``, ``accuracy`` (:func:`profile_stages`)."""
+    c = config
+    with stage("init"):
+        L0 = init_branches(3, c.I, c.widths, seed=list(c.seeds), device=c.device, dtype=c.dtype,
+                           parametrization=c.parametrization)
     dev = L0[0].device
-    x, y = x.to(dev, dtype), y.to(dev)
-    y = y.to(dtype) if y.is_floating_point() else y
-    r = train_sgd(L0, x, y, loss_fn, steps=steps, lr=lr, seeds=list(seeds), batch_size=batch_size, scale=scale,
-                  check_every=check_every, branch_chunk=branch_chunk)
-    xe = x if x_eval is None else x_eval.to(dev, dtype)
+    x, y = x.to(dev, c.dtype), y.to(dev)
+    y = y.to(c.dtype) if y.is_floating_point() else y
+    with stage("train"):
+        r = train(L0, x, y, loss_fn, c.sgd(), seeds=list(c.seeds), in_place=True)
+    del L0
+    xe = x if x_eval is None else x_eval.to(dev, c.dtype)
     ye = y if y_eval is None else y_eval.to(dev)
-    out = {view: plane_view(r.layers, view, xe, ye, loss_fn, G=G, margin=margin, x_probe=x[:n_probe], scale=scale,
-                            branch_chunk=branch_chunk) for view in views}
-    plane = next(iter(out.values())).plane
-    bench = None
-    if bench_G:
-        k = bench_branches or I             # a float64 copy of three planes' worth of weights: bound it for huge I
-        p64 = ls.Plane(*[[W[:, :k].double() for W in part] for part in (plane.center, plane.d1, plane.d2)],
-                       plane.points)
-        g = next(iter(out.values())).grid
-        gb = np.linspace(g[0], g[-1], bench_G)
-        ye64 = ye.double() if ye.is_floating_point() else ye
-        _, bench = ls.benchmark_plane(p64, xe.double(), ye64, loss_fn, gb, gb, scale=scale)
-    acc_te = (accuracy(r.layers, x_test.to(dev, dtype), y_test.to(dev), scale=scale, branch_chunk=branch_chunk)
-              if x_test is not None else np.full(3, np.nan))
-    zero = ls.zero_loss(loss_fn, ye, r.layers[-1].shape[2], dtype=dtype)
-    return Panel(I=I, views=out, train=r,
-                 accuracy_train=accuracy(r.layers, x, y, scale=scale, branch_chunk=branch_chunk),
-                 accuracy_test=acc_te, bench=bench, n_eval=int(xe.shape[0]), zero_loss=zero)
+    out, bench = {}, None
+    for i, view in enumerate(c.views):
+        v = out[view] = plane_view(r.layers, view, xe, ye, loss_fn, G=c.G, margin=c.margin, x_probe=x[:c.n_probe],
+                                   scale=c.scale, branch_chunk=c.branch_chunk, K=c.K, stage=stage,
+                                   keep_plane=c.keep_planes or (c.bench_G > 0 and i == 0))
+        if i == 0 and c.bench_G:                     # the main view's plane, before the next view's is built
+            with stage("bench"):
+                bench = _bench(v.plane, v.grid, xe, ye, loss_fn, c)
+            v.plane = v.plane if c.keep_planes else None
+    with stage("accuracy"):
+        chunks = dict(scale=c.scale, branch_chunk=c.branch_chunk, example_chunk=c.example_chunk)
+        acc_tr = accuracy(r.layers, x, y, **chunks)
+        acc_te = (accuracy(r.layers, x_test.to(dev, c.dtype), y_test.to(dev), **chunks) if x_test is not None
+                  else np.full(3, np.nan))
+    zero = ls.zero_loss(loss_fn, ye, r.layers[-1].shape[2], dtype=c.dtype)
+    return Panel(I=c.I, views=out, train=r, accuracy_train=acc_tr, accuracy_test=acc_te, bench=bench,
+                 n_eval=int(xe.shape[0]), zero_loss=zero)
 
 
 #: P1 Figure 4's rows: (description, layer widths (d, hidden…, classes))
@@ -190,3 +307,125 @@ def fig4_data(rows: Sequence[str], *, n_train: int, n_test: int, seed: int, data
                                               cf_te.labels if cf_te else cf_tr.labels[:0])
         used += [cf_tr.record.describe()] + ([cf_te.record.describe()] if cf_te else [])
     return sets, used
+
+
+# ---- where the time and the memory go: per-stage profile of a panel, and its scaling in I ----
+
+def _rss_bytes() -> int:
+    """This process's resident memory now (Linux: /proc/self/statm; elsewhere its peak so far)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@dataclass
+class StageRecorder:
+    """A stage hook (:data:`Stage`) recording, per stage, the wall time (summed over its calls) and the peak
+    memory during it: on a CPU the process's resident memory, sampled every ``interval`` seconds by a thread;
+    on CUDA the peak of allocated device memory. Rows: dicts (I, stage, seconds, peak_gib)."""
+
+    device: torch.device
+    I: int = 0
+    interval: float = 0.005
+    rows: list[dict] = field(default_factory=list)
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        cuda = self.device.type == "cuda"
+        peak, stop = [_rss_bytes()], threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(self.interval):
+                peak[0] = max(peak[0], _rss_bytes())
+
+        if cuda:
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            watcher = threading.Thread(target=sample, daemon=True)
+            watcher.start()
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            if cuda:
+                torch.cuda.synchronize(self.device)
+                top = torch.cuda.max_memory_allocated(self.device)
+            else:
+                stop.set()
+                watcher.join()
+                top = max(peak[0], _rss_bytes())
+            self._add(name, time.perf_counter() - t0, top / 2**30)
+
+    def _add(self, name: str, seconds: float, peak_gib: float) -> None:
+        for row in self.rows:
+            if row["I"] == self.I and row["stage"] == name:
+                row["seconds"] += seconds
+                row["peak_gib"] = max(row["peak_gib"], peak_gib)
+                return
+        self.rows.append({"I": self.I, "stage": name, "seconds": seconds, "peak_gib": peak_gib})
+
+
+def profile_stages(Is: Sequence[int], *, widths: Sequence[int] = (3072, 8, 8, 8, 10), n_train: int = 2000,
+                   n_eval: int = 500, n_probe: int = 500, steps: int = 20, batch_size: int = 128, G: int = 5,
+                   K: int = 21, branch_chunk: int | None = 2048, views: Sequence[View] = ("none", "aligned"),
+                   seed: int = 0, device: str = "cpu", progress: Callable | None = None):
+    """Per-stage wall time and peak memory of :func:`landscape_panel` at each width I in ``Is`` (default: the
+    deep CIFAR-10 row, 8-8-8 branches, with few steps and a small grid), on random Gaussian inputs and labels
+    (the costs do not depend on the values). Planes are not kept (as for the paper's I = 50,000).
+
+    Returns a pandas DataFrame with columns I, stage, seconds, peak_gib (see :class:`StageRecorder`) and one
+    row per I with stage ``"total"`` (summed time, largest peak). Fit with :func:`fit_scaling`.
+    """
+    import pandas as pd
+
+    from companion.devices import resolve_device
+    from companion.losses import multiclass_hinge
+
+    dev = resolve_device(device)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_train, widths[0], generator=g)
+    y = torch.randint(0, widths[-1], (n_train,), generator=g)
+    rec = StageRecorder(dev)
+    for I in (progress(Is, "I") if progress else Is):
+        rec.I = I
+        config = PanelConfig(I=I, widths=tuple(widths), seeds=(seed + 1, seed + 2, seed + 3), steps=steps,
+                             lr=0.05 * I, G=G, K=K, batch_size=batch_size, scale="mean", parametrization="mean",
+                             branch_chunk=branch_chunk, views=tuple(views), n_probe=n_probe, keep_planes=False,
+                             device=str(dev))
+        t0 = time.perf_counter()
+        landscape_panel(x, y, multiclass_hinge, config, x_eval=x[:n_eval], y_eval=y[:n_eval], stage=rec)
+        mine = [r for r in rec.rows if r["I"] == I]
+        rec.rows.append({"I": I, "stage": "total", "seconds": time.perf_counter() - t0,
+                         "peak_gib": max(r["peak_gib"] for r in mine)})
+    return pd.DataFrame(rec.rows)
+
+
+def fit_scaling(table, target_I: int = 50_000):
+    """Per stage, least-squares lines seconds = a + b·I and peak_gib = c + e·I through the rows of a
+    :func:`profile_stages` table (at least 3 distinct I), and their values at ``target_I``: a DataFrame with
+    columns stage, s_per_1000_branches, seconds_at_target, gib_per_1000_branches, peak_gib_at_target,
+    max_rel_residual (the largest relative miss of either line on the measured points)."""
+    import pandas as pd
+
+    rows = []
+    for name, part in table.groupby("stage", sort=False):
+        I = part["I"].to_numpy(float)
+        if len(np.unique(I)) < 3:
+            raise ValueError(f"stage {name!r}: need at least 3 distinct I to fit a line and see its error, got {sorted(set(I))}")
+        fit = {}
+        miss = 0.0
+        for col in ("seconds", "peak_gib"):
+            v = part[col].to_numpy(float)
+            b, a = np.polyfit(I, v, 1)
+            miss = max(miss, float(np.max(np.abs(a + b * I - v) / np.maximum(np.abs(v), 1e-9))))
+            fit[col] = (a, b)
+        rows.append({"stage": name, "s_per_1000_branches": 1000 * fit["seconds"][1],
+                     "seconds_at_target": fit["seconds"][0] + fit["seconds"][1] * target_I,
+                     "gib_per_1000_branches": 1000 * fit["peak_gib"][1],
+                     "peak_gib_at_target": fit["peak_gib"][0] + fit["peak_gib"][1] * target_I,
+                     "max_rel_residual": miss})
+    return pd.DataFrame(rows)

@@ -10,7 +10,9 @@ A *setting* is a training protocol plus its free arguments:
   full-batch gradient descent at rate × I, cut when the full loss rises (``rule="check_full"``).
 
 All settings of one protocol, and all T triples, are trained as one batch of S = settings·3T networks
-(rates and decays per network; the same initial networks and batch orders across settings). Every triple is
+(rates and decays per network; the same initial networks and batch orders across settings). Each (I,
+protocol) is one configuration of :func:`companion.sweep.map`: local by default, on Dask when a scheduler is
+given, resumable from a store. Every triple is
 then measured in two views (as trained; aligned by :mod:`companion.symmetry`): its training loss and
 accuracy, the Jensen gap at the centre and the three segment barriers (both ÷ the zero function's loss), the
 solutions' extent in units of ‖θ₃‖, and the range-normalised score at each window radius (units of ‖θ₃‖,
@@ -20,7 +22,9 @@ the authors' plane).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
 from typing import Callable, Literal, Sequence
 
 import numpy as np
@@ -28,7 +32,9 @@ import pandas as pd
 import torch
 
 from companion import landscape as ls
+from companion import sweep as fanout
 from companion.losses import LossFn
+from companion.onehidden import intra_op_threads
 from companion.nets import Layers, forward, init_branches, init_default, trainable_masks, with_ones
 from companion.stats import mean_interval
 from companion.symmetry import align_to_first
@@ -168,31 +174,80 @@ def measure_triples(tr: Trained, y: torch.Tensor, loss_fn: LossFn, *, views: Seq
     return pd.DataFrame(rows)
 
 
+def sweep_configs(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequence[int], widths: Sequence[int],
+                  settings: Sequence[Setting], T: int, seed: int, training: Training, views: Sequence[View],
+                  radii: Sequence[float], G: int, K: int, n_probe: int, n_window: int | None,
+                  device: torch.device | str, dtype: torch.dtype) -> list[dict]:
+    """The configurations of :func:`sweep`, as :func:`companion.sweep.map` takes them: one per (I, protocol),
+    with all that protocol's settings and T triples inside (batched as they train), in the order I, then the
+    authors' protocol before ours. Plain values only: a configuration is its own key in a store, so it names
+    the data (:func:`companion.sweep.data_key` of x, y as given) and the code too, and the torch thread count
+    of this process, which every process then uses for it (reductions split by thread: the same count gives
+    the same bits). With one thread a configuration's result is the same bits in any process; with more, the
+    plane evaluator's worker threads are not bit-reproducible even from one call to the next in one process
+    (``landscape.evaluate_fast``: window scores differ by ~1e-7 relative between repeated calls here), and
+    neither then is a rerun or a Dask run."""
+    common = {"kind": "landscape_sweep", "widths": [int(w) for w in widths], "T": int(T), "seed": int(seed),
+              "training": asdict(training), "views": list(views), "radii": [float(r) for r in radii], "G": int(G),
+              "K": int(K), "n_probe": int(n_probe), "n_window": n_window, "device": str(device),
+              "dtype": str(dtype).removeprefix("torch."), "loss": f"{loss_fn.__module__}.{loss_fn.__qualname__}",
+              "data": fanout.data_key(x, y), "code": fanout.source_key(), "threads": torch.get_num_threads()}
+    return [{**common, "I": int(I), "settings": [asdict(s) for s in settings if s.protocol == protocol]}
+            for I in Is for protocol in ("authors", "ours") if any(s.protocol == protocol for s in settings)]
+
+
+def run_config(config: dict, *, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Train and measure one :func:`sweep_configs` configuration on (x, y) (module-level, so Dask workers can
+    run it) with the configuration's torch thread count: the rows of :func:`measure_triples` for each of its
+    settings, with column I, and the seconds spent training and measuring."""
+    with intra_op_threads(config["threads"]):
+        return _run_config(config, x, y, loss_fn)
+
+
+def _run_config(config: dict, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The work of :func:`run_config`."""
+    dev, dt = torch.device(config["device"]), getattr(torch, config["dtype"])
+    x, y = x.to(dev, dt), y.to(dev)
+    y = y.to(dt) if y.is_floating_point() else y
+    I = config["I"]
+    t0 = time.perf_counter()
+    trained = train_triples(x, y, loss_fn, I=I, widths=config["widths"], settings=[Setting(**s) for s in config["settings"]],
+                            T=config["T"], seed=config["seed"], training=Training(**config["training"]), device=dev,
+                            dtype=dt)
+    t1 = time.perf_counter()
+    frames = [measure_triples(tr, y, loss_fn, views=config["views"], radii=config["radii"], G=config["G"], K=config["K"],
+                              n_probe=config["n_probe"], n_window=config["n_window"]).assign(I=I) for tr in trained]
+    return pd.concat(frames, ignore_index=True), {"train": t1 - t0, "measure": time.perf_counter() - t1}
+
+
 def sweep(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequence[int], widths: Sequence[int],
           settings: Sequence[Setting], T: int, seed: int, training: Training, views: Sequence[View],
           radii: Sequence[float], G: int, K: int = 21, n_probe: int = 500, n_window: int | None = None,
-          device: torch.device,
-          dtype: torch.dtype = torch.float32, progress: Callable | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
+          device: torch.device, dtype: torch.dtype = torch.float32, progress: Callable | None = None,
+          scheduler: str | None = None, store: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
     """Train and measure every (I, setting, triple); returns (one row per I, setting, view, triple — see
-    :func:`measure_triples` — and the seconds spent training and measuring)."""
+    :func:`measure_triples` — and the seconds spent training and measuring, summed over configurations).
+
+    Each (I, protocol) is one configuration of :func:`companion.sweep.map` (:func:`sweep_configs`): here one
+    after the other by default, on Dask with ``scheduler``, and with ``store`` a folder where each result is
+    written as it finishes (a rerun loads those). ``progress``: a wrapper ``progress(iterable, desc, total)``
+    for the local loop over configurations."""
     if T < 2:
         raise ValueError(f"need at least 2 seed triples for an interval, got T = {T}")
     if not settings or not Is:
         raise ValueError("give at least one setting and one width I")
-    x, y = x.to(device, dtype), y.to(device)
-    y = y.to(dtype) if y.is_floating_point() else y
-    frames, t_train, t_measure = [], 0.0, 0.0
-    for I in (progress(Is, "widths I") if progress else Is):
-        t0 = time.perf_counter()
-        trained = train_triples(x, y, loss_fn, I=I, widths=widths, settings=settings, T=T, seed=seed,
-                                training=training, device=device, dtype=dtype)
-        t1 = time.perf_counter()
-        for tr in trained:
-            frames.append(measure_triples(tr, y, loss_fn, views=views, radii=radii, G=G, K=K, n_probe=n_probe,
-                                          n_window=n_window).assign(I=I))
-        t_train += t1 - t0
-        t_measure += time.perf_counter() - t1
-    return pd.concat(frames, ignore_index=True), {"train": t_train, "measure": t_measure}
+    for v in views:
+        if v not in ("none", "aligned"):
+            raise ValueError(f"unknown view {v!r}: choose 'none' or 'aligned'")
+    x = x.to("cpu", dtype)
+    y = y.to("cpu", dtype) if y.is_floating_point() else y.to("cpu")
+    configs = sweep_configs(x, y, loss_fn, Is=Is, widths=widths, settings=settings, T=T, seed=seed, training=training,
+                            views=views, radii=radii, G=G, K=K, n_probe=n_probe, n_window=n_window, device=device,
+                            dtype=dtype)
+    parts = fanout.map(partial(run_config, x=x, y=y, loss_fn=loss_fn), configs, scheduler=scheduler, store=store,
+                       progress=(lambda it: progress(it, "I × protocol", len(configs))) if progress else None)
+    return (pd.concat([f for f, _ in parts], ignore_index=True),
+            {k: sum(t[k] for _, t in parts) for k in ("train", "measure")})
 
 
 def summarise(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:

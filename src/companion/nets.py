@@ -9,6 +9,7 @@ one hidden unit each: widths (d, 1, out).
 
 from __future__ import annotations
 
+import math
 from typing import Literal, Sequence
 
 import numpy as np
@@ -28,13 +29,32 @@ def seed_list(seed: int | Sequence[int], S: int) -> list[int]:
     return seeds
 
 
-def _stack_seeds(seed: int | Sequence[int], S: int, n_layers: int, layer, device: str, dtype: torch.dtype) -> Layers:
-    """Every network's layers from its own generator (``layer(g, l)`` → (I, ·, ·) float64), stacked: (S, I, ·, ·)."""
-    per_seed = []
-    for sd in seed_list(seed, S):
+def _stack_seeds(seed: int | Sequence[int], S: int, shapes: Sequence[tuple[int, int, int]], fill, device: str,
+                 dtype: torch.dtype) -> Layers:
+    """Every network's layers from its own generator, written into (S, I, ·, ·) tensors of ``dtype`` on
+    ``device`` as they are drawn: ``fill(g, l, out)`` writes layer l (``shapes[l]`` = (I, o, i)) into ``out``
+    from float64 draws. No float64 copy of a whole network and no stacking copy."""
+    dev = resolve_device(device)
+    out = [torch.empty(S, *shape, dtype=dtype, device=dev) for shape in shapes]
+    for s, sd in enumerate(seed_list(seed, S)):
         g = torch.Generator().manual_seed(int(sd))
-        per_seed.append([layer(g, l) for l in range(n_layers)])
-    return [torch.stack([p[l] for p in per_seed]).to(device=resolve_device(device), dtype=dtype) for l in range(n_layers)]
+        for l in range(len(shapes)):
+            fill(g, l, out[l][s])
+    return out
+
+
+def _fill_normal(g: torch.Generator, out: torch.Tensor, std: float, chunk_elements: int = 2**24) -> None:
+    """out (I, o, i) ← N(0, std²) drawn in float64 from ``g``: the same numbers as one ``torch.randn(I, o, i)``,
+    drawn a chunk of branches at a time (torch's CPU sampler fills blocks of 16 in order, so chunks whose sizes
+    are multiples of 16 continue the same stream; tested) to bound the float64 temporary."""
+    I, o, i = out.shape
+    per = o * i
+    unit = 16 // math.gcd(16, per)                                        # branches per chunk: a multiple of this
+    c = max(unit, chunk_elements // per // unit * unit)
+    if (I * per) % 16 or c >= I:
+        c = I                                                              # not chunkable: in one piece
+    for a in range(0, I, c):
+        out[a:a + c] = torch.randn(min(c, I - a), o, i, generator=g, dtype=torch.float64) / std
 
 
 def init_branches(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence[int] = 0, device: str = "auto",
@@ -45,24 +65,29 @@ def init_branches(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence
     fan_in = I·h so that f = Σ_i f_i has O(1) scale; ``"mean"`` (P1's f = (1/I)Σ_i f_i) uses fan_in = h,
     i.e. O(1) output weights per branch.
     ``seed`` may be one int (network s uses seed + s) or one seed per network, so that network s is the
-    same whether it is trained alone or in a batch.
+    same whether it is trained alone or in a batch. Memory: the result, plus a float64 chunk of branches.
     """
     L = len(widths) - 1
 
-    def layer(g: torch.Generator, l: int) -> torch.Tensor:
+    def fill(g: torch.Generator, l: int, out: torch.Tensor) -> None:
         fan_in = widths[l] * (I if l == L - 1 and parametrization == "sum" else 1)
-        return torch.randn(I, widths[l + 1], widths[l], generator=g, dtype=torch.float64) / np.sqrt(fan_in)
+        _fill_normal(g, out, np.sqrt(fan_in))
 
-    return _stack_seeds(seed, S, L, layer, device, dtype)
+    return _stack_seeds(seed, S, [(I, widths[l + 1], widths[l]) for l in range(L)], fill, device, dtype)
 
 
 def forward(layers: Sequence[torch.Tensor], x: torch.Tensor, *, scale: Scale = "sum",
-            branch_chunk: int | None = None) -> torch.Tensor:
+            branch_chunk: int | None = None, example_chunk: int | None = None) -> torch.Tensor:
     """Outputs (S, n, out) for inputs x: (n, d) shared by all networks, or (S, n, d) one batch per network.
 
-    ``branch_chunk``: process that many branches at a time and accumulate (bounds memory for huge I).
+    ``branch_chunk``: process that many branches at a time and accumulate; ``example_chunk``: that many
+    examples at a time (both bound the activations' memory for huge I: (S, branch_chunk, h, example_chunk)).
     """
     S, I = layers[0].shape[:2]
+    n = x.shape[-2]
+    if example_chunk is not None and example_chunk < n:
+        return torch.cat([forward(layers, x[..., e:e + example_chunk, :], scale=scale, branch_chunk=branch_chunk)
+                          for e in range(0, n, example_chunk)], 1)
     if branch_chunk is not None and branch_chunk < I:
         out = sum(forward([W[:, a:a + branch_chunk] for W in layers], x, scale="sum")
                   for a in range(0, I, branch_chunk))
@@ -83,6 +108,13 @@ def forward(layers: Sequence[torch.Tensor], x: torch.Tensor, *, scale: Scale = "
         out = torch.bmm(Wl.permute(0, 2, 1, 3).reshape(S, Wl.shape[2], -1), a)  # (S, out, n)
     out = out.transpose(1, 2)                                                 # (S, n, out)
     return out / I if scale == "mean" else out
+
+
+def example_chunk_for(S: int, I: int, widths: Sequence[int], branch_chunk: int | None,
+                      max_elements: int = 2**26) -> int:
+    """Examples per block so that one activation (S, branch chunk, widest hidden layer, block) holds at most
+    ``max_elements`` numbers (2²⁶: 256 MB in float32)."""
+    return max(1, max_elements // (S * min(I, branch_chunk or I) * max(widths[1:-1], default=1)))
 
 
 def n_parameters(I: int, widths: Sequence[int]) -> int:
@@ -110,19 +142,20 @@ def init_default(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence[
     """
     L = len(widths) - 1
 
-    def layer(g: torch.Generator, l: int) -> torch.Tensor:
+    def fill(g: torch.Generator, l: int, out: torch.Tensor) -> None:
         k, o = widths[l], widths[l + 1]
         u = lambda *shape: (2 * torch.rand(*shape, generator=g, dtype=torch.float64) - 1) / np.sqrt(k)
         if not bias:
-            return u(I, o, k)
-        W = torch.cat([u(I, o, k), u(I, o, 1)], 2)                 # [weight | bias]
+            out.copy_(u(I, o, k))
+            return
+        out[:, :o] = torch.cat([u(I, o, k), u(I, o, 1)], 2)        # [weight | bias]
         if l < L - 1:                                              # the constant unit's frozen row
-            const = torch.zeros(I, 1, k + 1, dtype=torch.float64)
-            const[..., -1] = 1.0
-            W = torch.cat([W, const], 1)
-        return W
+            out[:, o] = 0.0
+            out[:, o, -1] = 1.0
 
-    return _stack_seeds(seed, S, L, layer, device, dtype)
+    e = int(bias)
+    shapes = [(I, widths[l + 1] + (e if l < L - 1 else 0), widths[l] + e) for l in range(L)]
+    return _stack_seeds(seed, S, shapes, fill, device, dtype)
 
 
 def trainable_masks(layers: Sequence[torch.Tensor], *, bias: bool = True) -> Layers:

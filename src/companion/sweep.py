@@ -10,7 +10,9 @@
 With ``store=DIR`` every result is written atomically to ``DIR/<key>.pkl`` as soon as it exists, and a rerun
 loads what is there instead of computing it again: a worker that dies loses only its own configuration.
 ``fn`` must be a module-level function (it is pickled for the workers) and deterministic given its config,
-so results are identical either way.
+so results are identical either way. A stored result is found by its configuration alone: a configuration
+must name everything its result depends on, the data (:func:`data_key`) and the code (:func:`source_key`)
+included, or a store could answer for other data or other code.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import pickle
 import tempfile
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
@@ -31,6 +34,30 @@ def config_key(config: Any) -> str:
     """A stable file name for a configuration: a hash of its JSON (sorted keys; non-JSON values by repr)."""
     text = json.dumps(config, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def data_key(*arrays: Any) -> str:
+    """A hash of arrays (torch tensors or numpy arrays): dtype, shape and bytes of each, in order."""
+    import numpy as np
+
+    h = hashlib.sha256()
+    for a in arrays:
+        v = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+        v = np.ascontiguousarray(v)
+        h.update(f"{v.dtype}{v.shape}".encode())
+        h.update(v.tobytes())
+    return h.hexdigest()[:20]
+
+
+@lru_cache(maxsize=1)
+def source_key() -> str:
+    """A hash of the ``companion`` package's Python sources (every ``.py`` file under it, by path)."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:20]
 
 
 def _save(path: Path, value: Any) -> None:
@@ -74,16 +101,27 @@ def resolve_scheduler(scheduler: str | None) -> str | None:
                      "address such as tcp://10.0.0.1:8786")
 
 
+#: Thread settings Dask sets to 1 in its workers by default (and, while spawning them, in the calling process's
+#: environment). A LocalCluster started here leaves them as the caller has them: MKL and OpenMP choose their
+#: kernels by them, and a configuration must compute the same bits in a worker as in this process. Workers of
+#: an existing cluster should be started with the client's values for the same reason.
+THREAD_ENV: tuple[str, ...] = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
 @contextmanager
 def dask_client(scheduler: str) -> Iterator[Any]:
-    """A ``distributed.Client`` for ``local:N`` (a LocalCluster started and stopped here) or an address."""
+    """A ``distributed.Client`` for ``local:N`` (a LocalCluster started and stopped here, its workers with this
+    process's :data:`THREAD_ENV`) or an address."""
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover - distributed is a test dependency
         raise ImportError("a Dask scheduler needs the `distributed` package: pip install distributed") from exc
     if scheduler.startswith("local:"):
-        with LocalCluster(n_workers=int(scheduler.split(":", 1)[1]), threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+        keep_env = {f"distributed.nanny.pre-spawn-environ.{k}": None for k in THREAD_ENV}
+        with dask.config.set(keep_env), LocalCluster(n_workers=int(scheduler.split(":", 1)[1]), threads_per_worker=1,
+                                                     processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
             yield client
     else:
         with Client(scheduler) as client:

@@ -14,6 +14,12 @@ rate and the decay may differ per network, so settings batch like seeds. Two rat
   loop does.
 
 Either way a network sees the same batches whether it is trained alone or in a batch.
+
+Settings live in a frozen :class:`SGDConfig`; :func:`train` runs it (:func:`train_sgd` takes the settings as
+keywords). Memory for huge networks (I = 50 000 branches): training can run in place on the caller's
+weights, each step's gradients are formed and applied one branch chunk at a time (:func:`sgd_step`), and
+networks that stop are compacted by swapping rows in place, so the only weight-sized tensors are the
+weights themselves.
 """
 
 from __future__ import annotations
@@ -110,109 +116,263 @@ def init_padded(widths_per_net: Sequence[int], layer_widths: Sequence[int], seed
     return layers, mask
 
 
-def train_sgd(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, steps: int,
-              lr: float | Sequence[float] | torch.Tensor, seeds: Sequence[int],
-              weight_decay: float | Sequence[float] | torch.Tensor = 0.0, batch_size: int | None = None,
-              check_every: int = 100, stop_loss: float = 1e-5, lr_cut: float = 0.1, mask: torch.Tensor | None = None,
-              trainable: Sequence[torch.Tensor] | None = None, rule: Rule = "check_full",
-              batches: Batches | None = None, scale: Scale = "sum", compact: float = 0.9,
-              branch_chunk: int | None = None, progress: Callable | None = None) -> TrainResult:
+@dataclass(frozen=True)
+class SGDConfig:
+    """The rule, rates and stopping settings of :func:`train` (see the module docstring), validated once.
+
+    ``lr``, ``weight_decay``: one value, or one per network (a sequence or tensor, stored as a tuple).
+    ``batches``: default ``"hash"`` for ``"check_full"``, ``"epochs"`` for ``"authors"``. ``lr_cut`` applies to
+    ``"check_full"`` only. ``steps``: the most steps any network takes. ``compact``: finished networks leave
+    the batch once fewer than this fraction of it still trains. ``branch_chunk``: gradients are formed and
+    applied that many branches at a time (bounds the gradients' memory; None: all branches at once).
+    ``example_chunk``: the full-data losses are computed that many examples at a time (None: all at once).
+    """
+
+    steps: int
+    lr: float | tuple[float, ...]
+    weight_decay: float | tuple[float, ...] = 0.0
+    batch_size: int | None = None
+    check_every: int = 100
+    stop_loss: float = 1e-5
+    lr_cut: float = 0.1
+    rule: Rule = "check_full"
+    batches: Batches | None = None
+    scale: Scale = "sum"
+    compact: float = 0.9
+    branch_chunk: int | None = None
+    example_chunk: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.rule not in ("check_full", "authors"):
+            raise ValueError(f"unknown rule {self.rule!r}: choose 'check_full' or 'authors'")
+        object.__setattr__(self, "batches", self.batches or ("epochs" if self.rule == "authors" else "hash"))
+        if self.batches not in ("hash", "epochs"):
+            raise ValueError(f"unknown batches {self.batches!r}: choose 'hash' or 'epochs'")
+        if self.steps < 0 or self.check_every < 1:
+            raise ValueError(f"need steps ≥ 0 and check_every ≥ 1, got {self.steps}, {self.check_every}")
+        if self.scale not in ("sum", "mean"):
+            raise ValueError(f"unknown scale {self.scale!r}: choose 'sum' or 'mean'")
+        for name in ("batch_size", "branch_chunk", "example_chunk"):
+            v = getattr(self, name)
+            if v is not None and int(v) < 1:
+                raise ValueError(f"{name} must be a positive integer or None, got {v}")
+        for name in ("lr", "weight_decay"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)):
+                v = v if isinstance(v, torch.Tensor) else torch.as_tensor(v, dtype=torch.float64)   # exact
+                object.__setattr__(self, name, float(v) if v.dim() == 0 else tuple(float(a) for a in v.reshape(-1)))
+
+
+@dataclass
+class _Batch:
+    """The networks still in the batch, stored as rows 0…k−1 of the working weights; every field has k rows."""
+
+    ids: torch.Tensor                 # (k,) which original network each row is
+    seeds: torch.Tensor               # (k,) int64
+    lr: torch.Tensor                  # (k,) the check_full rates
+    prev: torch.Tensor                # (k,) full-data loss at the previous check
+    active: torch.Tensor              # (k,) bool
+    wd: torch.Tensor                  # (k,)
+    authors: AuthorsRule | None
+    mask: torch.Tensor | None         # (k, I, 1, 1) padding mask
+
+    @classmethod
+    def start(cls, config: SGDConfig, seeds: Sequence[int], mask: torch.Tensor | None, dev: torch.device,
+              dt: torch.dtype) -> "_Batch":
+        """Every network in the batch, at its initial rate."""
+        S = len(seeds)
+        lr = _per_net(config.lr, S, dev, dt)
+        authors = AuthorsRule.start(lr, S, stop_loss=config.stop_loss, check_every=config.check_every, device=dev,
+                                    dtype=dt) if config.rule == "authors" else None
+        return cls(ids=torch.arange(S, device=dev), seeds=torch.as_tensor(list(seeds), dtype=torch.int64, device=dev),
+                   lr=lr, prev=torch.full((S,), torch.inf, dtype=dt, device=dev),
+                   active=torch.ones(S, dtype=torch.bool, device=dev), wd=_per_net(config.weight_decay, S, dev, dt),
+                   authors=authors, mask=mask)
+
+    def rate(self) -> torch.Tensor:
+        """(k,) the rates in use."""
+        return self.lr if self.authors is None else self.authors.lr
+
+    def select(self, keep: torch.Tensor, mask: torch.Tensor | None) -> "_Batch":
+        """The rows ``keep`` only (``mask``: the full (S, I, 1, 1) padding mask, re-indexed by network)."""
+        ids = self.ids[keep]
+        return _Batch(ids=ids, seeds=self.seeds[keep], lr=self.lr[keep], prev=self.prev[keep],
+                      active=self.active[keep], wd=self.wd[keep],
+                      authors=self.authors.select(keep) if self.authors is not None else None,
+                      mask=mask[ids] if mask is not None else None)
+
+
+class _Sampler:
+    """Minibatch rows per network and step (``None``: the full data), remembering the current epoch's order."""
+
+    def __init__(self, config: SGDConfig, n: int) -> None:
+        self.batches, self.n = config.batches, n
+        self.B = n if config.batch_size is None or config.batch_size >= n else int(config.batch_size)
+        self.per_epoch = -(-n // self.B)
+        self.order, self.epoch = None, -1
+
+    def __call__(self, seeds: torch.Tensor, step: int) -> torch.Tensor | None:
+        """(k, B) example indices of ``step`` for the networks with these ``seeds``."""
+        if self.B == self.n:
+            return None
+        if self.batches == "hash":
+            return batch_indices(seeds, step, self.B, self.n)
+        e, p = divmod(step, self.per_epoch)
+        if self.order is None or self.epoch != e or self.order.shape[0] != len(seeds):
+            self.order, self.epoch = epoch_order(seeds, e, self.n), e
+        return self.order[:, p * self.B:(p + 1) * self.B]
+
+
+def _chunks(I: int, branch_chunk: int | None) -> list[slice]:
+    """Consecutive branch slices of at most ``branch_chunk`` branches (one slice for None)."""
+    bc = I if branch_chunk is None or branch_chunk >= I else branch_chunk
+    return [slice(a, min(a + bc, I)) for a in range(0, I, bc)]
+
+
+def sgd_step(W: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, rate: torch.Tensor,
+             wd: torch.Tensor, scale: Scale = "sum", branch_chunk: int | None = None, mask: torch.Tensor | None = None,
+             trainable: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+    """One SGD step of k networks, in place on ``W`` (each (k, I, ·, ·)), on inputs x ((n, d) or (k, n, d)).
+
+    Returns the (k,) loss before the step. Each branch chunk's forward keeps its own graph; the outputs are
+    summed, the loss's gradient with respect to that sum is taken once, and then each chunk's gradient
+    (chunk-sized: (k, Ic, ·, ·) per layer) is formed and applied before the next one. Weight-sized memory:
+    the weights, plus one chunk's gradients (not a full copy of gradients or weights).
+    """
+    I = W[0].shape[1]
+    chunks = _chunks(I, branch_chunk)
+    if len(chunks) == 1:                                   # one chunk: plain autograd, gradients weight-sized
+        leaf = [w.detach().requires_grad_() for w in W]
+        loss = loss_fn(forward(leaf, x, scale=scale), y)
+        grads = torch.autograd.grad(loss.sum(), leaf)
+        with torch.no_grad():
+            _sgd_update(W, grads, rate, wd, mask, trainable)
+        return loss.detach()
+    leaves, outs = [], []
+    for sl in chunks:
+        leaf = [w.data[:, sl].requires_grad_() for w in W]     # .data: its own version counter, so updating
+        leaves.append(leaf)                                    # one chunk in place does not void the next one's graph
+        outs.append(forward(leaf, x, scale="sum"))
+    with torch.no_grad():
+        total = outs[0]
+        for o in outs[1:]:
+            total = total + o
+    total = total.detach().requires_grad_()
+    loss = loss_fn(total / I if scale == "mean" else total, y)
+    (g_out,) = torch.autograd.grad(loss.sum(), total)
+    for sl, leaf, o in zip(chunks, leaves, outs):
+        grads = torch.autograd.grad(o, leaf, grad_outputs=g_out)
+        with torch.no_grad():
+            _sgd_update([w[:, sl] for w in W], grads, rate, wd, mask[:, sl] if mask is not None else None, trainable)
+    return loss.detach()
+
+
+def _swap_rows(W: Sequence[torch.Tensor], a: int, b: int, branch_chunk: int | None) -> None:
+    """Exchange networks (rows) a and b of every layer in place, a branch chunk at a time (chunk-sized temporary)."""
+    for w in W:
+        for sl in _chunks(w.shape[1], branch_chunk):
+            tmp = w[a, sl].clone()
+            w[a, sl] = w[b, sl]
+            w[b, sl] = tmp
+
+
+def _to_front(W: Sequence[torch.Tensor], rows: list[int], wanted: Sequence[int], branch_chunk: int | None) -> None:
+    """Reorder rows in place so that ``rows`` (network at each row, updated) starts with ``wanted``, in order."""
+    for j, net in enumerate(wanted):
+        r = rows.index(net)
+        if r != j:
+            _swap_rows(W, j, r, branch_chunk)
+            rows[j], rows[r] = rows[r], rows[j]
+
+
+def _check(b: _Batch, full: torch.Tensor, config: SGDConfig, taken: torch.Tensor, c0: int) -> None:
+    """The check_full rule at a check (step ``c0``), from the full-data loss (k,): cut rates whose loss rose
+    since the previous check, stop networks at or below ``stop_loss``."""
+    b.lr = torch.where(b.active & (full > b.prev), b.lr * config.lr_cut, b.lr)
+    b.prev = full
+    done = b.active & (full <= config.stop_loss)
+    taken[b.ids[done]] = c0
+    b.active = b.active & ~done
+
+
+def _interval(W: Sequence[torch.Tensor], b: _Batch, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
+              config: SGDConfig, sample: _Sampler, trainable: Sequence[torch.Tensor] | None, taken: torch.Tensor,
+              steps: range) -> None:
+    """The SGD steps between two checks, on the batch's weights ``W`` (its leading rows, a view); under the
+    authors' rule each step's minibatch loss may stop networks (recorded in ``taken``)."""
+    for step in steps:
+        idx = sample(b.seeds, step)
+        xb, yb = (x, y) if idx is None else (x[idx], y[idx])
+        loss = sgd_step(W, xb, yb, loss_fn, rate=b.rate() * b.active, wd=b.wd, mask=b.mask, trainable=trainable,
+                        scale=config.scale, branch_chunk=config.branch_chunk)
+        if b.authors is not None:                          # their rule, after the step, on its minibatch loss
+            stopped = b.authors.update(loss, step + 1)
+            taken[b.ids[b.active & stopped]] = step + 1
+            b.active = b.active & ~stopped
+            if not bool(b.active.any()):
+                return
+
+
+def train(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, config: SGDConfig, *,
+          seeds: Sequence[int], mask: torch.Tensor | None = None, trainable: Sequence[torch.Tensor] | None = None,
+          progress: Callable | None = None, in_place: bool = False) -> TrainResult:
     """Train the S networks in ``layers`` (each (S, I, ·, ·)) on (x: (n, d), y) with seed-batched SGD.
 
-    ``seeds``: one per network (drives its minibatches). ``lr``, ``weight_decay``: one value or one per
-    network. ``rule``, ``batches``: see the module docstring (default batches: ``"hash"`` for
-    ``"check_full"``, ``"epochs"`` for ``"authors"``; ``lr_cut`` applies to ``"check_full"`` only).
-    ``steps``: the most steps any network takes. ``mask`` (S, I, 1, 1): padded branches stay fixed;
+    ``seeds``: one per network (drives its minibatches). ``mask`` (S, I, 1, 1): padded branches stay fixed;
     ``trainable``: per-layer 0/1 masks of the entries that train (frozen ones get neither gradient nor
-    decay). Networks that stopped are dropped from the batch once fewer than ``compact`` of the current batch
-    are still training (their results are kept), so finished networks cost nothing. ``branch_chunk`` bounds
-    the forward's memory for huge I. ``progress``: optional wrapper for the loop over checks.
+    decay). ``progress``: optional wrapper for the loop over checks. ``in_place``: train ``layers``
+    themselves (no copy; they are the result) instead of a copy.
+
+    Memory, in weight-sized tensors: the working weights (the result; a copy of ``layers`` unless
+    ``in_place``) and one branch chunk's gradients (:func:`sgd_step`). Networks that stop move to the back
+    rows by in-place swaps (chunk-sized temporaries) and the batch works on the leading rows, a view.
     """
-    if rule not in ("check_full", "authors"):
-        raise ValueError(f"unknown rule {rule!r}: choose 'check_full' or 'authors'")
-    batches = batches or ("epochs" if rule == "authors" else "hash")
-    if batches not in ("hash", "epochs"):
-        raise ValueError(f"unknown batches {batches!r}: choose 'hash' or 'epochs'")
-    if steps < 0 or check_every < 1:
-        raise ValueError(f"need steps ≥ 0 and check_every ≥ 1, got {steps}, {check_every}")
-    out_W = [W.detach().clone() for W in layers]
+    out_W = list(layers) if in_place else [W.detach().clone() for W in layers]
     S = out_W[0].shape[0]
     dev, dt = out_W[0].device, out_W[0].dtype
     x, y = x.to(device=dev, dtype=dt), y.to(dev)
-    n = x.shape[0]
-    B = n if batch_size is None or batch_size >= n else int(batch_size)
-    per_epoch = -(-n // B)
-    ids = torch.arange(S, device=dev)                      # which original network each batch row is
-    Ws = [W.clone().requires_grad_() for W in out_W]
-    sd = torch.as_tensor(list(seeds), dtype=torch.int64, device=dev)
-    wd = _per_net(weight_decay, S, dev, dt)
-    mk = mask
-    authors = AuthorsRule.start(_per_net(lr, S, dev, dt), S, stop_loss=stop_loss, check_every=check_every,
-                                device=dev, dtype=dt) if rule == "authors" else None
-    lr_t = _per_net(lr, S, dev, dt)
-    lr_out = lr_t.clone()
-    active = torch.ones(S, dtype=torch.bool, device=dev)
-    taken = torch.full((S,), steps, dtype=torch.int64, device=dev)
-    prev = torch.full((S,), torch.inf, dtype=dt, device=dev)
-    hist = torch.full((steps // check_every + 1, S), torch.nan, dtype=dt, device=dev)
-    order, order_epoch = None, -1
+    sample = _Sampler(config, x.shape[0])
+    b = _Batch.start(config, seeds, mask, dev, dt)
+    lr_out = b.lr.clone()
+    taken = torch.full((S,), config.steps, dtype=torch.int64, device=dev)
+    hist = torch.full((config.steps // config.check_every + 1, S), torch.nan, dtype=dt, device=dev)
+    rows = list(range(S))                                  # the network at each row of out_W
+    fwd = dict(scale=config.scale, branch_chunk=config.branch_chunk, example_chunk=config.example_chunk)
     t0 = time.perf_counter()
-
-    def batch_loss(step: int) -> torch.Tensor:
-        nonlocal order, order_epoch
-        if B == n:
-            return loss_fn(forward(Ws, x, scale=scale, branch_chunk=branch_chunk), y)
-        if batches == "hash":
-            idx = batch_indices(sd, step, B, n)                               # (S, B)
-        else:
-            e, p = divmod(step, per_epoch)
-            if order is None or order_epoch != e or order.shape[0] != len(sd):
-                order, order_epoch = epoch_order(sd, e, n), e
-            idx = order[:, p * B:(p + 1) * B]
-        return loss_fn(forward(Ws, x[idx], scale=scale, branch_chunk=branch_chunk), y[idx])
-
-    checks = range(0, steps + 1, check_every)
+    checks = range(0, config.steps + 1, config.check_every)
+    fresh = None                                           # the full-data loss of all S networks, if current
     for k, c0 in enumerate(progress(checks, total=len(checks)) if progress else checks):
         with torch.no_grad():
-            full = loss_fn(forward(Ws, x, scale=scale, branch_chunk=branch_chunk), y)
-            hist[k, ids] = full
-            if authors is None:
-                lr_t = torch.where(active & (full > prev), lr_t * lr_cut, lr_t)
-                prev = full
-                done = active & (full <= stop_loss)
-                taken[ids[done]] = c0
-                active = active & ~done
-            if int(active.sum()) < compact * len(ids):          # drop finished networks from the batch
-                for W, Wo in zip(Ws, out_W):
-                    Wo[ids] = W.detach()
-                lr_out[ids] = lr_t if authors is None else authors.lr
-                keep = active.nonzero()[:, 0]
-                ids, sd, lr_t, prev, active, wd = ids[keep], sd[keep], lr_t[keep], prev[keep], active[keep], wd[keep]
-                authors = authors.select(keep) if authors is not None else None
-                Ws = [W.detach()[keep].clone().requires_grad_() for W in Ws]
-                mk = mask[ids] if mask is not None else None
-        if c0 == steps or len(ids) == 0:
+            full = loss_fn(forward([w[:len(b.ids)] for w in out_W], x, **fwd), y)
+            hist[k, b.ids] = full
+            fresh = full if rows == list(range(S)) and len(b.ids) == S else None
+            if b.authors is None:
+                _check(b, full, config, taken, c0)
+            if int(b.active.sum()) < config.compact * len(b.ids):          # finished networks leave the batch
+                lr_out[b.ids] = b.rate()
+                keep = b.active.nonzero()[:, 0]
+                _to_front(out_W, rows, b.ids[keep].tolist(), config.branch_chunk)
+                b = b.select(keep, mask)
+        if c0 == config.steps or len(b.ids) == 0:
             break
-        for step in range(c0, min(c0 + check_every, steps)):
-            loss = batch_loss(step)
-            grads = torch.autograd.grad(loss.sum(), Ws)
-            with torch.no_grad():
-                rate = (lr_t if authors is None else authors.lr) * active
-                _sgd_update(Ws, grads, rate, wd, mk, trainable)
-                if authors is not None:                      # their rule, after the step, on its minibatch loss
-                    stopped = authors.update(loss.detach(), step + 1)
-                    newly = active & stopped
-                    taken[ids[newly]] = step + 1
-                    active = active & ~stopped
-            if authors is not None and not bool(active.any()):
-                break
-    with torch.no_grad():
-        for W, Wo in zip(Ws, out_W):
-            Wo[ids] = W.detach()
-        lr_out[ids] = lr_t if authors is None else authors.lr
-        final = loss_fn(forward(out_W, x, scale=scale, branch_chunk=branch_chunk), y)
-    return TrainResult(layers=out_W, loss=final, steps=taken, lr=lr_out, history=hist[: k + 1],
+        _interval([w[:len(b.ids)] for w in out_W], b, x, y, loss_fn, config, sample, trainable, taken,
+                  range(c0, min(c0 + config.check_every, config.steps)))
+        fresh = None
+    lr_out[b.ids] = b.rate()
+    _to_front(out_W, rows, list(range(S)), config.branch_chunk)          # every network back in its own row
+    if fresh is None:                                      # else the last check saw these very weights
+        with torch.no_grad():
+            fresh = loss_fn(forward(out_W, x, **fwd), y)
+    return TrainResult(layers=out_W, loss=fresh, steps=taken, lr=lr_out, history=hist[: k + 1],
                        seconds=time.perf_counter() - t0)
+
+
+def train_sgd(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,
+              seeds: Sequence[int], mask: torch.Tensor | None = None, trainable: Sequence[torch.Tensor] | None = None,
+              progress: Callable | None = None, in_place: bool = False, **settings) -> TrainResult:
+    """:func:`train` with the settings of :class:`SGDConfig` as keyword arguments (``steps``, ``lr``, …)."""
+    return train(layers, x, y, loss_fn, SGDConfig(**settings), seeds=seeds, mask=mask, trainable=trainable,
+                 progress=progress, in_place=in_place)
 
 
 def train_sequential(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,

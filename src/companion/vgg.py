@@ -16,12 +16,17 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from companion import sweep
+from companion.data import Dataset, load_cifar10
+from companion.devices import resolve_device
 
 #: channels of the seven convolutions, in units of w (P1 Table 2); max-pool after convs 2, 4 and 7
 CONV_CHANNELS: tuple[int, ...] = (1, 1, 2, 2, 4, 4, 4)
@@ -347,9 +352,88 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def _check_training_input(train: tuple[torch.Tensor, torch.Tensor], recipe: Recipe) -> None:
+    """Refuse training images that are not uint8 (n ≥ 2, 3, 32, 32) with n labels, or a recipe without a step."""
+    x_tr, y_tr = train
+    if x_tr.dtype != torch.uint8 or x_tr.shape[1:] != (3, 32, 32) or len(x_tr) != len(y_tr) or len(y_tr) < 2:
+        raise ValueError(f"train images must be uint8 (n ≥ 2, 3, 32, 32) with n labels, got {tuple(x_tr.shape)} "
+                         f"{x_tr.dtype} and {len(y_tr)} labels: pass companion.data.load_cifar10(...).images")
+    if recipe.epochs < 1 or recipe.batch_size < 2:
+        raise ValueError(f"need epochs ≥ 1 and batch_size ≥ 2, got {recipe.epochs} and {recipe.batch_size}")
+
+
+def _optimizer(model: nn.Module, recipe: Recipe) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.MultiStepLR]:
+    """The recipe's SGD (Nesterov momentum, coupled weight decay) and its step schedule."""
+    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
+                          weight_decay=recipe.weight_decay)
+    return opt, torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(recipe.milestones), gamma=recipe.gamma)
+
+
+def _resume(path: Path | None, config: dict, model: nn.Module, opt: torch.optim.Optimizer, sched,
+            device: torch.device) -> tuple[TrainRun, int] | None:
+    """Load a checkpoint written for exactly ``config`` into model, optimiser and schedule: (run, epochs done),
+    or None where there is none. A checkpoint of another configuration is refused, naming the fix."""
+    if path is None or not path.is_file():
+        return None
+    ck = torch.load(path, map_location=device, weights_only=False)
+    if ck["config"] != config:
+        raise ValueError(f"checkpoint {path} was written for {ck['config']}, not {config}: delete it or give "
+                         "another checkpoint path")
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optim"])
+    sched.load_state_dict(ck["sched"])
+    return ck["run"], ck["epoch"]
+
+
+def _epoch_draws(seeds: Sequence[int], epoch: int, n: int,
+                 device: torch.device) -> tuple[list[torch.Tensor], list[torch.Generator]]:
+    """Each network's data order (n,) and augmentation generator for ``epoch``, from its seed and the epoch."""
+    perms = [torch.randperm(n, generator=torch.Generator().manual_seed(sd * 1_000_003 + epoch)).to(device)
+             for sd in seeds]
+    gens = [torch.Generator(device=device).manual_seed(sd * 1_000_003 + epoch + 500_009) for sd in seeds]
+    return perms, gens
+
+
+def _augmented_batch(x_dev: torch.Tensor, y_dev: torch.Tensor, idx: Sequence[torch.Tensor],
+                     gens: Sequence[torch.Generator], recipe: Recipe, dtype: torch.dtype,
+                     channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every network's augmented, normalised minibatch side by side: images (B, 3S, 32, 32), labels (B, S)."""
+    B, S = len(idx[0]), len(idx)
+    x = torch.cat([crop_flip(x_dev[i], pad=recipe.crop_pad, flip=recipe.flip, generator=g)
+                   for i, g in zip(idx, gens)], 1)                                  # (B, 3S, 32, 32) uint8
+    x = normalize(x.view(B, S, 3, 32, 32)).view(B, 3 * S, 32, 32).to(dtype)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, torch.stack([y_dev[i] for i in idx], 1)
+
+
+def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: tuple[torch.Tensor, torch.Tensor],
+                 seeds: Sequence[int], epoch: int, recipe: Recipe, st: Settings, dtype: torch.dtype,
+                 batches: Iterable[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One epoch of S networks on data (uint8 images, labels) held on the device: per-network summed loss
+    and correct predictions, each (S,)."""
+    x_dev, y_dev = data
+    device, S = x_dev.device, len(seeds)
+    perms, gens = _epoch_draws(seeds, epoch, len(y_dev), device)
+    tot_loss, tot_hit = torch.zeros(S, device=device), torch.zeros(S, device=device)
+    for a, b in batches:
+        x, y = _augmented_batch(x_dev, y_dev, [p[a:b] for p in perms], gens, recipe, dtype, st.channels_last)
+        with torch.autocast(device.type, dtype=st.amp or torch.float32, enabled=st.amp is not None):
+            logits = model(x)
+        per = F.cross_entropy(logits.float().reshape(-1, N_CLASSES), y.reshape(-1), reduction="none").view(b - a, S)
+        opt.zero_grad(set_to_none=True)
+        per.mean(0).sum().backward()
+        opt.step()
+        with torch.no_grad():
+            tot_loss += per.sum(0)
+            tot_hit += (logits.argmax(-1) == y).sum(0)
+    return tot_loss, tot_hit
+
+
 def train_networks(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], *, I: int,
                    w: int, seeds: Sequence[int], recipe: Recipe, device: torch.device, form: Form = "auto",
-                   amp: Amp = "auto", dtype: torch.dtype = torch.float32, checkpoint: str | Path | None = None, progress: Callable | None = None,
+                   amp: Amp = "auto", dtype: torch.dtype = torch.float32, checkpoint: str | Path | None = None,
+                   progress: Callable | None = None,
                    on_epoch: Callable[[int, TrainRun], None] | None = None) -> TrainRun:
     """Train S = len(seeds) networks of I VGG-9 branches (width w) together, each on its own data order.
 
@@ -362,66 +446,29 @@ def train_networks(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.T
     finished one returns at once). ``progress(iterable, desc=, total=)``: a progress bar per epoch.
     ``on_epoch(epoch, run)`` is called after each epoch's checkpoint.
     """
-    x_tr, y_tr = train
-    if x_tr.dtype != torch.uint8 or x_tr.shape[1:] != (3, 32, 32) or len(x_tr) != len(y_tr) or len(y_tr) < 2:
-        raise ValueError(f"train images must be uint8 (n ≥ 2, 3, 32, 32) with n labels, got {tuple(x_tr.shape)} "
-                         f"{x_tr.dtype} and {len(y_tr)} labels: pass companion.data.load_cifar10(...).images")
-    if recipe.epochs < 1 or recipe.batch_size < 2:
-        raise ValueError(f"need epochs ≥ 1 and batch_size ≥ 2, got {recipe.epochs} and {recipe.batch_size}")
+    _check_training_input(train, recipe)
     st = device_settings(device, form, amp)
-    S, n = len(seeds), len(y_tr)
+    S, n = len(seeds), len(train[1])
     config = {"I": I, "w": w, "seeds": list(seeds), "recipe": asdict(recipe), "n_train": n, "form": st.form,
-              "dtype": str(dtype), "label_sum": int(y_tr.sum())}
+              "dtype": str(dtype), "label_sum": int(train[1].sum())}
     model = make_networks(I, w, seeds, form=st.form, device=device).to(dtype)
     if st.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
-                          weight_decay=recipe.weight_decay)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(recipe.milestones), gamma=recipe.gamma)
-    run = TrainRun(I, w, list(seeds), [], [float("nan")] * S, 0.0, 0)
-    start = 0
+    opt, sched = _optimizer(model, recipe)
     path = Path(checkpoint) if checkpoint else None
-    if path is not None and path.is_file():
-        ck = torch.load(path, map_location=device, weights_only=False)
-        if ck["config"] != config:
-            raise ValueError(f"checkpoint {path} was written for {ck['config']}, not {config}: delete it or give "
-                             "another checkpoint path")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optim"])
-        sched.load_state_dict(ck["sched"])
-        run, start = ck["run"], ck["epoch"]
-    x_dev, y_dev = x_tr.to(device), y_tr.to(device)
+    fresh = TrainRun(I, w, list(seeds), [], [float("nan")] * S, 0.0, 0)
+    run, start = _resume(path, config, model, opt, sched, device) or (fresh, 0)
+    data = (train[0].to(device), train[1].to(device))
     bounds = _batches(n, recipe.batch_size)
+    seen = sum(b - a for a, b in bounds)
     model.train()
     for epoch in range(start, recipe.epochs):
         t0 = time.perf_counter()
-        perms = [torch.randperm(n, generator=torch.Generator().manual_seed(sd * 1_000_003 + epoch)).to(device)
-                 for sd in seeds]
-        gens = [torch.Generator(device=device).manual_seed(sd * 1_000_003 + epoch + 500_009) for sd in seeds]
-        tot_loss, tot_hit = torch.zeros(S, device=device), torch.zeros(S, device=device)
-        it = progress(bounds, desc=f"w={w} I={I} epoch {epoch + 1}/{recipe.epochs}", total=len(bounds)) \
+        batches = progress(bounds, desc=f"w={w} I={I} epoch {epoch + 1}/{recipe.epochs}", total=len(bounds)) \
             if progress else bounds
-        for a, b in it:
-            idx = [p[a:b] for p in perms]
-            x = torch.cat([crop_flip(x_dev[i], pad=recipe.crop_pad, flip=recipe.flip, generator=g)
-                           for i, g in zip(idx, gens)], 1)                          # (B, 3S, 32, 32) uint8
-            x = normalize(x.view(b - a, S, 3, 32, 32)).view(b - a, 3 * S, 32, 32).to(dtype)
-            if st.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = torch.stack([y_dev[i] for i in idx], 1)                               # (B, S)
-            with torch.autocast(device.type, dtype=st.amp or torch.float32, enabled=st.amp is not None):
-                logits = model(x)
-            per = F.cross_entropy(logits.float().reshape(-1, N_CLASSES), y.reshape(-1), reduction="none")
-            per = per.view(b - a, S)
-            opt.zero_grad(set_to_none=True)
-            per.mean(0).sum().backward()
-            opt.step()
-            with torch.no_grad():
-                tot_loss += per.sum(0)
-                tot_hit += (logits.argmax(-1) == y).sum(0)
+        tot_loss, tot_hit = _train_epoch(model, opt, data, seeds, epoch, recipe, st, dtype, batches)
         lr = opt.param_groups[0]["lr"]
         sched.step()
-        seen = sum(b - a for a, b in bounds)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         secs = time.perf_counter() - t0
@@ -435,6 +482,59 @@ def train_networks(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.T
         if on_epoch is not None:
             on_epoch(epoch + 1, run)
     return run
+
+
+# ---- Figure 5's grid: one task per (w, I), fanned out by companion.sweep -------------------------------
+
+CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
+
+
+def load_train_test(data_dir: str | None, n_train: int, n_test: int, seed: int) -> tuple[Dataset, Dataset]:
+    """CIFAR-10 train and test, subsampled to n_train / n_test (the whole split where that is its size or more)
+    with seeds ``seed`` and ``seed + 1``: the same arrays wherever it is called."""
+    tr = load_cifar10("train", data_dir or None, limit=n_train if n_train < CIFAR_TRAIN else None, seed=seed)
+    te = load_cifar10("test", data_dir or None, limit=n_test if n_test < CIFAR_TEST else None, seed=seed + 1)
+    return tr, te
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One (w, I) of the grid with all its seeds, and everything needed to train it on any worker: the data
+    (directory, sizes, subsampling seed), the recipe, the device name (resolved where it runs) and settings."""
+
+    w: int
+    I: int
+    seeds: tuple[int, ...]
+    recipe: Recipe
+    data_dir: str | None
+    n_train: int
+    n_test: int
+    data_seed: int
+    device: str = "auto"
+    form: Form = "auto"
+    amp: Amp = "auto"
+    checkpoint: str | None = None
+
+
+def train_grid_point(point: GridPoint, data: tuple[Dataset, Dataset] | None = None,
+                     progress: Callable | None = None) -> TrainRun:
+    """Train one grid point (:func:`train_networks`); ``data``: the loaded (train, test) pair, else loaded here
+    with :func:`load_train_test` (on a Dask worker)."""
+    tr, te = data or load_train_test(point.data_dir, point.n_train, point.n_test, point.data_seed)
+    return train_networks((tr.images, tr.labels), (te.images, te.labels), I=point.I, w=point.w,
+                          seeds=list(point.seeds), recipe=point.recipe, device=resolve_device(point.device),
+                          form=point.form, amp=point.amp, checkpoint=point.checkpoint, progress=progress)
+
+
+def train_grid(points: Sequence[GridPoint], *, data: tuple[Dataset, Dataset] | None = None,
+               scheduler: str | None = None, store: str | Path | None = None,
+               progress: Callable | None = None) -> list[TrainRun]:
+    """Every grid point through :func:`companion.sweep.map`: in this process by default (with the already
+    loaded ``data`` and the ``progress`` bars), or one Dask task per point with ``scheduler`` (each worker loads
+    the data itself). With ``store``, finished points are kept there atomically and a rerun resumes."""
+    local = sweep.resolve_scheduler(scheduler) is None
+    fn = partial(train_grid_point, data=data if local else None, progress=progress if local else None)
+    return sweep.map(fn, points, scheduler=scheduler, store=store)
 
 
 def benchmark_forms(Is: Sequence[int], w: int, *, batch: int, repeats: int, device: torch.device,

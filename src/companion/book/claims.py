@@ -157,6 +157,7 @@ class Claims:
     data: list[str] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)   # `companion plan`'s estimate for this run, made before it
     started: float = field(default_factory=time.perf_counter)
 
     def add_data(self, description: str) -> None:
@@ -245,6 +246,7 @@ class Claims:
             "data": list(self.data),
             "wall_time_s": time.perf_counter() - self.started,
             "timings": dict(self.timings),
+            "plan": dict(self.plan),
             "claims": [asdict(c) for c in self.claims],
         }
 

@@ -1,8 +1,9 @@
-"""`companion list | run | book` — the command line of the book.
+"""`companion list | run | book | plan` — the command line of the book.
 
     companion list
     companion run NAME --preset {smoke,cpu,paper} [--out DIR] [--data-dir DIR] [--device auto|cpu|cuda] [-p KEY=VALUE ...]
     companion book [--preset cpu] [--data-dir DIR] [--device auto|cpu|cuda] [--chapters A B] [--scheduler local:N|ADDR]
+    companion plan [--preset paper] [--device cpu|cuda] [--gpu h100|h100-pcie|h200|a100|a100-40gb] [--recalibrate] [--fit]
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Sequence
 
 from companion.book.chapters import PRESETS, ChapterError, chapter_names, parse_override
 from companion.devices import DEVICE_CHOICES
+
+#: GPU classes `companion plan --gpu` knows (their datasheet values are in companion.book.plan.GPU_CLASSES)
+GPU_CHOICES: tuple[str, ...] = ("h100", "h100-pcie", "h200", "a100", "a100-40gb")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,7 +47,40 @@ def _parser() -> argparse.ArgumentParser:
     book.add_argument("--scheduler", default=None,
                       help="run the chapters as tasks on Dask: local:N (a LocalCluster of N workers) or a scheduler "
                            "address tcp://HOST:PORT (default: one after the other in this process)")
+
+    plan = sub.add_parser("plan", help="estimate every chapter's FLOPs, peak memory and wall time, here and on a GPU")
+    plan.add_argument("--preset", choices=PRESETS, default="paper")
+    plan.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                      help="what the chapters run on here (cuda: this machine's GPU, when it has one)")
+    plan.add_argument("--gpu", choices=GPU_CHOICES, default="h100", help="the GPU class of the extrapolated column")
+    plan.add_argument("--chapters", nargs="*", default=None, help="only these chapters")
+    plan.add_argument("--recalibrate", action="store_true",
+                      help="measure this machine's throughputs again (≈ 3 s; else they are read from the cache)")
+    plan.add_argument("--fit", action="store_true",
+                      help="refit the model's efficiencies on the measured cpu times with this calibration, and use them")
     return p
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    """``companion plan``: the table of :mod:`companion.book.plan`."""
+    from companion.book import plan
+    from companion.book.chapters import get_chapter, resolve_parameters
+
+    for name in args.chapters or []:
+        get_chapter(name)                                    # an unknown name is refused, naming the valid ones
+    here, host, gpu = plan.machines(args.device, args.gpu, recalibrate=args.recalibrate)
+    fit = plan.FIT
+    if args.fit:
+        from companion.book.chapters import chapter_names
+
+        costs = {n: plan.chapter_stages(n, resolve_parameters(get_chapter(n), "cpu")) for n in chapter_names()}
+        fit = plan.fit(costs, plan.MEASURED_CPU_S, host)
+        print(f"fitted: {fit}")
+    rows = plan.plan_rows(args.preset, device=args.device, here=here, host=host, gpu=gpu, fit_=fit,
+                          chapters=args.chapters)
+    print(plan.format_table(rows, preset=args.preset, device=args.device, here=here, host=host, gpu=args.gpu,
+                            fit_=fit))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list":
             print("\n".join(chapter_names()))
             return 0
+        if args.command == "plan":
+            return plan_command(args)
         data_dir = args.data_dir or os.environ.get("COMPANION_DATA_DIR") or None
         if args.command == "run":
             from companion.book.runner import run_chapter

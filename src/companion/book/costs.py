@@ -1,0 +1,392 @@
+"""What each chapter's work is, from its parameters: the :class:`~companion.book.plan.Work` stages that
+:mod:`companion.book.plan` turns into time and memory on a machine.
+
+One function per chapter (:data:`COSTS`), built from a few counts shared by the chapters: SGD on branch
+networks (:func:`sgd`), the fast one-hidden-layer trainer (:func:`onehidden`), grid and point evaluations
+of planes (:func:`plane_grid`, :func:`points`), activation matching (:func:`align`), L-BFGS runs
+(:func:`lbfgs`) and the dual SDP (:func:`sdp`). Parameter counts, MACs and trainer FLOPs come from the
+science modules (``nets.n_parameters``, ``vgg.grid_flops``, ``onehidden.matmul_flops``). Every count is an
+order-of-magnitude model: what it leaves out is said where it is made.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any, Callable, Mapping, Sequence
+
+from companion.book.plan import F32, F64, Work
+from companion.nets import n_parameters
+
+#: Small operations of one SGD step on branch networks besides 10 per layer (forward, autograd, update, rule).
+SGD_STEP_OPS = 25
+#: Small operations of one L-BFGS iteration: the two-loop recursion over a full history of 50 pairs (≈ 5 per
+#: pair) plus the strong-Wolfe line search's bookkeeping.
+LBFGS_ITER_OPS = 280
+#: Function evaluations per L-BFGS iteration (strong-Wolfe line search; about 1.2 once the steps settle).
+LBFGS_EVALS = 1.25
+#: SCS iterations assumed for one dual SDP at eps = 1e-9 (not known before the solve: 775–2,800 for n = 10–50 here,
+#: one instance 15,625).
+SCS_ITERS = 2500
+#: Host operations for cvxpy to build and canonicalise one small SDP (≈ 0.1 s at a few µs per operation).
+CVXPY_OPS = 30_000
+#: Host operations to decode one 32 × 32 JPEG (PIL) and convert it.
+JPEG_OPS = 12
+#: The plane evaluator's block of elements on a CPU and on a GPU (``landscape.evaluate_fast``'s ``max_elements``).
+EVAL_BLOCK = {"cpu": 2**18, "cuda": 2**26}
+
+
+def hidden_units(I: int, widths: Sequence[int]) -> int:
+    """Hidden and output activations of one network of I branches per example."""
+    return I * sum(widths[1:])
+
+
+def sgd(stage: str, *, S: int, I: int, widths: Sequence[int], steps: int, batch: int | None, n: int,
+        check_every: int = 100, dtype: int = F32, bound: bool = True) -> Work:
+    """``companion.train.train_sgd`` on S networks of I branches (layer widths ``widths``): per step a forward
+    and backward (6 FLOPs per parameter and example; 4 in the first layer, whose input needs no gradient), the
+    minibatch gathered, every ``check_every`` steps a full-data forward; ≈ 8 passes over the activations and 8
+    over the weights per step. Peak: the weights (out, working copy, gradient, update temporaries) and one
+    step's activations, or a check's."""
+    P, A, L = n_parameters(I, widths), hidden_units(I, widths), len(widths) - 1
+    B = n if batch is None or batch >= n else batch
+    checks = steps // check_every + 1
+    flops = (6.0 * P - 2.0 * I * widths[0] * widths[1]) * B * S * steps + 2.0 * P * n * S * checks
+    traffic = dtype * (S * steps * (8.0 * A * B + 8.0 * P + 2.0 * B * widths[0]) + 2.0 * S * checks * A * n)
+    ops = steps * (SGD_STEP_OPS + 10 * L) + checks * (5 * L + 10)
+    peak = dtype * (5.0 * S * P + 3.0 * S * B * A + S * min(n, 4 * B) * A + n * widths[0])
+    return Work(stage, flops=flops, bytes=traffic, ops=ops, peak=peak, bound=bound)
+
+
+def onehidden(stage: str, *, units: int, d: int, batch: int, steps: int, n: int) -> Work:
+    """``companion.onehidden.train_onehidden`` on ``units`` stacked hidden units for up to ``steps`` steps
+    (``matmul_flops`` per step; ≈ 7 passes over the (units × batch) array; ≈ 25 operations per step). The rule
+    stops networks early, and stopped ones leave the batch: the budget is an upper bound."""
+    from companion.onehidden import matmul_flops
+
+    return Work(stage, flops=float(matmul_flops(units, d, batch)) * steps, bytes=7.0 * F32 * units * batch * steps,
+                ops=25.0 * steps, peak=F32 * (4.0 * units * batch + 3.0 * units * d + n * d), bound=True)
+
+
+def plane_grid(stage: str, *, points: int, I: int, widths: Sequence[int], n: int, device: str, planes: int = 1,
+               rows: int | None = None, dtype: int = F32, out_of: int | None = None,
+               branch_chunk: int | None = None) -> Work:
+    """``companion.landscape.evaluate_fast`` on ``planes`` planes of ``points`` points each (``rows`` grid rows,
+    default √points) over n examples: the three first-layer products once per plane, the later layers at every
+    point, ≈ 4 passes over the (I·h₁ × n) first-layer activations per point, ≈ L + 3 operations per block of
+    :data:`EVAL_BLOCK` elements (or per grid row and block of 1024 examples on a CPU). Peak: the outputs at
+    every point, the later layers' weights at every point for one chunk of ``branch_chunk`` branches, the
+    first-layer products, the plane (3 networks). ``out_of``: the network's I when only the first I branches
+    are evaluated (the benchmark's sub-network)."""
+    d, h1, L = widths[0], widths[1], len(widths) - 1
+    U, Ic = I * h1, min(I, branch_chunk or I)
+    later = n_parameters(I, widths) - U * d
+    rows = rows or max(1, int(round(math.sqrt(points))))
+    flops = planes * (6.0 * U * d * n + 2.0 * points * n * later)
+    blocks = max(rows * (math.ceil(n / 1024) if device == "cpu" else 1), points * n * U / EVAL_BLOCK[device])
+    plane = 3.0 * n_parameters(I, widths) * dtype + (3.0 * n_parameters(out_of, widths) * F32 if out_of else 0.0)
+    peak = dtype * (points * n * widths[-1] + points * later * Ic / I + 3.0 * Ic * h1 * n) + plane
+    return Work(stage, flops=flops, bytes=planes * 4.0 * dtype * points * n * U, ops=planes * (L + 3) * blocks,
+                peak=peak)
+
+
+def points(stage: str, *, count: int, I: int, widths: Sequence[int], n: int, dtype: int = F32,
+           per_op: int = 1, branch_chunk: int | None = None) -> Work:
+    """Full forwards of ``count`` networks (or plane points) of I branches on n examples, batched
+    (``landscape.losses_of``: networks at a time up to 2²⁴ activations, branches ``branch_chunk`` at a time);
+    ``per_op`` > 1 when each is its own call (the per-point baseline)."""
+    P, A, L = n_parameters(I, widths), hidden_units(I, widths), len(widths) - 1
+    Ac = A * min(I, branch_chunk or I) / I
+    calls = count if per_op > 1 else max(1, count * A * n // 2**24)
+    return Work(stage, flops=2.0 * P * n * count, bytes=3.0 * dtype * A * n * count, ops=calls * (3 * L + 4 + per_op),
+                peak=dtype * min(count, max(1, 2**24 // max(int(Ac) * n, 1))) * Ac * n)
+
+
+def align(stage: str, *, pairs: int, I: int, widths: Sequence[int], n_probe: int, fixed: int = 0) -> Work:
+    """``companion.symmetry.align_to_first`` for ``pairs`` (network, reference) pairs: one hidden layer: all
+    I·h units matched at once (similarity GEMM, one (I·h)² assignment); deeper: branches matched in blocks of
+    1024, then every branch's h units layer by layer, one small assignment (a Python-level call) each.
+    ``fixed``: units per branch that stay in place (the bias-carrying unit)."""
+    P, h = n_parameters(I, widths), widths[1] - fixed
+    if len(widths) == 3:
+        k = I * h
+        return Work(stage, flops=pairs * (4.0 * P * n_probe + 4.0 * k * k * n_probe), assign=pairs * float(k) ** 3,
+                    ops=pairs * 20.0, peak=F32 * 3 * k * n_probe + F64 * k * k, host=False)
+    blocks, k = math.ceil(I / 1024), min(I, 1024)
+    hidden = len(widths) - 2
+    return Work(stage, flops=pairs * (8.0 * P * n_probe + 2.0 * I * widths[-1] * n_probe * k),
+                assign=pairs * (blocks * float(k) ** 3 + I * hidden * float(h) ** 3), ops=pairs * I * hidden * 6.0,
+                peak=F64 * 2 * I * widths[-1] * n_probe + F64 * k * k + F32 * 3 * min(I, 4096) * h * n_probe)
+
+
+def lbfgs(stage: str, *, iterations: int, flops_per_eval: float, ops_per_eval: float, params: int,
+          eig_per_eval: float = 0.0, peak: float = 0.0) -> Work:
+    """A PyTorch L-BFGS run (history 50, strong Wolfe) of ``iterations`` iterations on ``params`` numbers
+    (``eig_per_eval``: Σ k³ of eigendecompositions per evaluation); tolerances may stop it early (an upper
+    bound)."""
+    evals = LBFGS_EVALS * iterations
+    return Work(stage, flops=evals * flops_per_eval, eig=evals * eig_per_eval, bytes=iterations * 200.0 * F64 * params,
+                ops=iterations * LBFGS_ITER_OPS + evals * ops_per_eval, peak=peak + 110.0 * F64 * params, bound=True)
+
+
+def sdp(stage: str, *, cone_sizes: Sequence[int], count: int = 1) -> Work:
+    """``count`` small SDPs by cvxpy + SCS on the host: ``SCS_ITERS`` iterations, each an eigendecomposition
+    of every PSD cone of side k, plus cvxpy's canonicalisation."""
+    return Work(stage, eig=count * SCS_ITERS * sum(float(k) ** 3 for k in cone_sizes), ops=count * CVXPY_OPS,
+                host=True, peak=F64 * 50 * sum(k * k for k in cone_sizes))
+
+
+def jpegs(stage: str, images: int) -> Work:
+    """Decoding ``images`` CIFAR-10 JPEGs on the host (absent when the official binary batches are used)."""
+    return Work(stage, ops=JPEG_OPS * images, host=True, peak=F32 * 3072 * images)
+
+
+# ---- the chapters ------------------------------------------------------------------------------------------
+
+def shapley_folkman(p: Mapping[str, Any], device: str) -> list[Work]:
+    """Max-plus DP for I = 2…I_max on N-point profiles, the Hausdorff distances (n_face points against every
+    I·N-point profile) and the sampled check (n_check averages for I = 2, 10): float64, memory-bound."""
+    N, I_max, n_face, n_check = p["N"], p["I_max"], p["n_face"], p["n_check"]
+    dp = sum(((I - 1) * N + 2 * N + 1) * (N + 1) for I in range(2, I_max + 1))
+    haus = sum(n_face * (I * N + 1) for I in range(1, I_max + 1))
+    check = sum(n_check * (I * N + 1) for I in (2, 10) if I <= I_max)
+    return [Work("max-plus DP", bytes=3.0 * F64 * dp, ops=dp / 2**24 * 4 + I_max * 10, peak=F64 * 2**24 * 2),
+            Work("Hausdorff distances", bytes=6.0 * F64 * haus, ops=haus / (512 * N) * 8 + I_max * 30,
+                 peak=F64 * 512 * I_max * N * 3),
+            Work("sampled check", bytes=6.0 * F64 * check, ops=check / (512 * N) * 8 + n_check * 10 * 2 / 1000,
+                 peak=F64 * 512 * 10 * N * 3)]
+
+
+def theorem1(p: Mapping[str, Any], device: str) -> list[Work]:
+    """The exact primal by min-plus DP on the t-grid (budget up to I·K_max/t_step, branch tables of A²/t_step
+    with A ≤ 2.5, for the identical and the heterogeneous branch sets); the duals, one bounded Brent search
+    (≈ 50 evaluations, each ≈ 6 passes over an n × n array per branch type) per distinct mix of the three
+    types and K; Δ on n_delta_grid points; the brute force over bf_N^I parameter tuples for I ≤ bf_I (2 τ ×
+    every K, 401 λ)."""
+    from companion.separable import branch_counts
+
+    counts = [branch_counts(3, I) for I in range(1, p["I_max"] + 1)]
+    mixes = {tuple(c // max(math.gcd(*cs), 1) for c in cs) for cs in counts}
+    duals = (1 + 3 * len(mixes)) * len(p["Ks"]) * 50
+    U = int(2.5**2 / p["t_step"])
+    K_max = max(p["Ks"])
+    dp = 2 * sum(min(I * K_max / p["t_step"], (I - 1) * U) * U for I in range(2, p["I_max"] + 1))
+    bf = sum(math.comb(p["bf_N"] + I - 1, I) for I in range(1, p["bf_I"] + 1)) * 2 * len(p["Ks"])
+    return [Work("min-plus DP", bytes=3.0 * F64 * dp, ops=p["I_max"] * 20 + dp / 2**24 * 4, peak=F64 * 2**24 * 2),
+            Work("duals", bytes=6.0 * F64 * duals * p["n"] ** 2, ops=duals * 20),
+            Work("Δ", bytes=4.0 * F64 * p["n_delta_grid"] * 20 * len(p["Ks"]), ops=4000 * len(p["Ks"])),
+            Work("brute force", bytes=F64 * bf * (3.0 * p["n"] + 2 * 401), ops=bf / 4096 * 12,
+                 peak=F64 * 4096 * p["n"] * 2)]
+
+
+def theorem2(p: Mapping[str, Any], device: str) -> list[Work]:
+    """Every instance (Fig 6 sizes, γ sweep, depths, the rectangular X): the dual SDP (cones Z: n, the Schur
+    LMI: 2n, σ_max: 2n) and ``steps`` L-BFGS iterations on ``restarts`` batched restarts (per evaluation: the
+    H products forward and backward, the Gram matrices, their eigenvalues and, for the backward, eigenvectors;
+    ≈ 15 operations per layer and one per eigendecomposition)."""
+    def width(n: int) -> int:
+        return max(1, math.ceil(p["width_ratio"] * n))
+
+    problems = ([(n, p["H"]) for n in p["sizes"]] + [(p["gamma_size"], p["H"])] * len(p["gamma_ratios"])
+                + [(p["depth_size"], H) for H in p["depths"]] + [(12, 3)])
+    R, out = p["restarts"], []
+    for n, H in problems:
+        k = width(n)
+        flops = R * H * 8.0 * n * n * k
+        params = R * (2 * n * k + (H - 2) * k * k)
+        out.append(sdp(f"dual SDP n={n}", cone_sizes=(n, 2 * n, 2 * n)))
+        out.append(lbfgs(f"primal n={n}, H={H}", iterations=p["steps"], flops_per_eval=flops, eig_per_eval=2.0 * R * H * k**3,
+                         ops_per_eval=15.0 * H + 20 + 2 * R * H, params=params))
+    return out
+
+
+def _branch_panel(stage: str, *, I: int, widths: Sequence[int], steps: int, batch: int | None, n: int, n_eval: int,
+                  G: int, views: int, n_probe: int, device: str, K: int = 21, S: int = 3,
+                  branch_chunk: int | None = None) -> list[Work]:
+    """Train three networks (one batch) and measure their plane in ``views`` views (aligned: the second)."""
+    chunk = dict(branch_chunk=branch_chunk)
+    out = [sgd(f"{stage}: train", S=S, I=I, widths=widths, steps=steps, batch=batch, n=n)]
+    for v in range(views):
+        if v:
+            out.append(align(f"{stage}: align", pairs=2, I=I, widths=widths, n_probe=n_probe))
+        out.append(plane_grid(f"{stage}: grid", points=G * G, I=I, widths=widths, n=n_eval, device=device, **chunk))
+        out.append(plane_grid(f"{stage}: segments", points=K, rows=1, I=I, widths=widths, n=n_eval, planes=3,
+                              device=device, **chunk))
+        out.append(points(f"{stage}: Jensen", count=4, I=I, widths=widths, n=n_eval, **chunk))
+    return out
+
+
+def synthetic_landscape(p: Mapping[str, Any], device: str) -> list[Work]:
+    """Per I: three networks (10, 1, 1) trained full-batch for ``steps``; the G×G plane, segments and Jensen
+    gap; the float64 benchmark (per-point baseline and fast evaluator on bench_G²); the 6× wider window."""
+    w, n, out = (10, 1, 1), p["n"], []
+    for I in p["Is"]:
+        out += _branch_panel(f"I={I}", I=I, widths=w, steps=p["steps"], batch=None, n=n, n_eval=n, G=p["G"], views=1,
+                             n_probe=n, device=device)
+        out.append(points(f"I={I}: bench per point", count=p["bench_G"] ** 2, I=I, widths=w, n=n, dtype=F64, per_op=8))
+        out.append(plane_grid(f"I={I}: bench fast", points=p["bench_G"] ** 2, I=I, widths=w, n=n, dtype=F64,
+                              device=device))
+        out.append(plane_grid(f"I={I}: wide window", points=p["G"] ** 2, I=I, widths=w, n=n, device=device))
+    return out
+
+
+FIG4_WIDTHS = {"mnist": (784, 8, 10), "cifar": (3072, 8, 10), "cifar_deep": (3072, 8, 8, 8, 10)}
+
+
+def real_landscapes(p: Mapping[str, Any], device: str) -> list[Work]:
+    """Per Figure 4 row and I: :func:`_branch_panel` on n_train examples (minibatches), both views on n_eval,
+    test accuracy on n_test, and the float64 benchmark (on bench_branches branches) at the row's widest I; the
+    data (CIFAR-10 JPEGs decoded)."""
+    out: list[Work] = []
+    if {"cifar", "cifar_deep"} & set(p["rows"]):
+        out.append(jpegs("CIFAR-10", p["n_train"] + p["n_test"]))
+    for key in p["rows"]:
+        w = FIG4_WIDTHS[key]
+        Is = p["Is_deep"] if key == "cifar_deep" else p["Is_shallow"]
+        for I in Is:
+            out += _branch_panel(f"{key} I={I}", I=I, widths=w, steps=p["steps"], batch=p["batch_size"],
+                                 n=p["n_train"], n_eval=p["n_eval"], G=p["G"], views=2, n_probe=p["n_probe"],
+                                 device=device, branch_chunk=p["branch_chunk"])
+            out.append(points(f"{key} I={I}: test accuracy", count=3, I=I, widths=w, n=p["n_test"],
+                              branch_chunk=p["branch_chunk"]))
+        k = min(p["bench_branches"] or Is[-1], Is[-1])
+        if p["bench_G"]:
+            out.append(points(f"{key}: bench per point", count=p["bench_G"] ** 2, I=k, widths=w, n=p["n_eval"],
+                              dtype=F64, per_op=8))
+            out.append(plane_grid(f"{key}: bench fast", points=p["bench_G"] ** 2, I=k, widths=w, n=p["n_eval"],
+                                  dtype=F64, out_of=Is[-1], device=device))
+    return out
+
+
+def verdict_sweep(stage: str, *, Is: Sequence[int], widths: Sequence[int], authors: int, T: int, n: int, steps: int,
+                  batch: int, steps_ours: int, batch_ours: int | None, radii: Sequence[float], G: int, K: int,
+                  n_window: int, n_probe: int, device: str) -> list[Work]:
+    """``landscape_sweep.sweep``: per I, the ``authors`` settings' 3T networks (one batch, with the bias unit)
+    and ours (3T), then per setting and view (as trained, aligned) the losses, T alignments of two networks,
+    Jensen gaps, 3T segments of K points and T·len(radii) G×G windows on n_window examples."""
+    wb = (widths[0] + 1, widths[1] + 1, *widths[2:])
+    out: list[Work] = []
+    for I in Is:
+        out.append(sgd(f"{stage} I={I}: authors' training", S=authors * 3 * T, I=I, widths=wb, steps=steps,
+                       batch=batch, n=n))
+        out.append(sgd(f"{stage} I={I}: our training", S=3 * T, I=I, widths=widths, steps=steps_ours,
+                       batch=batch_ours, n=n))
+        for s in range(authors + 1):
+            w = wb if s < authors else widths
+            out.append(points(f"{stage} I={I}: losses", count=3 * T * 3 + T, I=I, widths=w, n=n))
+            out.append(align(f"{stage} I={I}: align", pairs=2 * T, I=I, widths=w, n_probe=min(n_probe, n),
+                             fixed=int(s < authors)))
+            out.append(plane_grid(f"{stage} I={I}: segments", points=K, rows=1, I=I, widths=w, n=n, planes=2 * 3 * T,
+                                  device=device))
+            out.append(plane_grid(f"{stage} I={I}: windows", points=G * G, I=I, widths=w, n=min(n_window, n),
+                                  planes=2 * T * len(radii), device=device))
+    return out
+
+
+def landscape_verdict(p: Mapping[str, Any], device: str) -> list[Work]:
+    """The synthetic sweep (settings: weight decays × rate scalings, plus ours) and the Figure 4 rows' sweep
+    (decays, fixed rate, plus ours; minibatches for both protocols)."""
+    out = verdict_sweep("synthetic", Is=p["Is"], widths=(10, 1, 1),
+                        authors=len(p["weight_decays"]) * len(p["lr_scalings"]), T=p["T"], n=p["n"], steps=p["steps"],
+                        batch=p["batch_size"], steps_ours=p["steps_ours"], batch_ours=None, radii=p["radii"], G=p["G"],
+                        K=p["K"], n_window=p["n_window"], n_probe=p["n_probe"], device=device)
+    if {"cifar", "cifar_deep"} & set(p["rows"]):
+        out.append(jpegs("CIFAR-10", p["real_n_train"]))
+    for key in p["rows"]:
+        out += verdict_sweep(key, Is=p["real_Is"], widths=FIG4_WIDTHS[key], authors=len(p["real_weight_decays"]),
+                             T=p["real_T"], n=p["real_n_train"], steps=p["real_steps"], batch=p["real_batch_size"],
+                             steps_ours=p["real_steps"], batch_ours=p["real_batch_size"], radii=p["radii"], G=p["G"],
+                             K=p["K"], n_window=p["n_window"], n_probe=p["n_probe"], device=device)
+    return out
+
+
+def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
+    """The headline (S seeds × widths, one block of units, ≤ steps), every ablation row (ablation_S seeds,
+    ≤ ablation_steps, its own batch size), the float64 equivalence check (4 networks by autograd, one at a
+    time) and the benchmark (fast trainer, padded autograd trainer, loop over networks)."""
+    from companion.hitting import Protocol
+
+    P = Protocol(**p["protocol"])
+    W, nw = sum(p["widths"]), len(p["widths"])
+    out = [onehidden("headline", units=p["S"] * W, d=P.d, batch=min(P.batch_size, P.n), steps=P.steps, n=P.n)]
+    for name, change in p["ablation"].items():
+        Q = P.vary(**{"steps": p["ablation_steps"], **change})
+        out.append(onehidden(f"ablation: {name}", units=p["ablation_S"] * W, d=Q.d, batch=min(Q.batch_size, Q.n),
+                             steps=Q.steps, n=Q.n))
+    out.append(Work("equivalence (autograd, one network at a time)", ops=4.0 * p["equiv_steps"] * 40))
+    out.append(onehidden("bench: fast", units=p["bench_S"] * W, d=P.d, batch=P.batch_size, steps=p["bench_steps"], n=P.n))
+    out.append(replace(sgd("bench: padded autograd", S=p["bench_S"] * nw, I=max(p["widths"]), widths=(P.d, 1, 1),
+                           steps=p["bench_steps"], batch=P.batch_size, n=P.n, check_every=p["bench_steps"]), bound=False))
+    out.append(replace(sgd("bench: loop", S=1, I=max(p["widths"]), widths=(P.d, 1, 1), steps=p["bench_steps"],
+                           batch=P.batch_size, n=P.n, check_every=p["bench_steps"]), ops=p["bench_loop_S"] * nw
+                       * p["bench_steps"] * (SGD_STEP_OPS + 20), bound=False))
+    return [replace(w, bound=False) if w.stage.startswith("bench") else w for w in out]
+
+
+def vgg_branches(p: Mapping[str, Any], device: str) -> list[Work]:
+    """Every (w, I) trained for ``epochs`` on n_train images with n_seeds networks in one grouped network and
+    tested after each epoch (``vgg.grid_flops``); ≈ 3840·w activations per branch and image (the seven
+    convolutions' outputs), ≈ 12 passes in training (BatchNorm, ReLU, pooling, their backward), 4 in testing;
+    bf16 on CUDA (tensor cores, 2-byte activations). Then the benchmark of both forms, and the data."""
+    from companion.vgg import grid_flops, train_flops_per_image, vgg9_parameters
+
+    cuda = device == "cuda" and p["amp"] != "off"
+    act_b = 2 if cuda else F32
+    S, B, out = p["n_seeds"], p["batch_size"], [jpegs("CIFAR-10", p["n_train"] + p["n_test"])]
+    for w in p["widths"]:
+        for I in p["Is"]:
+            steps = p["epochs"] * math.ceil(p["n_train"] / B)
+            act = 3840 * w * I * S
+            out.append(Work(f"train w={w} I={I}", tensor_cores=cuda,
+                            flops=grid_flops([w], [I], epochs=p["epochs"], n_train=p["n_train"], n_test=p["n_test"], seeds=S),
+                            bytes=p["epochs"] * act * act_b * (12.0 * p["n_train"] + 4.0 * p["n_test"]),
+                            ops=steps * 120 + p["epochs"] * math.ceil(p["n_test"] / 500) * 40,
+                            peak=3.0 * act_b * act * B + 4 * F32 * S * I * vgg9_parameters(w)
+                            + F32 * 3072 * (p["n_train"] + p["n_test"])))
+    for I in p["bench_Is"]:
+        f = train_flops_per_image(p["bench_w"], I) * p["bench_batch"] * (p["bench_repeats"] + 1)
+        act = 3840 * p["bench_w"] * I * p["bench_batch"]
+        out.append(Work(f"bench I={I}", flops=2 * f, bytes=2 * 12.0 * act_b * act * (p["bench_repeats"] + 1),
+                        ops=(p["bench_repeats"] + 1) * (120 + 120 * I), tensor_cores=cuda, peak=3.0 * act_b * act))
+    return out
+
+
+def parallel_linear(p: Mapping[str, Any], device: str) -> list[Work]:
+    """Augmented-Lagrangian training ((outer + 1) L-BFGS runs of ``inner`` iterations on ``restarts`` batched
+    restarts) for every weight-decay depth and every branch count m (path regulariser, L = 3); the
+    regularised fits (``inner``·10 iterations per β); two small convex programs; the 1-D closed-form grids."""
+    k = len(p["sigma"])
+    R, out = p["restarts"], []
+    runs = [(L, 1) for L in p["train_depths"]] + [(3, m) for m in p["ms"]]
+    for L, m in runs:
+        out.append(lbfgs(f"interpolation L={L} m={m}", iterations=(p["outer"] + 1) * p["inner"],
+                         flops_per_eval=R * m * L * 6.0 * k**3, ops_per_eval=12.0 * L + 25, params=R * m * L * k * k))
+    for b in p["betas"]:
+        out.append(lbfgs(f"regularised β={b}", iterations=10 * p["inner"], flops_per_eval=R * 3 * 6.0 * k**3,
+                         ops_per_eval=40, params=R * 3 * k * k))
+        out.append(Work(f"closed form β={b}", bytes=F64 * 200_001 * 3 * 12, ops=200))
+    out.append(sdp("convex programs", cone_sizes=(2 * k, 2 * k), count=2))
+    return out
+
+
+def parallel_relu(p: Mapping[str, Any], device: str) -> list[Work]:
+    """Three-layer ReLU nets by the augmented Lagrangian ((outer + 1) × inner L-BFGS iterations): the standard
+    and the parallel (m = 2) nets on every whitened ratio, one batch each, and one standard batch per rank-one
+    instance."""
+    n, R, out = p["n"], p["restarts"], []
+    batches = [("whitened, standard", len(p["ratios"])), ("whitened, parallel", len(p["ratios"]) * 2)]
+    batches += [(f"rank-one {i}", 1) for i in range(len(p["rank_one"]))]
+    for name, nets in batches:
+        B = nets * R
+        out.append(lbfgs(name, iterations=(p["outer"] + 1) * p["inner"], flops_per_eval=B * 6.0 * (n * n * n + n * n),
+                         ops_per_eval=40, params=B * (2 * n * n + n)))
+    return out
+
+
+#: chapter name → its cost function ``(parameters, device "cpu" | "cuda") → stages``.
+COSTS: dict[str, Callable[[Mapping[str, Any], str], list[Work]]] = {
+    "shapley_folkman": shapley_folkman, "theorem1": theorem1, "theorem2": theorem2,
+    "synthetic_landscape": synthetic_landscape, "real_landscapes": real_landscapes,
+    "landscape_verdict": landscape_verdict, "hitting_rate": hitting_rate, "vgg_branches": vgg_branches,
+    "parallel_linear": parallel_linear, "parallel_relu": parallel_relu,
+}

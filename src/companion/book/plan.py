@@ -1,0 +1,450 @@
+"""`companion plan`: what each chapter will cost before it runs — FLOPs, peak memory and wall time, here and on
+a named GPU class, and "will not fit" where the peak exceeds the device's memory.
+
+**The model.** A chapter's cost, from its parameters alone (:data:`COSTS`, one small function per chapter using the
+science modules' own counts where they exist), is a list of :class:`Work` stages, each with
+
+- ``flops``: dense matrix products and convolutions (GEMM-like work),
+- ``bytes``: memory traffic of element-wise passes and reductions (memory-bound work),
+- ``ops``: small operations whose cost is their dispatch, not their size (kernel launches, Python-level steps,
+  solver iterations),
+- ``assign``: Σ k³ over the k × k optimal assignments (SciPy's Hungarian solver, always on the host),
+- ``eig``: Σ k³ over symmetric eigendecompositions (LAPACK; far below the GEMM rate at these sizes),
+- ``peak``: the bytes a stage holds at once (what earlier stages keep alive is not added: a chapter's peak is
+  its largest stage's, plus :data:`BASE_BYTES`).
+
+A machine is five throughputs (:class:`Machine`): GEMM FLOP/s, memory bandwidth, seconds per small operation,
+seconds per k³ of assignment and of eigendecomposition. This machine's come from short calibration runs (:func:`calibrate`, ≤ 5 s,
+cached); a GPU class's from its datasheet (:data:`GPU_CLASSES`). Wall time is
+
+    t = t₀ + flops / (η_g · GEMM) + bytes / (η_m · bandwidth) + η_o · ops · t_op + assign · t_assign + eig · t_eig,
+
+with four *global* constants (:data:`FIT`): t₀ the fixed cost of a chapter run (kernel start, imports, a
+figure: measured, 4 s) and η_g, η_m, η_o, how far chapter code is from the micro-benchmarks, fitted once to the
+measured `cpu` times of all chapters together (:data:`MEASURED_CPU_S`, :func:`fit`), never per chapter; ``companion plan
+--preset cpu`` prints every chapter's residual. Work bounded by a step budget that a stopping rule may cut
+short is estimated at the full budget and marked ``≤`` (an upper bound).
+
+Every GPU estimate is an extrapolation: no chapter has been timed on one here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import socket
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping, Sequence
+
+import numpy as np
+
+Kind = Literal["gemm", "memory", "overhead", "solver"]
+F32, F64 = 4, 8
+
+
+@dataclass(frozen=True)
+class Work:
+    """One stage of a chapter: its work, independent of the machine (see the module docstring)."""
+
+    stage: str
+    flops: float = 0.0
+    bytes: float = 0.0
+    ops: float = 0.0
+    assign: float = 0.0
+    eig: float = 0.0
+    peak: float = 0.0
+    host: bool = False          # runs on the host CPU whatever the device (NumPy, SciPy, cvxpy)
+    tensor_cores: bool = False  # bf16 / TF32 work a GPU runs on its tensor cores
+    bound: bool = False         # a step budget that a stopping rule may end early: the estimate is an upper bound
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Throughputs of one device. ``gemm``/``gemm_tc``: FLOP/s of fp32 / tensor-core products (equal on a CPU);
+    ``bandwidth``: bytes/s; ``op``: seconds per small operation; ``assign`` / ``eig``: seconds per k³ of a k × k
+    assignment / symmetric eigendecomposition (host); ``memory``: bytes; ``measured``: from calibration runs (else
+    a datasheet)."""
+
+    name: str
+    gemm: float
+    gemm_tc: float
+    bandwidth: float
+    op: float
+    assign: float
+    eig: float
+    memory: float
+    measured: bool
+    load: float = float("nan")      # 1-minute load average when calibrated (other processes' share)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The global constants of the time model (module docstring): t₀ seconds and the efficiencies η."""
+
+    t0: float
+    eta_gemm: float
+    eta_memory: float
+    eta_ops: float
+
+
+#: Wall times (s) of every chapter at ``--preset cpu`` on this project's 2-core machine (2026-11-23: idle reruns
+#: after the README's `make book`; theorem2 61–64 s, the mean; shapley_folkman and theorem1 timed for this table
+#: with one other process running, load ≈ 1.3).
+MEASURED_CPU_S: dict[str, float] = {
+    "vgg_branches": 359.0, "landscape_verdict": 241.0, "hitting_rate": 169.0, "real_landscapes": 73.0,
+    "theorem2": 62.5, "synthetic_landscape": 22.0, "parallel_relu": 13.0, "parallel_linear": 10.0,
+    "theorem1": 28.2, "shapley_folkman": 12.2,
+}
+
+#: Fitted by :func:`fit` on :data:`MEASURED_CPU_S` (``companion plan --preset cpu --fit``, 2026-11-23) with this
+#: machine calibrated at GEMM 193 GFLOP/s, 42 GB/s, 2.04 µs per small operation: chapter code reaches 0.40 of the
+#: GEMM micro-benchmark (small and grouped products), 1.24 of its bandwidth (passes that stay in cache), and a
+#: quarter of our count of small operations costs their dispatch. Residuals: ``companion plan --preset cpu``.
+FIT = Fit(t0=4.0, eta_gemm=0.404, eta_memory=1.240, eta_ops=0.254)
+
+#: Datasheet peaks (dense, no sparsity). Sources: NVIDIA H100 Tensor Core GPU datasheet (H100 SXM5 80 GB:
+#: 3.35 TB/s, FP32 67 TFLOP/s, TF32 tensor 494.5 dense; H100 PCIe 80 GB: 2.0 TB/s, FP32 51, TF32 378), NVIDIA H200
+#: datasheet (141 GB HBM3e, 4.8 TB/s, compute as H100 SXM), NVIDIA A100 datasheet (A100 80 GB SXM: 2.039 TB/s;
+#: 40 GB: 1.555 TB/s; FP32 19.5, TF32 156). These are peaks: a GPU estimate uses ATTAINABLE of them (large
+#: fp32 GEMMs and STREAM-like copies reach about these fractions), then the same fitted η as the CPU.
+GPU_CLASSES: dict[str, dict[str, float | str]] = {
+    "h100": {"name": "NVIDIA H100 SXM5 80 GB", "memory": 80e9, "bandwidth": 3.35e12, "fp32": 67e12, "tf32": 494.5e12},
+    "h100-pcie": {"name": "NVIDIA H100 PCIe 80 GB", "memory": 80e9, "bandwidth": 2.0e12, "fp32": 51e12, "tf32": 378e12},
+    "h200": {"name": "NVIDIA H200 SXM 141 GB", "memory": 141e9, "bandwidth": 4.8e12, "fp32": 67e12, "tf32": 494.5e12},
+    "a100": {"name": "NVIDIA A100 SXM 80 GB", "memory": 80e9, "bandwidth": 2.039e12, "fp32": 19.5e12, "tf32": 156e12},
+    "a100-40gb": {"name": "NVIDIA A100 40 GB", "memory": 40e9, "bandwidth": 1.555e12, "fp32": 19.5e12, "tf32": 156e12},
+}
+#: Fractions of a datasheet peak that real kernels attain (our statement, not measured here).
+ATTAINABLE = {"gemm": 0.7, "bandwidth": 0.8}
+#: Launch latency of one CUDA kernel (s): a small operation on a GPU costs at least this.
+GPU_LAUNCH_S = 5e-6
+#: Memory a chapter's kernel holds before any array: Python, torch, the notebook machinery (bytes).
+BASE_BYTES = 0.6e9
+
+
+# ---- calibration -------------------------------------------------------------------------------------------
+
+def cache_path() -> Path:
+    """``$XDG_CACHE_HOME/companion/calibration.json`` (default ``~/.cache/companion/calibration.json``)."""
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "companion" / "calibration.json"
+
+
+def calibration_key(device: str) -> str:
+    """What a calibration depends on: host, torch version, torch threads and device."""
+    import torch
+
+    return f"{socket.gethostname()}|{platform.machine()}|torch {torch.__version__}|threads {torch.get_num_threads()}|{device}"
+
+
+def _best_time(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> float:
+    """Best wall time of ``fn`` over ``repeats`` runs (after one warm-up)."""
+    fn()
+    sync()
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def host_memory() -> float:
+    """Physical memory of this machine (bytes)."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 16e9
+
+
+def measure(device: str = "cpu") -> dict[str, float]:
+    """The micro-benchmarks (≈ 2 s): an fp32 1024² GEMM (FLOP/s), an fp32 add over 3 × 96 MiB (bytes/s), a
+    tiny in-place add in a loop (s per operation), a 256 × 256 assignment and a 64 × 64 symmetric
+    eigendecomposition on the host (s per k³), and the memory."""
+    import torch
+    from scipy.optimize import linear_sum_assignment
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")     # before we add to it
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    g = torch.Generator().manual_seed(0)
+    k = 1024
+    a, b = torch.randn(k, k, generator=g).to(dev), torch.randn(k, k, generator=g).to(dev)
+    gemm = 2 * k**3 / _best_time(lambda: torch.mm(a, b), 20, sync)
+    m = 24 * 2**20
+    x, y, z = (torch.ones(m, device=dev) for _ in range(3))
+    bandwidth = 3 * F32 * m / _best_time(lambda: torch.add(x, y, out=z), 10, sync)
+    t = torch.zeros(16, device=dev)
+    n_ops = 5000
+
+    def loop() -> None:
+        for _ in range(n_ops):
+            t.add_(1.0)
+
+    op = _best_time(loop, 4, sync) / n_ops
+    c = np.random.default_rng(0).random((256, 256))
+    assign = _best_time(lambda: linear_sum_assignment(c), 5, lambda: None) / 256**3
+    s = c[:64, :64] + c[:64, :64].T
+    eig = _best_time(lambda: np.linalg.eigh(s), 40, lambda: None) / 64**3
+    memory = torch.cuda.get_device_properties(dev).total_memory if dev.type == "cuda" else host_memory()
+    return {"gemm": gemm, "bandwidth": bandwidth, "op": op, "assign": assign, "eig": eig, "memory": float(memory),
+            "load": load}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    from companion.book.claims import atomic_write_text
+
+    atomic_write_text(path, text)
+
+
+def calibrate(device: str = "cpu", *, path: Path | None = None, recalibrate: bool = False) -> Machine:
+    """This machine's :class:`Machine` for ``device`` (``cpu`` or ``cuda``): from the cache at ``path`` (default
+    :func:`cache_path`) when it holds this :func:`calibration_key`, else measured (:func:`measure`) and added
+    to the cache atomically (readers see the old file or the new one, never a part)."""
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r} for calibration: choose 'cpu' or 'cuda'")
+    path = path or cache_path()
+    key = calibration_key(device)
+    try:
+        cache = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (json.JSONDecodeError, OSError):
+        cache = {}                                   # an unreadable cache is measured again, then replaced
+    if recalibrate or key not in cache:
+        cache[key] = {**measure(device), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+        _write_atomic(path, json.dumps(cache, indent=2, sort_keys=True) + "\n")
+    c = cache[key]
+    return Machine(name=f"this machine ({device}, {key.split('|')[3]})", gemm=c["gemm"], gemm_tc=c["gemm"],
+                   bandwidth=c["bandwidth"], op=c["op"], assign=c["assign"], eig=c["eig"], memory=c["memory"],
+                   measured=True, load=c.get("load", float("nan")))
+
+
+def gpu_machine(gpu: str, host: Machine) -> Machine:
+    """A GPU class from :data:`GPU_CLASSES` (ATTAINABLE fractions of its peaks; a small operation costs the
+    host's dispatch time but at least one kernel launch; assignments stay on the host)."""
+    if gpu not in GPU_CLASSES:
+        raise ValueError(f"unknown GPU class {gpu!r}: choose one of {', '.join(GPU_CLASSES)}")
+    s = GPU_CLASSES[gpu]
+    return Machine(name=str(s["name"]), gemm=ATTAINABLE["gemm"] * float(s["fp32"]),
+                   gemm_tc=ATTAINABLE["gemm"] * float(s["tf32"]), bandwidth=ATTAINABLE["bandwidth"] * float(s["bandwidth"]),
+                   op=max(host.op, GPU_LAUNCH_S), assign=host.assign, eig=host.eig, memory=float(s["memory"]),
+                   measured=False)
+
+
+# ---- the time model ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Estimate:
+    """One chapter on one machine: seconds by kind, total, peak bytes and whether it fits."""
+
+    seconds: dict[str, float]
+    total: float
+    peak: float
+    fits: bool
+    bound: bool             # the largest part is an upper bound (a step budget)
+
+    @property
+    def dominant(self) -> str:
+        return max(self.seconds, key=self.seconds.get)
+
+
+def _stage_seconds(w: Work, dev: Machine, host: Machine, fit: Fit) -> dict[str, float]:
+    m = host if w.host else dev
+    rate = m.gemm_tc if w.tensor_cores else m.gemm
+    return {"gemm": w.flops / (fit.eta_gemm * rate), "memory": w.bytes / (fit.eta_memory * m.bandwidth),
+            "overhead": fit.eta_ops * w.ops * m.op, "solver": w.assign * host.assign + w.eig * host.eig}
+
+
+def estimate(stages: Sequence[Work], dev: Machine, host: Machine, fit: Fit = FIT) -> Estimate:
+    """Wall time of ``stages`` on ``dev`` (host stages on ``host``), by the model of the module docstring."""
+    secs = {"gemm": 0.0, "memory": 0.0, "overhead": fit.t0, "solver": 0.0}
+    bounded = 0.0
+    for w in stages:
+        s = _stage_seconds(w, dev, host, fit)
+        for k, v in s.items():
+            secs[k] += v
+        bounded += sum(s.values()) if w.bound else 0.0
+    total = sum(secs.values())
+    peak = BASE_BYTES + max((w.peak for w in stages), default=0.0)
+    return Estimate(seconds=secs, total=total, peak=peak, fits=peak <= dev.memory, bound=bounded > 0.5 * total)
+
+
+def fit(costs: Mapping[str, Sequence[Work]], measured: Mapping[str, float], machine: Machine, *,
+        t0: float = 4.0) -> Fit:
+    """The efficiencies η minimising Σ log²(estimate / measured) over the chapters with a measurement, all η > 0
+    (optimised as logarithms); ``t0``: the fixed cost of a chapter run, measured (kernel start, imports, one
+    figure: 4.0–4.1 s here), not fitted."""
+    from scipy.optimize import minimize
+
+    names = [n for n in costs if n in measured and math.isfinite(measured[n])]
+    if len(names) < 3:
+        raise ValueError(f"need measured times of at least 3 chapters to fit 3 efficiencies, got {names}")
+    parts = {n: estimate(costs[n], machine, machine, Fit(0.0, 1.0, 1.0, 1.0)).seconds for n in names}
+
+    def loss(v: np.ndarray) -> float:
+        eg, em, eo = np.exp(v)
+        est = [t0 + p["gemm"] / eg + p["memory"] / em + p["overhead"] * eo + p["solver"] for p in parts.values()]
+        return float(sum(np.log(e / measured[n]) ** 2 for e, n in zip(est, names)))
+
+    best = minimize(loss, np.zeros(3), method="Nelder-Mead",
+                    options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 20000, "maxfev": 20000})
+    eg, em, eo = (float(v) for v in np.exp(best.x))
+    return Fit(t0=t0, eta_gemm=eg, eta_memory=em, eta_ops=eo)
+
+
+# ---- per chapter -------------------------------------------------------------------------------------------
+
+def chapter_stages(chapter: str, parameters: Mapping[str, Any], device: Literal["cpu", "cuda"] = "cpu") -> list[Work]:
+    """The :class:`Work` stages of ``chapter`` at ``parameters`` (its resolved preset values) on ``device``."""
+    from companion.book.costs import COSTS
+
+    if chapter not in COSTS:
+        raise ValueError(f"no cost model for chapter {chapter!r}: the models cover {', '.join(COSTS)}")
+    return COSTS[chapter](parameters, device)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the plan: a chapter at a preset on this machine (None: no such device here) and on a GPU
+    class (None: none asked for), with its measured cpu time where there is one."""
+
+    chapter: str
+    flops: float
+    here: Estimate | None
+    gpu: Estimate | None
+    measured: float | None
+
+    @property
+    def ratio(self) -> float | None:
+        """estimate here / measured (cpu preset only)."""
+        return self.here.total / self.measured if self.measured and self.here else None
+
+
+def machines(device: Literal["cpu", "cuda"], gpu: str | None, *, path: Path | None = None,
+             recalibrate: bool = False) -> tuple[Machine | None, Machine, Machine | None]:
+    """(this machine's ``device``, None where it has no CUDA GPU; this machine's CPU, which runs the host stages;
+    the ``gpu`` class, or None)."""
+    import torch
+
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r}: choose 'cpu' or 'cuda'")
+    if gpu is not None and gpu not in GPU_CLASSES:
+        raise ValueError(f"unknown GPU class {gpu!r}: choose one of {', '.join(GPU_CLASSES)}")
+    host = calibrate("cpu", path=path, recalibrate=recalibrate)
+    here = host if device == "cpu" else (calibrate("cuda", path=path, recalibrate=recalibrate)
+                                         if torch.cuda.is_available() else None)
+    return here, host, gpu_machine(gpu, host) if gpu else None
+
+
+def plan_rows(preset: str, *, device: Literal["cpu", "cuda"] = "cpu", here: Machine | None, host: Machine,
+              gpu: Machine | None, fit_: Fit = FIT, chapters: Sequence[str] | None = None) -> list[Row]:
+    """One :class:`Row` per chapter (book order) at ``preset`` (its preset values): on ``here`` running on
+    ``device``, and on ``gpu`` running on CUDA (host stages on ``host`` either way)."""
+    from companion.book.chapters import chapter_names, get_chapter, resolve_parameters
+
+    rows = []
+    for name in chapters or chapter_names():
+        params = resolve_parameters(get_chapter(name), preset)
+        mine = chapter_stages(name, params, device)
+        meas = MEASURED_CPU_S.get(name) if preset == "cpu" and device == "cpu" else None
+        rows.append(Row(chapter=name, flops=sum(w.flops for w in mine),
+                        here=estimate(mine, here, host, fit_) if here else None,
+                        gpu=estimate(chapter_stages(name, params, "cuda"), gpu, host, fit_) if gpu else None,
+                        measured=meas if meas is not None and math.isfinite(meas) else None))
+    return rows
+
+
+def human_seconds(s: float) -> str:
+    """4.2 s, 35 s, 4.5 min, 2.1 h, 3.0 d."""
+    if s >= 2 * 86400:
+        return f"{s / 86400:.1f} d"
+    if s >= 2 * 3600:
+        return f"{s / 3600:.1f} h"
+    if s >= 100:
+        return f"{s / 60:.1f} min"
+    return f"{s:.1f} s" if s < 10 else f"{s:.0f} s"
+
+
+def _time_cell(e: Estimate) -> str:
+    if not e.fits:
+        return "will not fit"
+    return ("≤ " if e.bound else "") + human_seconds(e.total)
+
+
+def _aligned(head: Sequence[str], lines: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *lines)]
+    fmt = lambda cells: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)  # noqa: E731
+                                  for i, (c, w) in enumerate(zip(cells, widths)))
+    return [fmt(head), fmt(["-" * w for w in widths])] + [fmt(c) for c in lines]
+
+
+def format_table(rows: Sequence[Row], *, preset: str, device: str, here: Machine | None, host: Machine,
+                 gpu: str | None, fit_: Fit = FIT) -> str:
+    """The plan as a text table, with the throughputs, the model's constants, the residuals against measured
+    cpu times (cpu preset) and the caveats."""
+    head = ["chapter", "GFLOP", "peak GB", "dominant"]
+    head += ["here"] if here else []
+    head += [f"{gpu} (extrapolated)", f"peak/{gpu} mem"] if gpu else []
+    measured = any(r.measured for r in rows)
+    head += ["measured", "est/meas"] if measured else []
+    lines = []
+    for r in rows:
+        main = r.here or r.gpu
+        cells = [r.chapter, f"{r.flops / 1e9:,.1f}", f"{main.peak / 1e9:.2f}", main.dominant]
+        cells += [_time_cell(r.here)] if here else []
+        cells += [_time_cell(r.gpu), f"{r.gpu.peak / float(GPU_CLASSES[gpu]['memory']):.0%}"] if gpu else []
+        if measured:
+            flag = "" if r.ratio is None or 0.5 <= r.ratio <= 2 else " (>2x)"
+            cells += [human_seconds(r.measured) if r.measured else "-",
+                      f"{r.ratio:.2f}{flag}" if r.ratio is not None else "-"]
+        lines.append(cells)
+    out = [f"companion plan --preset {preset} --device {device}" + (f" --gpu {gpu}" if gpu else ""),
+           *_aligned(head, lines)]
+    if here:
+        out.append(f"all chapters here: {human_seconds(sum(r.here.total for r in rows))}"
+                   + (f"; on {gpu}: {human_seconds(sum(r.gpu.total for r in rows))}" if gpu else ""))
+    elif gpu:
+        out.append(f"no CUDA GPU on this machine: only the {gpu} column; all chapters there: "
+                   f"{human_seconds(sum(r.gpu.total for r in rows))}")
+    if measured:
+        logs = [math.log(r.ratio) for r in rows if r.ratio]
+        out.append(f"residuals vs measured cpu times: est/meas from {min(map(math.exp, logs)):.2f} to "
+                   f"{max(map(math.exp, logs)):.2f}, rms log-ratio {math.sqrt(sum(x * x for x in logs) / len(logs)):.2f}")
+    for m in [m for m in (here, host) if m][: 1 if here is host else 2]:
+        busy = f", load {m.load:.1f} when calibrated" + (" (busy: redo with --recalibrate when idle)"
+                                                        if m.load > 0.5 else "") if math.isfinite(m.load) else ""
+        out.append(f"{m.name}: GEMM {m.gemm / 1e9:.1f} GFLOP/s, memory {m.bandwidth / 1e9:.1f} GB/s, "
+                   f"{m.op * 1e6:.2f} µs per small op, assignment {m.assign * 1e9:.2f} ns/k³, eigh {m.eig * 1e9:.2f} "
+                   f"ns/k³, {m.memory / 2**30:.1f} GiB (calibrated{busy})")
+    out.append(f"model: t = {fit_.t0:.1f} s + FLOPs/({fit_.eta_gemm:.2f}·GEMM) + bytes/({fit_.eta_memory:.2f}·bandwidth)"
+               f" + {fit_.eta_ops:.2f}·ops·t_op + assignments + eigh; the three η are global, fitted on the measured "
+               "cpu times of all chapters")
+    out.append("'≤': a step budget that a stopping rule may end early (upper bound); 'will not fit': peak memory "
+               "above the device's; dominant: the largest part of the time")
+    if gpu:
+        sp = GPU_CLASSES[gpu]
+        out.append(f"{sp['name']} (datasheet peaks): {float(sp['fp32']) / 1e12:.1f} TFLOP/s fp32, "
+                   f"{float(sp['tf32']) / 1e12:.0f} tensor TF32 dense, {float(sp['bandwidth']) / 1e12:.2f} TB/s, "
+                   f"{float(sp['memory']) / 1e9:.0f} GB; {ATTAINABLE['gemm']:.0%} / {ATTAINABLE['bandwidth']:.0%} of "
+                   "peak taken as attainable; host stages (SciPy, cvxpy, JPEG decoding) at this machine's speed; "
+                   "never timed on a GPU: extrapolated")
+    return "\n".join(out)
+
+
+def plan_line(chapter: str, parameters: Mapping[str, Any], device: Literal["cpu", "cuda"] = "cpu", *,
+              path: Path | None = None) -> tuple[str, dict[str, Any]]:
+    """The line a chapter prints when it starts, ``plan: ~X GFLOP, peak ~Y GB, ~Z s on this machine``, and the
+    same numbers as a dict (``gflop``, ``peak_gb``, ``seconds``, ``upper_bound``, ``fits``)."""
+    here, host, _ = machines(device, None, path=path)
+    stages = chapter_stages(chapter, parameters, device)
+    flops = sum(w.flops for w in stages)
+    e = estimate(stages, here or host, host)
+    where = "on this machine" if here else "on this machine's CPU (no CUDA GPU to calibrate)"
+    line = (f"plan: ~{flops / 1e9:,.1f} GFLOP, peak ~{e.peak / 1e9:.2f} GB, {'≤ ' if e.bound else '~'}"
+            f"{human_seconds(e.total)} {where}" + ("" if e.fits else " — will not fit in its memory"))
+    return line, {"gflop": flops / 1e9, "peak_gb": e.peak / 1e9, "seconds": e.total, "upper_bound": e.bound,
+                  "fits": e.fits}

@@ -1,0 +1,160 @@
+"""companion plan: every chapter at every preset, "will not fit" where memory is short, the calibration cache
+(atomic, reused), FLOP counts against hand counts, the fit against the model it inverts, the CLI and the line a
+chapter prints when it starts."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+
+import pytest
+
+from companion.book import costs, plan, runtime
+from companion.book.chapters import PRESETS, chapter_names, get_chapter, resolve_parameters
+from companion.book.cli import GPU_CHOICES, main
+
+FAKE = plan.Machine(name="fake", gemm=1e11, gemm_tc=1e11, bandwidth=2e10, op=2e-6, assign=1e-10, eig=2e-9,
+                    memory=24e9, measured=True, load=0.0)
+
+
+def fake_measure(device: str = "cpu") -> dict[str, float]:
+    return {"gemm": FAKE.gemm, "bandwidth": FAKE.bandwidth, "op": FAKE.op, "assign": FAKE.assign, "eig": FAKE.eig,
+            "memory": FAKE.memory, "load": 0.0}
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """The calibration cache in a fresh folder, and micro-benchmarks that return FAKE at once (counted)."""
+    calls: list[str] = []
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(plan, "measure", lambda device="cpu": calls.append(device) or fake_measure(device))
+    return tmp_path / "companion" / "calibration.json", calls
+
+
+def stages(name: str, preset: str, device: str = "cpu") -> list[plan.Work]:
+    return plan.chapter_stages(name, resolve_parameters(get_chapter(name), preset), device)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_the_plan_has_every_chapter_at_every_preset(preset):
+    gpu = plan.gpu_machine("h100", FAKE)
+    rows = plan.plan_rows(preset, here=FAKE, host=FAKE, gpu=gpu)
+    assert [r.chapter for r in rows] == chapter_names()
+    for r in rows:
+        assert r.here.total > plan.FIT.t0 and r.gpu.total > plan.FIT.t0 and r.here.peak >= plan.BASE_BYTES
+    text = plan.format_table(rows, preset=preset, device="cpu", here=FAKE, host=FAKE, gpu="h100")
+    lines = text.splitlines()
+    for name in chapter_names():
+        assert sum(line.startswith(name + " ") for line in lines) == 1, name
+    assert ("est/meas" in text) == (preset == "cpu")             # residuals against measured times at cpu only
+
+
+def test_every_chapter_costs_more_at_each_larger_preset():
+    for name in chapter_names():
+        t = [plan.estimate(stages(name, p), FAKE, FAKE).total for p in PRESETS]
+        assert t[0] <= t[1] <= t[2], (name, t)
+
+
+def test_will_not_fit_where_the_peak_exceeds_the_memory():
+    tiny = replace(FAKE, memory=0.5e9)                               # below what a kernel holds before any array
+    rows = plan.plan_rows("smoke", here=tiny, host=tiny, gpu=None, chapters=["theorem1"])
+    assert not rows[0].here.fits
+    assert "will not fit" in plan.format_table(rows, preset="smoke", device="cpu", here=tiny, host=tiny, gpu=None)
+    # the paper's I = 50,000 row of Figure 4: three 1.24e9-parameter networks in training, as the code is today
+    p = resolve_parameters(get_chapter("real_landscapes"), "paper")
+    e80 = plan.estimate(plan.chapter_stages("real_landscapes", p, "cuda"), plan.gpu_machine("h100", FAKE), FAKE)
+    e141 = plan.estimate(plan.chapter_stages("real_landscapes", p, "cuda"), plan.gpu_machine("h200", FAKE), FAKE)
+    assert not e80.fits and e141.fits and 80e9 < e80.peak < 141e9
+
+
+def test_the_calibration_is_cached_atomically_and_reused(cache, monkeypatch):
+    path, calls = cache
+    a = plan.calibrate("cpu")
+    b = plan.calibrate("cpu")
+    assert calls == ["cpu"] and a == b and a.gemm == FAKE.gemm and a.measured
+    saved = json.loads(path.read_text())
+    assert list(saved) == [plan.calibration_key("cpu")] and saved[plan.calibration_key("cpu")]["gemm"] == FAKE.gemm
+    assert [p.name for p in path.parent.iterdir()] == [path.name]    # no temporary file left
+    plan.calibrate("cpu", recalibrate=True)
+    assert calls == ["cpu", "cpu"]
+
+    def interrupted(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", interrupted)                  # the write fails at its last step
+    with pytest.raises(OSError, match="disk full"):
+        plan.calibrate("cpu", recalibrate=True)
+    monkeypatch.undo()
+    assert json.loads(path.read_text()) == saved                    # the old cache is whole
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_an_unreadable_cache_is_measured_again(cache):
+    path, calls = cache
+    path.parent.mkdir(parents=True)
+    path.write_text("{half a file")
+    plan.calibrate("cpu")
+    assert calls == ["cpu"] and plan.calibration_key("cpu") in json.loads(path.read_text())
+
+
+def test_flop_counts_match_hand_counts():
+    # hitting_rate at smoke, the headline: 20,000 steps of 4·B·U·(d + 1) FLOPs (onehidden.matmul_flops) with
+    # U = 10 seeds × (10 + 16 + 21) units, B = 100, d = 10
+    head = next(w for w in stages("hitting_rate", "smoke") if w.stage == "headline")
+    assert head.flops == 20_000 * 4 * 100 * 470 * 11 == 41_360_000_000
+    # SGD on S = 3 networks of I = 2 branches (4, 3, 1), minibatches of 5 of n = 20, 10 steps, a check every 5:
+    # per step (6·30 − 2·24)·5·3 = 1,980 (P = 30 parameters; the first layer's 24 need no input gradient),
+    # and 3 checks of 2·30·20·3 = 3,600
+    assert costs.sgd("t", S=3, I=2, widths=(4, 3, 1), steps=10, batch=5, n=20, check_every=5).flops == 30_600
+    # vgg_branches at smoke: w = 8 (46,336·64 + 27,688·8 = 3,187,008 MACs per branch and image), I ∈ {1, 4},
+    # 2 seeds, 2 epochs of 2,000 training images (6 FLOPs per MAC) and 1,000 test images (2 per MAC)
+    train = sum(w.flops for w in stages("vgg_branches", "smoke") if w.stage.startswith("train"))
+    assert train == 2 * 2 * (1 + 4) * 3_187_008 * (6 * 2_000 + 2 * 1_000) == 892_362_240_000
+
+
+def test_the_fit_recovers_the_efficiencies_it_was_made_with():
+    truth = plan.Fit(t0=4.0, eta_gemm=0.4, eta_memory=1.5, eta_ops=0.3)
+    all_costs = {n: stages(n, "cpu") for n in chapter_names()}
+    measured = {n: plan.estimate(st, FAKE, FAKE, truth).total for n, st in all_costs.items()}
+    got = plan.fit(all_costs, measured, FAKE)
+    assert (got.eta_gemm, got.eta_memory, got.eta_ops) == pytest.approx((0.4, 1.5, 0.3), rel=1e-3)
+    with pytest.raises(ValueError, match="at least 3 chapters"):
+        plan.fit(all_costs, {"theorem1": 20.0, "theorem2": float("nan")}, FAKE)
+
+
+def test_bad_devices_and_gpu_classes_are_refused_naming_the_choices():
+    with pytest.raises(ValueError, match="h100, h100-pcie, h200"):
+        plan.gpu_machine("tpu-v5", FAKE)
+    with pytest.raises(ValueError, match="'cpu' or 'cuda'"):
+        plan.calibrate("tpu")
+    with pytest.raises(ValueError, match="no cost model for chapter 'nope'"):
+        plan.chapter_stages("nope", {})
+    assert set(GPU_CHOICES) == set(plan.GPU_CLASSES)
+    h100 = plan.gpu_machine("h100", FAKE)                           # datasheet × attainable fraction
+    assert h100.gemm == pytest.approx(0.7 * 67e12) and h100.bandwidth == pytest.approx(0.8 * 3.35e12)
+    assert h100.memory == 80e9 and not h100.measured and h100.op >= plan.GPU_LAUNCH_S
+
+
+def test_the_command_prints_the_table(cache, capsys):
+    path, _ = cache
+    assert main(["plan", "--preset", "cpu", "--chapters", "theorem1", "parallel_relu"]) == 0
+    out = capsys.readouterr().out
+    assert "theorem1" in out and "parallel_relu" in out and "h100 (extrapolated)" in out
+    assert "residuals vs measured cpu times" in out and path.exists()
+    assert main(["plan", "--preset", "paper", "--device", "cuda", "--gpu", "h200", "--chapters", "vgg_branches"]) == 0
+    out = capsys.readouterr().out
+    assert "h200 (extrapolated)" in out and "vgg_branches" in out
+    assert main(["plan", "--chapters", "nope"]) == 2
+    assert "unknown chapter 'nope'" in capsys.readouterr().err
+
+
+def test_a_chapter_prints_the_plan_of_its_own_parameters(cache, tmp_path, capsys):
+    line, numbers = runtime.plan_estimate("shapley_folkman", "smoke", "cpu", {})
+    _, more = runtime.plan_estimate("shapley_folkman", "smoke", "cpu", {"N": 4000})
+    assert line.startswith("plan: ~") and "GFLOP, peak ~" in line and line.endswith("on this machine")
+    assert more["seconds"] > numbers["seconds"] and numbers["fits"]
+    dev, claims = runtime.start_chapter("shapley_folkman", preset="smoke", device="cpu", seed=0, run_id="r",
+                                        claims_path=str(tmp_path / "c.json"), data="none")
+    assert line in capsys.readouterr().out
+    assert claims.to_dict()["plan"] == numbers
