@@ -83,6 +83,24 @@ def test_reconstructed_net_has_the_program_value():
         rd.reconstruct(rd.ProgramResult(np.inf, 0, 0, 0.0, "infeasible"))
 
 
+def test_caratheodory_keeps_the_value_with_at_most_n_plus_one_branches():
+    for n, seed, beta in [(5, 0, 0.05), (5, 0, None), (6, 3, 0.05)]:
+        X, y = rd.planar_instance(n, seed=seed)
+        inner = rd.arrangement_patterns_3d(X)
+        outer = rd.exact_patterns(rd.feature_basis(X, inner))
+        res = rd.parallel_program(X, y, inner, outer, beta=beta)
+        V, c = rd.block_outputs(res, X, inner, outer)
+        assert c.sum() * (beta or 1.0) == pytest.approx(res.value - (0 if beta is None else
+                                                       0.5 * np.sum((V.sum(0) - y) ** 2)), rel=1e-6)
+        sparse = rd.caratheodory(res, X, inner, outer)
+        assert res.branches > n + 1 >= sparse.branches       # the interior point spreads; the vertex does not
+        net = rd.reconstruct(sparse)
+        assert len(net[0]) <= n + 1
+        assert rd.net_objective(X, y, net, beta or 1.0) == pytest.approx(res.value, rel=1e-6)
+    with pytest.raises(ValueError, match="own patterns"):
+        rd.block_outputs(res, X, inner[:-1], outer)
+
+
 def test_trained_parallel_nets_reach_the_exact_convex_optimum_and_never_beat_it():
     X, y = rd.planar_instance(5, seed=200)
     beta = 0.05

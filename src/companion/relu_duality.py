@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
+from scipy.optimize import linprog
 
 from companion.batched_lbfgs import lbfgs_per_problem
 from companion.devices import resolve_device
@@ -285,6 +286,44 @@ def parallel_program(X: np.ndarray, y: np.ndarray, inner: np.ndarray, outer: np.
     used = int(np.sum(block > 1e-3 * max(block.max(), 1e-300)))   # interior point spreads over ties
     return ProgramResult(float(prob.value), used, 4 * O * I * d, secs, str(prob.status),
                          z_pos=Zp.value.reshape(2 * O, I, d), z_neg=Zm.value.reshape(2 * O, I, d))
+
+
+def block_outputs(res: ProgramResult, X: np.ndarray, inner: np.ndarray, outer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every block's contribution to the fit and to the cost: outputs V (2O, n), row 2o + k = s·D'_o h_{o,s}
+    with s = (+1, −1)[k], and costs c (2O,) = Σ‖z‖ over the block's units. ``res`` from :func:`parallel_program`
+    on X (n × d) with the same ``inner`` (I, n) and ``outer`` (O, n) patterns."""
+    if res.z_pos is None or res.z_neg is None:
+        raise ValueError(f"the program has no solution (status {res.status!r})")
+    inner, outer = np.asarray(inner, float), np.asarray(outer, float)
+    if res.z_pos.shape != (2 * len(outer), len(inner), X.shape[1]):
+        raise ValueError(f"the solution has shape {res.z_pos.shape}; these patterns give "
+                         f"{(2 * len(outer), len(inner), X.shape[1])}: pass the program's own patterns")
+    pre = np.einsum("nd,bid->bin", X, res.z_pos - res.z_neg)                    # (2O, I, n) X z per unit
+    h = np.einsum("bin,in->bn", pre, inner)                                     # Σ_i D_i X z, (2O, n)
+    V = np.repeat(outer, 2, axis=0) * h * np.tile([1.0, -1.0], len(outer))[:, None]
+    c = (np.linalg.norm(res.z_pos, axis=-1) + np.linalg.norm(res.z_neg, axis=-1)).sum(-1)
+    return V, c
+
+
+def caratheodory(res: ProgramResult, X: np.ndarray, inner: np.ndarray, outer: np.ndarray) -> ProgramResult:
+    """An optimal solution of the same program with at most n + 1 non-zero blocks, from any optimal one.
+
+    Scaling block b by λ ≥ 0 keeps it in its cones and scales its output v_b and cost c_b, so the fit and the
+    cost of Σ_b λ_b (block b) depend only on Σλ_b (v_b, c_b) ∈ ℝ^{n+1}. The solution has λ = 1; a vertex of
+    {λ ≥ 0 : Σλ_b (v_b, c_b) = Σ_b (v_b, c_b)} (the simplex method's answer) has at most n + 1 non-zeros
+    (Carathéodory's theorem for cones) and the same fit and cost, hence the same value: an optimal parallel net
+    with at most n + 1 branches (P2's "enough branches", our derivation). ``branches`` counts the blocks kept.
+    """
+    V, c = block_outputs(res, X, inner, outer)
+    A = np.vstack([V.T, c[None]])                                                # (n + 1, 2O)
+    live = np.flatnonzero(np.abs(A).sum(0) > 0)
+    lp = linprog(np.zeros(len(live)), A_eq=A[:, live], b_eq=A[:, live].sum(1), bounds=(0, None), method="highs-ds")
+    if lp.status != 0:
+        raise RuntimeError(f"the Carathéodory LP failed ({lp.message}): the solution's blocks are inconsistent")
+    lam = np.zeros(len(c))
+    lam[live] = np.where(lp.x > 1e-12, lp.x, 0.0)
+    scale = lam[:, None, None]
+    return replace(res, branches=int(np.count_nonzero(lam)), z_pos=res.z_pos * scale, z_neg=res.z_neg * scale)
 
 
 def reconstruct(res: ProgramResult, rtol: float = 1e-6) -> Net:
