@@ -41,6 +41,7 @@ outer = 20
 inner = 150
 rank_one = [[1.0, 0.5], [1.0, -0.5]]
 tol = 0.001
+a_ms = [2, 4]
 b_n = 7
 b_datasets = 2
 b_ms = [1, 2, 4, 8]
@@ -80,6 +81,14 @@ kw = dict(restarts=restarts, outer=outer, inner=inner, seed=seed, device=device)
 
 # %% [markdown]
 # ## A. Whitened data: $P = \tfrac32(p^{2/3}+q^{2/3}) > D = \tfrac32(p+q)^{2/3}$
+#
+# Parallel nets $f=\sum_j((XW_{1j})_+w_{2j})_+\alpha_j$ (our derivation). With P2's regulariser a branch costs its
+# path norm, and on whitened data a branch with $\alpha_j>0$ reaches any $v\ge0$ at path norm $\|v\|$, so two
+# branches fit $y$ at cost $p+q=\gamma(y)$, which is also the dual: no gap for every $m\ge2$. With plain weight
+# decay a branch of path norm $\rho_j$ costs $\tfrac32\rho_j^{2/3}$ (AM–GM over its three layers), concave in
+# $\rho_j$, so splitting a sign's part over several branches never helps: the optimum stays
+# $P=\tfrac32(p^{2/3}+q^{2/3})$ for every $m\ge2$ and the gap to $D$ persists. Both are checked by training at
+# $m\in$ {glue:text}`pr_a_ms`.
 
 # %%
 inst = [rd.whitened_instance(n, r, seed) for r in ratios]
@@ -87,26 +96,36 @@ X = inst[0][0]
 Y = np.stack([y for _, y in inst])
 pq = [rd.split_signs(y) for y in Y]
 std = rd.train_nets(X, Y, [1], kind="weight_decay", h1=n, h2=n, **kw).best()[:, 0]
-par = rd.train_nets(X, Y, [2], kind="path", h1=n, **kw).best()[:, 0]
+par = rd.train_nets(X, Y, a_ms, kind="path", h1=n, **kw).best()                 # (ratios, ms)
+par_wd = rd.train_nets(X, Y, a_ms, kind="weight_decay", h1=n, **kw).best()      # (ratios, ms)
+P_w = np.array([rd.whitened_primal(p, q) for p, q in pq])
+D_w = np.array([rd.whitened_dual(p, q) for p, q in pq])
+gamma_w = np.array([p + q for p, q in pq])
 rows = []
 for i, (r, (p, q)) in enumerate(zip(ratios, pq)):
-    P, D = rd.whitened_primal(p, q), rd.whitened_dual(p, q)
-    rows.append({"q/p": r, "P closed": P, "D closed": D, "standard, trained": std[i],
-                 "parallel m=2 (P2 reg.), trained": par[i], "γ = p + q": p + q})
+    row = {"q/p": r, "P closed": P_w[i], "D closed": D_w[i], "standard, trained": std[i]}
+    row.update({f"parallel m={m}, weight decay": par_wd[i, j] for j, m in enumerate(a_ms)})
+    row.update({f"parallel m={m}, P2 reg.": par[i, j] for j, m in enumerate(a_ms)})
+    rows.append({**row, "γ = p + q": gamma_w[i]})
     claims.close(f"white_std_r{i}", f"whitened, q/p = {r:g}: best trained standard net = P closed form (rel.)",
-                 std[i], P, tol, relative=True)
-    claims.close(f"white_par_r{i}", f"whitened, q/p = {r:g}: parallel m = 2, P2's regulariser: trained = p + q (rel.)",
-                 par[i], p + q, tol, relative=True)
+                 std[i], P_w[i], tol, relative=True)
     if q > 0:
         claims.at_least(f"white_gap_r{i}", f"whitened, q/p = {r:g}: trained standard net stays above D "
-                        "(relative excess, must exceed 10·tol)", (std[i] - D) / D, 10 * tol)
+                        "(relative excess, must exceed 10·tol)", (std[i] - D_w[i]) / D_w[i], 10 * tol)
+for j, m in enumerate(a_ms):
+    claims.at_most(f"white_par_m{m}", f"whitened, parallel m = {m}, P2's regulariser: trained = p + q, the dual "
+                   "(largest relative difference over q/p)", float(np.max(np.abs(par[:, j] / gamma_w - 1))), tol)
+    claims.at_most(f"white_parwd_m{m}", f"whitened, parallel m = {m}, weight decay: trained = P closed form, the gap "
+                   "stays (largest relative difference over q/p)", float(np.max(np.abs(par_wd[:, j] / P_w - 1))), tol)
 table = pd.DataFrame(rows).set_index("q/p")
 display(table.style.format(precision=6))
 fig, ax = subplots(1, width=4.6, height=3.2)
 rr = np.linspace(0, 1, 101)
 ax.plot(rr, [rd.whitened_primal(1, x) / rd.whitened_dual(1, x) for x in rr], color=COLORS["reference"], label="P/D closed form")
-ax.plot(ratios, table["standard, trained"] / table["D closed"], "o", color=COLORS["measured"], label="trained / D")
-ax.set(xlabel="q/p", ylabel="P / D", title="whitened data, standard three-layer ReLU net")
+ax.plot(ratios, table["standard, trained"] / table["D closed"], "o", color=COLORS["measured"], label="standard, trained / D")
+ax.plot(ratios, par_wd[:, -1] / D_w, "s", mfc="none", color=COLORS["other"], label=f"parallel m = {a_ms[-1]}, weight decay / D")
+ax.plot(ratios, par[:, -1] / gamma_w, "^", color=COLORS["bound"], label=f"parallel m = {a_ms[-1]}, P2 reg. / its dual γ")
+ax.set(xlabel="q/p", ylabel="trained / dual", title="whitened data, three-layer ReLU nets")
 ax.legend();
 
 # %% [markdown]
@@ -348,7 +367,7 @@ display(pd.DataFrame(r1).set_index("(y_a, y_b)").style.format(precision=6))
 claims.save()
 glue_many("pr", ratio_max=rd.whitened_primal(1, 1) / rd.whitened_dual(1, 1), gap_same=r1[0]["(trained − D)/D"],
           gap_opp=r1[-1]["(trained − D)/D"], n_claims=len(claims.claims), preset=preset,
-          device=describe_device(dev), total=time.perf_counter() - t_start,
+          device=describe_device(dev), total=time.perf_counter() - t_start, a_ms=", ".join(map(str, a_ms)),
           exact_n=b_exact_n, b_n=b_n, b_steps=b_steps, b_m_top=b_ms[-1], b_datasets=b_datasets, b_restarts=b_restarts, b_beta=b_beta,
           white_share=white_share, back_gap=back_gap, polish_med=float(np.median(polish)), polish_max=float(polish.max()),
           gap_top=float(bm[-1]), gap_top_lo=float(blo[-1]), gap_top_hi=float(bhi[-1]), gap_tol=b_gap_tol,
