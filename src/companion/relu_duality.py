@@ -31,7 +31,6 @@ from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
-from scipy.optimize import linprog
 
 from companion.batched_lbfgs import lbfgs_per_problem
 from companion.devices import resolve_device
@@ -150,8 +149,7 @@ def sample_patterns(B: np.ndarray, samples: int, seed: int) -> np.ndarray:
 
 def exact_patterns(B: np.ndarray, max_n: int = 12) -> np.ndarray:
     """Every pattern D ∈ {0,1}ⁿ whose cone {u : (2D − 1)·Bu ≥ 0} has an interior (one LP per D; n ≤ max_n)."""
-    from scipy.optimize import linprog
-
+    
     n, r = B.shape
     if n > max_n:
         raise ValueError(f"exact enumeration tries all 2^n patterns: n = {n} > {max_n}; use sample_patterns")
@@ -305,7 +303,33 @@ def block_outputs(res: ProgramResult, X: np.ndarray, inner: np.ndarray, outer: n
     return V, c
 
 
-def caratheodory(res: ProgramResult, X: np.ndarray, inner: np.ndarray, outer: np.ndarray) -> ProgramResult:
+def _caratheodory_weights(U: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """Weights μ' ≥ 0 (k,) with U μ' = U μ and at most rank(U) non-zeros, from U (r, k) and μ > 0 (k,).
+
+    Carathéodory's reduction: while the columns in use are dependent, move along a null vector z of theirs
+    (U z = 0, so U μ is unchanged) until a weight reaches zero. Each step drops at least one column.
+    """
+    mu = np.array(mu, float)
+    on = mu > 0
+    while True:
+        idx = np.flatnonzero(on)
+        _, sv, Vt = np.linalg.svd(U[:, idx], full_matrices=True)
+        rank = int(np.sum(sv > 1e-12 * sv.max()))
+        if len(idx) <= rank:
+            return mu
+        z = Vt[-1]
+        if not np.any(z > 0):
+            z = -z
+        pos = z > 1e-15 * np.abs(z).max()
+        ratio = np.where(pos, mu[idx] / np.where(pos, z, 1.0), np.inf)
+        j = int(np.argmin(ratio))
+        mu[idx] = np.maximum(mu[idx] - ratio[j] * z, 0.0)
+        mu[idx[j]] = 0.0
+        on[idx[j]] = False
+
+
+def caratheodory(res: ProgramResult, X: np.ndarray, inner: np.ndarray, outer: np.ndarray, *,
+                 drop_tol: float = 1e-8) -> ProgramResult:
     """An optimal solution of the same program with at most n + 1 non-zero blocks, from any optimal one.
 
     Scaling block b by λ ≥ 0 keeps it in its cones and scales its output v_b and cost c_b, so the fit and the
@@ -316,12 +340,12 @@ def caratheodory(res: ProgramResult, X: np.ndarray, inner: np.ndarray, outer: np
     """
     V, c = block_outputs(res, X, inner, outer)
     A = np.vstack([V.T, c[None]])                                                # (n + 1, 2O)
-    live = np.flatnonzero(np.abs(A).sum(0) > 0)
-    lp = linprog(np.zeros(len(live)), A_eq=A[:, live], b_eq=A[:, live].sum(1), bounds=(0, None), method="highs-ds")
-    if lp.status != 0:
-        raise RuntimeError(f"the Carathéodory LP failed ({lp.message}): the solution's blocks are inconsistent")
+    # blocks below drop_tol of the largest cost are the interior point's residue: a vertex could pick one and
+    # scale it up by orders of magnitude, amplifying its cone violations, so they are dropped (changing the
+    # fit and the cost by at most their own size)
+    live = np.flatnonzero(c > drop_tol * c.max())
     lam = np.zeros(len(c))
-    lam[live] = np.where(lp.x > 1e-12, lp.x, 0.0)
+    lam[live] = _caratheodory_weights(A[:, live] / c[live], c[live]) / c[live]   # weights μ = λc on (v/c, 1)
     scale = lam[:, None, None]
     return replace(res, branches=int(np.count_nonzero(lam)), z_pos=res.z_pos * scale, z_neg=res.z_neg * scale)
 
