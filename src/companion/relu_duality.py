@@ -149,7 +149,8 @@ def sample_patterns(B: np.ndarray, samples: int, seed: int) -> np.ndarray:
 
 def exact_patterns(B: np.ndarray, max_n: int = 12) -> np.ndarray:
     """Every pattern D ∈ {0,1}ⁿ whose cone {u : (2D − 1)·Bu ≥ 0} has an interior (one LP per D; n ≤ max_n)."""
-    
+    from scipy.optimize import linprog
+
     n, r = B.shape
     if n > max_n:
         raise ValueError(f"exact enumeration tries all 2^n patterns: n = {n} > {max_n}; use sample_patterns")
