@@ -15,24 +15,32 @@ Minimum-norm interpolation ``min R s.t. f(X) = y``, two regularisers:
 
 The dual of the standard net with weight decay (P2's rescaling device: ‖W₁‖_F ≤ t, dualise, minimise over
 t) is ``D = min_t t²/2 + γ(y)/t = (3/2) γ(y)^{2/3}`` (:func:`standard_dual`).
+
+The regularised problem ``min ½‖f(X) − y‖² + β R`` (experiment B) has the same program with the equality
+replaced by the squared loss (``parallel_program(..., beta=β)``); its solution is a parallel net
+(:func:`reconstruct`), and a standard net with ‖W₁‖_F = t is bounded below by βt²/2 + G(β/t)
+(:func:`rescaled_dual_bound`). :func:`train_regularized` trains every restart with its own step sizes.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
-from typing import Literal, Sequence
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
 import torch
 
+from companion.batched_lbfgs import lbfgs_per_problem
 from companion.devices import resolve_device
-from companion.parallel_linear import augmented_lagrangian, weight_decay_dual, weight_decay_primal
+from companion.parallel_linear import LineSearch, augmented_lagrangian, weight_decay_dual, weight_decay_primal
 
 Regularizer = Literal["weight_decay", "path"]
 REGULARIZERS: tuple[str, ...] = ("weight_decay", "path")
 Solver = Literal["CLARABEL", "SCS"]
+#: one parallel net: W1 (m, d, h₁), W2 (m, h₁, h₂), w3 (m, h₂)
+Net = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 # ---- closed forms (our derivation) -----------------------------------------------------------------------------
@@ -157,6 +165,44 @@ def exact_patterns(B: np.ndarray, max_n: int = 12) -> np.ndarray:
     return np.array(keep, dtype=bool).reshape(-1, n)
 
 
+def arrangement_patterns_3d(B: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """Every pattern 1[Bu ≥ 0] of a central arrangement in ℝ³ in general position (B n × 3, n ≥ 3, any three
+    rows independent): (P, n) bool, P = 2(1 + (n − 1) + C(n − 1, 2)).
+
+    Each region is a pointed cone; one of its edges is a line b_i × b_j where exactly the planes i and j meet,
+    and the four regions around that line take every sign on (i, j) and sign(b_k · v) elsewhere. So the
+    pairs (i, j), both directions ±v and the four sign choices list every region (C(n, 2) pairs, no LPs).
+    """
+    B = np.asarray(B, float)
+    n, r = B.shape
+    if r != 3 or n < 3:
+        raise ValueError(f"arrangement_patterns_3d needs B of shape (n ≥ 3, 3), got {B.shape}: use exact_patterns")
+    out = []
+    for i, j in itertools.combinations(range(n), 2):
+        v = np.cross(B[i], B[j])
+        side = B @ v
+        others = np.delete(np.abs(side), [i, j])
+        if np.linalg.norm(v) <= tol * np.linalg.norm(B[i]) * np.linalg.norm(B[j]) or \
+                others.min() <= tol * np.linalg.norm(v) * np.abs(B).max():
+            raise ValueError(f"rows {i}, {j} and another are not in general position: use exact_patterns")
+        for sgn in (1.0, -1.0):
+            base = sgn * side > 0
+            for a, b in itertools.product([False, True], repeat=2):
+                D = base.copy()
+                D[i], D[j] = a, b
+                out.append(D)
+    return np.unique(np.array(out), axis=0)
+
+
+def sample_branch_patterns(X: np.ndarray, h1: int, samples: int, seed: int) -> np.ndarray:
+    """Outer patterns 1[(XW₁)₊w₂ ≥ 0] of ``samples`` random branches (W₁ d × h₁, w₂ ∈ ℝ^{h₁} Gaussian);
+    (Q, n) bool, unique. Patterns that nets can reach, unlike random sign vectors."""
+    rng = np.random.default_rng(seed)
+    W1 = rng.standard_normal((samples, X.shape[1], h1))
+    W2 = rng.standard_normal((samples, h1, 1))
+    return branch_patterns(W1, W2, X)[1]
+
+
 def feature_basis(X: np.ndarray, inner: np.ndarray) -> np.ndarray:
     """An orthonormal basis (n × r) of span{D_i X}: where second-layer pre-activations can lie."""
     F = np.hstack([D[:, None] * X for D in inner])
@@ -178,23 +224,25 @@ def branch_patterns(W1: np.ndarray, W2: np.ndarray, X: np.ndarray) -> tuple[np.n
 
 
 def union_patterns(*sets: np.ndarray) -> np.ndarray:
-    """Union of pattern sets (each (P, n) bool)."""
-    return patterns_of(np.vstack([s for s in sets if len(s)]))
+    """Union of pattern sets (each (P, n) bool), unique and sorted."""
+    return np.unique(np.vstack([np.asarray(s, bool) for s in sets]), axis=0)
 
 
 # ---- the convex program -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ProgramResult:
-    value: float        # γ(y) restricted to the given patterns (∞ if infeasible)
+    value: float        # the program's optimum over the given patterns (∞ if infeasible)
     branches: int       # (outer pattern, sign) blocks the solution uses: branches of an optimal parallel net
     variables: int
     seconds: float
     status: str
+    z_pos: np.ndarray | None = None   # (2O, I, d) solution, units with w₂ > 0; row 2o + k: outer o, sign (+, −)[k]
+    z_neg: np.ndarray | None = None   # (2O, I, d) units with w₂ < 0
 
 
 def parallel_program(X: np.ndarray, y: np.ndarray, inner: np.ndarray, outer: np.ndarray, *,
-                     solver: Solver = "CLARABEL") -> ProgramResult:
+                     beta: float | None = None, solver: Solver = "CLARABEL") -> ProgramResult:
     """min Σ ‖z‖ (group lasso) s.t. y = Σ_{o,s} s D'_o h_{o,s}, h_{o,s} = Σ_{i,s'} s' D_i X z_{o,s,i,s'},
     (2D'_o − I) h_{o,s} ≥ 0, (2D_i − I) X z ≥ 0.
 
@@ -220,8 +268,13 @@ def parallel_program(X: np.ndarray, y: np.ndarray, inner: np.ndarray, outer: np.
     wout = np.repeat(outer.astype(float), 2, axis=0) * np.tile([[1.0], [-1.0]], (O, 1))
     Zp, Zm = cp.Variable((2 * O, I * d)), cp.Variable((2 * O, I * d))
     H = (Zp - Zm) @ F.T
-    cons = [Zp @ A >= 0, Zm @ A >= 0, cp.multiply(H, sgn) >= 0, cp.sum(cp.multiply(H, wout), axis=0) == y]
+    fit = cp.sum(cp.multiply(H, wout), axis=0)
+    cons = [Zp @ A >= 0, Zm @ A >= 0, cp.multiply(H, sgn) >= 0]
     obj = sum(cp.sum(cp.norm(cp.reshape(Z, (2 * O * I, d), order="C"), 2, axis=1)) for Z in (Zp, Zm))
+    if beta is None:
+        cons.append(fit == y)
+    else:
+        obj = 0.5 * cp.sum_squares(fit - y) + beta * obj
     prob = cp.Problem(cp.Minimize(obj), cons)
     t0 = time.perf_counter()
     prob.solve(solver=solver)
@@ -230,49 +283,249 @@ def parallel_program(X: np.ndarray, y: np.ndarray, inner: np.ndarray, outer: np.
         return ProgramResult(np.inf, 0, 4 * O * I * d, secs, str(prob.status))
     block = (np.abs(Zp.value) + np.abs(Zm.value)).sum(1)
     used = int(np.sum(block > 1e-3 * max(block.max(), 1e-300)))   # interior point spreads over ties
-    return ProgramResult(float(prob.value), used, 4 * O * I * d, secs, str(prob.status))
+    return ProgramResult(float(prob.value), used, 4 * O * I * d, secs, str(prob.status),
+                         z_pos=Zp.value.reshape(2 * O, I, d), z_neg=Zm.value.reshape(2 * O, I, d))
+
+
+def block_outputs(res: ProgramResult, X: np.ndarray, inner: np.ndarray, outer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every block's contribution to the fit and to the cost: outputs V (2O, n), row 2o + k = s·D'_o h_{o,s}
+    with s = (+1, −1)[k], and costs c (2O,) = Σ‖z‖ over the block's units. ``res`` from :func:`parallel_program`
+    on X (n × d) with the same ``inner`` (I, n) and ``outer`` (O, n) patterns."""
+    if res.z_pos is None or res.z_neg is None:
+        raise ValueError(f"the program has no solution (status {res.status!r})")
+    inner, outer = np.asarray(inner, float), np.asarray(outer, float)
+    if res.z_pos.shape != (2 * len(outer), len(inner), X.shape[1]):
+        raise ValueError(f"the solution has shape {res.z_pos.shape}; these patterns give "
+                         f"{(2 * len(outer), len(inner), X.shape[1])}: pass the program's own patterns")
+    pre = np.einsum("nd,bid->bin", X, res.z_pos - res.z_neg)                    # (2O, I, n) X z per unit
+    h = np.einsum("bin,in->bn", pre, inner)                                     # Σ_i D_i X z, (2O, n)
+    V = np.repeat(outer, 2, axis=0) * h * np.tile([1.0, -1.0], len(outer))[:, None]
+    c = (np.linalg.norm(res.z_pos, axis=-1) + np.linalg.norm(res.z_neg, axis=-1)).sum(-1)
+    return V, c
+
+
+def _caratheodory_weights(U: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """Weights μ' ≥ 0 (k,) with U μ' = U μ and at most rank(U) non-zeros, from U (r, k) and μ > 0 (k,).
+
+    Carathéodory's reduction: while the columns in use are dependent, move along a null vector z of theirs
+    (U z = 0, so U μ is unchanged) until a weight reaches zero. Each step drops at least one column.
+    """
+    mu = np.array(mu, float)
+    on = mu > 0
+    while True:
+        idx = np.flatnonzero(on)
+        _, sv, Vt = np.linalg.svd(U[:, idx], full_matrices=True)
+        rank = int(np.sum(sv > 1e-12 * sv.max()))
+        if len(idx) <= rank:
+            return mu
+        z = Vt[-1]
+        if not np.any(z > 0):
+            z = -z
+        pos = z > 1e-15 * np.abs(z).max()
+        ratio = np.where(pos, mu[idx] / np.where(pos, z, 1.0), np.inf)
+        j = int(np.argmin(ratio))
+        mu[idx] = np.maximum(mu[idx] - ratio[j] * z, 0.0)
+        mu[idx[j]] = 0.0
+        on[idx[j]] = False
+
+
+def caratheodory(res: ProgramResult, X: np.ndarray, inner: np.ndarray, outer: np.ndarray, *,
+                 drop_tol: float = 1e-8) -> ProgramResult:
+    """An optimal solution of the same program with at most n + 1 non-zero blocks, from any optimal one.
+
+    Scaling block b by λ ≥ 0 keeps it in its cones and scales its output v_b and cost c_b, so the fit and the
+    cost of Σ_b λ_b (block b) depend only on Σλ_b (v_b, c_b) ∈ ℝ^{n+1}. The solution has λ = 1; a vertex of
+    {λ ≥ 0 : Σλ_b (v_b, c_b) = Σ_b (v_b, c_b)} (the simplex method's answer) has at most n + 1 non-zeros
+    (Carathéodory's theorem for cones) and the same fit and cost, hence the same value: an optimal parallel net
+    with at most n + 1 branches (P2's "enough branches", our derivation). ``branches`` counts the blocks kept.
+    """
+    V, c = block_outputs(res, X, inner, outer)
+    A = np.vstack([V.T, c[None]])                                                # (n + 1, 2O)
+    # blocks below drop_tol of the largest cost are the interior point's residue: a vertex could pick one and
+    # scale it up by orders of magnitude, amplifying its cone violations, so they are dropped (changing the
+    # fit and the cost by at most their own size)
+    live = np.flatnonzero(c > drop_tol * c.max())
+    lam = np.zeros(len(c))
+    lam[live] = _caratheodory_weights(A[:, live] / c[live], c[live]) / c[live]   # weights μ = λc on (v/c, 1)
+    scale = lam[:, None, None]
+    return replace(res, branches=int(np.count_nonzero(lam)), z_pos=res.z_pos * scale, z_neg=res.z_neg * scale)
+
+
+def reconstruct(res: ProgramResult, rtol: float = 1e-6) -> Net:
+    """A parallel net realising the program's solution: W1 (m, d, h₁), W2 (m, h₁, 1), w3 (m, 1).
+
+    Block (o, s) becomes branch ((XW₁)₊w₂)₊α with α = s and one first-layer unit per non-zero z_{o,s,i,s'}:
+    u = z/√‖z‖, w₂ = s'√‖z‖, so (Xu)₊w₂ = s' D_i X z on the cone of D_i, and ‖W₁‖‖w₂‖ = Σ‖z‖; the three
+    layers are then rescaled to equal norms, so ⅓Σ‖W‖³ = the path norm = the block's share of Σ‖z‖. Units
+    with ‖z‖ < rtol · max ‖z‖ (an interior-point solver's spread) are dropped.
+    """
+    if res.z_pos is None or res.z_neg is None:
+        raise ValueError(f"the program has no solution to reconstruct (status {res.status!r})")
+    norms = np.stack([np.linalg.norm(res.z_pos, axis=-1), np.linalg.norm(res.z_neg, axis=-1)])  # (2, 2O, I)
+    keep = norms > rtol * norms.max()
+    blocks = np.flatnonzero(keep.any((0, 2)))
+    d = res.z_pos.shape[-1]
+    h1 = max(int(keep[:, b].sum()) for b in blocks)
+    W1, W2, w3 = np.zeros((len(blocks), d, h1)), np.zeros((len(blocks), h1, 1)), np.zeros((len(blocks), 1))
+    for j, b in enumerate(blocks):
+        units = [(sp, i) for sp in range(2) for i in np.flatnonzero(keep[sp, b])]
+        for k, (sp, i) in enumerate(units):
+            z = (res.z_pos, res.z_neg)[sp][b, i]
+            r = np.sqrt(norms[sp, b, i])
+            W1[j, :, k], W2[j, k, 0] = z / r, (1.0 - 2.0 * sp) * r
+        w3[j, 0] = 1.0 - 2.0 * (b % 2)
+        path = np.linalg.norm(W1[j]) * np.linalg.norm(W2[j])
+        c = path ** (1.0 / 3.0)
+        W1[j] *= c / np.linalg.norm(W1[j])
+        W2[j] *= c / np.linalg.norm(W2[j])
+        w3[j] *= c
+    return W1, W2, w3
+
+
+def region_program(X: np.ndarray, y: np.ndarray, net: Net, beta: float) -> float:
+    """The best net in the closure of ``net``'s own activation region: min ½‖f − y‖² + β·(path norm) over all
+    parallel nets whose every unit keeps its pattern and sign (a convex program, the blocks of
+    :func:`parallel_program` that this net uses and no others). ``net`` = (W1 (m, d, h₁), W2 (m, h₁, 1),
+    w3 (m, 1)), X n × d, y (n,).
+
+    It is ≤ the net's objective, with equality iff no point of the region is better; so the difference
+    measures how far training stopped short of its own region's optimum.
+    """
+    import cvxpy as cp
+
+    W1, W2, w3 = (np.asarray(W, float) for W in net)
+    if W2.shape[-1] != 1 or w3.shape[-1] != 1:
+        raise ValueError("region_program takes a parallel net (h₂ = 1 per branch)")
+    Z = np.einsum("nd,mdh->mhn", X, W1)                                  # (m, h₁, n) first-layer pre-activations
+    H = np.einsum("mhn,mh->mn", np.maximum(Z, 0), W2[..., 0])            # (m, n) second layer
+    scale = max(np.abs(W1).max(), 1e-300) * max(np.abs(W2).max(), 1e-300)
+    live_branch = np.abs(w3[:, 0]) > 1e-12 * max(np.abs(w3).max(), 1e-300)
+    units = [(j, k) for j in np.flatnonzero(live_branch) for k in range(W1.shape[2])
+             if abs(W2[j, k, 0]) * np.linalg.norm(W1[j, :, k]) > 1e-12 * scale]
+    if not units:
+        return float(0.5 * np.sum(np.asarray(y) ** 2))
+    branches = sorted({j for j, _ in units})
+    D = np.array([Z[j, k] >= 0 for j, k in units], float)               # (U, n)
+    sgn = np.array([np.sign(W2[j, k, 0]) for j, k in units])
+    member = np.array([[float(j == b) for j, _ in units] for b in branches])   # (m', U)
+    out = np.array([H[b] >= 0 for b in branches], float)                # (m', n)
+    alpha = np.sign(w3[branches, 0])
+    V = cp.Variable((len(units), X.shape[1]))
+    pre = V @ X.T                                                        # (U, n)
+    h = member @ cp.multiply(D * sgn[:, None], pre)                      # (m', n)
+    fit = cp.sum(cp.multiply(out * alpha[:, None], h), axis=0)
+    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(fit - y) + beta * cp.sum(cp.norm(V, 2, axis=1))),
+                      [cp.multiply(2 * D - 1, pre) >= 0, cp.multiply(2 * out - 1, h) >= 0])
+    prob.solve(solver="CLARABEL")
+    return float(prob.value)
+
+
+def whitened_regularized(p: float, q: float, beta: float) -> float:
+    """XXᵀ = Iₙ, parallel net with P2's regulariser, min ½‖f − y‖² + β·(path norm): h_β(p) + h_β(q), with the
+    Huber function h_β(s) = βs − β²/2 for s ≥ β, s²/2 below (our derivation: γ(u) = ‖u₊‖ + ‖u₋‖ there, so
+    the optimum shrinks y₊ and y₋ separately to norms (p − β)₊, (q − β)₊)."""
+    h = lambda s: beta * s - beta ** 2 / 2 if s >= beta else s * s / 2   # noqa: E731
+    return float(h(p) + h(q))
+
+
+def net_objective(X: np.ndarray, y: np.ndarray, net: Net, beta: float, kind: Regularizer = "path") -> float:
+    """½‖f(X) − y‖² + β R of one parallel net (W1 (m, d, h₁), W2 (m, h₁, h₂), w3 (m, h₂)), in float64."""
+    W1, W2, w3 = (torch.as_tensor(np.asarray(W, float))[None] for W in net)
+    mask = torch.ones(1, W1.shape[1], dtype=torch.float64)
+    res = forward(W1, W2, w3, mask, torch.as_tensor(np.asarray(X, float))) - torch.as_tensor(np.asarray(y, float))
+    return float(0.5 * res.pow(2).sum() + beta * regularizer(W1, W2, w3, mask, kind)[0])
+
+
+def rescaled_dual_bound(beta: float, t: float, G: float) -> float:
+    """βt²/2 + G(β/t): for a standard net with ‖W₁‖_F = t, weight decay β and G(λ) the parallel program's value
+    at regularisation λ (over patterns that include the net's), ½‖f − y‖² + (β/2)Σ‖W‖² ≥ this ≥ the rescaled
+    dual D = min_t βt²/2 + G(β/t) (AM–GM per second-layer unit: ½(‖W₂ₖ‖² + w₃ₖ²) ≥ ‖W₂ₖ‖|w₃ₖ|)."""
+    if not (beta > 0 and t > 0):
+        raise ValueError(f"need beta > 0 and t > 0, got {beta}, {t}")
+    return float(beta * t * t / 2 + G)
+
+
+def relative_gap(values: np.ndarray, reference: float | np.ndarray) -> np.ndarray:
+    """(values − reference)/reference, elementwise (reference > 0 broadcast against values)."""
+    ref = np.asarray(reference, float)
+    if np.any(ref <= 0):
+        raise ValueError("relative gaps need a positive reference value")
+    return (np.asarray(values, float) - ref) / ref
+
+
+def hit_share(values: np.ndarray, reference: float | np.ndarray, tol: float = 0.01, axis: int = -1) -> np.ndarray:
+    """Share of restarts (along ``axis``) whose value is within ``tol`` (relative) of the reference optimum:
+    P1 Table 1's hitting rate with "hit" = (value − ref)/ref ≤ tol. Infinite values (no solution) miss."""
+    if tol < 0:
+        raise ValueError(f"tol must be ≥ 0, got {tol}")
+    return np.mean(relative_gap(values, reference) <= tol, axis=axis)
 
 
 # ---- batched three-layer nets ------------------------------------------------------------------------------
 
-def forward(W1: torch.Tensor, W2: torch.Tensor, w3: torch.Tensor, mask: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-    """Σ_j mask_j ((X W₁ⱼ)₊ W₂ⱼ)₊ w₃ⱼ: W1 (B, m, d, h₁), W2 (B, m, h₁, h₂), w3 (B, m, h₂), mask (B, m), X (n, d);
-    returns (B, n)."""
-    A2 = torch.relu(torch.relu(X @ W1) @ W2)                     # (B, m, n, h₂)
-    return torch.einsum("bmnk,bmk,bm->bn", A2, w3, mask)
+def smooth_relu(z: torch.Tensor, tau: float) -> torch.Tensor:
+    """τ·softplus(z/τ) (≥ relu(z), at most τ·log 2 above it); relu(z) itself for τ = 0."""
+    return torch.relu(z) if tau == 0 else tau * torch.nn.functional.softplus(z / tau)
+
+
+def branch_outputs(W1: torch.Tensor, W2: torch.Tensor, w3: torch.Tensor, X: torch.Tensor, tau: float = 0.0) -> torch.Tensor:
+    """((X W₁)₊ W₂)₊ w₃ of every branch: W1 (..., d, h₁), W2 (..., h₁, h₂), w3 (..., h₂), X (n, d) or broadcastable
+    (..., n, d); returns (..., n). τ > 0: both ReLUs smoothed (:func:`smooth_relu`)."""
+    A2 = smooth_relu(smooth_relu(X @ W1, tau) @ W2, tau)         # (..., n, h₂)
+    return torch.einsum("...nk,...k->...n", A2, w3)
+
+
+def branch_regularizer(W1: torch.Tensor, W2: torch.Tensor, w3: torch.Tensor, kind: Regularizer) -> torch.Tensor:
+    """R of every branch, (...,): weight decay ½Σ‖·‖² or P2's (our reading) ⅓Σ‖·‖³ over its three layers."""
+    sq = [W1.pow(2).sum((-1, -2)), W2.pow(2).sum((-1, -2)), w3.pow(2).sum(-1)]
+    if kind == "weight_decay":
+        return 0.5 * sum(sq)
+    if kind == "path":
+        return sum(q.pow(1.5) for q in sq) / 3.0
+    raise ValueError(f"unknown regularizer {kind!r}: choose one of {', '.join(REGULARIZERS)}")
+
+
+def forward(W1: torch.Tensor, W2: torch.Tensor, w3: torch.Tensor, mask: torch.Tensor, X: torch.Tensor,
+            tau: float = 0.0) -> torch.Tensor:
+    """Σ_j mask_j ((X W₁ⱼ)₊ W₂ⱼ)₊ w₃ⱼ: W1 (B, m, d, h₁), W2 (B, m, h₁, h₂), w3 (B, m, h₂), mask (B, m), X (n, d)
+    shared by all nets or (B, 1, n, d) one per net; returns (B, n)."""
+    return torch.einsum("bmn,bm->bn", branch_outputs(W1, W2, w3, X, tau), mask)
 
 
 def regularizer(W1: torch.Tensor, W2: torch.Tensor, w3: torch.Tensor, mask: torch.Tensor,
                 kind: Regularizer) -> torch.Tensor:
-    """R per net, (B,): weight decay ½Σ‖·‖² or P2's (our reading) ⅓Σ‖·‖³ over the layers of active branches."""
-    sq = [W.pow(2).flatten(2).sum(-1) for W in (W1, W2, w3)]    # each (B, m)
-    if kind == "weight_decay":
-        per = 0.5 * sum(sq)
-    elif kind == "path":
-        per = sum(s.pow(1.5) for s in sq) / 3.0
-    else:
-        raise ValueError(f"unknown regularizer {kind!r}: choose one of {', '.join(REGULARIZERS)}")
-    return (per * mask).sum(-1)
+    """R per net, (B,), over its active branches (see :func:`branch_regularizer`)."""
+    return (branch_regularizer(W1, W2, w3, kind) * mask).sum(-1)
 
 
 @dataclass(frozen=True)
 class Trained:
     """Nets trained as one batch, indexed (target t, branch count m, restart r)."""
-    values: np.ndarray       # (T, M, R) regulariser value
+    values: np.ndarray       # (T, M, R) objective: R (interpolation) or ½‖f − y‖² + βR (regularised)
     violations: np.ndarray   # (T, M, R) ‖f(X) − y‖ / max(1, ‖y‖)
     feasible: np.ndarray     # (T, M, R) bool
     ms: tuple[int, ...]
     W1: np.ndarray           # (T, M, R, m_max, d, h₁)
     W2: np.ndarray           # (T, M, R, m_max, h₁, h₂)
+    w3: np.ndarray           # (T, M, R, m_max, h₂)
     seconds: float
+
+    def net(self, t: int, mi: int, r: int) -> Net:
+        """Net (t, ms[mi], r) with its m active branches."""
+        m = self.ms[mi]
+        return self.W1[t, mi, r, :m], self.W2[t, mi, r, :m], self.w3[t, mi, r, :m]
 
     def best(self) -> np.ndarray:
         """(T, M) best feasible value (∞ where no restart interpolates)."""
         return np.where(self.feasible, self.values, np.inf).min(-1)
 
-    def patterns(self, X: np.ndarray, t: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Inner and outer patterns of target t's feasible nets (their active branches only)."""
+    def patterns(self, X: np.ndarray, t: int = 0, within: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Inner and outer patterns of target t's feasible nets (their active branches only); with ``within``
+        only of the nets whose value is ≤ within × the best value of target t (every other net is then
+        above every harvested one)."""
         keep = self.feasible[t]
+        if within is not None:
+            keep = keep & (self.values[t] <= within * np.where(keep, self.values[t], np.inf).min())
         W1, W2 = [], []
         for mi, m in enumerate(self.ms):
             W1.append(self.W1[t, mi, keep[mi], :m])
@@ -284,20 +537,50 @@ class Trained:
         return branch_patterns(W1a, W2a, X)
 
 
-def train_nets(X: np.ndarray, Y: np.ndarray, ms: Sequence[int], *, kind: Regularizer, h1: int, h2: int = 1,
-               restarts: int = 8, outer: int = 20, inner: int = 150, rho: float = 10.0, rho_max: float = 1e4,
-               feas_tol: float = 1e-5,
-               seed: int = 0, device: str = "auto", dtype: torch.dtype = torch.float64) -> Trained:
-    """min R s.t. f(X) = y for every target y (rows of Y, T × n), every branch count m in ``ms`` and every
-    restart, trained as ONE batch of T·|ms|·restarts nets (branches beyond m are masked out).
+@dataclass
+class _Batch:
+    """One batch of T·M·R nets (target t, branch count m, restart r), branches beyond m masked out."""
+    W1: torch.Tensor     # (B, m_max, d, h₁)
+    W2: torch.Tensor     # (B, m_max, h₁, h₂)
+    w3: torch.Tensor     # (B, m_max, h₂)
+    mask: torch.Tensor   # (B, m_max)
+    X: torch.Tensor      # (n, d) or (B, 1, n, d)
+    Y: torch.Tensor      # (B, n)
+    shape: tuple[int, int, int]
+    ms: tuple[int, ...]
 
-    Augmented Lagrangian with a warm start on ½‖f − y‖² (``parallel_linear.augmented_lagrangian``). A net counts
-    as interpolating when ‖f(X) − y‖ ≤ feas_tol · max(1, ‖y‖). Standard nets: ms = [1], h2 ≥ 2.
-    """
+    def residual(self) -> torch.Tensor:
+        """f(X) − y, (B, n)."""
+        return forward(self.W1, self.W2, self.w3, self.mask, self.X) - self.Y
+
+    def reg(self, kind: Regularizer) -> torch.Tensor:
+        """R per net, (B,)."""
+        return regularizer(self.W1, self.W2, self.w3, self.mask, kind)
+
+    def trained(self, values: torch.Tensor, feasible: torch.Tensor, seconds: float) -> "Trained":
+        """Package the batch (values and feasible flags (B,)) as a :class:`Trained`."""
+        T, M, R = self.shape
+        with torch.no_grad():
+            viol = (self.residual().norm(dim=1) / self.Y.norm(dim=1).clamp(min=1.0)).cpu().numpy()
+            full = (T, M, R, self.W1.shape[1])
+            return Trained(values=values.detach().cpu().numpy().reshape(T, M, R), violations=viol.reshape(T, M, R),
+                           feasible=feasible.cpu().numpy().reshape(T, M, R), ms=self.ms,
+                           W1=(self.W1 * self.mask[..., None, None]).cpu().numpy().reshape(*full, *self.W1.shape[-2:]),
+                           W2=self.W2.detach().cpu().numpy().reshape(*full, *self.W2.shape[-2:]),
+                           w3=(self.w3 * self.mask[..., None]).detach().cpu().numpy().reshape(*full, self.w3.shape[-1]),
+                           seconds=seconds)
+
+
+def _batch(X: np.ndarray, Y: np.ndarray, ms: Sequence[int], *, kind: str, h1: int, h2: int, restarts: int,
+           seed: int, device: str, dtype: torch.dtype, start: Net | None = None, noise: float = 0.0) -> _Batch:
+    """Validate the input and draw the batch's initial weights (X n × d or T × n × d, Y T × n): random, or
+    ``start`` = (W1 (m, d, h₁), W2 (m, h₁, h₂), w3 (m, h₂)) with every weight times (1 + noise·N(0, 1))."""
+    X = np.asarray(X, float)
     Y = np.atleast_2d(np.asarray(Y, float))
-    n, d = X.shape
-    if Y.shape[1] != n:
-        raise ValueError(f"targets must have n = {n} entries (X is {n} × {d}), got Y of shape {Y.shape}")
+    n, d = X.shape[-2:]
+    if X.ndim not in (2, 3) or (X.ndim == 3 and len(X) != len(Y)) or Y.shape[1] != n:
+        raise ValueError(f"targets must have n = {n} entries and X be n × d or T × n × d with T = {len(Y)} "
+                         f"(X is {X.shape}), got Y of shape {Y.shape}")
     if not ms or min(ms) < 1 or h1 < 1 or h2 < 1 or restarts < 1:
         raise ValueError("need branch counts m ≥ 1, widths h1, h2 ≥ 1 and restarts ≥ 1")
     if kind not in REGULARIZERS:
@@ -312,24 +595,112 @@ def train_nets(X: np.ndarray, Y: np.ndarray, ms: Sequence[int], *, kind: Regular
 
     # alive at the start: W₂ ≥ 0 keeps every second-layer unit on wherever a first-layer unit is, and output
     # weights of alternating signs (over branches and units) give both signs to every net
-    W1 = init(d, h1)
-    W2 = init(h1, h2).detach().abs().requires_grad_()
-    alt = (-1.0) ** (torch.arange(mmax)[:, None] + torch.arange(h2)[None, :])
-    w3 = (torch.randn(B, mmax, h2, generator=gen, dtype=dtype).abs() * alt / np.sqrt(h2)).to(dev).requires_grad_()
+    if start is not None:
+        if tuple(ms) != (len(start[0]),) or start[0].shape != (mmax, d, h1) or start[1].shape != (mmax, h1, h2) \
+                or start[2].shape != (mmax, h2):
+            raise ValueError(f"a start net needs ms = [m] and weights (m, {d}, h1), (m, h1, h2), (m, h2) matching "
+                             f"h1 = {h1}, h2 = {h2}; got ms = {list(ms)} and shapes {[w.shape for w in start]}")
+
+        def jitter(W: np.ndarray) -> torch.Tensor:
+            W = torch.as_tensor(W, dtype=dtype).expand(B, *W.shape)
+            return (W * (1 + noise * torch.randn(W.shape, generator=gen, dtype=dtype))).to(dev).requires_grad_()
+
+        W1, W2, w3 = (jitter(W) for W in start)
+    else:
+        W1 = init(d, h1)
+        W2 = init(h1, h2).detach().abs().requires_grad_()
+        alt = (-1.0) ** (torch.arange(mmax)[:, None] + torch.arange(h2)[None, :])
+        w3 = (torch.randn(B, mmax, h2, generator=gen, dtype=dtype).abs() * alt / np.sqrt(h2)).to(dev).requires_grad_()
     mcount = torch.as_tensor(np.repeat(np.tile(np.asarray(ms), T), R), device=dev)
     mask = (torch.arange(mmax, device=dev)[None, :] < mcount[:, None]).to(dtype)
     Xt = torch.as_tensor(X, dtype=dtype, device=dev)
+    if X.ndim == 3:
+        Xt = Xt.repeat_interleave(M * R, dim=0)[:, None]             # (B, 1, n, d)
     Yt = torch.as_tensor(np.repeat(Y, M * R, axis=0), dtype=dtype, device=dev)
+    return _Batch(W1, W2, w3, mask, Xt, Yt, (T, M, R), tuple(ms))
+
+
+def train_nets(X: np.ndarray, Y: np.ndarray, ms: Sequence[int], *, kind: Regularizer, h1: int, h2: int = 1,
+               restarts: int = 8, outer: int = 20, inner: int = 150, rho: float = 100.0, rho_max: float = 1e4,
+               feas_tol: float = 1e-5, line_search: LineSearch = "per_problem",
+               seed: int = 0, device: str = "auto", dtype: torch.dtype = torch.float64) -> Trained:
+    """min R s.t. f(X) = y for every target y (rows of Y, T × n), every branch count m in ``ms`` and every
+    restart, trained as ONE batch of T·|ms|·restarts nets (branches beyond m are masked out).
+
+    X: n × d (shared by all targets) or T × n × d (data set t for target t). Augmented Lagrangian with a warm
+    start on ½‖f − y‖² (``parallel_linear.augmented_lagrangian``, L-BFGS with one line search shared by the
+    batch or one per net). The first penalty ρ must exceed the price of giving up a small part of y: with
+    depth 3 and weight decay a chain fitting a part of norm q costs (3/2)q^{2/3} and, once dropped, is a dead
+    local minimum, so ρq²/2 > (3/2)q^{2/3} is needed (ρ = 100 covers q ≳ 0.07; ρ = 10 lost q = 0.25).
+    A net counts as interpolating when ‖f(X) − y‖ ≤ feas_tol · max(1, ‖y‖).
+    Standard nets: ms = [1], h2 ≥ 2. Values: R.
+    """
+    b = _batch(X, Y, ms, kind=kind, h1=h1, h2=h2, restarts=restarts, seed=seed, device=device, dtype=dtype)
     t0 = time.perf_counter()
-    augmented_lagrangian([W1, W2, w3], lambda: forward(W1, W2, w3, mask, Xt) - Yt,
-                         lambda: regularizer(W1, W2, w3, mask, kind), outer=outer, inner=inner, rho=rho,
-                         rho_max=rho_max, stop_tol=1e-10 * max(1.0, float(Yt.norm(dim=1).max())))
+    augmented_lagrangian([b.W1, b.W2, b.w3], b.residual, lambda: b.reg(kind), outer=outer, inner=inner, rho=rho,
+                         rho_max=rho_max, stop_tol=1e-10 * max(1.0, float(b.Y.norm(dim=1).max())),
+                         line_search=line_search)
     secs = time.perf_counter() - t0
     with torch.no_grad():
-        vals = regularizer(W1, W2, w3, mask, kind).cpu().numpy().reshape(T, M, R)
-        viol = ((forward(W1, W2, w3, mask, Xt) - Yt).norm(dim=1) / Yt.norm(dim=1).clamp(min=1.0))
-        viol = viol.cpu().numpy().reshape(T, M, R)
-        shape = (T, M, R, mmax)
-        return Trained(values=vals, violations=viol, feasible=viol <= feas_tol, ms=tuple(ms),
-                       W1=(W1 * mask[..., None, None]).cpu().numpy().reshape(*shape, d, h1),
-                       W2=W2.cpu().numpy().reshape(*shape, h1, h2), seconds=secs)
+        viol = b.residual().norm(dim=1) / b.Y.norm(dim=1).clamp(min=1.0)
+        return b.trained(b.reg(kind), viol <= feas_tol, secs)
+
+
+def train_regularized(X: np.ndarray, Y: np.ndarray, ms: Sequence[int], *, kind: Regularizer, beta: float,
+                      h1: int, h2: int = 1, restarts: int = 8, steps: int = 10000, lr: float = 0.01,
+                      taus: Sequence[float] = (1e-3, 1e-4, 0.0), iters: int = 100, start: Net | None = None,
+                      noise: float = 0.0, seed: int = 0, device: str = "auto", adam_dtype: torch.dtype = torch.float32,
+                      progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> Trained:
+    """min ½‖f(X) − y‖² + β R for every target (rows of Y, T × n; X n × d or T × n × d), branch count m and
+    restart, as one batch. Random starts, or ``start`` (one net, ms = [m]) times (1 + noise·N(0, 1)).
+
+    1. ``steps`` of Adam (in ``adam_dtype``), learning rate ``lr`` decayed to 0 by a cosine, on the active
+       branches only (no padding). Adam scales every coordinate by its own gradient history, so no step is
+       shared across nets.
+    2. A short polish in float64: for τ in ``taus`` (decreasing to 0) both ReLUs are smoothed to
+       τ·softplus(·/τ) and every net runs ``iters`` steps of its own L-BFGS with its own line search
+       (:func:`companion.batched_lbfgs.lbfgs_per_problem`).
+
+    The objective is non-smooth at its optima (units switch on exactly at data points): quasi-Newton steps
+    stall there, and a homotopy from large τ funnels every restart into the same region, so the global
+    search is left to Adam. Values: the exact objective in float64; every finite value counts as feasible.
+    """
+    taus = [float(t) for t in taus]
+    if not beta > 0 or steps < 0 or not lr > 0 or iters < 1 or (taus and (taus[-1] != 0 or any(
+            a <= b for a, b in zip(taus, taus[1:])))) or (steps == 0 and not taus):
+        raise ValueError(f"need beta > 0, lr > 0, iters ≥ 1, steps ≥ 0, taus empty or strictly decreasing to 0, "
+                         f"and some steps or taus; got beta={beta}, lr={lr}, iters={iters}, steps={steps}, taus={taus}")
+    b = _batch(X, Y, ms, kind=kind, h1=h1, h2=h2, restarts=restarts, seed=seed, device=device,
+               dtype=torch.float64, start=start, noise=noise)
+    t0 = time.perf_counter()
+    if steps:
+        live = b.mask.bool()
+        owner = live.nonzero()[:, 0]                                      # (K,) the net of every active branch
+        Wf = [W.detach()[live].to(adam_dtype).requires_grad_() for W in (b.W1, b.W2, b.w3)]
+        Xf = (b.X[owner, 0] if b.X.dim() == 4 else b.X).to(adam_dtype)
+        Yf = b.Y.to(adam_dtype)
+        opt = torch.optim.Adam(Wf, lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+        for _ in (progress or iter)(range(steps)):
+            opt.zero_grad()
+            f = torch.zeros_like(Yf).index_add(0, owner, branch_outputs(*Wf, Xf))
+            loss = 0.5 * (f - Yf).pow(2).sum() + beta * branch_regularizer(*Wf, kind).sum()
+            loss.backward()
+            opt.step()
+            sched.step()
+        with torch.no_grad():
+            for W, w in zip((b.W1, b.W2, b.w3), Wf):
+                W[live] = w.to(W.dtype)
+
+    def objective(tau: float) -> Callable[[], torch.Tensor]:
+        def f() -> torch.Tensor:
+            res = forward(b.W1, b.W2, b.w3, b.mask, b.X, tau) - b.Y
+            return 0.5 * res.pow(2).sum(1) + beta * b.reg(kind)
+        return f
+
+    for tau in taus:
+        lbfgs_per_problem([b.W1, b.W2, b.w3], objective(tau), iters=iters)
+    secs = time.perf_counter() - t0
+    with torch.no_grad():
+        vals = objective(0.0)()
+        return b.trained(vals, torch.isfinite(vals), secs)

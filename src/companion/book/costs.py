@@ -32,6 +32,14 @@ SCS_ITERS = 2500
 CVXPY_OPS = 30_000
 #: Host operations to decode one 32 × 32 JPEG (PIL) and convert it.
 JPEG_OPS = 12
+#: Elementwise passes over the activations in one Adam step of ``relu_duality.train_regularized`` (two ReLU
+#: layers forward and backward, the loss, Adam's moment updates).
+ADAM_PASSES = 40
+#: Small operations of one such Adam step (autograd nodes, three parameter updates, the scheduler).
+ADAM_STEP_OPS = 120
+#: Host operations per variable of one group-lasso program (cvxpy's canonicalisation and Clarabel's
+#: factorisations; 80,000-variable programs took about 5 s here).
+SOCP_OPS_PER_VARIABLE = 120
 #: The plane evaluator's block of elements on a CPU and on a GPU (``landscape.evaluate_fast``'s ``max_elements``).
 EVAL_BLOCK = {"cpu": 2**18, "cuda": 2**26}
 #: Examples whose first-layer products the plane evaluator holds at once: on a CPU one block of 1,024 per worker
@@ -432,17 +440,60 @@ def parallel_linear(p: Mapping[str, Any], device: str) -> list[Work]:
     return out
 
 
+def adam(stage: str, *, steps: int, elements: float, flops_per_step: float, dtype: int = F32) -> Work:
+    """``steps`` Adam steps on many tiny nets trained as one batch (``relu_duality.train_regularized``): per step
+    a forward and a backward over ``elements`` activations (≈ ``ADAM_PASSES`` elementwise passes) and
+    ``ADAM_STEP_OPS`` small operations; ``flops_per_step`` of products."""
+    return Work(stage, flops=steps * flops_per_step, bytes=steps * ADAM_PASSES * elements * dtype,
+                ops=steps * ADAM_STEP_OPS, peak=dtype * 12 * elements)
+
+
+def socp(stage: str, *, variables: float, count: int = 1) -> Work:
+    """``count`` group-lasso programs by cvxpy + Clarabel on the host: canonicalisation and an interior-point
+    solve, ``SOCP_OPS_PER_VARIABLE`` host operations per variable (``relu_duality.parallel_program``)."""
+    return Work(stage, ops=count * (CVXPY_OPS + SOCP_OPS_PER_VARIABLE * variables), host=True,
+                peak=F64 * 400 * variables)
+
+
 def parallel_relu(p: Mapping[str, Any], device: str) -> list[Work]:
-    """Three-layer ReLU nets by the augmented Lagrangian ((outer + 1) × inner L-BFGS iterations): the standard
-    and the parallel (m = 2) nets on every whitened ratio, one batch each, and one standard batch per rank-one
-    instance."""
+    """A: three-layer ReLU nets by the augmented Lagrangian ((outer + 1) × inner L-BFGS iterations): the
+    standard nets on every whitened ratio, the parallel nets for every m in a_ms under both regularisers, one
+    standard batch per rank-one instance. B: Adam then a per-net L-BFGS polish (len(b_taus) × b_iters
+    iterations) on b_datasets × b_ms × b_restarts parallel nets and b_datasets × b_restarts standard ones, the
+    whitened and exact (b_exact_n) batches; per data set one full convex program (all 2(1 + (n−1) + C(n−1, 2))
+    inner patterns × about 4n harvested outer ones) and a small one; the exact program over 2^n outer sign
+    vectors at b_exact_n."""
     n, R, out = p["n"], p["restarts"], []
-    batches = [("whitened, standard", len(p["ratios"])), ("whitened, parallel", len(p["ratios"]) * 2)]
-    batches += [(f"rank-one {i}", 1) for i in range(len(p["rank_one"]))]
-    for name, nets in batches:
-        B = nets * R
-        out.append(lbfgs(name, iterations=(p["outer"] + 1) * p["inner"], flops_per_eval=B * 6.0 * (n * n * n + n * n),
-                         ops_per_eval=40, params=B * (2 * n * n + n)))
+    T, a_ms = len(p["ratios"]), p.get("a_ms", [2])
+    batches = [("A: whitened, standard", T, 1, n)]
+    batches += [(f"A: whitened, parallel {kind}", T * len(a_ms), max(a_ms), 1) for kind in ("path", "weight decay")]
+    batches += [(f"C: rank-one {i}", 1, 1, n) for i in range(len(p["rank_one"]))]
+    for name, nets, m, h2 in batches:
+        B = nets * R * m
+        out.append(lbfgs(name, iterations=(p["outer"] + 1) * p["inner"],
+                         flops_per_eval=B * 6.0 * (n * n * n + n * n * h2), ops_per_eval=40,
+                         params=B * (n * n + n * h2 + h2)))
+    if "b_n" not in p:
+        return out
+    bn, h1, Rb, steps, d = p["b_n"], p["b_h1"], p["b_restarts"], p["b_steps"], 3
+    polish = len(p["b_taus"]) * p["b_iters"]
+    runs = [("B: parallel nets", p["b_datasets"] * Rb * sum(p["b_ms"]), p["b_datasets"] * len(p["b_ms"]) * Rb * max(p["b_ms"]), bn, h1, 1),
+            ("B: standard nets", p["b_datasets"] * Rb, p["b_datasets"] * Rb, bn, h1, h1),
+            ("B: whitened and exact", (1 + p["b_exact_datasets"]) * Rb * (p["b_exact_n"] + 1),
+             (1 + p["b_exact_datasets"]) * Rb * (p["b_exact_n"] + 1), p["b_exact_n"], p["b_exact_n"], 1)]
+    for name, branches, padded, nn, w1, w2 in runs:
+        elements = branches * nn * (w1 + w2)
+        out.append(adam(f"{name}: Adam", steps=steps, elements=elements,
+                        flops_per_step=6.0 * branches * nn * (d * w1 + w1 * w2 + w2)))
+        out.append(lbfgs(f"{name}: polish", iterations=polish, ops_per_eval=60, params=padded * (d * w1 + w1 * w2 + w2),
+                         flops_per_eval=6.0 * padded * nn * (d * w1 + w1 * w2 + w2)))
+    inner_full = 2 * (1 + (bn - 1) + (bn - 1) * (bn - 2) // 2)
+    out.append(socp("B: convex programs", variables=4.0 * 4 * bn * inner_full * d, count=p["b_datasets"]))
+    out.append(socp("B: standard nets' bounds and regions", variables=4.0 * 8 * inner_full * d,
+                    count=p["b_datasets"] * (1 + len(p["b_ms"]))))
+    ne = p["b_exact_n"]
+    inner_e = 2 * (1 + (ne - 1) + (ne - 1) * (ne - 2) // 2)
+    out.append(socp("B.3: exact programs", variables=4.0 * (2 ** ne + 4 * ne) * inner_e * d, count=2 * p["b_exact_datasets"]))
     return out
 
 
