@@ -87,18 +87,18 @@ def test_caratheodory_keeps_the_value_with_at_most_n_plus_one_branches():
     for n, seed, beta in [(5, 0, 0.05), (5, 0, None), (6, 3, 0.05)]:
         X, y = rd.planar_instance(n, seed=seed)
         inner = rd.arrangement_patterns_3d(X)
-        outer = rd.exact_patterns(rd.feature_basis(X, inner))
-        res = rd.parallel_program(X, y, inner, outer, beta=beta)
-        V, c = rd.block_outputs(res, X, inner, outer)
-        assert c.sum() * (beta or 1.0) == pytest.approx(res.value - (0 if beta is None else
-                                                       0.5 * np.sum((V.sum(0) - y) ** 2)), rel=1e-6)
-        sparse = rd.caratheodory(res, X, inner, outer)
-        assert res.branches > n + 1 >= sparse.branches       # the interior point spreads; the vertex does not
-        net = rd.reconstruct(sparse)
-        assert len(net[0]) <= n + 1
-        assert rd.net_objective(X, y, net, beta or 1.0) == pytest.approx(res.value, rel=1e-6)
-    with pytest.raises(ValueError, match="own patterns"):
-        rd.block_outputs(res, X, inner[:-1], outer)
+        res = rd.parallel_program(X, y, inner, rd.exact_patterns(rd.feature_basis(X, inner)), beta=beta)
+        net = rd.reconstruct(res)
+        sparse = rd.caratheodory(net, X)
+        assert len(net[0]) > n + 1 >= len(sparse[0])          # the interior point spreads; the reduction does not
+        for b in (0.05, 1.0, 3.0):                              # the same fit and cost, so the same value for any β
+            assert rd.net_objective(X, y, sparse, b) == pytest.approx(rd.net_objective(X, y, net, b), rel=1e-9)
+    # a net that already has few branches keeps them; a duplicated branch is merged into one
+    W1, W2, w3 = (W[:2] for W in sparse)
+    doubled = tuple(np.concatenate([W, W]) for W in (W1, W2, w3))
+    merged = rd.caratheodory(doubled, X)
+    assert len(merged[0]) <= 3
+    assert rd.net_objective(X, y, merged, 0.1) == pytest.approx(rd.net_objective(X, y, doubled, 0.1), rel=1e-9)
 
 
 def test_trained_parallel_nets_reach_the_exact_convex_optimum_and_never_beat_it():

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Iterable, Literal, Sequence
 
 import numpy as np
@@ -287,23 +287,6 @@ def parallel_program(X: np.ndarray, y: np.ndarray, inner: np.ndarray, outer: np.
                          z_pos=Zp.value.reshape(2 * O, I, d), z_neg=Zm.value.reshape(2 * O, I, d))
 
 
-def block_outputs(res: ProgramResult, X: np.ndarray, inner: np.ndarray, outer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every block's contribution to the fit and to the cost: outputs V (2O, n), row 2o + k = s·D'_o h_{o,s}
-    with s = (+1, −1)[k], and costs c (2O,) = Σ‖z‖ over the block's units. ``res`` from :func:`parallel_program`
-    on X (n × d) with the same ``inner`` (I, n) and ``outer`` (O, n) patterns."""
-    if res.z_pos is None or res.z_neg is None:
-        raise ValueError(f"the program has no solution (status {res.status!r})")
-    inner, outer = np.asarray(inner, float), np.asarray(outer, float)
-    if res.z_pos.shape != (2 * len(outer), len(inner), X.shape[1]):
-        raise ValueError(f"the solution has shape {res.z_pos.shape}; these patterns give "
-                         f"{(2 * len(outer), len(inner), X.shape[1])}: pass the program's own patterns")
-    pre = np.einsum("nd,bid->bin", X, res.z_pos - res.z_neg)                    # (2O, I, n) X z per unit
-    h = np.einsum("bin,in->bn", pre, inner)                                     # Σ_i D_i X z, (2O, n)
-    V = np.repeat(outer, 2, axis=0) * h * np.tile([1.0, -1.0], len(outer))[:, None]
-    c = (np.linalg.norm(res.z_pos, axis=-1) + np.linalg.norm(res.z_neg, axis=-1)).sum(-1)
-    return V, c
-
-
 def _caratheodory_weights(U: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """Weights μ' ≥ 0 (k,) with U μ' = U μ and at most rank(U) non-zeros, from U (r, k) and μ > 0 (k,).
 
@@ -329,26 +312,27 @@ def _caratheodory_weights(U: np.ndarray, mu: np.ndarray) -> np.ndarray:
         on[idx[j]] = False
 
 
-def caratheodory(res: ProgramResult, X: np.ndarray, inner: np.ndarray, outer: np.ndarray, *,
-                 drop_tol: float = 1e-8) -> ProgramResult:
-    """An optimal solution of the same program with at most n + 1 non-zero blocks, from any optimal one.
+def caratheodory(net: Net, X: np.ndarray) -> Net:
+    """The same objective with at most n + 1 branches: a parallel net (W1 (m, d, h₁), W2 (m, h₁, 1), w3 (m, 1),
+    e.g. from :func:`reconstruct`) on X (n × d) → a net made of some of its branches, each rescaled.
 
-    Scaling block b by λ ≥ 0 keeps it in its cones and scales its output v_b and cost c_b, so the fit and the
-    cost of Σ_b λ_b (block b) depend only on Σλ_b (v_b, c_b) ∈ ℝ^{n+1}. The solution has λ = 1; a vertex of
-    {λ ≥ 0 : Σλ_b (v_b, c_b) = Σ_b (v_b, c_b)} (the simplex method's answer) has at most n + 1 non-zeros
-    (Carathéodory's theorem for cones) and the same fit and cost, hence the same value: an optimal parallel net
-    with at most n + 1 branches (P2's "enough branches", our derivation). ``branches`` counts the blocks kept.
+    Scaling all three layers of branch j by λ_j^{1/3} (λ_j ≥ 0) scales its output v_j ∈ ℝⁿ and its regulariser
+    c_j = ⅓Σ‖W‖³ by λ_j, so the fit Σλ_j v_j and the cost Σλ_j c_j, hence ½‖f − y‖² + βR for every y and β,
+    depend only on Σλ_j (v_j, c_j) ∈ ℝ^{n+1}. Carathéodory's reduction finds λ ≥ 0 with the sum of λ = 1 and at
+    most n + 1 non-zeros (P2's "enough branches", our derivation). The outputs are the net's own, computed
+    through its ReLUs, so the result is exact whatever the solver's tolerances were.
     """
-    V, c = block_outputs(res, X, inner, outer)
-    A = np.vstack([V.T, c[None]])                                                # (n + 1, 2O)
-    # blocks below drop_tol of the largest cost are the interior point's residue: a vertex could pick one and
-    # scale it up by orders of magnitude, amplifying its cone violations, so they are dropped (changing the
-    # fit and the cost by at most their own size)
-    live = np.flatnonzero(c > drop_tol * c.max())
+    W1, W2, w3 = (np.asarray(W, float) for W in net)
+    Wt = [torch.as_tensor(W) for W in (W1, W2, w3)]
+    with torch.no_grad():
+        V = branch_outputs(*Wt, torch.as_tensor(np.asarray(X, float))).numpy()      # (m, n)
+        c = branch_regularizer(*Wt, "path").numpy()                                  # (m,)
+    keep = np.flatnonzero(c > 0)
     lam = np.zeros(len(c))
-    lam[live] = _caratheodory_weights(A[:, live] / c[live], c[live]) / c[live]   # weights μ = λc on (v/c, 1)
-    scale = lam[:, None, None]
-    return replace(res, branches=int(np.count_nonzero(lam)), z_pos=res.z_pos * scale, z_neg=res.z_neg * scale)
+    lam[keep] = _caratheodory_weights(np.vstack([V[keep].T, c[None, keep]]) / c[keep], c[keep]) / c[keep]
+    used = np.flatnonzero(lam > 0)
+    s = lam[used] ** (1.0 / 3.0)
+    return W1[used] * s[:, None, None], W2[used] * s[:, None, None], w3[used] * s[:, None]
 
 
 def reconstruct(res: ProgramResult, rtol: float = 1e-6) -> Net:
