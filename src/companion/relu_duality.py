@@ -302,11 +302,12 @@ def _caratheodory_weights(U: np.ndarray, mu: np.ndarray) -> np.ndarray:
         if len(idx) <= rank:
             return mu
         z = Vt[-1]
-        if not np.any(z > 0):
-            z = -z
+        z = z * np.sign(z[np.argmax(np.abs(z))])                # its largest entry positive
         pos = z > 1e-15 * np.abs(z).max()
         ratio = np.where(pos, mu[idx] / np.where(pos, z, 1.0), np.inf)
         j = int(np.argmin(ratio))
+        if not np.isfinite(ratio[j]):
+            raise RuntimeError("Carathéodory's reduction found no step (a null vector without a positive entry)")
         mu[idx] = np.maximum(mu[idx] - ratio[j] * z, 0.0)
         mu[idx[j]] = 0.0
         on[idx[j]] = False
