@@ -1,3 +1,5 @@
+"""Per-problem L-BFGS (companion.batched_lbfgs): minimisers across scales, kinks, the augmented Lagrangian."""
+
 import numpy as np
 import pytest
 import torch
