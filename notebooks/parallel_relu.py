@@ -68,16 +68,15 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from companion import relu_duality as rd
+from companion import relu_study as study
 from companion.devices import describe_device
 from companion.plotting import COLORS, subplots
-from companion.stats import mean_interval, wilson_interval
 from companion.book.runtime import glue_many, progress, start_chapter
 
 dev, claims = start_chapter("parallel_relu", preset=preset, device=device, seed=seed, claims_path=claims_path,
                             run_id=run_id, data="synthetic: whitened X (random orthogonal), rank-one X = c aᵀ, "
                             "n points uniform in [−1, 1]² with a bias column and ±1 targets", n=n, restarts=restarts)
 t_start = time.perf_counter()
-kw = dict(restarts=restarts, outer=outer, inner=inner, seed=seed, device=device)
 
 # %% [markdown]
 # ## A. Whitened data: $P = \tfrac32(p^{2/3}+q^{2/3}) > D = \tfrac32(p+q)^{2/3}$
@@ -94,22 +93,11 @@ kw = dict(restarts=restarts, outer=outer, inner=inner, seed=seed, device=device)
 # $m\in$ {glue:text}`pr_a_ms`.
 
 # %%
-inst = [rd.whitened_instance(n, r, seed) for r in ratios]
-X = inst[0][0]
-Y = np.stack([y for _, y in inst])
-pq = [rd.split_signs(y) for y in Y]
-std = rd.train_nets(X, Y, [1], kind="weight_decay", h1=n, h2=n, **kw).best()[:, 0]
-par = rd.train_nets(X, Y, a_ms, kind="path", h1=n, **kw).best()                 # (ratios, ms)
-par_wd = rd.train_nets(X, Y, a_ms, kind="weight_decay", h1=n, **kw).best()      # (ratios, ms)
-P_w = np.array([rd.whitened_primal(p, q) for p, q in pq])
-D_w = np.array([rd.whitened_dual(p, q) for p, q in pq])
-gamma_w = np.array([p + q for p, q in pq])
-rows = []
-for i, (r, (p, q)) in enumerate(zip(ratios, pq)):
-    row = {"q/p": r, "P closed": P_w[i], "D closed": D_w[i], "standard, trained": std[i]}
-    row.update({f"parallel m={m}, weight decay": par_wd[i, j] for j, m in enumerate(a_ms)})
-    row.update({f"parallel m={m}, P2 reg.": par[i, j] for j, m in enumerate(a_ms)})
-    rows.append({**row, "γ = p + q": gamma_w[i]})
+table = study.whitened_table(n, ratios, a_ms, seed=seed, restarts=restarts, outer=outer, inner=inner, device=device)
+P_w, D_w, gamma_w, std = (table[c].to_numpy() for c in ("P closed", "D closed", "γ = p + q", "standard, trained"))
+par = table[[f"parallel m={m}, P2 reg." for m in a_ms]].to_numpy()                 # (ratios, ms)
+par_wd = table[[f"parallel m={m}, weight decay" for m in a_ms]].to_numpy()
+for i, (r, q) in enumerate(zip(ratios, table["q"])):
     claims.close(f"white_std_r{i}", f"whitened, q/p = {r:g}: best trained standard net = P closed form (rel.)",
                  std[i], P_w[i], tol, relative=True)
     if q > 0:
@@ -120,12 +108,11 @@ for j, m in enumerate(a_ms):
                    "(largest relative difference over q/p)", float(np.max(np.abs(par[:, j] / gamma_w - 1))), tol)
     claims.at_most(f"white_parwd_m{m}", f"whitened, parallel m = {m}, weight decay: trained = P closed form, the gap "
                    "stays (largest relative difference over q/p)", float(np.max(np.abs(par_wd[:, j] / P_w - 1))), tol)
-table = pd.DataFrame(rows).set_index("q/p")
-display(table.style.format(precision=6))
+display(table.drop(columns="q").style.format(precision=6))
 fig, ax = subplots(1, width=4.6, height=3.2)
 rr = np.linspace(0, 1, 101)
 ax.plot(rr, [rd.whitened_primal(1, x) / rd.whitened_dual(1, x) for x in rr], color=COLORS["reference"], label="P/D closed form")
-ax.plot(ratios, table["standard, trained"] / table["D closed"], "o", color=COLORS["measured"], label="standard, trained / D")
+ax.plot(ratios, std / D_w, "o", color=COLORS["measured"], label="standard, trained / D")
 ax.plot(ratios, par_wd[:, -1] / D_w, "s", mfc="none", color=COLORS["other"], label=f"parallel m = {a_ms[-1]}, weight decay / D")
 ax.plot(ratios, par[:, -1] / gamma_w, "^", color=COLORS["bound"], label=f"parallel m = {a_ms[-1]}, P2 reg. / its dual γ")
 ax.set(xlabel="q/p", ylabel="trained / dual", title="whitened data, three-layer ReLU nets")
@@ -205,97 +192,55 @@ print(f"whitened: closed form {G_white:.6f}; restarts within {b_hit_tol:.0%}: {w
 # ### B.2 Random planar data: trained parallel nets for $m = 1, \dots, n+1$, and standard nets
 
 # %%
-seeds_b = [seed + 100 + k for k in range(b_datasets)]
-data_b = [rd.planar_instance(b_n, s) for s in seeds_b]
-Xb, Yb = np.stack([x for x, _ in data_b]), np.stack([y for _, y in data_b])
 t_b = time.perf_counter()
-par_b = rd.train_regularized(Xb, Yb, b_ms, kind="path", h1=b_h1, restarts=b_restarts,
-                             progress=lambda it: progress(it, "Adam steps (parallel)", b_steps), **bkw)
-std_b = rd.train_regularized(Xb, Yb, [1], kind="weight_decay", h1=b_h1, h2=b_h1, restarts=b_restarts,
-                             progress=lambda it: progress(it, "Adam steps (standard)", b_steps), **bkw)
-claims.add_timing("B: training parallel and standard nets", time.perf_counter() - t_b)
-t_b = time.perf_counter()
-conv, recon, sparse, std_bound, outer_counts = [], [], [], [], []
-for k in progress(range(b_datasets), "convex programs", b_datasets):
-    X_k, y_k = Xb[k], Yb[k]
-    inner_k = rd.arrangement_patterns_3d(X_k)
-    outer_k = rd.union_patterns(par_b.patterns(X_k, k, b_harvest)[1], std_b.patterns(X_k, k, b_harvest)[1],
-                                rd.sample_branch_patterns(X_k, b_h1, b_samples, seeds_b[k]))
-    res = rd.parallel_program(X_k, y_k, inner_k, outer_k, beta=b_beta)
-    conv.append(res)
-    recon.append(rd.reconstruct(res))
-    sparse.append(rd.caratheodory(recon[-1], X_k))
-    outer_counts.append((len(inner_k), len(outer_k)))
-    r_best = int(np.argmin(std_b.values[k, 0]))
-    t_k = float(np.linalg.norm(std_b.W1[k, 0, r_best, 0]))
-    # the bound needs the best standard net's own patterns; the optimal parallel net's keep it tight and small
-    outer_std = rd.union_patterns(std_b.patterns(X_k, k, 1.0)[1], rd.branch_patterns(*recon[-1][:2], X_k)[1])
-    G_t = rd.parallel_program(X_k, y_k, inner_k, outer_std, beta=b_beta / t_k).value
-    std_bound.append(rd.rescaled_dual_bound(b_beta, t_k, G_t))
-claims.add_timing("B: convex programs", time.perf_counter() - t_b)
-c_est = np.array([r.value for r in conv])
-gaps = rd.relative_gap(par_b.values, c_est[:, None, None])                # (datasets, M, restarts)
-rec_obj = np.array([rd.net_objective(Xb[k], Yb[k], recon[k], b_beta) for k in range(b_datasets)])
+gd = study.general_data(b_n, [seed + 100 + k for k in range(b_datasets)], b_ms, h1=b_h1, restarts=b_restarts,
+                        beta=b_beta, harvest=b_harvest, samples=b_samples, seed=seed, device=device, progress=progress,
+                        steps=b_steps, lr=b_lr, taus=b_taus, iters=b_iters)
+claims.add_timing("B: training and convex programs", time.perf_counter() - t_b)
+c_est, gaps, rec_obj = gd.convex, gd.gaps(), gd.objectives(gd.rebuilt)      # gaps (datasets, M, restarts)
 claims.close("b_reconstruct", "the convex solution rebuilt as a parallel net has the program's value "
              "(largest relative difference over data sets)", float(np.max(np.abs(rd.relative_gap(rec_obj, c_est)))),
              0.0, 1e-6)
-sparse_obj = np.array([rd.net_objective(Xb[k], Yb[k], sparse[k], b_beta) for k in range(b_datasets)])
 claims.close("b_caratheodory_value", f"consistency: Carathéodory's reduction to at most n + 1 = {b_n + 1} branches "
              "keeps the rebuilt net's value (largest relative difference over data sets)",
-             float(np.max(np.abs(sparse_obj / rec_obj - 1))), 0.0, 1e-9)
-m_star = max(len(net[0]) for net in sparse)
+             float(np.max(np.abs(gd.objectives(gd.reduced) / rec_obj - 1))), 0.0, 1e-9)
+m_star = max(len(net[0]) for net in gd.reduced)
 claims.at_least("b_harvest_bound", "consistency: no trained net beats the estimated convex value (its patterns "
                 "include every trained net's; smallest relative gap over all nets)", float(gaps.min()), 0.0, 1e-6)
-std_gap = rd.relative_gap(std_b.values[:, 0], np.array(std_bound)[:, None])  # (datasets, restarts)
+std_gap = gd.std_gaps()                                                    # (datasets,)
 claims.at_least("b_std_weak", "consistency: the best standard net (weight decay) per data set stays above its "
-                "bound βt²/2 + G(β/t) at its own t (smallest relative gap)", float(std_gap.min(-1).min()), 0.0, 1e-6);
+                "bound βt²/2 + G(β/t) at its own t (smallest relative gap)", float(std_gap.min()), 0.0, 1e-6);
 
 # %% [markdown]
 # B.1's second part: the perturbation check on the first data set, and the region polish of the best restart
 # per data set and $m\ge2$:
 
 # %%
-net0 = recon[0]
-back = rd.train_regularized(Xb[0], Yb[0], [len(net0[0])], kind="path", h1=net0[0].shape[2], restarts=b_restarts,
+net0 = gd.rebuilt[0]
+back = rd.train_regularized(gd.X[0], gd.Y[0], [len(net0[0])], kind="path", h1=net0[0].shape[2], restarts=b_restarts,
                             start=net0, noise=0.01, **{**bkw, "steps": 0})
 back_gap = float(np.abs(rd.relative_gap(back.values[0, 0], c_est[0])).max())
 claims.at_most("b_opt_perturbed", "optimiser: the convex solution as a net, weights perturbed by 1%, polishes back "
                "to the convex value (largest |relative difference| over restarts; tolerance hit_tol/10)", back_gap, 0.0,
                b_hit_tol / 10)
-polish = []
-for k in range(b_datasets):
-    for mi, m in enumerate(b_ms):
-        if m >= 2:
-            r = int(np.argmin(par_b.values[k, mi]))
-            v = par_b.values[k, mi, r]
-            polish.append((v - rd.region_program(Xb[k], Yb[k], par_b.net(k, mi, r), b_beta)) / v)
-polish = np.array(polish)
+polish = study.region_gaps(gd)
 claims.at_most("b_opt_polish", "optimiser: best restarts are at their own activation region's optimum "
                "(median relative improvement by region_program)", float(np.median(polish)), b_polish_tol);
 
 # %%
-M = len(b_ms)
-best_gap, med_gap = gaps.min(-1), np.median(gaps, -1)                       # (datasets, M)
-share = rd.hit_share(par_b.values, c_est[:, None, None], b_hit_tol)       # (datasets, M)
-bm, blo, bhi = mean_interval(best_gap, axis=0)
-rows_b = []
-for mi, m in enumerate(b_ms):
-    pooled = int(round(share[:, mi].sum() * b_restarts))
-    lo, hi = wilson_interval(pooled, b_datasets * b_restarts)
-    rows_b.append({"m": m, "best gap (mean over data)": bm[mi], "95% interval": f"[{blo[mi]:.4f}, {bhi[mi]:.4f}]",
-                   "median gap (mean)": med_gap[:, mi].mean(), f"share within {b_hit_tol:.0%}": pooled / (b_datasets * b_restarts),
-                   "share interval": f"[{float(lo):.2f}, {float(hi):.2f}]"})
-table_b = pd.DataFrame(rows_b).set_index("m")
-display(table_b.style.format(precision=4))
-per_data = pd.DataFrame({"data seed": seeds_b, "inner patterns (all)": [a for a, _ in outer_counts],
-                         "outer patterns (harvested + sampled)": [b for _, b in outer_counts],
-                         "convex value (estimated)": c_est, "branches: solver's net": [len(net[0]) for net in recon],
-                         "branches: after Carathéodory": [len(net[0]) for net in sparse],
+summary = study.gap_summary(gaps, gd.parallel.values, c_est, b_ms, b_hit_tol)
+bm, blo, bhi = (summary[c].to_numpy() for c in ("best gap (mean over data)", "low", "high"))
+best_gap, share = gaps.min(-1), rd.hit_share(gd.parallel.values, c_est[:, None, None], b_hit_tol)   # (datasets, M)
+display(summary.style.format(precision=4))
+per_data = pd.DataFrame({"data seed": gd.seeds, "inner patterns (all)": [a for a, _ in gd.pattern_counts],
+                         "outer patterns (harvested + sampled)": [b for _, b in gd.pattern_counts],
+                         "convex value (estimated)": c_est, "branches: solver's net": [len(w[0]) for w in gd.rebuilt],
+                         "branches: after Carathéodory": [len(w[0]) for w in gd.reduced],
                          f"best gap, m = {b_ms[-1]}": best_gap[:, -1], f"share within {b_hit_tol:.0%}, m = {b_ms[-1]}": share[:, -1],
-                         "standard: best": std_b.values[:, 0].min(-1), "standard: dual bound": std_bound,
-                         "standard: best gap (≥)": std_gap.min(-1)}).set_index("data seed")
+                         "standard: best": gd.standard.values[:, 0].min(-1), "standard: dual bound": gd.std_bound,
+                         "standard: best gap (≥)": std_gap}).set_index("data seed")
 display(per_data.style.format(precision=4))
-mi_top = M - 1
+mi_top = len(b_ms) - 1
 hit_sets = int(np.sum(best_gap[:, mi_top] <= b_gap_tol))                  # data sets whose best restart is within
 b_finding = claims.finding("b_gap_closes", f"general data, training: with m = {b_ms[mi_top]} ≥ n + 1 branches the best of "
                f"{b_restarts} trained parallel nets is within {b_gap_tol:.0%} of the convex optimum (estimated "
@@ -307,14 +252,13 @@ ms_arr = np.asarray(b_ms)
 for k in range(b_datasets):
     axs[0].plot(ms_arr, np.maximum(best_gap[k], 1e-6), color=COLORS["measured"], alpha=0.25, lw=0.8)
 axs[0].plot(ms_arr, np.maximum(bm, 1e-6), "o-", color=COLORS["measured"], label="best restart (mean)")
-axs[0].plot(ms_arr, np.maximum(med_gap.mean(0), 1e-6), "s--", color=COLORS["other"], label="median restart (mean)")
+axs[0].plot(ms_arr, np.maximum(summary["median gap (mean)"], 1e-6), "s--", color=COLORS["other"], label="median restart (mean)")
 axs[0].axhline(b_hit_tol, color=COLORS["reference"], lw=1, ls=":", label=f"{b_hit_tol:.0%}")
 axs[0].axvline(b_n + 1, color=COLORS["bound"], lw=1, ls="--", label="m = n + 1")
 axs[0].set(xscale="log", yscale="log", xlabel="branches m", ylabel="(trained − convex)/convex, estimated",
            title=f"n = {b_n}, β = {b_beta:g}, {b_datasets} data sets")
 axs[0].legend(fontsize=8)
-pooled = share.mean(0)
-lo, hi = wilson_interval(np.round(pooled * b_datasets * b_restarts).astype(int), b_datasets * b_restarts)
+pooled, lo, hi = (summary[c].to_numpy() for c in ("share within tol", "share low", "share high"))
 axs[1].errorbar(ms_arr, pooled, yerr=[pooled - lo, hi - pooled], fmt="o-", color=COLORS["measured"], capsize=3)
 axs[1].axvline(b_n + 1, color=COLORS["bound"], lw=1, ls="--")
 axs[1].set(xscale="log", ylim=(-0.02, 1.02), xlabel="branches m", ylabel=f"share of restarts within {b_hit_tol:.0%}",
@@ -328,26 +272,9 @@ axs[1].set(xscale="log", ylim=(-0.02, 1.02), xlabel="branches m", ylabel=f"share
 # beside it.
 
 # %%
-seeds_e = [seed + 200 + k for k in range(b_exact_datasets)]
-data_e = [rd.planar_instance(b_exact_n, s) for s in seeds_e]
-Xe, Ye = np.stack([x for x, _ in data_e]), np.stack([y for _, y in data_e])
-tr_e = rd.train_regularized(Xe, Ye, [b_exact_n + 1], kind="path", h1=b_exact_n, restarts=b_restarts, **bkw)
-exact_rows = []
-for k, s_k in enumerate(seeds_e):
-    X_e, y_e = Xe[k], Ye[k]
-    inner_e = rd.arrangement_patterns_3d(X_e)
-    exact_res = rd.parallel_program(X_e, y_e, inner_e, rd.exact_patterns(rd.feature_basis(X_e, inner_e)), beta=b_beta)
-    exact_val = exact_res.value
-    exact_net = rd.caratheodory(rd.reconstruct(exact_res), X_e)
-    est = rd.parallel_program(X_e, y_e, inner_e, rd.union_patterns(
-        tr_e.patterns(X_e, k, b_harvest)[1], rd.sample_branch_patterns(X_e, b_exact_n, b_samples, s_k)), beta=b_beta).value
-    exact_rows.append({"data seed": s_k, "exact": exact_val, "estimated": est,
-                       "(estimated − exact)/exact": (est - exact_val) / exact_val,
-                       "best trained gap vs exact": float(rd.relative_gap(tr_e.values[k, 0].min(), exact_val)),
-                       f"share within {b_hit_tol:.0%} of exact": float(rd.hit_share(tr_e.values[k, 0], exact_val, b_hit_tol)),
-                       "optimal net: branches": len(exact_net[0]),
-                       "optimal net: (value − exact)/exact": rd.net_objective(X_e, y_e, exact_net, b_beta) / exact_val - 1})
-exact_df = pd.DataFrame(exact_rows).set_index("data seed")
+exact_df = study.exact_comparison(b_exact_n, [seed + 200 + k for k in range(b_exact_datasets)], restarts=b_restarts,
+                                  beta=b_beta, harvest=b_harvest, samples=b_samples, hit_tol=b_hit_tol, seed=seed,
+                                  device=device, steps=b_steps, lr=b_lr, taus=b_taus, iters=b_iters)
 display(exact_df.style.format(precision=6))
 claims.at_least("b_exact_lower", f"n = {b_exact_n}: no trained net beats the exact convex value (smallest "
                 "relative gap)", float(exact_df["best trained gap vs exact"].min()), 0.0, 1e-6)
@@ -363,39 +290,34 @@ exact_hits = int(np.sum(exact_df["best trained gap vs exact"] <= b_hit_tol));
 # ## C. Rank-one data: both sign cases
 
 # %%
-r1 = []
-for i, (ya, yb) in enumerate(rank_one):
-    Xr, yr, c = rd.rank_one_instance(6, 3, ya, yb, seed)
-    best = rd.train_nets(Xr, yr, [1], kind="weight_decay", h1=6, h2=6, **kw).best()[0, 0]
-    D = rd.standard_dual(rd.rank_one_gauge(ya, yb))
-    r1.append({"(y_a, y_b)": f"({ya:g}, {yb:g})", "trained": best, "P (our closed form)": rd.rank_one_primal(ya, yb),
-               "D": D, "(trained − D)/D": (best - D) / D})
+r1 = study.rank_one_table(rank_one, seed=seed, restarts=restarts, outer=outer, inner=inner, device=device)
+for i, row in enumerate(r1.itertuples(index=False)):
+    ya, yb, best, gap = row.y_a, row.y_b, row.trained, row[r1.columns.get_loc("(trained − D)/D")]
     claims.close(f"rank1_primal_{i}", f"rank one, (y_a, y_b) = ({ya:g}, {yb:g}): trained = our closed-form P (rel.)",
                  best, rd.rank_one_primal(ya, yb), tol, relative=True)
     claims.finding(f"rank1_zero_gap_{i}", f"rank one, {'same' if ya * yb > 0 else 'opposite'} signs: P2 says zero "
-                   "gap; relative gap (trained − D)/D", estimate=(best - D) / D, low=(best - D) / D - tol,
-                   high=(best - D) / D + tol, region=(None, 10 * tol))
-display(pd.DataFrame(r1).set_index("(y_a, y_b)").style.format(precision=6))
+                   "gap; relative gap (trained − D)/D", estimate=gap, low=gap - tol, high=gap + tol, region=(None, 10 * tol))
+display(r1.drop(columns=["y_a", "y_b"]).style.format(precision=6))
 
 # %% [markdown]
 # ## Claims
 
 # %%
 claims.save()
-glue_many("pr", ratio_max=rd.whitened_primal(1, 1) / rd.whitened_dual(1, 1), gap_same=r1[0]["(trained − D)/D"],
-          gap_opp=r1[-1]["(trained − D)/D"], n_checks=sum(c.kind == "check" for c in claims.claims),
+glue_many("pr", ratio_max=rd.whitened_primal(1, 1) / rd.whitened_dual(1, 1), gap_same=r1["(trained − D)/D"].iloc[0],
+          gap_opp=r1["(trained − D)/D"].iloc[-1], n_checks=sum(c.kind == "check" for c in claims.claims),
           n_findings=sum(c.kind == "finding" for c in claims.claims), preset=preset,
           device=describe_device(dev), total=time.perf_counter() - t_start, a_ms=", ".join(map(str, a_ms)),
           m_star=m_star,
           exact_n=b_exact_n, b_n=b_n, b_steps=b_steps, b_m_top=b_ms[-1], b_datasets=b_datasets, b_restarts=b_restarts, b_beta=b_beta,
           white_share=white_share, back_gap=back_gap, polish_med=float(np.median(polish)), polish_max=float(polish.max()),
           gap_top=float(bm[-1]), gap_top_lo=float(blo[-1]), gap_top_hi=float(bhi[-1]), gap_tol=b_gap_tol,
-          hit_tol=b_hit_tol, share_top=float(share[:, -1].mean()), share_first=float(share[:, 0].mean()), med_top=float(med_gap[:, -1].mean()),
+          hit_tol=b_hit_tol, share_top=float(share[:, -1].mean()), share_first=float(share[:, 0].mean()), med_top=float(summary["median gap (mean)"].iloc[-1]),
           gap_min_m=b_ms[int(np.argmin(bm))], gap_min=float(bm.min()), outcome=b_finding.outcome,
-          std_gap_min=float(std_gap.min(-1).min()), std_gap_max=float(std_gap.min(-1).max()),
+          std_gap_min=float(std_gap.min()), std_gap_max=float(std_gap.max()),
           est_excess=float(exact_df["(estimated − exact)/exact"].max()),
           exact_best=float(exact_df["best trained gap vs exact"].max()),
-          exact_share=float(exact_df[f"share within {b_hit_tol:.0%} of exact"].mean()),
+          exact_share=float(exact_df["share within tol of exact"].mean()),
           exact_zero=float(exact_df["optimal net: (value − exact)/exact"].abs().max()), exact_hits=exact_hits,
           exact_sets=b_exact_datasets, hit_sets=hit_sets)
 Markdown(claims.table())
