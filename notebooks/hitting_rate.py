@@ -56,10 +56,10 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from companion.data import synthetic_teacher
-from companion.hitting import PAPER_HITS, Protocol, benchmark, rates_frame, run_protocols
-from companion.onehidden import init_nets, train_autograd, train_onehidden
-from companion.plotting import COLORS, subplots
+from companion.core.data import synthetic_teacher
+from companion.training.hitting import PAPER_HITS, Protocol, benchmark, rates_frame, run_protocols
+from companion.training.onehidden import init_nets, train_autograd, train_onehidden
+from companion.core.plotting import COLORS, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 
 t_start = time.perf_counter()
@@ -82,7 +82,7 @@ dev, claims = start_chapter("hitting_rate", preset=preset, device=device, seed=s
 # first check or last cut, and stop when it rises after 3 cuts. A seed **hits** when its *full-data* loss is
 # ≤ 10⁻⁵ when it stops. All networks see the same minibatches (one shuffle per epoch): the randomness that
 # differs between seeds is the initialisation, which is what P1 varies. Each width of each row below, with all its
-# seeds, is one configuration of `companion.sweep.map`: set `scheduler` to fan them out to Dask; each result is
+# seeds, is one configuration of `companion.core.fanout.map`: set `scheduler` to fan them out to Dask; each result is
 # kept in `hitting_rate.sweep/` beside the claims, so a rerun resumes where a lost worker stopped.
 
 # %%
@@ -145,7 +145,7 @@ fb = table[table.row.str.contains("full batch")]
 # %% [markdown]
 # ## The trainer: exact, and how fast
 #
-# The fast trainer (`companion.onehidden`) stacks the hidden units of every network into one block, so the
+# The fast trainer (`companion.training.onehidden`) stacks the hidden units of every network into one block, so the
 # first-layer products of all networks are one matrix product, the per-network sums one sparse product, and
 # the backward pass is written out by hand. Below: the same networks, minibatches and rule trained by it and by
 # autograd one network at a time, in float64; then the same work timed for the fast trainer, today's batched

@@ -74,13 +74,13 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from companion import landscape_sweep as sw
+from companion.landscapes import verdict as sw
 from companion.book.claims import atomic_write_text
-from companion.data import synthetic_teacher
-from companion.devices import describe_device
-from companion.losses import multiclass_hinge, tau_hinge
-from companion.landscape_pipeline import FIG4_ROWS, fig4_data
-from companion.plotting import subplots
+from companion.core.data import synthetic_teacher
+from companion.core.devices import describe_device
+from companion.training.losses import multiclass_hinge, tau_hinge
+from companion.landscapes.pipeline import FIG4_ROWS, fig4_data
+from companion.core.plotting import subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 
 t_start = time.perf_counter()
@@ -113,9 +113,9 @@ fan_out = dict(scheduler=scheduler, store=Path(claims_path).with_name("landscape
 #
 # Every setting trains the same T = {glue:text}`lv_T` triples of initial networks (authors' settings all in one
 # batch), on P1's synthetic teacher set (hinge loss). Each (I, protocol) is one configuration of
-# `companion.sweep.map`: set `scheduler` to fan them out to Dask; each result is kept in `landscape_verdict.sweep/`
+# `companion.core.fanout.map`: set `scheduler` to fan them out to Dask; each result is kept in `landscape_verdict.sweep/`
 # beside the claims, so a rerun resumes where a lost worker stopped. **Measures**, per triple, as trained and after aligning
-# the solutions' units (`companion.symmetry`; the bias units stay in place):
+# the solutions' units (`companion.landscapes.symmetry`; the bias units stay in place):
 #
 # - the **Jensen gap** L(centre) − mean of the three losses, and the **largest barrier** along the three segments
 #   θᵢ → θⱼ (max over t of the loss above the straight line between the end losses; {glue:text}`lv_K` points),
@@ -248,7 +248,7 @@ Markdown(claims.table())
 # %% [markdown]
 # ## Which explanation the numbers support
 #
-# The rules, fixed before the run (`companion.landscape_sweep.explain`): a cell (I, setting, view) is *flat*
+# The rules, fixed before the run (`companion.landscapes.verdict.explain`): a cell (I, setting, view) is *flat*
 # when the upper ends of its gap and barrier intervals are ≤ {glue:text}`lv_near_zero`, *well trained* when the
 # upper end of its loss interval is < {glue:text}`lv_collapse` of the zero function's loss, *collapsed* when the
 # lower end is ≥ it. (a): every setting flat at the widest I, as trained. (b): every well-trained setting keeps

@@ -19,7 +19,7 @@
 # regularisation gives zero gap"*, and that *"weight decay explicitly encourages low-rank solutions via
 # closed-form expressions"*. The paper has no code and no experiments; this chapter is, to our knowledge,
 # the first numerical evidence for its linear results. The full text was not available to us: the
-# formulas below are **our derivation** (stated in `companion.parallel_linear` and checked here three
+# formulas below are **our derivation** (stated in `companion.duality.parallel_linear` and checked here three
 # ways: closed form, convex program in cvxpy, non-convex training with batched restarts).
 #
 # Setting (P2's convention): $X \in \mathbb R^{n\times d}$ (rows are samples), $Y \in \mathbb R^{n\times k}$,
@@ -64,9 +64,9 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from companion import parallel_linear as pl
-from companion.devices import describe_device
-from companion.plotting import COLORS, subplots
+from companion.duality import parallel_linear as pl
+from companion.core.devices import describe_device
+from companion.core.plotting import COLORS, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 
 dev, claims = start_chapter("parallel_linear", preset=preset, device=device, seed=seed, claims_path=claims_path,
@@ -281,7 +281,7 @@ Markdown(claims.table())
 # ## How this differs from the paper
 #
 # - P2 has no experiments and its full text was not available to us: the closed forms are ours (derived in
-#   `companion.parallel_linear`) and checked by {glue:text}`pl_n_claims` claims ({glue:text}`pl_n_hold` hold).
+#   `companion.duality.parallel_linear`) and checked by {glue:text}`pl_n_claims` claims ({glue:text}`pl_n_hold` hold).
 #   Which regulariser P2 modifies to is not confirmed; we implement the path regulariser
 #   $\frac1L\sum_{j,l}\|W_{lj}\|_F^L$ and state it.
 # - Training: L-BFGS inside an augmented Lagrangian for the interpolation constraint, {glue:text}`pl_restarts`

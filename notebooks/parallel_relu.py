@@ -16,7 +16,7 @@
 #
 # Wang, Ergen & Pilanci state (abstract v3) that *"strong duality holds for three-layer standard ReLU networks
 # given rank-1 data matrices"*, and (abstract v1) that the gap is non-zero for whitened data. The full text
-# was not available to us: every formula below is **our derivation** (in `companion.relu_duality`), checked
+# was not available to us: every formula below is **our derivation** (in `companion.duality.relu_duality`), checked
 # here against batched non-convex training. Data: synthetic only.
 #
 # Standard net $f = ((XW_1)_+W_2)_+w_3$, minimum-norm interpolation with weight decay
@@ -67,10 +67,10 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from companion import relu_duality as rd
-from companion import relu_study as study
-from companion.devices import describe_device
-from companion.plotting import COLORS, subplots
+from companion.duality import relu_duality as rd
+from companion.duality import relu_study as study
+from companion.core.devices import describe_device
+from companion.core.plotting import COLORS, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 
 dev, claims = start_chapter("parallel_relu", preset=preset, device=device, seed=seed, claims_path=claims_path,

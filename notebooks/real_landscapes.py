@@ -64,13 +64,13 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from companion.devices import describe_device
-from companion.losses import multiclass_hinge
-from companion.nets import forward, n_parameters
-from companion.landscape_pipeline import FIG4_ROWS as ROWS, PanelConfig, fig4_data, landscape_panel
-from companion.plotting import subplots
+from companion.core.devices import describe_device
+from companion.training.losses import multiclass_hinge
+from companion.training.nets import forward, n_parameters
+from companion.landscapes.pipeline import FIG4_ROWS as ROWS, PanelConfig, fig4_data, landscape_panel
+from companion.core.plotting import subplots
 from companion.book.runtime import glue_many, progress, start_chapter
-from companion.symmetry import align_to_first
+from companion.landscapes.symmetry import align_to_first
 
 t_start = time.perf_counter()
 sets, used = fig4_data(rows, n_train=n_train, n_test=n_test, seed=seed, data_dir=data_dir or None, mnist_split=mnist_split)
@@ -94,7 +94,7 @@ for u in used[1:]:
 # - **as trained** — P1's protocol: the plane through the three weight vectors, centred at their mean, axes
 #   θ₁ − θ₂ and θ₁ − θ₃;
 # - **aligned** — the same three functions after undoing the networks' permutation symmetry
-#   (`companion.symmetry.align_to_first`): branches can be reordered and the hidden units of each layer
+#   (`companion.landscapes.symmetry.align_to_first`): branches can be reordered and the hidden units of each layer
 #   relabelled without changing the function, so networks 2 and 3 are relabelled to match network 1 unit by unit
 #   (activation matching on `n_probe` training inputs; with one hidden layer all I·8 units are matched at once,
 #   with 8-8-8 branches first the branches, then the units inside each branch). The three functions, and so the
@@ -191,7 +191,7 @@ draw("aligned");
 # For the widest network of each row, both evaluators on the same small grid (float64; "as trained" plane;
 # at most `bench_branches` of its branches when that is set, as in the `paper` preset):
 # grid points × examples per second, and their largest relative difference. Engine: `compiled` is the fused C
-# kernel of `companion.relu_kernel` (one hidden layer, on a CPU with a C compiler), `torch` the rest.
+# kernel of `companion.landscapes.plane_kernel` (one hidden layer, on a CPU with a C compiler), `torch` the rest.
 
 # %%
 bench = pd.DataFrame([{"row": ROWS[key][0], "I": I, "device": describe_device(dev), "engine": p.bench.engine,
@@ -207,12 +207,12 @@ display(bench.style.format({"fast (points·examples/s)": "{:.2e}", "per-point (p
 #
 # Not run here: the `paper` preset's widest deep CIFAR-10 network has 1.24 billion parameters. Its pipeline (train,
 # plane, evaluate, measures, align, accuracy) was profiled on this project's 2-core CPU machine at growing I with
-# `companion.landscape_pipeline.profile_stages` (20 SGD steps on 2,000 examples, a 5×5 grid; one fresh process per
+# `companion.landscapes.pipeline.profile_stages` (20 SGD steps on 2,000 examples, a 5×5 grid; one fresh process per
 # I) and recorded with the package (`recorded_profile()`); straight lines through it (`fit_scaling`) give the
 # I = 50,000 row below. `companion plan --preset paper` prints the same row's estimate on a GPU.
 
 # %%
-from companion.landscape_pipeline import fit_scaling, recorded_profile
+from companion.landscapes.pipeline import fit_scaling, recorded_profile
 
 profile = recorded_profile()
 totals = profile[profile.stage == "total"].set_index("I")[["seconds", "peak_gib"]]
@@ -320,7 +320,7 @@ Markdown(claims.table())
 #
 # - **Data.** MNIST: offline only the official *test* split (10,000 images) is available, so the `smoke` and `cpu`
 #   presets train on {glue:text}`rl_n_train` of its images and test on a disjoint {glue:text}`rl_n_test` (seeded);
-#   the `paper` preset uses the official training split (`mnist_split = "train"`), which `companion.data`
+#   the `paper` preset uses the official training split (`mnist_split = "train"`), which `companion.core.data`
 #   downloads and checks where there is a network. CIFAR-10: offline, the JPEG copy in the shared data folder
 #   (its train split for training, test split for test accuracy), a lossy re-encoding whose pixels differ
 #   slightly from the official batches; {glue:text}`rl_n_train` training and {glue:text}`rl_n_test` test images

@@ -44,10 +44,10 @@ import time
 import numpy as np
 import torch
 
-from companion.devices import describe_device
-from companion.plotting import COLORS, subplots
+from companion.core.devices import describe_device
+from companion.core.plotting import COLORS, subplots
 from companion.book.runtime import glue_many, start_chapter
-from companion.shapley_folkman import (
+from companion.convexity.shapley_folkman import (
     distance_to_downset,
     hausdorff_to_hull,
     lp_profile,
@@ -75,7 +75,7 @@ dev, claims = start_chapter("shapley_folkman", preset=preset, device=device, see
 # vectorised max-plus step per added copy), take the hull as the least concave majorant of the
 # sampled profile, and measure the Hausdorff distance from the hull's boundary to the sampled
 # boundary of the average. The sampling error of that distance is bounded and reported
-# (see `companion.shapley_folkman`). Nothing here assumes the answer: the closed form is only compared with.
+# (see `companion.convexity.shapley_folkman`). Nothing here assumes the answer: the closed form is only compared with.
 
 # %%
 t0 = time.perf_counter()

@@ -53,15 +53,15 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from companion import landscape as ls
-from companion.data import synthetic_teacher
-from companion.devices import describe_device
-from companion.losses import tau_hinge
-from companion.nets import n_parameters
-from companion.landscape_pipeline import PanelConfig, landscape_panel
-from companion.plotting import COLORS, subplots
+from companion.landscapes import landscape as ls
+from companion.core.data import synthetic_teacher
+from companion.core.devices import describe_device
+from companion.training.losses import tau_hinge
+from companion.training.nets import n_parameters
+from companion.landscapes.pipeline import PanelConfig, landscape_panel
+from companion.core.plotting import COLORS, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
-from companion.stats import spearman
+from companion.core.stats import spearman
 
 t_start = time.perf_counter()
 ds = synthetic_teacher(n=n, d=10, hidden=11, seed=seed)

@@ -65,10 +65,10 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from companion import separable as sp
-from companion.data import synthetic_teacher
-from companion.devices import describe_device
-from companion.plotting import COLORS, subplots
+from companion.convexity import separable as sp
+from companion.core.data import synthetic_teacher
+from companion.core.devices import describe_device
+from companion.core.plotting import COLORS, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 
 t_start = time.perf_counter()

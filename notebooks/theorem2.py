@@ -57,9 +57,9 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from companion.deep_linear import compare, gaussian_instance, rank_deficient_instance, sigma_min_nonzero
-from companion.devices import describe_device
-from companion.plotting import COLORS, subplots
+from companion.duality.deep_linear import compare, gaussian_instance, rank_deficient_instance, sigma_min_nonzero
+from companion.core.devices import describe_device
+from companion.core.plotting import COLORS, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 
 dev, claims = start_chapter("theorem2", preset=preset, device=device, seed=seed, claims_path=claims_path,

@@ -23,7 +23,7 @@
 #
 # A network of I branches averages the logits of I VGG-9s, $f(x) = \frac1I\sum_{i=1}^I f_i(x)$, trained with one
 # cross-entropy loss on $f$. We hold all branches (and several seeds) as **one network of grouped convolutions**
-# (`companion.vgg.BranchVGG9`), check it against the authors' loop over branches, and train at this page's
+# (`companion.training.vgg.BranchVGG9`), check it against the authors' loop over branches, and train at this page's
 # preset; the `paper` preset is the paper's grid, for a GPU.
 
 # %% tags=["parameters"]
@@ -62,10 +62,10 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from companion.devices import describe_device
-from companion.plotting import COLORS, subplots
+from companion.core.devices import describe_device
+from companion.core.plotting import COLORS, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
-from companion.vgg import (CIFAR_TEST, CIFAR_TRAIN, BranchVGG9, GridPoint, Recipe, VGG9, benchmark_forms,
+from companion.training.vgg import (CIFAR_TEST, CIFAR_TRAIN, BranchVGG9, GridPoint, Recipe, VGG9, benchmark_forms,
                            compare_forms, count_macs, device_settings, grid_flops, load_train_test,
                            train_flops_per_image, train_grid, trend_per_doubling, vgg9_macs, vgg9_parameters)
 
@@ -147,7 +147,7 @@ _ = claims.close("bench_forms_agree", f"benchmark (float32, w = {bench_w}): grou
 # w: SGD, Nesterov momentum 0.9, weight decay 5 × 10⁻⁴, batch `batch_size`, learning rate `lr` cut ×0.1 at the
 # `milestones` (the paper preset: 150, 225, 275 of 300 epochs), random crops (zero padding 4) and horizontal
 # flips done on the device, the authors' normalisation; initialisation PyTorch's default, as the authors' code.
-# Each (w, I) is one task of `companion.sweep.map`: run here one after the other, or, with the `scheduler`
+# Each (w, I) is one task of `companion.core.fanout.map`: run here one after the other, or, with the `scheduler`
 # parameter (`local:N` or a Dask address), one task per worker, each worker loading the same data subsample.
 
 # %%
@@ -285,7 +285,7 @@ Markdown(claims.table())
 #
 # - **Data.** Offline, CIFAR-10 comes from the JPEG copy in the shared data folder (its train split for training,
 #   its test split for accuracy): a lossy re-encoding whose pixels differ slightly from the official batches, so
-#   accuracies are not comparable to the last digit with runs on the official files (which `companion.data` uses
+#   accuracies are not comparable to the last digit with runs on the official files (which `companion.core.data` uses
 #   where they are present or can be downloaded). Seeded subsets: {glue:text}`vgg_n_train` training and
 #   {glue:text}`vgg_n_test` test images.
 # - **Scale.** Preset **{glue:text}`vgg_preset`** on {glue:text}`vgg_device` ({glue:text}`vgg_total:.0f` s in all).

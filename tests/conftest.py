@@ -45,7 +45,7 @@ def chapter_data_dir(tmp_path_factory) -> Path:
     """The real data (../shared/data) when present, else generated stand-ins in the real layouts."""
     if shared_data_present():
         return SHARED_DATA
-    from companion.data import write_stand_in_data
+    from companion.core.data import write_stand_in_data
 
     return write_stand_in_data(tmp_path_factory.mktemp("stand_in_data"))
 

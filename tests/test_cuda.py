@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from companion import deep_linear as dl
-from companion import landscape as ls
-from companion import onehidden as oh
-from companion.losses import multiclass_hinge, tau_hinge
-from companion.nets import forward, init_branches
+from companion.duality import deep_linear as dl
+from companion.landscapes import landscape as ls
+from companion.training import onehidden as oh
+from companion.training.losses import multiclass_hinge, tau_hinge
+from companion.training.nets import forward, init_branches
 
 GPU = os.environ.get("COMPANION_CUDA_STANDIN") or "cuda"
 pytestmark = pytest.mark.skipif(GPU == "cuda" and not torch.cuda.is_available(),
@@ -81,7 +81,7 @@ def test_deep_linear_primal():
 
 
 def test_seed_batched_sgd_both_rules():
-    from companion.train import train_sgd
+    from companion.training.train import train_sgd
 
     g = torch.Generator().manual_seed(6)
     x = torch.randn(120, 5, dtype=torch.float64, generator=g)
@@ -97,7 +97,7 @@ def test_seed_batched_sgd_both_rules():
 
 
 def test_symmetry_alignment():
-    from companion.symmetry import align_to_first, random_symmetry
+    from companion.landscapes.symmetry import align_to_first, random_symmetry
 
     x = torch.randn(64, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
     for widths in ((6, 5, 1), (6, 4, 3, 1)):
@@ -112,7 +112,7 @@ def test_symmetry_alignment():
 
 def test_vgg_grouped_network_and_training():
     """Without augmentation: crops and flips are drawn on the device, and CUDA's generator is another stream."""
-    from companion.vgg import Recipe, make_networks, train_networks
+    from companion.training.vgg import Recipe, make_networks, train_networks
 
     g = torch.Generator().manual_seed(11)
     images = torch.randint(0, 256, (16, 3, 32, 32), generator=g, dtype=torch.uint8)
@@ -130,7 +130,7 @@ def test_vgg_grouped_network_and_training():
 
 
 def test_parallel_linear_training():
-    from companion.parallel_linear import train_interpolation
+    from companion.duality.parallel_linear import train_interpolation
 
     rng = np.random.default_rng(12)
     X, Y = rng.standard_normal((5, 4)), rng.standard_normal((5, 2))
@@ -140,7 +140,7 @@ def test_parallel_linear_training():
 
 
 def test_relu_parallel_training():
-    from companion.relu_duality import planar_instance, train_nets
+    from companion.duality.relu_duality import planar_instance, train_nets
 
     X, y = planar_instance(6, seed=13)
     cpu, gpu = both(lambda d: [train_nets(X, y[None], [1, 3], kind="path", h1=3, restarts=2, outer=3,
@@ -149,7 +149,7 @@ def test_relu_parallel_training():
 
 
 def test_relu_regularized_training_adam_and_per_problem_lbfgs():
-    from companion.relu_duality import planar_instance, train_regularized
+    from companion.duality.relu_duality import planar_instance, train_regularized
 
     X, y = planar_instance(6, seed=13)
     cpu, gpu = both(lambda d: [train_regularized(X, y[None], [1, 3], kind="path", beta=0.05, h1=3, restarts=2,

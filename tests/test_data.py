@@ -9,7 +9,7 @@ import torch
 import pytest
 from PIL import Image
 
-from companion import data as D
+from companion.core import data as D
 from conftest import SHARED_DATA
 
 
@@ -244,7 +244,7 @@ def test_stand_in_data_loads_in_the_real_layouts_and_says_it_is_generated(tmp_pa
 def test_orthonormal_teacher_has_unit_rows_orthonormal_when_it_can_and_a_tight_frame_otherwise():
     import torch
 
-    from companion.data import synthetic_teacher
+    from companion.core.data import synthetic_teacher
 
     V = D.teacher_weights(torch.randn(4, 6, dtype=torch.float64), "orthonormal")
     assert torch.allclose(V @ V.T, torch.eye(4, dtype=torch.float64), atol=1e-12)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from companion import deep_linear as dl
+from companion.duality import deep_linear as dl
 
 
 def test_closed_form_matches_independent_convex_solve_when_rank_is_free():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from companion.hitting import PAPER_HITS, Protocol, Rates, benchmark, rates_frame, run_protocol
-from companion.onehidden import matmul_flops
-from companion.stats import wilson_interval
+from companion.training.hitting import PAPER_HITS, Protocol, Rates, benchmark, rates_frame, run_protocol
+from companion.training.onehidden import matmul_flops
+from companion.core.stats import wilson_interval
 
 
 def test_vary_changes_one_field_and_refuses_unknown_ones():

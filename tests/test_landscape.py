@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from companion import landscape as ls
-from companion.losses import multiclass_hinge
-from companion.nets import init_branches
-from companion.losses import tau_hinge
+from companion.landscapes import landscape as ls
+from companion.training.losses import multiclass_hinge
+from companion.training.nets import init_branches
+from companion.training.losses import tau_hinge
 
 
 def sq_loss(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from companion import landscape as ls
-from companion import relu_kernel
-from companion.losses import multiclass_hinge, tau_hinge
-from companion.nets import init_branches
+from companion.landscapes import landscape as ls
+from companion.landscapes import plane_kernel
+from companion.training.losses import multiclass_hinge, tau_hinge
+from companion.training.nets import init_branches
 
 
 def random_case(widths, I=9, n=37, seed=0):
@@ -57,7 +57,7 @@ def test_float32_is_close_to_float64(engine):
 
 def test_the_engine_is_compiled_only_where_it_applies():
     one_hidden, deep, linear = (random_case(w)[0] for w in [(5, 3, 2), (5, 3, 3, 2), (5, 2)])
-    built = relu_kernel.available()
+    built = plane_kernel.available()
     assert ls.fast_engine(one_hidden) == ("compiled" if built else "torch")
     assert ls.fast_engine(one_hidden, "torch") == "torch"
     for plane in (deep, linear):
@@ -89,7 +89,7 @@ def test_benchmark_plane_on_a_subset_of_points():
 def test_benchmark_shapes_small(case):
     b = ls.benchmark_shapes(case, G=3, I=3, n=50, naive_points=2)
     assert b.max_rel_diff < 1e-10 and b.fast_points == 9 and b.naive_points == 2 and b.examples == 50
-    assert b.engine == ("compiled" if relu_kernel.available() else "torch")
+    assert b.engine == ("compiled" if plane_kernel.available() else "torch")
     with pytest.raises(ValueError, match="choose one of"):
         ls.benchmark_shapes("imagenet")
 

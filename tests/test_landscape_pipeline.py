@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from companion import landscape as ls
-from companion.data import synthetic_teacher
-from companion.losses import multiclass_hinge, tau_hinge
-from companion.nets import flatten, forward, init_branches, n_parameters
-from companion.train import batch_indices, init_padded, train_sequential, train_sgd
+from companion.landscapes import landscape as ls
+from companion.core.data import synthetic_teacher
+from companion.training.losses import multiclass_hinge, tau_hinge
+from companion.training.nets import flatten, forward, init_branches, n_parameters
+from companion.training.train import batch_indices, init_padded, train_sequential, train_sgd
 
 
 def test_landscape_panel_and_accuracy():
-    from companion.landscape_pipeline import PanelConfig, accuracy, landscape_panel
+    from companion.landscapes.pipeline import PanelConfig, accuracy, landscape_panel
 
     ds = synthetic_teacher(n=150, d=4, hidden=3, seed=2)
     p = landscape_panel(ds.x, ds.y, tau_hinge, PanelConfig(I=6, widths=(4, 1, 1), seeds=(1, 2, 3), steps=100, lr=1.0,
@@ -33,8 +33,8 @@ def test_landscape_panel_and_accuracy():
 def test_aligned_view_in_place_restores_the_solutions_and_planes_can_be_dropped():
     """The aligned view relabels the trained solutions in place and undoes it exactly; dropping the planes'
     weights changes no number; the aligned surface equals the one through an aligned copy."""
-    from companion.landscape_pipeline import PanelConfig, landscape_panel, plane_view
-    from companion.symmetry import align_to_first
+    from companion.landscapes.pipeline import PanelConfig, landscape_panel, plane_view
+    from companion.landscapes.symmetry import align_to_first
 
     ds = synthetic_teacher(n=120, d=4, hidden=3, seed=5)
     base = dict(I=5, widths=(4, 3, 2, 1), seeds=(4, 5, 6), steps=30, lr=1.0, G=5, batch_size=40, scale="mean",
@@ -53,7 +53,7 @@ def test_aligned_view_in_place_restores_the_solutions_and_planes_can_be_dropped(
 
 
 def test_panel_config_refuses_bad_settings():
-    from companion.landscape_pipeline import PanelConfig
+    from companion.landscapes.pipeline import PanelConfig
 
     ok = dict(I=2, widths=(4, 1, 1), seeds=(1, 2, 3), steps=1, lr=1.0, G=3)
     for bad, msg in ((dict(views=("sideways",)), "unknown views"), (dict(scale="max"), "unknown scale"),
@@ -66,7 +66,7 @@ def test_panel_config_refuses_bad_settings():
 
 def test_profile_stages_and_scaling_fit():
     """A tiny profile: every stage of the panel timed at each I, and lines through ≥ 3 widths."""
-    from companion.landscape_pipeline import fit_scaling, profile_stages
+    from companion.landscapes.pipeline import fit_scaling, profile_stages
 
     t = profile_stages([2, 4, 6], widths=(6, 3, 3, 2), n_train=60, n_eval=30, n_probe=20, steps=3, batch_size=16,
                        G=3, K=3, branch_chunk=4)
@@ -90,7 +90,7 @@ def test_profile_stages_and_scaling_fit():
 def test_the_recorded_paper_scale_profile():
     """The measured table behind the README's "Paper scale": every stage at every recorded I, consistent totals,
     and the extrapolation to I = 50,000 the README quotes."""
-    from companion.landscape_pipeline import fit_scaling, recorded_profile
+    from companion.landscapes.pipeline import fit_scaling, recorded_profile
 
     t = recorded_profile()
     assert list(t.columns) == ["I", "stage", "seconds", "peak_gib"]

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from companion import landscape_sweep as sw
-from companion.data import synthetic_teacher
-from companion.losses import tau_hinge
+from companion.landscapes import verdict as sw
+from companion.core.data import synthetic_teacher
+from companion.training.losses import tau_hinge
 
 CPU = torch.device("cpu")
 

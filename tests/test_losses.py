@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from companion import landscape as ls
-from companion.data import synthetic_teacher
-from companion.losses import multiclass_hinge, tau_hinge
-from companion.nets import flatten, forward, init_branches, n_parameters
-from companion.train import batch_indices, init_padded, train_sequential, train_sgd
+from companion.landscapes import landscape as ls
+from companion.core.data import synthetic_teacher
+from companion.training.losses import multiclass_hinge, tau_hinge
+from companion.training.nets import flatten, forward, init_branches, n_parameters
+from companion.training.train import batch_indices, init_padded, train_sequential, train_sgd
 
 
 def test_losses_against_definitions():

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from companion import landscape as ls
-from companion.data import synthetic_teacher
-from companion.losses import multiclass_hinge, tau_hinge
-from companion.nets import flatten, forward, init_branches, n_parameters
-from companion.train import batch_indices, init_padded, train_sequential, train_sgd
+from companion.landscapes import landscape as ls
+from companion.core.data import synthetic_teacher
+from companion.training.losses import multiclass_hinge, tau_hinge
+from companion.training.nets import flatten, forward, init_branches, n_parameters
+from companion.training.train import batch_indices, init_padded, train_sequential, train_sgd
 
 
 def loop_forward(layers, x, s):
@@ -40,7 +40,7 @@ def test_forward_matches_loop_over_branches(widths):
 def test_init_is_drawn_in_chunks_without_changing_a_number():
     """init_branches writes each layer a chunk of branches at a time; the numbers are those of one
     ``torch.randn`` per layer and network (the definition), also where a shape cannot be chunked."""
-    from companion.nets import _fill_normal
+    from companion.training.nets import _fill_normal
 
     for I, widths in [(40, (3072, 8, 8, 8, 10)), (33, (3, 5, 2))]:
         L = init_branches(2, I, widths, seed=[4, 5], device="cpu", dtype=torch.float32, parametrization="mean")
@@ -56,7 +56,7 @@ def test_init_is_drawn_in_chunks_without_changing_a_number():
 
 
 def test_forward_in_example_chunks_equals_one_piece():
-    from companion.nets import example_chunk_for
+    from companion.training.nets import example_chunk_for
 
     L = init_branches(2, 7, (5, 4, 3, 2), seed=[1, 2], device="cpu", dtype=torch.float64)
     x = torch.randn(23, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))

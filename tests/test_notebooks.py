@@ -45,7 +45,7 @@ def test_data_chapters_run_offline_on_generated_stand_ins(name, tmp_path_factory
     """As on a clone without ../shared and with no network: generated files in the real layouts, no download,
     no outside connection, and the page says the data were stand-ins."""
     from companion.book.runner import run_chapter
-    from companion.data import write_stand_in_data
+    from companion.core.data import write_stand_in_data
     from conftest import ROOT, TEST_DEVICE
 
     data = write_stand_in_data(tmp_path_factory.mktemp("stand_ins"))

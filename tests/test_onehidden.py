@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from companion.data import synthetic_teacher
-from companion.losses import tau_hinge
-from companion.nets import forward
-from companion.onehidden import (epoch_batches, full_loss, init_nets, intra_op_threads, outputs, train_autograd,
+from companion.core.data import synthetic_teacher
+from companion.training.losses import tau_hinge
+from companion.training.nets import forward
+from companion.training.onehidden import (epoch_batches, full_loss, init_nets, intra_op_threads, outputs, train_autograd,
                                  train_onehidden)
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from companion import parallel_linear as pl
+from companion.duality import parallel_linear as pl
 
 
 def test_worked_case_closed_forms():

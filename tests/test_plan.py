@@ -13,7 +13,7 @@ import pytest
 from companion.book import costs, plan, runtime
 from companion.book.chapters import PRESETS, chapter_names, get_chapter, resolve_parameters
 from companion.book.cli import GPU_CHOICES, main
-from companion.nets import n_parameters
+from companion.training.nets import n_parameters
 
 FAKE = plan.Machine(name="fake", gemm=1e11, gemm_tc=1e11, bandwidth=2e10, op=2e-6, assign=1e-10, eig=2e-9,
                     memory=24e9, measured=True, load=0.0)
@@ -90,7 +90,7 @@ def test_the_peak_model_against_the_recorded_profile():
     # landscape_pipeline.profile_stages' defaults (I branches 3072-8-8-8-10, 2,000 examples, batches of 128,
     # G = 5, n_eval = n_probe = 500, chunks of 2,048), measured on the 2-core CPU machine (resident memory): the
     # model counts what is alive, not what the allocator keeps, and stays within 0.7–1.1 of the measured peak
-    from companion.landscape_pipeline import recorded_profile
+    from companion.landscapes.pipeline import recorded_profile
 
     t = recorded_profile()
     for I, gib in t[t["stage"] == "total"].set_index("I")["peak_gib"].items():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from companion import relu_duality as rd
+from companion.duality import relu_duality as rd
 
 
 def test_whitened_closed_forms():

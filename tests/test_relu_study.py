@@ -1,11 +1,11 @@
-"""The parallel_relu chapter's experiment functions (companion.relu_study) on tiny instances."""
+"""The parallel_relu chapter's experiment functions (companion.duality.relu_study) on tiny instances."""
 
 import numpy as np
 import pytest
 
-from companion import relu_duality as rd
-from companion import relu_study as study
-from companion.stats import mean_interval, wilson_interval
+from companion.duality import relu_duality as rd
+from companion.duality import relu_study as study
+from companion.core.stats import mean_interval, wilson_interval
 
 TRAIN = dict(steps=300, lr=0.01, taus=(1e-3, 0.0), iters=30)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from companion.schedule import AuthorsRule, authors_rule_loop
+from companion.training.schedule import AuthorsRule, authors_rule_loop
 
 
 def run_vectorised(losses: np.ndarray, lr: float, **kw) -> tuple[np.ndarray, np.ndarray]:

@@ -3,8 +3,8 @@ import itertools
 import numpy as np
 import pytest
 
-from companion import separable as sp
-from companion.data import synthetic_teacher
+from companion.convexity import separable as sp
+from companion.core.data import synthetic_teacher
 
 
 @pytest.fixture(scope="module")

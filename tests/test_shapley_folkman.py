@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from companion.tropical import max_plus_convolve, min_plus_convolve
-from companion.shapley_folkman import (
+from companion.convexity.tropical import max_plus_convolve, min_plus_convolve
+from companion.convexity.shapley_folkman import (
     distance_to_downset,
     hausdorff_points,
     hausdorff_to_hull,

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from companion import landscape as ls
-from companion.data import synthetic_teacher
-from companion.losses import multiclass_hinge, tau_hinge
-from companion.nets import flatten, forward, init_branches, n_parameters
-from companion.train import batch_indices, init_padded, train_sequential, train_sgd
+from companion.landscapes import landscape as ls
+from companion.core.data import synthetic_teacher
+from companion.training.losses import multiclass_hinge, tau_hinge
+from companion.training.nets import flatten, forward, init_branches, n_parameters
+from companion.training.train import batch_indices, init_padded, train_sequential, train_sgd
 
 
 def test_wilson_interval_and_spearman():
-    from companion.stats import spearman, wilson_interval
+    from companion.core.stats import spearman, wilson_interval
 
     lo, hi = wilson_interval(np.array([0, 50, 100]), 100)
     assert lo[0] < 1e-12 and 0 < hi[0] < 0.05 and lo[1] < 0.5 < hi[1] and hi[2] == 1 and 0.95 < lo[2] < 1

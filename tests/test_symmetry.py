@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from companion.losses import multiclass_hinge
-from companion.nets import forward, init_branches
-from companion.landscape_pipeline import plane_view
-from companion.symmetry import align_to_first, assignment, blocked_assignment, random_symmetry
+from companion.training.losses import multiclass_hinge
+from companion.training.nets import forward, init_branches
+from companion.landscapes.pipeline import plane_view
+from companion.landscapes.symmetry import align_to_first, assignment, blocked_assignment, random_symmetry
 
 WIDTHS = [(6, 4, 3), (6, 4, 3, 5, 3)]
 
@@ -89,7 +89,7 @@ def test_plane_view_jensen_gap():
 def test_constant_units_carrying_biases_stay_in_place():
     """Networks with biases (init_default: a frozen constant unit per hidden layer): aligning with n_fixed = 1
     undoes a permutation of the real units, keeps every function, and never moves a constant unit."""
-    from companion.nets import init_default, with_ones
+    from companion.training.nets import init_default, with_ones
 
     x = with_ones(torch.randn(50, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
     L = init_default(1, 4, (6, 3, 2), seed=5, device="cpu", dtype=torch.float64)
@@ -111,7 +111,7 @@ def test_constant_units_carrying_biases_stay_in_place():
 
 def test_batched_assignments_equal_the_hungarian_algorithm():
     from scipy.optimize import linear_sum_assignment
-    from companion.symmetry import assignments
+    from companion.landscapes.symmetry import assignments
 
     g = torch.Generator().manual_seed(0)
     for k in (1, 2, 5, 8):
@@ -132,8 +132,8 @@ def test_batched_assignments_equal_the_hungarian_algorithm():
 
 
 def test_relabelling_in_place_is_exact_and_undone_by_its_inverse():
-    from companion.nets import init_default, with_ones
-    from companion.symmetry import match_to_first, relabel_
+    from companion.training.nets import init_default, with_ones
+    from companion.landscapes.symmetry import match_to_first, relabel_
 
     x = torch.randn(50, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
     for L, xp, nf in ((init_branches(3, 6, (6, 4, 3, 5, 2), seed=[1, 2, 3], device="cpu", dtype=torch.float64), x, 0),
@@ -150,7 +150,7 @@ def test_relabelling_in_place_is_exact_and_undone_by_its_inverse():
 
 
 def test_leading_direction_is_the_top_singular_vector():
-    from companion.symmetry import leading_direction
+    from companion.landscapes.symmetry import leading_direction
 
     rng = np.random.default_rng(3)
     A = rng.normal(size=(40, 12)) * np.linspace(3, 0.5, 12)              # a clear leading direction

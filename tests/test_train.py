@@ -9,14 +9,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from companion.losses import multiclass_hinge
-from companion.nets import forward, init_default, trainable_masks, with_ones
-from companion.schedule import authors_rule_loop
-from companion.train import epoch_order, train_sgd
-from companion.data import synthetic_teacher
-from companion.losses import tau_hinge
-from companion.nets import flatten, init_branches
-from companion.train import batch_indices, init_padded, train_sequential
+from companion.training.losses import multiclass_hinge
+from companion.training.nets import forward, init_default, trainable_masks, with_ones
+from companion.training.schedule import authors_rule_loop
+from companion.training.train import epoch_order, train_sgd
+from companion.core.data import synthetic_teacher
+from companion.training.losses import tau_hinge
+from companion.training.nets import flatten, init_branches
+from companion.training.train import batch_indices, init_padded, train_sequential
 
 
 class Model(nn.Module):
@@ -312,7 +312,7 @@ def test_branch_chunks_do_not_change_training():
 
 
 def test_config_refuses_bad_settings():
-    from companion.train import SGDConfig
+    from companion.training.train import SGDConfig
 
     for bad, msg in ((dict(batches="random"), "unknown batches"), (dict(scale="max"), "unknown scale"),
                      (dict(batch_size=0), "batch_size must be"), (dict(branch_chunk=0), "branch_chunk must be"),

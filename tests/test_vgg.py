@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from companion.vgg import (
+from companion.training.vgg import (
     BranchLoop, BranchVGG9, Recipe, VGG9, _batches, benchmark_forms, branch_seed, compare_forms, copy_branches,
     count_macs, GridPoint, crop_flip, device_settings, grid_flops, init_branch, load_train_test, make_networks,
     normalize, train_grid, train_networks, trend_per_doubling, vgg9_macs, vgg9_parameters,
@@ -264,7 +264,7 @@ def test_grid_points_train_as_train_networks_and_resume_from_the_store(chapter_d
     given = train_grid(points, data=(tr, te))
     assert [_comparable(r) for r in loaded_here] == [_comparable(r) for r in given] == [_comparable(r) for r in direct]
     assert direct[0].history[0]["train_loss"] != direct[1].history[0]["train_loss"]      # the points differ
-    monkeypatch.setattr("companion.vgg.train_networks", lambda *a, **k: pytest.fail("recomputed a stored point"))
+    monkeypatch.setattr("companion.training.vgg.train_networks", lambda *a, **k: pytest.fail("recomputed a stored point"))
     resumed = train_grid(points, store=tmp_path / "store")
     assert [_comparable(r) for r in resumed] == [_comparable(r) for r in direct]
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
+
+from companion.core.files import atomic_write_text
 
 Comparison = Literal["abs", "rel", "at_most", "at_least", "true", "region", "contains"]
 Kind = Literal["check", "finding"]
@@ -119,22 +119,6 @@ def verdict(measured: float, reference: float | None, tolerance: float, comparis
     if comparison == "at_least":
         return m >= r - tolerance
     raise ValueError(f"unknown comparison {comparison!r}: choose abs, rel, at_most, at_least or true")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass

@@ -14,7 +14,7 @@ import sys
 from typing import Sequence
 
 from companion.book.chapters import PRESETS, ChapterError, chapter_names, parse_override
-from companion.devices import DEVICE_CHOICES
+from companion.core.devices import DEVICE_CHOICES
 
 #: GPU classes `companion plan --gpu` knows (their datasheet values are in companion.book.plan.GPU_CLASSES)
 GPU_CHOICES: tuple[str, ...] = ("h100", "h100-pcie", "h200", "a100", "a100-40gb")

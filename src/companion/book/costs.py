@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
 from companion.book.plan import F32, F64, Work
-from companion.nets import example_chunk_for, n_parameters
+from companion.training.nets import example_chunk_for, n_parameters
 
 #: Small operations of one SGD step on branch networks besides 10 per layer (forward, autograd, update, rule).
 SGD_STEP_OPS = 25
@@ -64,7 +64,7 @@ def hidden_units(I: int, widths: Sequence[int]) -> int:
 def sgd(stage: str, *, S: int, I: int, widths: Sequence[int], steps: int, batch: int | None, n: int,
         check_every: int = 100, dtype: int = F32, bound: bool = True, in_place: bool = False,
         branch_chunk: int | None = None, example_chunk: int | None = None) -> Work:
-    """``companion.train.train`` on S networks of I branches (layer widths ``widths``): per step a forward
+    """``companion.training.train.train`` on S networks of I branches (layer widths ``widths``): per step a forward
     and backward (6 FLOPs per parameter and example; 4 in the first layer, whose input needs no gradient), the
     minibatch gathered, every ``check_every`` steps a full-data forward; ≈ 8 passes over the activations and 8
     over the weights per step.
@@ -91,10 +91,10 @@ def sgd(stage: str, *, S: int, I: int, widths: Sequence[int], steps: int, batch:
 
 
 def onehidden(stage: str, *, units: int, d: int, batch: int, steps: int, n: int) -> Work:
-    """``companion.onehidden.train_onehidden`` on ``units`` stacked hidden units for up to ``steps`` steps
+    """``companion.training.onehidden.train_onehidden`` on ``units`` stacked hidden units for up to ``steps`` steps
     (``matmul_flops`` per step; ≈ 7 passes over the (units × batch) array; ≈ 25 operations per step). The rule
     stops networks early, and stopped ones leave the batch: the budget is an upper bound."""
-    from companion.onehidden import matmul_flops
+    from companion.training.onehidden import matmul_flops
 
     return Work(stage, flops=float(matmul_flops(units, d, batch)) * steps, bytes=7.0 * F32 * units * batch * steps,
                 ops=25.0 * steps, peak=F32 * (4.0 * units * batch + 3.0 * units * d + n * d), bound=True)
@@ -103,7 +103,7 @@ def onehidden(stage: str, *, units: int, d: int, batch: int, steps: int, n: int)
 def plane_grid(stage: str, *, points: int, I: int, widths: Sequence[int], n: int, device: str, planes: int = 1,
                rows: int | None = None, dtype: int = F32, branch_chunk: int | None = None,
                plane_networks: float = 3.0) -> Work:
-    """``companion.landscape.evaluate_fast`` on ``planes`` planes of ``points`` points each (``rows`` grid rows,
+    """``companion.landscapes.landscape.evaluate_fast`` on ``planes`` planes of ``points`` points each (``rows`` grid rows,
     default √points) over n examples: the three first-layer products once per plane, the later layers at every
     point, ≈ 4 passes over the (I·h₁ × n) first-layer activations per point, ≈ L + 3 operations per block of
     :data:`EVAL_BLOCK` elements (or per grid row and block of 1024 examples on a CPU). Peak: the plane
@@ -125,7 +125,7 @@ def plane_grid(stage: str, *, points: int, I: int, widths: Sequence[int], n: int
 
 
 def plane_from(stage: str, *, I: int, widths: Sequence[int], dtype: int = F32) -> Work:
-    """``companion.landscape.plane_from_solutions`` on three networks: the centre and two axes (3 networks
+    """``companion.landscapes.landscape.plane_from_solutions`` on three networks: the centre and two axes (3 networks
     written), their norms and scaling, the Gram matrix and the three solutions' coordinates (blockwise
     differences): ≈ 30 passes over one network's weights; a few operations per layer and block. Peak: the
     plane and one block (:data:`BLOCK_ENTRIES`) of a solution minus the centre."""
@@ -150,7 +150,7 @@ def points(stage: str, *, count: int, I: int, widths: Sequence[int], n: int, dty
 
 def align(stage: str, *, pairs: int, I: int, widths: Sequence[int], n_probe: int, fixed: int = 0,
           device: str = "cpu", branch_chunk: int | None = None) -> Work:
-    """``companion.symmetry.match_to_first`` (then ``relabel_``, in place) for ``pairs`` (network, reference)
+    """``companion.landscapes.symmetry.match_to_first`` (then ``relabel_``, in place) for ``pairs`` (network, reference)
     pairs: one hidden layer: all I·h units matched at once (similarity GEMM, one (I·h)² assignment); deeper:
     branches matched in blocks of 1024, then every branch's h units layer by layer, one small assignment (a
     Python-level call) each. ``fixed``: units per branch that stay in place (the bias-carrying unit).
@@ -221,7 +221,7 @@ def theorem1(p: Mapping[str, Any], device: str) -> list[Work]:
     (≈ 50 evaluations, each ≈ 6 passes over an n × n array per branch type) per distinct mix of the three
     types and K; Δ on n_delta_grid points; the brute force over bf_N^I parameter tuples for I ≤ bf_I (2 τ ×
     every K, 401 λ)."""
-    from companion.separable import branch_counts
+    from companion.convexity.separable import branch_counts
 
     counts = [branch_counts(3, I) for I in range(1, p["I_max"] + 1)]
     mixes = {tuple(c // max(math.gcd(*cs), 1) for c in cs) for cs in counts}
@@ -375,7 +375,7 @@ def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
     """The headline (S seeds × widths, one block of units, ≤ steps), every ablation row (ablation_S seeds,
     ≤ ablation_steps, its own batch size), the float64 equivalence check (4 networks by autograd, one at a
     time) and the benchmark (fast trainer, padded autograd trainer, loop over networks)."""
-    from companion.hitting import Protocol
+    from companion.training.hitting import Protocol
 
     P = Protocol(**p["protocol"])
     W, nw = sum(p["widths"]), len(p["widths"])
@@ -399,7 +399,7 @@ def vgg_branches(p: Mapping[str, Any], device: str) -> list[Work]:
     tested after each epoch (``vgg.grid_flops``); ≈ 3840·w activations per branch and image (the seven
     convolutions' outputs), ≈ 12 passes in training (BatchNorm, ReLU, pooling, their backward), 4 in testing;
     bf16 on CUDA (tensor cores, 2-byte activations). Then the benchmark of both forms, and the data."""
-    from companion.vgg import grid_flops, train_flops_per_image, vgg9_parameters
+    from companion.training.vgg import grid_flops, train_flops_per_image, vgg9_parameters
 
     cuda = device == "cuda" and p["amp"] != "off"
     act_b = 2 if cuda else F32

@@ -132,8 +132,9 @@ BASE_BYTES = 0.6e9
 
 def cache_path() -> Path:
     """``$XDG_CACHE_HOME/companion/calibration.json`` (default ``~/.cache/companion/calibration.json``)."""
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "companion" / "calibration.json"
+    from companion.core.files import cache_dir
+
+    return cache_dir() / "calibration.json"
 
 
 def calibration_key(device: str) -> str:

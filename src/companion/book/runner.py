@@ -23,11 +23,11 @@ from companion.book.chapters import (
     project_root,
     resolve_parameters,
 )
-from companion import sweep
+from companion.core import fanout
 from companion.book.claims import atomic_write_text, load_claims
 from companion.book.dashboard import write_failure_page, write_generated_pages
 from companion.book.pages import finalize_notebook, source_version
-from companion.devices import DEVICE_CHOICES
+from companion.core.devices import DEVICE_CHOICES
 
 Log = Callable[[str], None]
 
@@ -295,7 +295,7 @@ def previous_wall_time(out: Path, name: str, preset: str) -> float | None:
 
 
 def run_chapter_task(task: dict[str, Any]) -> RunResult:
-    """One chapter run as an independent task (for :func:`companion.sweep.map`): ``task`` holds
+    """One chapter run as an independent task (for :func:`companion.core.fanout.map`): ``task`` holds
     run_chapter's arguments (name, preset, out_dir, data_dir, device, root)."""
     return run_chapter(task["name"], task["preset"], task["out_dir"], data_dir=task["data_dir"],
                        device=task["device"], root=Path(task["root"]))
@@ -308,7 +308,7 @@ def build_book(book_root: Path | None = None, preset: str = "cpu", *, data_dir: 
 
     The book is always built, so that failing claims or a failed chapter show in it; the result's
     ``ok`` says whether everything ran and held. ``scheduler`` (``local:N`` or a Dask address): run the
-    chapters as tasks on a Dask cluster instead of one after the other here (:mod:`companion.sweep`).
+    chapters as tasks on a Dask cluster instead of one after the other here (:mod:`companion.core.fanout`).
     """
     book_root = Path(book_root or project_root()).resolve()
     log = log or (lambda s: None)
@@ -317,7 +317,7 @@ def build_book(book_root: Path | None = None, preset: str = "cpu", *, data_dir: 
         get_chapter(n)  # validate every name, the device and the scheduler before running anything
     check_device(device)
     try:
-        sched = sweep.resolve_scheduler(scheduler)
+        sched = fanout.resolve_scheduler(scheduler)
     except ValueError as exc:
         raise ChapterError(str(exc)) from exc
     t0 = time.perf_counter()
@@ -327,7 +327,7 @@ def build_book(book_root: Path | None = None, preset: str = "cpu", *, data_dir: 
         log(f"== {len(names)} chapters as tasks on the Dask scheduler {sched}")
         tasks = [dict(name=n, preset=preset, out_dir=str(out), data_dir=str(data_dir) if data_dir else None,
                       device=device, root=str(project_root())) for n in names]
-        runs = sweep.map(run_chapter_task, tasks, scheduler=sched)
+        runs = fanout.map(run_chapter_task, tasks, scheduler=sched)
         for r in runs:
             log(r.summary())
     for k, n in enumerate(names if sched is None else [], 1):

@@ -24,7 +24,7 @@ def start_chapter(chapter: str, *, preset: str, device: str, seed: int, claims_p
     record the data used, print what produced the page and ``companion plan``'s estimate of this run (also kept
     in the claims file, beside the measured wall time). Returns (torch.device, Claims)."""
     from companion.book.claims import Claims
-    from companion.devices import describe_device, resolve_device
+    from companion.core.devices import describe_device, resolve_device
 
     dev = resolve_device(device)
     claims = Claims(chapter=chapter, preset=preset, device=describe_device(dev), seed=seed, path=claims_path,

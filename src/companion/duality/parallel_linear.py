@@ -24,9 +24,9 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 import torch
 
-from companion.batched_lbfgs import lbfgs_per_problem
-from companion.deep_linear import schatten_power
-from companion.devices import resolve_device
+from companion.duality.optim import lbfgs_per_problem
+from companion.duality.deep_linear import schatten_power
+from companion.core.devices import resolve_device
 
 Regularizer = Literal["weight_decay", "path", "schatten"]
 REGULARIZERS: tuple[str, ...] = ("weight_decay", "path", "schatten")
@@ -250,7 +250,7 @@ def augmented_lagrangian(params: Sequence[torch.Tensor], residual: Callable[[], 
     reg + ⟨Λ, F⟩ + (ρ/2)‖F‖², then Λ ← Λ + ρF; ρ doubles for a problem whose violation ‖F‖ failed to
     halve, up to ``rho_max``. ``line_search="shared"``: ``torch.optim.LBFGS`` on the sum over the batch,
     one strong-Wolfe step for all problems (one hopeless problem with a huge ρ stalls the others);
-    ``"per_problem"``: :func:`companion.batched_lbfgs.lbfgs_per_problem`, each problem its own history and
+    ``"per_problem"``: :func:`companion.duality.optim.lbfgs_per_problem`, each problem its own history and
     step. ``warm_start`` first minimises ½‖F‖² alone (a homotopy onto the constraint set). Stops early once
     every violation is below ``stop_tol``.
     """

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 
-from companion.tropical import lower_hull, min_plus_convolve
+from companion.convexity.tropical import lower_hull, min_plus_convolve
 
 
 @dataclass(frozen=True)

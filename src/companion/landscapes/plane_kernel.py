@@ -1,11 +1,11 @@
-"""The fused CPU step of the plane evaluator, ``relu_kernel.c``, compiled once per machine.
+"""The fused CPU step of the plane evaluator, ``plane_kernel.c``, compiled once per machine.
 
-For branches with one hidden layer, :func:`companion.landscape.evaluate_fast` spends its per-point time on
+For branches with one hidden layer, :func:`companion.landscapes.landscape.evaluate_fast` spends its per-point time on
 ``relu(P₀ + αP₁ + βP₂)`` (U × m activations) and on contracting them with the point's last layer (out × U).
 In torch these are an elementwise pass through memory and a GEMM with only ``out`` rows (half the machine's
 GEMM rate); the C kernel forms the activations in vector registers and contracts them at once, so they never
 reach memory. It is compiled at first use with the system C compiler (``$CC``, else ``cc``; ``-O3
--march=native``, about half a second) into ``<cache>/kernels`` (see :func:`companion.data.cache_dir`), keyed
+-march=native``, about half a second) into ``<cache>/kernels`` (see :func:`companion.core.files.cache_dir`), keyed
 by the source, the compiler and the CPU, and loaded with ctypes (which releases the GIL, so worker threads run
 it in parallel). Without a compiler :func:`available` is False and the evaluator uses torch alone.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).with_name("relu_kernel.c")
+SOURCE = Path(__file__).with_name("plane_kernel.c")
 FLAGS = (["-O3", "-march=native", "-std=gnu11", "-shared", "-fPIC"],   # the machine's vectors (AVX-512 here)
          ["-O3", "-std=gnu11", "-shared", "-fPIC"])                    # a compiler without -march=native
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
@@ -55,7 +55,7 @@ def _compile(cc: str, out: Path) -> str:
 @functools.lru_cache(maxsize=1)
 def _library() -> tuple[ctypes.CDLL | None, str]:
     """(the loaded library, "") or (None, why not): compiled on first call, then from the cache."""
-    from companion.data import cache_dir
+    from companion.core.files import cache_dir
 
     cc = shutil.which(os.environ.get("CC", "cc"))
     if cc is None:
@@ -70,7 +70,7 @@ def _library() -> tuple[ctypes.CDLL | None, str]:
         except OSError:
             folder = Path(tempfile.gettempdir()) / f"companion-kernels-{os.getuid()}"
             folder.mkdir(exist_ok=True)
-        lib = folder / f"relu_kernel-{key}.so"
+        lib = folder / f"plane_kernel-{key}.so"
         if not lib.exists() and (err := _compile(cc, lib)):
             return None, f"compiling {SOURCE.name} failed: {err}"
         dll = ctypes.CDLL(str(lib))

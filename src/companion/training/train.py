@@ -8,7 +8,7 @@ rate and the decay may differ per network, so settings batch like seeds. Two rat
   network stops once the loss is ≤ ``stop_loss``. Minibatches (``batches="hash"``): drawn per step, with
   replacement, from a counter-based hash of (network seed, step).
 - ``rule="authors"``: the rule of the authors' ``fully_connected.py``, on each step's *minibatch* loss
-  (:class:`companion.schedule.AuthorsRule`: stop at loss < 1e-5; every ``check_every`` steps cut ×0.1 if
+  (:class:`companion.training.schedule.AuthorsRule`: stop at loss < 1e-5; every ``check_every`` steps cut ×0.1 if
   the loss rose since the last cut, at most 3 cuts, then stop). Minibatches (``batches="epochs"``): epochs
   of a per-network shuffled order, consecutive slices of ``batch_size`` (the last one shorter), as their
   loop does.
@@ -31,9 +31,9 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 import torch
 
-from companion.losses import LossFn
-from companion.nets import Layers, Scale, forward, init_branches
-from companion.schedule import AuthorsRule
+from companion.training.losses import LossFn
+from companion.training.nets import Layers, Scale, forward, init_branches
+from companion.training.schedule import AuthorsRule
 
 Rule = Literal["check_full", "authors"]
 Batches = Literal["hash", "epochs"]

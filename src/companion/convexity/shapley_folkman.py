@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from companion.tropical import max_plus_convolve, upper_hull
+from companion.convexity.tropical import max_plus_convolve, upper_hull
 
 __all__ = [
     "lp_profile",

@@ -1,4 +1,4 @@
-"""companion.sweep: the same results locally and on a two-worker Dask LocalCluster; resuming from the store."""
+"""companion.core.fanout: the same results locally and on a two-worker Dask LocalCluster; resuming from the store."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from companion import sweep
+from companion.core import fanout
 
 
 def square_and_log(config: dict) -> dict:
@@ -24,10 +24,10 @@ def configs(tmp_path: Path, n: int = 6) -> list[dict]:
 
 def test_local_map_keeps_order_and_resumes_from_the_store(tmp_path):
     store = tmp_path / "store"
-    first = sweep.map(square_and_log, configs(tmp_path), store=store)
+    first = fanout.map(square_and_log, configs(tmp_path), store=store)
     assert [r["y"] for r in first] == [0, 1, 4, 9, 16, 25]
-    (store / f"{sweep.config_key(configs(tmp_path)[2])}.pkl").unlink()      # as if that task's worker died
-    again = sweep.map(square_and_log, configs(tmp_path), store=store)
+    (store / f"{fanout.config_key(configs(tmp_path)[2])}.pkl").unlink()      # as if that task's worker died
+    again = fanout.map(square_and_log, configs(tmp_path), store=store)
     assert [r["y"] for r in again] == [r["y"] for r in first]
     ran = (tmp_path / "ran.txt").read_text().split()
     assert ran == ["0", "1", "2", "3", "4", "5", "2"]                          # only the lost one recomputed
@@ -35,17 +35,17 @@ def test_local_map_keeps_order_and_resumes_from_the_store(tmp_path):
 
 def test_bad_scheduler_is_refused_naming_the_forms():
     with pytest.raises(ValueError, match="local:N"):
-        sweep.resolve_scheduler("cluster-please")
+        fanout.resolve_scheduler("cluster-please")
     with pytest.raises(ValueError, match="N ≥ 1"):
-        sweep.resolve_scheduler("local:0")
-    assert sweep.resolve_scheduler(None) is None or os.environ.get("COMPANION_SCHEDULER")
+        fanout.resolve_scheduler("local:0")
+    assert fanout.resolve_scheduler(None) is None or os.environ.get("COMPANION_SCHEDULER")
 
 
 @pytest.mark.slow
 def test_two_worker_local_cluster_gives_identical_results(tmp_path):
     pytest.importorskip("distributed")
-    local = sweep.map(square_and_log, configs(tmp_path))
-    dask = sweep.map(square_and_log, configs(tmp_path), scheduler="local:2")
+    local = fanout.map(square_and_log, configs(tmp_path))
+    dask = fanout.map(square_and_log, configs(tmp_path), scheduler="local:2")
     assert [(r["x"], r["y"]) for r in dask] == [(r["x"], r["y"]) for r in local]
     assert len({r["pid"] for r in dask}) == 2 and os.getpid() not in {r["pid"] for r in dask}
 
@@ -72,7 +72,7 @@ def test_book_on_a_two_worker_cluster_has_the_same_claims(tmp_path, monkeypatch)
 def two_workers():
     """A two-worker Dask LocalCluster for this module's fan-out tests (its address is a ``scheduler``)."""
     pytest.importorskip("distributed")
-    with sweep.dask_client("local:2") as client:
+    with fanout.dask_client("local:2") as client:
         yield client.scheduler.address
 
 
@@ -81,14 +81,14 @@ def test_data_and_source_keys_name_what_they_hash(tmp_path):
     import torch
 
     x = torch.arange(6.0).reshape(2, 3)
-    assert sweep.data_key(x) == sweep.data_key(x.numpy()) == sweep.data_key(x.clone())
-    assert sweep.data_key(x) != sweep.data_key(x.double()) != sweep.data_key(x.reshape(3, 2))
-    assert sweep.data_key(x, np.ones(2)) != sweep.data_key(np.ones(2), x)
-    assert len(sweep.source_key()) == 20 and sweep.source_key() == sweep.source_key()
+    assert fanout.data_key(x) == fanout.data_key(x.numpy()) == fanout.data_key(x.clone())
+    assert fanout.data_key(x) != fanout.data_key(x.double()) != fanout.data_key(x.reshape(3, 2))
+    assert fanout.data_key(x, np.ones(2)) != fanout.data_key(np.ones(2), x)
+    assert len(fanout.source_key()) == 20 and fanout.source_key() == fanout.source_key()
 
 
 def hitting_rows():
-    from companion.hitting import Protocol
+    from companion.training.hitting import Protocol
 
     p = Protocol(n=80, d=4, teacher_hidden=3, batch_size=20, steps=400, check_every=20)
     return {"sgd": (p, 3), "full batch": (p.vary(batch_size=80, lr=2.0), 2)}
@@ -96,7 +96,7 @@ def hitting_rows():
 
 @pytest.mark.slow
 def test_hitting_widths_fan_out_identically_and_resume_from_the_store(tmp_path, two_workers, monkeypatch):
-    from companion import hitting
+    from companion.training import hitting
 
     kw = dict(seed=0, store=tmp_path / "store")
     local = hitting.run_protocols(hitting_rows(), [2, 5], **kw)
@@ -127,10 +127,10 @@ def test_landscape_sweep_fans_out_identically_and_resumes_from_the_store(tmp_pat
     import pandas as pd
     import torch
 
-    from companion import landscape_sweep as sw
-    from companion.data import synthetic_teacher
-    from companion.losses import tau_hinge
-    from companion.onehidden import intra_op_threads
+    from companion.landscapes import verdict as sw
+    from companion.core.data import synthetic_teacher
+    from companion.training.losses import tau_hinge
+    from companion.training.onehidden import intra_op_threads
 
     ds = synthetic_teacher(n=120, d=10, hidden=11, seed=0)
     kw = dict(Is=[1, 4], widths=(10, 1, 1), settings=sw.settings_grid([0.0, 0.001], ["fixed"]), T=2, seed=0,

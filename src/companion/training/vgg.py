@@ -13,7 +13,6 @@ authors' form (a ``ModuleList`` of :class:`VGG9` and a Python loop), kept as the
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -24,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from companion import sweep
-from companion.data import Dataset, load_cifar10
-from companion.devices import resolve_device
+from companion.core import fanout
+from companion.core.data import Dataset, load_cifar10
+from companion.core.devices import resolve_device
+from companion.core.files import atomic_write
 
 #: channels of the seven convolutions, in units of w (P1 Table 2); max-pool after convs 2, 4 and 7
 CONV_CHANNELS: tuple[int, ...] = (1, 1, 2, 2, 4, 4, 4)
@@ -346,10 +346,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, se
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: torch.save(state, fh))
 
 
 def _check_training_input(train: tuple[torch.Tensor, torch.Tensor], recipe: Recipe) -> None:
@@ -357,7 +354,7 @@ def _check_training_input(train: tuple[torch.Tensor, torch.Tensor], recipe: Reci
     x_tr, y_tr = train
     if x_tr.dtype != torch.uint8 or x_tr.shape[1:] != (3, 32, 32) or len(x_tr) != len(y_tr) or len(y_tr) < 2:
         raise ValueError(f"train images must be uint8 (n ≥ 2, 3, 32, 32) with n labels, got {tuple(x_tr.shape)} "
-                         f"{x_tr.dtype} and {len(y_tr)} labels: pass companion.data.load_cifar10(...).images")
+                         f"{x_tr.dtype} and {len(y_tr)} labels: pass companion.core.data.load_cifar10(...).images")
     if recipe.epochs < 1 or recipe.batch_size < 2:
         raise ValueError(f"need epochs ≥ 1 and batch_size ≥ 2, got {recipe.epochs} and {recipe.batch_size}")
 
@@ -484,7 +481,7 @@ def train_networks(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.T
     return run
 
 
-# ---- Figure 5's grid: one task per (w, I), fanned out by companion.sweep -------------------------------
+# ---- Figure 5's grid: one task per (w, I), fanned out by companion.core.fanout -------------------------------
 
 CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
 
@@ -529,12 +526,12 @@ def train_grid_point(point: GridPoint, data: tuple[Dataset, Dataset] | None = No
 def train_grid(points: Sequence[GridPoint], *, data: tuple[Dataset, Dataset] | None = None,
                scheduler: str | None = None, store: str | Path | None = None,
                progress: Callable | None = None) -> list[TrainRun]:
-    """Every grid point through :func:`companion.sweep.map`: in this process by default (with the already
+    """Every grid point through :func:`companion.core.fanout.map`: in this process by default (with the already
     loaded ``data`` and the ``progress`` bars), or one Dask task per point with ``scheduler`` (each worker loads
     the data itself). With ``store``, finished points are kept there atomically and a rerun resumes."""
-    local = sweep.resolve_scheduler(scheduler) is None
+    local = fanout.resolve_scheduler(scheduler) is None
     fn = partial(train_grid_point, data=data if local else None, progress=progress if local else None)
-    return sweep.map(fn, points, scheduler=scheduler, store=store)
+    return fanout.map(fn, points, scheduler=scheduler, store=store)
 
 
 def benchmark_forms(Is: Sequence[int], w: int, *, batch: int, repeats: int, device: torch.device,

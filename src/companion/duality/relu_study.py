@@ -3,7 +3,7 @@
 A (:func:`whitened_table`): whitened data, closed forms against trained standard and parallel nets.
 B (:func:`general_data`, :func:`gap_summary`, :func:`region_gaps`, :func:`exact_comparison`): the regularised
 convex program against trained parallel nets as m grows, and where every pattern can be listed.
-C (:func:`rank_one_table`): rank-one data, both sign cases. The mathematics is in :mod:`companion.relu_duality`.
+C (:func:`rank_one_table`): rank-one data, both sign cases. The mathematics is in :mod:`companion.duality.relu_duality`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from companion import relu_duality as rd
-from companion.stats import mean_interval, wilson_interval
+from companion.duality import relu_duality as rd
+from companion.core.stats import mean_interval, wilson_interval
 
 
 def whitened_table(n: int, ratios: Sequence[float], ms: Sequence[int], *, seed: int, **train: Any) -> pd.DataFrame:

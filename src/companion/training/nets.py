@@ -15,7 +15,7 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 
-from companion.devices import resolve_device
+from companion.core.devices import resolve_device
 
 Scale = Literal["sum", "mean"]
 Layers = list[torch.Tensor]

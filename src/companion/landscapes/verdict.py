@@ -4,16 +4,16 @@ window-independent quantities, to decide what P1's landscape pictures (Figures 1
 A *setting* is a training protocol plus its free arguments:
 
 - ``"authors"``: the authors' ``fully_connected.py`` — nn.Linear branches with biases and PyTorch's
-  default initialisation (:func:`companion.nets.init_default`), f = mean of branches, minibatch SGD with
+  default initialisation (:func:`companion.training.nets.init_default`), f = mean of branches, minibatch SGD with
   coupled weight decay at a fixed rate (or the rate × I), their rate-cut / stopping rule on minibatch losses;
 - ``"ours"``: the book's earlier protocol — no biases, N(0, 1/fan-in) weights with O(1) output weights,
   full-batch gradient descent at rate × I, cut when the full loss rises (``rule="check_full"``).
 
 All settings of one protocol, and all T triples, are trained as one batch of S = settings·3T networks
 (rates and decays per network; the same initial networks and batch orders across settings). Each (I,
-protocol) is one configuration of :func:`companion.sweep.map`: local by default, on Dask when a scheduler is
+protocol) is one configuration of :func:`companion.core.fanout.map`: local by default, on Dask when a scheduler is
 given, resumable from a store. Every triple is
-then measured in two views (as trained; aligned by :mod:`companion.symmetry`): its training loss and
+then measured in two views (as trained; aligned by :mod:`companion.landscapes.symmetry`): its training loss and
 accuracy, the Jensen gap at the centre and the three segment barriers (both ÷ the zero function's loss), the
 solutions' extent in units of ‖θ₃‖, and the range-normalised score at each window radius (units of ‖θ₃‖,
 the authors' plane).
@@ -31,14 +31,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from companion import landscape as ls
-from companion import sweep as fanout
-from companion.losses import LossFn
-from companion.onehidden import intra_op_threads
-from companion.nets import Layers, forward, init_branches, init_default, trainable_masks, with_ones
-from companion.stats import mean_interval
-from companion.symmetry import align_to_first
-from companion.train import train_sgd
+from companion.landscapes import landscape as ls
+from companion.core import fanout as fanout
+from companion.training.losses import LossFn
+from companion.training.onehidden import intra_op_threads
+from companion.training.nets import Layers, forward, init_branches, init_default, trainable_masks, with_ones
+from companion.core.stats import mean_interval
+from companion.landscapes.symmetry import align_to_first
+from companion.training.train import train_sgd
 
 Protocol = Literal["authors", "ours"]
 LrScaling = Literal["fixed", "times_I"]
@@ -178,10 +178,10 @@ def sweep_configs(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequ
                   settings: Sequence[Setting], T: int, seed: int, training: Training, views: Sequence[View],
                   radii: Sequence[float], G: int, K: int, n_probe: int, n_window: int | None,
                   device: torch.device | str, dtype: torch.dtype) -> list[dict]:
-    """The configurations of :func:`sweep`, as :func:`companion.sweep.map` takes them: one per (I, protocol),
+    """The configurations of :func:`sweep`, as :func:`companion.core.fanout.map` takes them: one per (I, protocol),
     with all that protocol's settings and T triples inside (batched as they train), in the order I, then the
     authors' protocol before ours. Plain values only: a configuration is its own key in a store, so it names
-    the data (:func:`companion.sweep.data_key` of x, y as given) and the code too, and the torch thread count
+    the data (:func:`companion.core.fanout.data_key` of x, y as given) and the code too, and the torch thread count
     of this process, which every process then uses for it (reductions split by thread: the same count gives
     the same bits). With one thread a configuration's result is the same bits in any process; with more, the
     plane evaluator's worker threads are not bit-reproducible even from one call to the next in one process
@@ -228,7 +228,7 @@ def sweep(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequence[int
     """Train and measure every (I, setting, triple); returns (one row per I, setting, view, triple — see
     :func:`measure_triples` — and the seconds spent training and measuring, summed over configurations).
 
-    Each (I, protocol) is one configuration of :func:`companion.sweep.map` (:func:`sweep_configs`): here one
+    Each (I, protocol) is one configuration of :func:`companion.core.fanout.map` (:func:`sweep_configs`): here one
     after the other by default, on Dask with ``scheduler``, and with ``store`` a folder where each result is
     written as it finishes (a rerun loads those). ``progress``: a wrapper ``progress(iterable, desc, total)``
     for the local loop over configurations."""

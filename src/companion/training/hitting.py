@@ -1,7 +1,7 @@
 """P1 Table 1's experiment as data: a protocol (teacher, student, optimiser, rule), run for many widths and
 seeds with the fast trainer, and the trainer's benchmark against the autograd trainers.
 
-Each (protocol, width) with all its seeds is one configuration of :func:`companion.sweep.map`, so the table's
+Each (protocol, width) with all its seeds is one configuration of :func:`companion.core.fanout.map`, so the table's
 rows fan out to a Dask cluster when one is given, and resume from a store after a lost worker.
 
 A *hit* is a network whose full-data loss is ≤ ``hit_loss`` when it stops (P1 §5.2: "hits the global
@@ -19,12 +19,12 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 import numpy as np
 import torch
 
-from companion import sweep
-from companion.data import synthetic_teacher
-from companion.losses import tau_hinge
-from companion.onehidden import Output, init_nets, intra_op_threads, matmul_flops, train_onehidden
-from companion.stats import wilson_interval
-from companion.train import init_padded, train_sequential, train_sgd
+from companion.core import fanout
+from companion.core.data import synthetic_teacher
+from companion.training.losses import tau_hinge
+from companion.training.onehidden import Output, init_nets, intra_op_threads, matmul_flops, train_onehidden
+from companion.core.stats import wilson_interval
+from companion.training.train import init_padded, train_sequential, train_sgd
 
 #: P1 Table 1: hits out of 100 seeds for 10 … 21 hidden units.
 PAPER_HITS: dict[int, int] = dict(zip(range(10, 22), [2, 9, 21, 24, 24, 29, 30, 32, 35, 52, 64, 75]))
@@ -81,14 +81,14 @@ class Rates:
 
 def width_config(p: Protocol, width: int, S: int, *, seed: int = 0, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32) -> dict[str, Any]:
-    """One configuration of the table, as :func:`companion.sweep.map` takes it: one width under protocol ``p``
+    """One configuration of the table, as :func:`companion.core.fanout.map` takes it: one width under protocol ``p``
     with all its S seeds (a batch dimension inside the configuration). Plain values only: it is its own key in
-    a store, so it names the code too (:func:`companion.sweep.source_key`)."""
+    a store, so it names the code too (:func:`companion.core.fanout.source_key`)."""
     if S < 1 or width < 1:
         raise ValueError(f"need S ≥ 1 seeds and a width ≥ 1; got S={S}, width={width}")
     return {"kind": "hitting_rate.width", "protocol": p.describe(), "width": int(width), "S": int(S),
             "seed": int(seed), "device": str(device), "dtype": str(dtype).removeprefix("torch."),
-            "code": sweep.source_key()}
+            "code": fanout.source_key()}
 
 
 def run_width(config: Mapping[str, Any]) -> Rates:
@@ -127,14 +127,14 @@ def run_protocols(rows: Mapping[str, tuple[Protocol, int]], widths: Sequence[int
                   scheduler: str | None = None, store: str | Path | None = None,
                   progress: Callable | None = None) -> dict[str, Rates]:
     """Every row (name → (protocol, S seeds)) at every width, each (row, width) one configuration of
-    :func:`companion.sweep.map`: here one after the other by default, on Dask with ``scheduler``, and with
+    :func:`companion.core.fanout.map`: here one after the other by default, on Dask with ``scheduler``, and with
     ``store`` a folder where each configuration's result is written as it finishes (a rerun loads those).
     ``progress``: a wrapper for the local loop over configurations. Returns name → :class:`Rates`, whose
     ``seconds`` are the training seconds summed over its widths."""
     if not widths or not rows:
         raise ValueError(f"need at least one width and one row; got widths={list(widths)}, rows={list(rows)}")
     configs = [width_config(p, w, S, seed=seed, device=device, dtype=dtype) for p, S in rows.values() for w in widths]
-    parts = sweep.map(run_width, configs, scheduler=scheduler, store=store, progress=progress)
+    parts = fanout.map(run_width, configs, scheduler=scheduler, store=store, progress=progress)
     k = len(widths)
     return {name: combine(parts[i * k:(i + 1) * k]) for i, name in enumerate(rows)}
 
@@ -165,10 +165,10 @@ def benchmark(widths: Sequence[int], S: int, steps: int, *, batch_size: int = 10
               d: int = 10, seed: int = 0, loop_S: int = 0, threads: int | None = 1,
               device: str | torch.device = "cpu") -> dict[str, float]:
     """The same work (S seeds of every width, ``steps`` SGD steps of ``batch_size``, nobody stopping) by the
-    fast trainer, by today's batched autograd trainer (:func:`companion.train.train_sgd`, padded to the
-    widest) and by a loop over networks (:func:`companion.train.train_sequential`, on ``loop_S`` seeds per
+    fast trainer, by today's batched autograd trainer (:func:`companion.training.train.train_sgd`, padded to the
+    widest) and by a loop over networks (:func:`companion.training.train.train_sequential`, on ``loop_S`` seeds per
     width, 0: S), all float32 and with the same ``threads`` torch threads. Returns networks·steps per second of each and the fast trainer's GFLOP/s
-    (:func:`companion.onehidden.matmul_flops`)."""
+    (:func:`companion.training.onehidden.matmul_flops`)."""
     with intra_op_threads(threads):
         return _benchmark(widths, S, steps, batch_size, lr, n, d, seed, loop_S, threads, device)
 

@@ -2,7 +2,7 @@
 
 A panel can look at the same three solutions in several ways (``views``): ``"none"``, the plane through
 the solutions as trained (the authors' protocol), and ``"aligned"``, the plane through them after the
-permutation symmetry of the branches and units has been undone (:mod:`companion.symmetry`).
+permutation symmetry of the branches and units has been undone (:mod:`companion.landscapes.symmetry`).
 
 Memory at P1's largest panel (I = 50,000 branches of 8-8-8 units on CIFAR-10: N = 5 GB per network in
 float32), in units of N: the three solutions (3, trained in place with chunk-sized gradients), one plane
@@ -25,11 +25,11 @@ from typing import Callable, ContextManager, Literal, Sequence
 import numpy as np
 import torch
 
-from companion import landscape as ls
-from companion.losses import LossFn
-from companion.nets import Scale, example_chunk_for, forward, init_branches
-from companion.symmetry import align_to_first, match_to_first, relabel_
-from companion.train import SGDConfig, TrainResult, train
+from companion.landscapes import landscape as ls
+from companion.training.losses import LossFn
+from companion.training.nets import Scale, example_chunk_for, forward, init_branches
+from companion.landscapes.symmetry import align_to_first, match_to_first, relabel_
+from companion.training.train import SGDConfig, TrainResult, train
 
 View = Literal["none", "aligned"]
 Stage = Callable[[str], ContextManager]
@@ -273,7 +273,7 @@ def fig4_data(rows: Sequence[str], *, n_train: int, n_test: int, seed: int, data
     MNIST offline has only the official test split: with ``mnist_split="test"`` it is split into disjoint seeded
     training and test parts. CIFAR-10: seeded subsets of the train and test splits. Per-pixel standardisation
     with the training subset's statistics."""
-    from companion.data import load_cifar10, load_mnist, standardize
+    from companion.core.data import load_cifar10, load_mnist, standardize
 
     unknown = sorted(set(rows) - set(FIG4_ROWS))
     if unknown or not rows:
@@ -382,8 +382,8 @@ def profile_stages(Is: Sequence[int], *, widths: Sequence[int] = (3072, 8, 8, 8,
     """
     import pandas as pd
 
-    from companion.devices import resolve_device
-    from companion.losses import multiclass_hinge
+    from companion.core.devices import resolve_device
+    from companion.training.losses import multiclass_hinge
 
     dev = resolve_device(device)
     g = torch.Generator().manual_seed(seed)
@@ -416,7 +416,7 @@ def recorded_profile():
 
     import pandas as pd
 
-    with resources.files("companion").joinpath(RECORDED_PROFILE).open(encoding="utf-8") as f:
+    with resources.files("companion.landscapes").joinpath(RECORDED_PROFILE).open(encoding="utf-8") as f:
         return pd.read_csv(f, comment="#")
 
 

@@ -14,7 +14,7 @@ Fast evaluation: the first layer's pre-activation is linear along the plane,
 ``W₁(α, β)X = W₁ᶜX + α D₁X + β D₂X``, so the three products are computed once per block of examples
 (and branch chunk), and every grid point is then evaluated on that block while it is in cache; later
 layers are formed per grid point in batch. For one hidden layer on a CPU, a compiled kernel
-(:mod:`companion.relu_kernel`) forms each point's activations in registers and contracts them with its last
+(:mod:`companion.landscapes.plane_kernel`) forms each point's activations in registers and contracts them with its last
 layer at once. :func:`evaluate_naive` is the baseline (set the weights, full forward, one grid point at a
 time); :func:`benchmark_shapes` times both at the chapters' shapes.
 """
@@ -29,8 +29,8 @@ from typing import Callable, Iterable, Literal, Sequence
 import numpy as np
 import torch
 
-from companion.losses import LossFn
-from companion.nets import Layers, Scale, forward
+from companion.training.losses import LossFn
+from companion.training.nets import Layers, Scale, forward
 
 Axes = Literal["unit", "authors"]
 
@@ -55,7 +55,7 @@ def plane_from_solutions(layers: Sequence[torch.Tensor], *, axes: Axes = "unit",
     each scaled to unit norm (``axes="unit"``) or to ‖θ₃‖ (``"authors"``); returns their coordinates too.
 
     ``trainable``: per-layer 0/1 masks (broadcastable to each layer) of the real parameters; entries
-    outside them (a frozen constant unit, see :func:`companion.nets.init_default`) are left out of ‖θ₃‖.
+    outside them (a frozen constant unit, see :func:`companion.training.nets.init_default`) are left out of ‖θ₃‖.
 
     Memory, in single-network tensors (one is 5 GB at I = 50,000 in float32): the plane's centre and two
     axes (3, scaled in place); temporaries: θ₃ masked by ``trainable`` (one layer, only with masks) and a
@@ -163,7 +163,7 @@ Engine = Literal["auto", "torch", "compiled"]
 
 def fast_engine(plane: Plane, engine: Engine = "auto") -> Literal["torch", "compiled"]:
     """The engine :func:`evaluate_fast` uses for this plane: ``"compiled"`` (the fused C kernel of
-    :mod:`companion.relu_kernel`) for one-hidden-layer branches in float32/float64 on a CPU where it compiles,
+    :mod:`companion.landscapes.plane_kernel`) for one-hidden-layer branches in float32/float64 on a CPU where it compiles,
     else ``"torch"``. ``engine="compiled"`` where it cannot run raises a ValueError saying why."""
     if engine not in ("auto", "torch", "compiled"):
         raise ValueError(f"unknown engine {engine!r}: choose 'auto', 'torch' or 'compiled'")
@@ -174,9 +174,9 @@ def fast_engine(plane: Plane, engine: Engine = "auto") -> Literal["torch", "comp
            "it needs branches with exactly one hidden layer" if len(plane.center) != 2 else
            "it needs float32 or float64 weights" if C0.dtype not in (torch.float32, torch.float64) else "")
     if not why:
-        from companion import relu_kernel
+        from companion.landscapes import plane_kernel
 
-        why = relu_kernel.why_unavailable()
+        why = plane_kernel.why_unavailable()
     if why and engine == "compiled":
         raise ValueError(f"engine='compiled' is not possible here: {why}; use engine='auto' or 'torch'")
     return "torch" if why else "compiled"
@@ -194,7 +194,7 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
     from cache, sub-block by sub-block, by one of two engines (:func:`fast_engine`):
 
     - ``"compiled"`` (CPU, one hidden layer; the default where a C compiler is found): the fused kernel of
-      :mod:`companion.relu_kernel` forms ``relu(P₀ + αP₁ + βP₂)`` in registers and contracts it with each
+      :mod:`companion.landscapes.plane_kernel` forms ``relu(P₀ + αP₁ + βP₂)`` in registers and contracts it with each
       point's last layer at once. A sub-block holds 3·I·h·m' ≤ ``max_elements`` values (default 2¹⁸, 2 MiB of
       f64), copied into tiles of a few examples that stay in cache while every grid point reads them.
     - ``"torch"``: for each grid row (one β) ``Q = P₀ + βP₂`` is formed once, then, g points of the row at a
@@ -314,13 +314,13 @@ def _compiled_block(W3: torch.Tensor, later: list[torch.Tensor], x: torch.Tensor
                     accumulate: bool, example_block: int, max_elements: int) -> Callable[[int], None]:
     """The compiled engine for one branch chunk of one-hidden-layer branches (arguments as
     :func:`_torch_block`, ``later`` = [the last layer (P, out, U)]): each sub-block of the three products is
-    copied into tiles (:func:`companion.relu_kernel.to_tiles`), and one kernel call evaluates every grid point on it."""
-    from companion import relu_kernel
+    copied into tiles (:func:`companion.landscapes.plane_kernel.to_tiles`), and one kernel call evaluates every grid point on it."""
+    from companion.landscapes import plane_kernel
 
     U, n, dt = W3.shape[0] // 3, x.shape[0], W3.dtype
     Lt = later[0].transpose(1, 2).contiguous()                     # (P, U, out): a unit's outputs together
     ab = torch.stack([ga, gb], 1).contiguous()                     # (P, 2)
-    tw = relu_kernel.tile_width(dt)
+    tw = plane_kernel.tile_width(dt)
     sub = max(tw, max_elements // (3 * U) // tw * tw)              # examples per sub-block, whole tiles
 
     def block(e0: int) -> None:
@@ -332,7 +332,7 @@ def _compiled_block(W3: torch.Tensor, later: list[torch.Tensor], x: torch.Tensor
         for s0 in range(e0, e1, sub):
             s1 = min(s0 + sub, e1)
             Ps = (W3 @ x[s0:s1].T).view(3, U, s1 - s0) if Pb is None else Pb[..., s0 - e0:s1 - e0]
-            relu_kernel.relu_contract(relu_kernel.to_tiles(Ps, out=buf), Lt, ab, total[:, :, s0:s1],
+            plane_kernel.relu_contract(plane_kernel.to_tiles(Ps, out=buf), Lt, ab, total[:, :, s0:s1],
                                       accumulate=accumulate)
 
     return block
@@ -428,8 +428,8 @@ def benchmark_shapes(case: BenchCase, *, G: int = 11, I: int | None = None, n: i
     """:func:`benchmark_plane` at a chapter's shapes with random data and weights, so the throughput can be
     reproduced without the data: the plane through three random networks (f = mean of branches), on the
     G×G grid of :func:`grid_for`; multi-class hinge for 10 outputs, hinge (τ = 1) for one."""
-    from companion.losses import multiclass_hinge, tau_hinge
-    from companion.nets import init_branches
+    from companion.training.losses import multiclass_hinge, tau_hinge
+    from companion.training.nets import init_branches
 
     if case not in BENCH_SHAPES:
         raise ValueError(f"unknown case {case!r}: choose one of {list(BENCH_SHAPES)}")

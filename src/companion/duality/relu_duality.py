@@ -32,9 +32,9 @@ from typing import Callable, Iterable, Literal, Sequence
 import numpy as np
 import torch
 
-from companion.batched_lbfgs import lbfgs_per_problem
-from companion.devices import resolve_device
-from companion.parallel_linear import LineSearch, augmented_lagrangian, weight_decay_dual, weight_decay_primal
+from companion.duality.optim import lbfgs_per_problem
+from companion.core.devices import resolve_device
+from companion.duality.parallel_linear import LineSearch, augmented_lagrangian, weight_decay_dual, weight_decay_primal
 
 Regularizer = Literal["weight_decay", "path"]
 REGULARIZERS: tuple[str, ...] = ("weight_decay", "path")
@@ -644,7 +644,7 @@ def train_regularized(X: np.ndarray, Y: np.ndarray, ms: Sequence[int], *, kind: 
        shared across nets.
     2. A short polish in float64: for τ in ``taus`` (decreasing to 0) both ReLUs are smoothed to
        τ·softplus(·/τ) and every net runs ``iters`` steps of its own L-BFGS with its own line search
-       (:func:`companion.batched_lbfgs.lbfgs_per_problem`).
+       (:func:`companion.duality.optim.lbfgs_per_problem`).
 
     The objective is non-smooth at its optima (units switch on exactly at data points): quasi-Newton steps
     stall there, and a homotopy from large τ funnels every restart into the same region, so the global

@@ -21,11 +21,12 @@ import hashlib
 import json
 import os
 import pickle
-import tempfile
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
+
+from companion.core.files import atomic_write
 
 T = TypeVar("T")
 
@@ -52,7 +53,7 @@ def data_key(*arrays: Any) -> str:
 @lru_cache(maxsize=1)
 def source_key() -> str:
     """A hash of the ``companion`` package's Python sources (every ``.py`` file under it, by path)."""
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]               # the companion package
     h = hashlib.sha256()
     for f in sorted(root.rglob("*.py")):
         h.update(str(f.relative_to(root)).encode())
@@ -61,14 +62,7 @@ def source_key() -> str:
 
 
 def _save(path: Path, value: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(value, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: pickle.dump(value, fh))
 
 
 def _run_one(fn: Callable[[Any], T], config: Any, store: str | None) -> T:

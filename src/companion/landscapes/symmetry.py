@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from companion.nets import Layers
+from companion.training.nets import Layers
 
 
 def _standardize_rows(Z: torch.Tensor) -> torch.Tensor:
@@ -288,7 +288,7 @@ def align_to_first(layers: Sequence[torch.Tensor], x_probe: torch.Tensor, *, blo
     Networks with one hidden layer are matched unit by unit over all I·h units; deeper ones branch by
     branch, then unit by unit inside branches (``block``, ``branch_chunk``: see the module docstring).
     ``n_fixed``: the last units of every hidden layer that are never permuted (1 for the constant units that
-    carry biases, :func:`companion.nets.init_default`). ``in_place``: permute ``layers`` themselves (no copy;
+    carry biases, :func:`companion.training.nets.init_default`). ``in_place``: permute ``layers`` themselves (no copy;
     :func:`match_to_first` and :func:`relabel_` to undo it later) instead of a copy.
     """
     relabelling = match_to_first(layers, x_probe, block=block, branch_chunk=branch_chunk, n_fixed=n_fixed)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from companion import landscape as ls
-from companion import relu_kernel as rk
-from companion.losses import multiclass_hinge
-from companion.nets import init_branches
+from companion.landscapes import landscape as ls
+from companion.landscapes import plane_kernel as rk
+from companion.training.losses import multiclass_hinge
+from companion.training.nets import init_branches
 
 needs_kernel = pytest.mark.skipif(not rk.available(), reason=f"no compiled kernel: {rk.why_unavailable()}")
 

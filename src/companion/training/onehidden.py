@@ -10,7 +10,7 @@ one GEMM for the first-layer products of every network, one for their gradients,
 backward passes (no autograd graph, no ``einsum``). Every network sees the same minibatches (the
 authors' epochs of a shuffled data set, one shuffle per epoch, shared): the randomness that differs
 between networks is their initialisation, as in P1 §5.2. The learning rate follows the authors' rule
-(:class:`companion.schedule.AuthorsRule`, on each step's minibatch loss); a network that the rule stops is
+(:class:`companion.training.schedule.AuthorsRule`, on each step's minibatch loss); a network that the rule stops is
 compacted out of the block at once and its full-data loss recorded.
 """
 
@@ -25,9 +25,9 @@ from typing import Callable, Iterator, Literal, Sequence
 import numpy as np
 import torch
 
-from companion.losses import tau_hinge
-from companion.nets import forward, init_branches
-from companion.schedule import AuthorsRule
+from companion.training.losses import tau_hinge
+from companion.training.nets import forward, init_branches
+from companion.training.schedule import AuthorsRule
 
 Output = Literal["sum", "mean"]
 
@@ -63,7 +63,7 @@ class Nets:
 def init_nets(widths: Sequence[int], d: int, seeds: Sequence[int], *, output: Output = "sum", init_scale: float = 1.0,
               device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> Nets:
     """S networks, network s of width ``widths[s]`` initialised from ``seeds[s]`` exactly as
-    :func:`companion.nets.init_branches` does (w ~ N(0, I_d/d); a ~ N(0, 1/I) for ``"sum"``, N(0, 1) for
+    :func:`companion.training.nets.init_branches` does (w ~ N(0, I_d/d); a ~ N(0, 1/I) for ``"sum"``, N(0, 1) for
     ``"mean"``), all weights then multiplied by ``init_scale``."""
     if len(widths) != len(seeds) or not widths or min(widths) < 1:
         raise ValueError(f"need one seed per network and widths ≥ 1; got {len(widths)} widths, {len(seeds)} seeds")
@@ -277,8 +277,8 @@ def _train(nets: Nets, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_siz
 def train_autograd(nets: Nets, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_size: int, steps: int,
                    batch_seed: int = 0, tau: float = 1.0, output: Output = "sum", check_every: int = 100,
                    cuts: int = 3, stop_loss: float = 1e-5, tol: float = 1e-5) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
-    """The naive path: each network alone, autograd through :func:`companion.nets.forward` and
-    :func:`companion.losses.tau_hinge`, a plain SGD update, the same minibatches and rule.
+    """The naive path: each network alone, autograd through :func:`companion.training.nets.forward` and
+    :func:`companion.training.losses.tau_hinge`, a plain SGD update, the same minibatches and rule.
 
     Returns per network (w: (I, d), a: (I,), steps taken). Slow; for tests and the chapter's check.
     """

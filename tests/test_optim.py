@@ -1,11 +1,11 @@
-"""Per-problem L-BFGS (companion.batched_lbfgs): minimisers across scales, kinks, the augmented Lagrangian."""
+"""Per-problem L-BFGS (companion.duality.optim): minimisers across scales, kinks, the augmented Lagrangian."""
 
 import numpy as np
 import pytest
 import torch
 
-from companion.batched_lbfgs import lbfgs_per_problem
-from companion.parallel_linear import augmented_lagrangian
+from companion.duality.optim import lbfgs_per_problem
+from companion.duality.parallel_linear import augmented_lagrangian
 
 
 def _quadratics(B: int = 6, P: int = 5, seed: int = 0):
