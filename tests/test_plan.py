@@ -13,6 +13,7 @@ import pytest
 from companion.book import costs, plan, runtime
 from companion.book.chapters import PRESETS, chapter_names, get_chapter, resolve_parameters
 from companion.book.cli import GPU_CHOICES, main
+from companion.landscapes.pipeline import FIG4_ROWS
 from companion.training.nets import n_parameters
 
 FAKE = plan.Machine(name="fake", gemm=1e11, gemm_tc=1e11, bandwidth=2e10, op=2e-6, assign=1e-10, eig=2e-9,
@@ -70,7 +71,7 @@ def test_the_paper_row_of_figure_4_fits_an_80_gb_gpu_as_the_code_holds_it():
     # then the solutions, the main view's plane kept for the benchmark (3N) and one segment's axis (1N): about
     # 7N plus the evaluators' buffers, not the 5 copies per network of a copying trainer (93.8 GB)
     p = resolve_parameters(get_chapter("real_landscapes"), "paper")
-    N = 4 * n_parameters(50_000, costs.FIG4_WIDTHS["cifar_deep"])
+    N = 4 * n_parameters(50_000, FIG4_ROWS["cifar_deep"][1])
     st = plan.chapter_stages("real_landscapes", p, "cuda")
     e80 = plan.estimate(st, plan.gpu_machine("h100", FAKE), FAKE)
     assert e80.fits and 7 * N < e80.peak < 9 * N
@@ -79,7 +80,7 @@ def test_the_paper_row_of_figure_4_fits_an_80_gb_gpu_as_the_code_holds_it():
     top = max(st, key=lambda w: w.peak)
     assert top.stage.startswith("cifar_deep") and "train" not in top.stage
     # a copying trainer (caller's weights and a working copy) and one without branch chunks hold more
-    w = costs.FIG4_WIDTHS["cifar_deep"]
+    w = FIG4_ROWS["cifar_deep"][1]
     kw = dict(S=3, I=50_000, widths=w, steps=10, batch=128, n=50_000, example_chunk=1365)
     assert costs.sgd("t", in_place=True, branch_chunk=2048, **kw).peak + 3 * N == pytest.approx(
         costs.sgd("t", in_place=False, branch_chunk=2048, **kw).peak)
@@ -94,7 +95,7 @@ def test_the_peak_model_against_the_recorded_profile():
 
     t = recorded_profile()
     for I, gib in t[t["stage"] == "total"].set_index("I")["peak_gib"].items():
-        st = costs._branch_panel("p", I=int(I), widths=costs.FIG4_WIDTHS["cifar_deep"], steps=20, batch=128, n=2000,
+        st = costs._branch_panel("p", I=int(I), widths=FIG4_ROWS["cifar_deep"][1], steps=20, batch=128, n=2000,
                                  n_eval=500, G=5, views=2, n_probe=500, device="cpu", branch_chunk=2048)
         model = (plan.BASE_BYTES + max(w.peak for w in st)) / 2**30
         assert 0.7 < model / gib < 1.1, (I, model, gib)

@@ -15,7 +15,9 @@ import math
 from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
-from companion.book.plan import F32, F64, Work
+from companion.book.work import F32, F64, Work
+from companion.landscapes.landscape import BLOCK_ENTRIES, EVAL_BLOCK, EXAMPLE_BLOCK_CPU
+from companion.landscapes.pipeline import FIG4_ROWS
 from companion.training.nets import example_chunk_for, n_parameters
 
 #: Small operations of one SGD step on branch networks besides 10 per layer (forward, autograd, update, rule).
@@ -40,14 +42,11 @@ ADAM_STEP_OPS = 120
 #: Host operations per variable of one group-lasso program (cvxpy's canonicalisation and Clarabel's
 #: factorisations; 80,000-variable programs took about 5 s here).
 SOCP_OPS_PER_VARIABLE = 120
-#: The plane evaluator's block of elements on a CPU and on a GPU (``landscape.evaluate_fast``'s ``max_elements``).
-EVAL_BLOCK = {"cpu": 2**18, "cuda": 2**26}
 #: Examples whose first-layer products the plane evaluator holds at once: on a CPU one block of 1,024 per worker
 #: (two workers, this project's machine), on a GPU every example (None).
-EVAL_EXAMPLES = {"cpu": 2 * 1024, "cuda": None}
-#: Entries of the largest temporary of the blockwise passes over a plane's layers (``landscape._blocks``) and of
-#: one activation of a full-data forward in example blocks (``nets.example_chunk_for``).
-BLOCK_ENTRIES = 2**26
+EVAL_EXAMPLES = {"cpu": 2 * EXAMPLE_BLOCK_CPU, "cuda": None}
+# EVAL_BLOCK (the evaluator's sub-block), EXAMPLE_BLOCK_CPU and BLOCK_ENTRIES (the largest temporary of the
+# blockwise passes over a plane's layers) are the evaluator's own constants, imported above.
 
 
 def holding(work: Work, alive: float) -> Work:
@@ -116,7 +115,7 @@ def plane_grid(stage: str, *, points: int, I: int, widths: Sequence[int], n: int
     later = n_parameters(I, widths) - U * d
     rows = rows or max(1, int(round(math.sqrt(points))))
     flops = planes * (6.0 * U * d * n + 2.0 * points * n * later)
-    blocks = max(rows * (math.ceil(n / 1024) if device == "cpu" else 1), points * n * U / EVAL_BLOCK[device])
+    blocks = max(rows * (math.ceil(n / EXAMPLE_BLOCK_CPU) if device == "cpu" else 1), points * n * U / EVAL_BLOCK[device])
     m = min(n, EVAL_EXAMPLES[device] or n)
     peak = dtype * (plane_networks * n_parameters(I, widths) + points * n * widths[-1] + points * later * Ic / I
                     + 3.0 * Ic * h1 * (d + m))
@@ -299,7 +298,6 @@ def synthetic_landscape(p: Mapping[str, Any], device: str) -> list[Work]:
     return out
 
 
-FIG4_WIDTHS = {"mnist": (784, 8, 10), "cifar": (3072, 8, 10), "cifar_deep": (3072, 8, 8, 8, 10)}
 
 
 def real_landscapes(p: Mapping[str, Any], device: str) -> list[Work]:
@@ -310,7 +308,7 @@ def real_landscapes(p: Mapping[str, Any], device: str) -> list[Work]:
     if {"cifar", "cifar_deep"} & set(p["rows"]):
         out.append(jpegs("CIFAR-10", p["n_train"] + p["n_test"]))
     for key in p["rows"]:
-        w = FIG4_WIDTHS[key]
+        w = FIG4_ROWS[key][1]
         Is = p["Is_deep"] if key == "cifar_deep" else p["Is_shallow"]
         for I in Is:
             sols = F32 * (3 * n_parameters(I, w) + p["n_train"] * w[0])
@@ -364,7 +362,7 @@ def landscape_verdict(p: Mapping[str, Any], device: str) -> list[Work]:
     if {"cifar", "cifar_deep"} & set(p["rows"]):
         out.append(jpegs("CIFAR-10", p["real_n_train"]))
     for key in p["rows"]:
-        out += verdict_sweep(key, Is=p["real_Is"], widths=FIG4_WIDTHS[key], authors=len(p["real_weight_decays"]),
+        out += verdict_sweep(key, Is=p["real_Is"], widths=FIG4_ROWS[key][1], authors=len(p["real_weight_decays"]),
                              T=p["real_T"], n=p["real_n_train"], steps=p["real_steps"], batch=p["real_batch_size"],
                              steps_ours=p["real_steps"], batch_ours=p["real_batch_size"], radii=p["radii"], G=p["G"],
                              K=p["K"], n_window=p["n_window"], n_probe=p["n_probe"], device=device)

@@ -43,24 +43,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 
-Kind = Literal["gemm", "memory", "overhead", "solver"]
-F32, F64 = 4, 8
-
-
-@dataclass(frozen=True)
-class Work:
-    """One stage of a chapter: its work, independent of the machine (see the module docstring)."""
-
-    stage: str
-    flops: float = 0.0
-    bytes: float = 0.0
-    ops: float = 0.0
-    assign: float = 0.0
-    eig: float = 0.0
-    peak: float = 0.0
-    host: bool = False          # runs on the host CPU whatever the device (NumPy, SciPy, cvxpy)
-    tensor_cores: bool = False  # bf16 / TF32 work a GPU runs on its tensor cores
-    bound: bool = False         # a step budget that a stopping rule may end early: the estimate is an upper bound
+from companion.book.work import F32, F64, Work  # noqa: F401 (re-exported for the cost functions' users)
 
 
 @dataclass(frozen=True)

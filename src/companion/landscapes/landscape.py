@@ -35,6 +35,14 @@ from companion.training.nets import Layers, Scale, forward
 Axes = Literal["unit", "authors"]
 
 
+#: largest number of entries of one evaluator sub-block, per device type (a GPU wants large operations)
+EVAL_BLOCK: dict[str, int] = {"cpu": 2**18, "cuda": 2**26}
+#: examples per first-layer product on a CPU (a GPU takes all at once)
+EXAMPLE_BLOCK_CPU = 1024
+#: entries of one block of a layer when solutions are differenced in bounded blocks
+BLOCK_ENTRIES = 2**26
+
+
 @dataclass(frozen=True)
 class Plane:
     center: Layers            # each (1, I, ·, ·)
@@ -93,7 +101,7 @@ def plane_from_solutions(layers: Sequence[torch.Tensor], *, axes: Axes = "unit",
     return Plane(center=c, d1=d1, d2=d2, points=np.array(pts), unit=n3 / length)
 
 
-def _blocks(W: torch.Tensor, max_elements: int = 2**26) -> list[slice]:
+def _blocks(W: torch.Tensor, max_elements: int = BLOCK_ENTRIES) -> list[slice]:
     """Branch slices of a layer (S, I, ·, ·) holding at most ``max_elements`` entries per network (one slice
     for any layer up to that size)."""
     per = max(1, W[0, 0].numel())
@@ -230,8 +238,8 @@ def evaluate_fast(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: LossF
     n_workers = (workers or torch.get_num_threads()) if cpu else 1
     if workers is None:   # by default one worker per 2²⁸ multiply-adds at most
         n_workers = max(1, min(n_workers, n * C0.shape[0] * C0.shape[1] * (3 * d + P * n_out) >> 28))
-    max_elements = max_elements or (2**18 if cpu else 2**26)             # a GPU wants large operations
-    example_block = min(example_block or (1024 if cpu else n), -(-n // n_workers))   # a block for every worker
+    max_elements = max_elements or EVAL_BLOCK[dev.type if dev.type in EVAL_BLOCK else "cuda"]
+    example_block = min(example_block or (EXAMPLE_BLOCK_CPU if cpu else n), -(-n // n_workers))   # a block for every worker
     with torch.no_grad():
         for i0 in range(0, I, bc):
             sl = slice(i0, min(i0 + bc, I))
