@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from companion.book import costs, plan, runtime
+from companion.book import costs, plan
 from companion.book.chapters import PRESETS, chapter_names, get_chapter, resolve_parameters
 from companion.book.cli import GPU_CHOICES, main
 from companion.landscapes.pipeline import FIG4_ROWS
@@ -182,12 +182,13 @@ def test_the_command_prints_the_table(cache, capsys):
     assert "unknown chapter 'nope'" in capsys.readouterr().err
 
 
-def test_a_chapter_prints_the_plan_of_its_own_parameters(cache, tmp_path, capsys):
-    line, numbers = runtime.plan_estimate("shapley_folkman", "smoke", "cpu", {})
-    _, more = runtime.plan_estimate("shapley_folkman", "smoke", "cpu", {"N": 4000})
+def test_the_runner_estimates_the_plan_of_the_run_s_own_parameters(cache):
+    from companion.book.runner import plan_for
+
+    params = resolve_parameters(get_chapter("shapley_folkman"), "smoke")
+    line, numbers = plan_for("shapley_folkman", params, "cpu")
+    _, more = plan_for("shapley_folkman", {**params, "N": 4000}, "cpu")
     assert line.startswith("plan: ~") and "GFLOP, peak ~" in line and line.endswith("on this machine")
     assert more["seconds"] > numbers["seconds"] and numbers["fits"]
-    dev, claims = runtime.start_chapter("shapley_folkman", preset="smoke", device="cpu", seed=0, run_id="r",
-                                        claims_path=str(tmp_path / "c.json"), data="none")
-    assert line in capsys.readouterr().out
-    assert claims.to_dict()["plan"] == numbers
+    bad_line, bad = plan_for("shapley_folkman", {**params, "N": "many"}, "cpu")
+    assert bad == {} and bad_line.startswith("plan: no estimate")

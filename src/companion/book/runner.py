@@ -110,10 +110,12 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
     claims_path.unlink(missing_ok=True)  # a stale file must never pass for this run's
 
     run_id = uuid.uuid4().hex
+    plan_text, plan_numbers = plan_for(name, params, device)
     params.update(preset=preset, device=device, data_dir=str(Path(data_dir).resolve()) if data_dir else "",
                   claims_path=claims_path.name, run_id=run_id, interactive=interactive)
     log = log or (lambda s: None)
     log(f"[{name}] preset={preset} device={device} -> {notebook}")
+    log(f"[{name}] {plan_text}")
 
     t0 = time.perf_counter()
     error = execute(chapter.source, partial, out_dir, params, progress=progress)
@@ -121,7 +123,8 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
     place_notebook(partial, notebook, error, name, preset, chapter.title)
     result = RunResult(chapter=name, notebook=notebook, claims_path=claims_path, wall_time_s=wall, error=error)
     if error is None:
-        read_claims(result, run_id, {k: v for k, v in params.items() if k not in ("claims_path", "run_id")})
+        read_claims(result, run_id, {k: v for k, v in params.items() if k not in ("claims_path", "run_id")},
+                    plan_numbers)
     if notebook.exists():
         root = root or project_root()
         finalize_notebook(notebook, name, preset, result.claims, version=source_version(root),
@@ -167,9 +170,29 @@ def place_notebook(partial: Path, notebook: Path, error: str | None, name: str, 
         write_failure_page(placeholder, name, preset, error or "no notebook was written", title)
 
 
-def read_claims(result: RunResult, run_id: str, params: Mapping[str, Any]) -> None:
-    """Load this run's claims into ``result`` (refusing a missing or stale file), recording the wall time and
-    parameters in the file."""
+def plan_for(name: str, params: Mapping[str, Any], device: str) -> tuple[str, dict[str, Any]]:
+    """``companion plan``'s estimate of this run, from the parameters the runner resolved (preset and ``-p``
+    overrides), as the line the runner prints and as numbers; a chapter whose cost cannot be estimated says so
+    and runs on."""
+    from companion.book.plan import plan_line
+
+    kind = "cuda" if device == "cuda" or (device == "auto" and _cuda_available()) else "cpu"
+    try:
+        return plan_line(name, params, kind)
+    except Exception as exc:  # noqa: BLE001 – an estimate must never stop a chapter
+        return f"plan: no estimate ({type(exc).__name__}: {exc})", {}
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def read_claims(result: RunResult, run_id: str, params: Mapping[str, Any],
+                plan: Mapping[str, Any] | None = None) -> None:
+    """Load this run's claims into ``result`` (refusing a missing or stale file), recording the wall time,
+    parameters and the plan's estimate (made before the run) in the file."""
     path = result.claims_path
     if not path.exists():
         result.error = "the notebook finished without saving its claims (claims.save() was not reached)"
@@ -180,6 +203,7 @@ def read_claims(result: RunResult, run_id: str, params: Mapping[str, Any]) -> No
         return
     data["wall_time_s"] = result.wall_time_s
     data["parameters"] = dict(params)
+    data["plan"] = dict(plan or {})
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
     result.claims = data
     result.failing_claims = [f"{c['id']} (measured {c['measured']:.6g}, reference {c['reference']}, "

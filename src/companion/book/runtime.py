@@ -1,10 +1,9 @@
-"""What a chapter calls: :func:`start_chapter` first (device, claims, provenance, ``companion plan``'s estimate),
-then :func:`glue` to put numbers into the page's prose (myst-nb), safely for numpy and torch scalars, and
+"""What a chapter calls: :func:`start_chapter` first (device, claims, provenance), then :func:`glue` to put numbers into the page's prose (myst-nb), safely for numpy and torch scalars, and
 :func:`progress` bars."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -20,9 +19,11 @@ def plain(value: Any) -> Any:
 
 def start_chapter(chapter: str, *, preset: str, device: str, seed: int, claims_path: str, run_id: str,
                   data: str, **shown: Any):
-    """The first lines of every chapter: resolve the device, open its :class:`~companion.book.claims.Claims`,
-    record the data used, print what produced the page and ``companion plan``'s estimate of this run (also kept
-    in the claims file, beside the measured wall time). Returns (torch.device, Claims)."""
+    """The first lines of every chapter: resolve the device (once: every function then takes the returned
+    ``torch.device``), open its :class:`~companion.book.claims.Claims`, record the data used and print what
+    produced the page. ``companion plan``'s estimate of the run is made by the runner before the kernel starts,
+    from the parameters it resolved, and kept in the claims file beside the measured wall time
+    (:func:`companion.book.runner.plan_for`). Returns (torch.device, Claims)."""
     from companion.book.claims import Claims
     from companion.core.devices import describe_device, resolve_device
 
@@ -33,38 +34,7 @@ def start_chapter(chapter: str, *, preset: str, device: str, seed: int, claims_p
     extra = "".join(f", {k}={v}" for k, v in shown.items())
     print(f"{chapter}: preset={preset}, device={describe_device(dev)}, seed={seed}{extra}")
     print(f"data: {data}")
-    line, claims.plan = plan_estimate(chapter, preset, dev.type, shown)
-    print(line)
     return dev, claims
-
-
-def chapter_parameters(chapter: str, preset: str, shown: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters this run uses: the preset's values, overridden by the values the notebook's namespace
-    holds for them (papermill injects the run's parameters there, ``-p`` overrides included) when running in
-    a kernel, and by ``shown``."""
-    from companion.book.chapters import get_chapter, resolve_parameters
-
-    params = resolve_parameters(get_chapter(chapter), preset)
-    try:
-        from IPython import get_ipython
-
-        ns = getattr(get_ipython(), "user_ns", None) or {}
-    except ImportError:  # pragma: no cover - IPython is a dependency of the book
-        ns = {}
-    params.update({k: ns[k] for k in params if k in ns})
-    params.update({k: v for k, v in shown.items() if k in params})
-    return params
-
-
-def plan_estimate(chapter: str, preset: str, device: str, shown: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """``companion plan``'s estimate for this run, as the line the chapter prints and as numbers; a chapter
-    whose cost cannot be estimated says so and runs on."""
-    from companion.book.plan import plan_line
-
-    try:
-        return plan_line(chapter, chapter_parameters(chapter, preset, shown), "cuda" if device == "cuda" else "cpu")
-    except Exception as exc:  # noqa: BLE001 – an estimate must never stop a chapter
-        return f"plan: no estimate ({type(exc).__name__}: {exc})", {}
 
 
 def glue(name: str, value: Any) -> Any:
