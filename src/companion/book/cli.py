@@ -14,7 +14,6 @@ import sys
 from typing import Sequence
 
 from companion.book.chapters import PRESETS, ChapterError, chapter_names, parse_override
-from companion.core.devices import DEVICE_CHOICES
 
 #: GPU classes `companion plan --gpu` knows (their datasheet values are in companion.book.plan.GPU_CLASSES)
 GPU_CHOICES: tuple[str, ...] = ("h100", "h100-pcie", "h200", "a100", "a100-40gb")
@@ -30,8 +29,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="smoke (tests, ≤ 60 s), cpu (the default book on a laptop), paper (full scale, GPU)")
         sp.add_argument("--data-dir", default=None,
                         help="folder holding the data sets (else $COMPANION_DATA_DIR, else the user cache)")
-        sp.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
-                        help="auto = CUDA when present, else CPU")
+        sp.add_argument("--device", default="auto", metavar="{auto,cpu,cuda,cuda:N}",
+                        help="auto = CUDA when present, else CPU; cuda:N picks one GPU")
 
     run = sub.add_parser("run", help="execute one chapter with papermill and check its claims")
     run.add_argument("name", help="chapter name (see `companion list`)")

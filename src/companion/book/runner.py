@@ -27,7 +27,6 @@ from companion.core import fanout
 from companion.book.claims import atomic_write_text, load_claims
 from companion.book.dashboard import write_failure_page, write_generated_pages
 from companion.book.pages import finalize_notebook, source_version
-from companion.core.devices import DEVICE_CHOICES
 
 Log = Callable[[str], None]
 
@@ -73,14 +72,13 @@ def _kernel_env() -> None:
 
 
 def check_device(device: str) -> None:
-    """Refuse an unknown device, or ``cuda`` where torch sees no GPU, before any kernel starts."""
-    if device not in DEVICE_CHOICES:
-        raise ChapterError(f"unknown device {device!r}: choose one of {', '.join(DEVICE_CHOICES)}")
-    if device == "cuda":
-        import torch
+    """Refuse an unknown device, or CUDA (any index) where torch sees no such GPU, before any kernel starts."""
+    from companion.core.devices import resolve_device
 
-        if not torch.cuda.is_available():
-            raise ChapterError("--device cuda: torch sees no CUDA GPU on this machine; use --device cpu or auto")
+    try:
+        resolve_device(device)
+    except (ValueError, RuntimeError) as exc:
+        raise ChapterError(f"--device {device}: {exc}") from exc
 
 
 def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
@@ -176,7 +174,7 @@ def plan_for(name: str, params: Mapping[str, Any], device: str) -> tuple[str, di
     and runs on."""
     from companion.book.plan import plan_line
 
-    kind = "cuda" if device == "cuda" or (device == "auto" and _cuda_available()) else "cpu"
+    kind = "cuda" if device.startswith("cuda") or (device == "auto" and _cuda_available()) else "cpu"
     try:
         return plan_line(name, params, kind)
     except Exception as exc:  # noqa: BLE001 – an estimate must never stop a chapter
