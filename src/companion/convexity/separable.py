@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 
+from companion.core.devices import Device
 from companion.convexity.tropical import lower_hull, min_plus_convolve
 
 
@@ -135,7 +136,7 @@ class PrimalTable:
 
 
 def primal_table(branches: Sequence[Branch], Ks: Sequence[float], I_max: int, t_step: float, *,
-                 device: str | torch.device = "cpu") -> PrimalTable:
+                 device: Device = "cpu") -> PrimalTable:
     """Exact primal on the t-grid for the branch sequence ``branches[i % T]``, i = 0…I_max−1."""
     Umax = max(int(np.floor(b.A**2 / t_step + 1e-9)) for b in branches)
     tgrid = np.arange(Umax + 1) * t_step
@@ -143,7 +144,7 @@ def primal_table(branches: Sequence[Branch], Ks: Sequence[float], I_max: int, t_
 
 
 def primal_table_from_phis(phis: Sequence[np.ndarray], Ks: Sequence[float], I_max: int, t_step: float, *,
-                           device: str | torch.device = "cpu") -> PrimalTable:
+                           device: Device = "cpu") -> PrimalTable:
     """The DP behind :func:`primal_table`, from φ_i tabulated on ``t = uδ`` (each (U+1,), non-increasing).
 
     One min-plus convolution per added branch gives every I at once; tables are truncated to the
@@ -261,7 +262,7 @@ class GapTable:
 
 
 def gap_table(branches: Sequence[Branch], Ks: Sequence[float], I_max: int, t_step: float, *, n_delta_grid: int = 20001,
-              device: str | torch.device = "cpu") -> GapTable:
+              device: Device = "cpu") -> GapTable:
     """Primal (DP), dual and Δ_worst for the branch sequence ``branches[i % T]``, every I ≤ I_max and K.
 
     The dual depends on I only through the fractions of each branch type, so it is computed once per

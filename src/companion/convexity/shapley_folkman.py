@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from companion.core.devices import Device
 from companion.convexity.tropical import max_plus_convolve, upper_hull
 
 __all__ = [
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 
-def lp_profile(p: float, N: int, *, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
+def lp_profile(p: float, N: int, *, dtype: torch.dtype = torch.float64, device: Device = "cpu"
                ) -> torch.Tensor:
     """Profile ``g(x) = (1 − x^p)^{1/p}`` of the ℓp unit ball on the grid ``x = k/N``; shape (N+1,)."""
     if not 0 < p:
