@@ -23,7 +23,7 @@
 #
 # A network of I branches averages the logits of I VGG-9s, $f(x) = \frac1I\sum_{i=1}^I f_i(x)$, trained with one
 # cross-entropy loss on $f$. We hold all branches (and several seeds) as **one network of grouped convolutions**
-# (`companion.training.vgg.BranchVGG9`), check it against the authors' loop over branches, and train at this page's
+# (`companion.training.vgg_model.BranchVGG9`), check it against the authors' loop over branches, and train at this page's
 # preset; the `paper` preset is the paper's grid, for a GPU.
 
 # %% tags=["parameters"]
