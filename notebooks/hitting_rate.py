@@ -53,14 +53,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from IPython.display import Markdown, display
 
-from companion.core.data import synthetic_teacher
-from companion.training.hitting import PAPER_HITS, Protocol, benchmark, rates_frame, run_protocols
-from companion.training.onehidden import init_nets, train_autograd, train_onehidden
-from companion.core.plotting import COLORS, subplots
+from companion.book import plan
 from companion.book.runtime import glue_many, progress, start_chapter
+from companion.core.data import synthetic_teacher
+from companion.core.plotting import COLORS, subplots
+from companion.training.hitting import (PAPER_HITS, Protocol, benchmark, check_trainer, protocol_rows, rates_frame,
+                                        regime_totals, run_protocols, summary_frame)
 
 t_start = time.perf_counter()
 P = Protocol(**protocol)
@@ -86,8 +86,7 @@ dev, claims = start_chapter("hitting_rate", preset=preset, device=device, seed=s
 # kept in `hitting_rate.sweep/` beside the claims, so a rerun resumes where a lost worker stopped.
 
 # %%
-protocols = {"headline": (P, S), **{name: (P.vary(**{"steps": ablation_steps, **change}), ablation_S)
-                               for name, change in ablation.items()}}
+protocols = protocol_rows(P, S, ablation, steps=ablation_steps, S_ablation=ablation_S)
 rows = run_protocols(protocols, widths, seed=seed, device=dev, scheduler=scheduler,
                      store=Path(claims_path).with_name("hitting_rate.sweep"),
                      progress=lambda it: progress(it, "rows × widths", len(protocols) * len(widths)))
@@ -133,14 +132,9 @@ ax.legend(fontsize=6, ncol=2);
 # lies in our {glue:text}`hr_conf_pct` Wilson interval.
 
 # %%
-summary = table.groupby("row", sort=False).agg(hits=("hits", "sum"), mean_rate=("rate", "mean"),
-                                                inside=("paper_inside", "sum"), rule_stop_rate=("rule_stop_rate", "mean"),
-                                                median_steps=("median_steps", "median"))
-summary["seeds × widths"] = [rows[k].S * len(widths) for k in summary.index]
+summary = summary_frame(rows, table, protocols)
 display(summary.style.format({"mean_rate": "{:.2f}", "rule_stop_rate": "{:.2f}", "median_steps": "{:.0f}"}))
 display(table.pivot(index="row", columns="width", values="rate").loc[list(rows)].style.format("{:.2f}"))
-sgd_rows = [k for k, v in ablation.items() if v.get("batch_size", P.batch_size) < P.n]
-fb = table[table.row.str.contains("full batch")]
 
 # %% [markdown]
 # ## The trainer: exact, and how fast
@@ -154,20 +148,13 @@ fb = table[table.row.str.contains("full batch")]
 
 # %%
 t_bench = time.perf_counter()
-ds = synthetic_teacher(n=P.n, d=P.d, hidden=P.teacher_hidden, seed=seed)
-eq_w = [10, 13, 21, 11]
-eq_nets = init_nets(eq_w, P.d, [seed + i for i in range(len(eq_w))], dtype=torch.float64)
-kw = dict(lr=1.0, batch_size=P.batch_size, steps=equiv_steps, batch_seed=seed, check_every=10)
-fast = train_onehidden(eq_nets, ds.x, ds.y, **kw)
-ref = train_autograd(eq_nets, ds.x, ds.y, **kw)
-eq_diff = max(max(float((fast.nets.network(s)[0] - w).abs().max()), float((fast.nets.network(s)[1] - a).abs().max()))
-              for s, (w, a, _) in enumerate(ref))
-eq_steps = all(int(fast.steps[s]) == t for s, (_, _, t) in enumerate(ref))
+eq_diff, eq_steps = check_trainer(P, seed=seed, steps=equiv_steps, device=dev)
 bench = benchmark(widths, bench_S, bench_steps, batch_size=P.batch_size, lr=P.lr, n=P.n, d=P.d, loop_S=bench_loop_S,
                   device=dev)
 claims.add_timing("equivalence check and benchmark", time.perf_counter() - t_bench)
-ROOF = 180.0
-print({k: f"{v:,.1f}" for k, v in bench.items()}, f"roofline fraction {bench['fast_gflops'] / ROOF:.1%}")
+here, host, _ = plan.machines("cuda" if dev.type == "cuda" else "cpu", None)
+roof = (here or host).gemm / 1e9                   # this machine's calibrated fp32 GEMM rate (companion plan)
+print({k: f"{v:,.1f}" for k, v in bench.items()}, f"roofline fraction {bench['fast_gflops'] / roof:.1%} of {roof:.0f} GFLOP/s")
 
 # %% [markdown]
 # ## Claims
@@ -193,12 +180,10 @@ glue_many("hr", B=P.batch_size, lr=P.lr, steps=P.steps, nnets=S * len(widths),
           stop_rate=float(H.batch_hits.sum() / (S * len(widths))), med_steps=float(np.median(H.median_steps)),
           t_head=H.seconds, net_steps=H.net_steps, frac_budget=H.net_steps / (S * len(widths) * P.steps),
           abl_S=ablation_S, abl_steps=ablation_steps, conf_pct=f"{confidence:.0%}",
-          sgd_hits=int(sum(rows[k].hits.sum() for k in sgd_rows)), sgd_nets=ablation_S * len(widths) * len(sgd_rows),
-          fb_rate=float(fb.rate.mean()), fb_min=float(fb.rate.min()), fb_max=float(fb.rate.max()),
-          max_inside=int(summary["inside"].max()),
+          **regime_totals(summary, table), max_inside=int(summary["inside"].max()),
           eq_diff=eq_diff, fast=bench["fast"], auto=bench["batched_autograd"], loop=bench["loop"],
           r_auto=bench["fast"] / bench["batched_autograd"], r_loop=bench["fast"] / bench["loop"],
-          gflops=bench["fast_gflops"], roof=bench["fast_gflops"] / ROOF, bench_S=bench_S, bench_steps=bench_steps,
+          gflops=bench["fast_gflops"], roof=bench["fast_gflops"] / roof, roof_gflops=roof, bench_S=bench_S, bench_steps=bench_steps,
           total=time.perf_counter() - t_start, preset=preset, device=claims.device)
 Markdown(claims.table())
 
@@ -230,7 +215,8 @@ Markdown(claims.table())
 #   steps) it ran {glue:text}`hr_fast:,.0f` network·steps/s against {glue:text}`hr_auto:,.0f` for today's
 #   batched autograd trainer (**{glue:text}`hr_r_auto:.0f`×**) and {glue:text}`hr_loop:,.0f` for a loop over
 #   networks (**{glue:text}`hr_r_loop:.0f`×**), at {glue:text}`hr_gflops:.1f` GFLOP/s, {glue:text}`hr_roof:.1%`
-#   of the 180 GFLOP/s fp32 matmul roofline: its passes over the (units × batch) array are memory-bound, and
+#   of this machine's fp32 matmul rate, {glue:text}`hr_roof_gflops:.0f` GFLOP/s (the calibration of `companion
+#   plan`: a 1024² GEMM): its passes over the (units × batch) array are memory-bound, and
 #   the two matrix products (d = 10 deep) are a small part of the time. The headline took {glue:text}`hr_t_head:.0f` s
 #   for {glue:text}`hr_net_steps:,` network·steps, {glue:text}`hr_frac_budget:.1%` of the 100,000-step budget,
 #   because the rule stops networks early and stopped networks leave the batch.

@@ -39,25 +39,15 @@ tol = 0.005
 n_check = 2000
 
 # %%
-import time
-
 import numpy as np
+import pandas as pd
 import torch
+from IPython.display import Markdown, display
 
+from companion.book.runtime import glue_many, start_chapter
+from companion.convexity.shapley_folkman import minkowski_study, profile_polygon, sampled_outside
 from companion.core.devices import describe_device
 from companion.core.plotting import COLORS, subplots
-from companion.book.runtime import glue_many, start_chapter
-from companion.convexity.shapley_folkman import (
-    distance_to_downset,
-    hausdorff_to_hull,
-    lp_profile,
-    minkowski_average_points,
-    minkowski_profiles,
-    profile_polygon,
-    sample_lp_ball,
-    starr_bound,
-    upper_concave_envelope,
-)
 
 dev, claims = start_chapter("shapley_folkman", preset=preset, device=device, seed=seed, claims_path=claims_path,
                             run_id=run_id, data="none: exact geometry of the ℓp unit ball (no data set)",
@@ -78,48 +68,26 @@ dev, claims = start_chapter("shapley_folkman", preset=preset, device=device, see
 # (see `companion.convexity.shapley_folkman`). Nothing here assumes the answer: the closed form is only compared with.
 
 # %%
-t0 = time.perf_counter()
-g = lp_profile(p, N, device=dev)
-profiles = minkowski_profiles(g, I_max)
-t_dp = time.perf_counter() - t0
-x = np.linspace(0.0, 1.0, N + 1)
-hull_x, hull_y = upper_concave_envelope(x, g.cpu().numpy())
-Is = np.arange(1, I_max + 1)
-results = [hausdorff_to_hull(profiles[I - 1], hull_x, hull_y, n_face=n_face) for I in Is]
-dH = np.array([r.distance for r in results])
-res = np.array([r.resolution for r in results])
-t_all = time.perf_counter() - t0
+study = minkowski_study(p, N, I_max, n_face=n_face, device=dev)
+x, profiles, hull_x, hull_y, Is = study.x, study.profiles, study.hull_x, study.hull_y, study.Is
+dH, res, closed, starr, t_dp, t_all = (study.distance, study.resolution, study.closed, study.starr, study.dp_seconds,
+                                      study.seconds)
 claims.add_timing("max-plus DP for all I", t_dp)
 claims.add_timing("DP + Hausdorff distances", t_all)
-closed = np.sqrt(2) / 4 / Is
-starr = starr_bound(Is, dim=2, radius=1.0)
 print(f"DP for I = 1..{I_max}: {t_dp:.2f} s; with distances: {t_all:.2f} s")
 print("hull vertices:", list(zip(hull_x.round(6), hull_y.round(6))))
-for I in (1, 2, 10):
-    if I <= I_max:
-        print(f"I = {I:3d}: d_H = {dH[I-1]:.6f}  closed form {closed[I-1]:.6f}  resolution {res[I-1]:.1e}")
+display(pd.DataFrame({"d_H": dH, "closed form √2/(4I)": closed, "resolution": res}, index=pd.Index(Is, name="I"))
+        .style.format({"d_H": "{:.6f}", "closed form √2/(4I)": "{:.6f}", "resolution": "{:.1e}"}))
 
 # %% [markdown]
 # ## A brute-force cross-check
 #
 # Independently of the dynamic programme, draw points of $A$ uniformly, average $I$ of them at a time,
-# and check that every such average lies in the computed set (up to its stated resolution).
+# and check that every such average lies in the computed set (up to its stated resolution); then every average of
+# two points of a 150-point sample, exhaustively.
 
 # %%
-pts = sample_lp_ball(p, n_check * 10, seed)
-rng = np.random.default_rng(seed + 1)
-worst_outside = 0.0
-for I in (2, 10):
-    if I > I_max:
-        continue
-    idx = rng.integers(0, len(pts), size=(n_check, I))
-    avg = np.abs(pts[idx].mean(axis=1))                      # unconditional set: fold into Q1
-    d = distance_to_downset(torch.as_tensor(avg, device=dev), profiles[I - 1])
-    worst_outside = max(worst_outside, float(d.max()))
-# exhaustive check on a small finite subset: all averages of 2 points of a 150-point sample
-small = sample_lp_ball(p, 150, seed + 2)
-all2 = np.abs(minkowski_average_points(small, 2))
-worst_outside = max(worst_outside, float(distance_to_downset(torch.as_tensor(all2, device=dev), profiles[1]).max()))
+worst_outside = sampled_outside(p, profiles, n_check, seed, Is=(2, 10), n_small=150)
 print(f"largest distance of a sampled average outside the computed set: {worst_outside:.2e}")
 
 # %% [markdown]
@@ -140,8 +108,6 @@ claims.close("bruteforce_inside", "sampled Minkowski averages lie in the compute
 claims.save()
 glue_many("sf", dH1=dH[0], dH2=dH[1], dH10=dH[9] if I_max >= 10 else float("nan"), res=res.max(),
           tdp=t_dp, tall=t_all, N=N, Imax=I_max, preset=preset, device=describe_device(dev))
-from IPython.display import Markdown
-
 Markdown(claims.table())
 
 # %% [markdown]

@@ -78,13 +78,10 @@ dev, claims = start_chapter("theorem1", preset=preset, device=device, seed=seed,
                             I_max=I_max, t_step=t_step)
 x, y = ds.x.numpy(), ds.y.numpy()
 
-# Branch types: direction angle, bias c, output sign a, box half-width A (type 0 alone = identical branches)
-types = pd.DataFrame({"angle": [np.pi / 3, np.pi / 6, np.pi / 2], "c": [-1.5, -1.0, -1.5], "a": [1.0, -1.0, -1.0],
-                      "A": [2.0, 1.5, 2.5]})
-dirs = np.stack([np.cos(types["angle"]), np.sin(types["angle"])], 1)
-hetero = sp.assumption1_tau(sp.make_branches(x, y, dirs, types["c"], types["a"], types["A"], tau=1.0), tau_factor)
+# Branch types (`sp.BRANCH_TYPES`): direction angle, bias c, output sign a, box half-width A; type 0 alone = identical
+hetero, identical = sp.chapter_branches(x, y, tau_factor)
 max_yf, tau = sp.largest_yf(hetero), hetero[0].tau
-identical = hetero[:1]
+display(pd.DataFrame(sp.BRANCH_TYPES).rename_axis("type"))
 print(f"τ = {tau:.4f}")
 
 # %% [markdown]
@@ -102,30 +99,27 @@ claims.at_least("assumption1", "τ exceeds max y·f over all parameters and data
 # ## The two sides of the bound, for every I and K
 
 # %%
-results = {label: sp.gap_table(brs, Ks, I_max, t_step, n_delta_grid=n_delta_grid)
-           for label, brs in progress((("identical", identical), ("heterogeneous", hetero)), "branch sets")}
+results = sp.gap_tables({"identical": identical, "heterogeneous": hetero}, Ks, I_max, t_step,
+                        n_delta_grid=n_delta_grid, device=dev, progress=progress)
 gt = results["identical"]
-tab, D_id, dw_id, deltas_id, t_dp = gt.primal, gt.dual, gt.delta_worst, gt.deltas, gt.dp_seconds
-claims.add_timing("DP for I = 1…I_max, all K (identical)", t_dp)
-Is = tab.Is
+tab, Is = gt.primal, gt.primal.Is
+claims.add_timing("DP for I = 1…I_max, all K (identical)", gt.dp_seconds)
 for label, r in results.items():
-    gap = r.primal.values - r.dual
-    ratio = r.normalized_gap / (2.0 / Is[:, None])
     claims.at_most(f"bound_{label}", f"{label} branches: largest (normalised gap)/(2/I) over I ≤ {I_max} and "
-                   f"K ∈ {Ks} (≤ 1 is Theorem 1)", float(ratio.max()), 1.0)
+                   f"K ∈ {Ks} (≤ 1 is Theorem 1)", float(r.bound_ratio.max()), 1.0)
     claims.at_least(f"weak_duality_{label}", f"{label} branches: smallest primal − dual over all I, K "
-                    "(≥ 0 is weak duality; tolerance = float64 rounding of values near 1)", float(gap.min()), 0.0, 1e-12)
+                    "(≥ 0 is weak duality; tolerance = float64 rounding of values near 1)", float(r.gap.min()), 0.0, 1e-12)
 # cross-check the dual against the convex envelope of φ (identical branches)
-hull = np.array([sp.convexified_value(identical[0], K, t_step / 10) for K in Ks])
+hull = sp.convexified_value(identical[0], Ks, t_step / 10)
 claims.close("dual_vs_envelope", "identical branches: Lagrangian dual = lower convex envelope of φ at K "
-             "(largest difference)", float(np.max(np.abs(D_id[0] - hull))), 0.0, 1e-6)
+             "(largest difference)", float(np.max(np.abs(gt.dual[0] - hull))), 0.0, 1e-6)
 # the resolution floor
-g_floor = tab.values[floor_I - 1] - D_id[floor_I - 1]
+g_floor = gt.gap[floor_I - 1]
 claims.at_most("floor_identical", f"identical branches, I = {floor_I}: largest primal − dual over K is within the "
                "resolution of the primal grid", float(g_floor.max()), tab.resolution)
-display(pd.DataFrame({"K": Ks, "Δ (identical)": deltas_id[0], "inf P, I=1": tab.values[0], "sup D": D_id[0],
-                      "gap I=1": tab.values[0] - D_id[0], "gap I=2": tab.values[1] - D_id[1],
-                      f"gap I={floor_I}": g_floor}).set_index("K").style.format("{:.3e}"))
+display(pd.DataFrame({"K": Ks, "Δ (identical)": gt.deltas[0], "inf P, I=1": tab.values[0], "sup D": gt.dual[0],
+                      "gap I=1": gt.gap[0], "gap I=2": gt.gap[1], f"gap I={floor_I}": g_floor}).set_index("K")
+        .style.format("{:.3e}"))
 print(f"Δ per branch type: {np.round(results['heterogeneous'].deltas, 5)}; primal-grid resolution {tab.resolution:.2e}")
 
 # %%
@@ -190,16 +184,8 @@ if interactive:
 # $I \le$ `bf_I`): the primal by enumeration and the dual by maximising over a grid of λ on the same set.
 
 # %%
-w_grid = np.linspace(-b0.A, b0.A, bf_N)
-lam_grid = np.concatenate([[0.0], np.geomspace(1e-4, 10, 400)])
-bf_rows = []
-for I in progress(range(1, bf_I + 1), "brute force"):
-    for tau_case, tau_v in (("Assumption 1 holds", tau), (f"τ = {small_tau}·max y·f", small_tau * max_yf)):
-        for K in Ks:
-            P_bf, D_bf = sp.brute_force_hinge(b0, I, K, w_grid, tau_v, lam_grid)
-            bf_rows.append({"I": I, "τ": tau_case, "K": K, "P": P_bf, "D": D_bf, "P − D": P_bf - D_bf,
-                            "(P − D)/P": (P_bf - D_bf) / P_bf})
-bf = pd.DataFrame(bf_rows)
+taus = {"Assumption 1 holds": tau, f"τ = {small_tau}·max y·f": small_tau * max_yf}
+bf = pd.DataFrame(sp.brute_force_table(b0, bf_I, Ks, taus, n_grid=bf_N, device=dev))
 display(bf.pivot_table(index=["τ", "K"], columns="I", values="(P − D)/P").style.format("{:.3e}"))
 claims.at_least("bf_weak_duality", "brute force (both τ): smallest P − D (weak duality on the finite set; "
                 "tolerance = float64 rounding)", float(bf["P − D"].min()), 0.0, 1e-12)
@@ -209,11 +195,10 @@ claims.at_least("bf_weak_duality", "brute force (both τ): smallest P − D (wea
 
 # %%
 claims.save()
-ratio_id = (results["identical"].normalized_gap / (2.0 / Is[:, None])).max()
-ratio_h = (results["heterogeneous"].normalized_gap / (2.0 / Is[:, None])).max()
-glue_many("t1", tau=tau, maxyf=max_yf, ratio_id=ratio_id, ratio_h=ratio_h, res=tab.resolution,
-          delta0=deltas_id[0], gap1=float((tab.values[0] - D_id[0]).max()), Imax=I_max, floorI=floor_I,
-          gapfloor=float(g_floor.max()), tdp=t_dp, total=time.perf_counter() - t_start, preset=preset,
+glue_many("t1", tau=tau, maxyf=max_yf, ratio_id=results["identical"].bound_ratio.max(),
+          ratio_h=results["heterogeneous"].bound_ratio.max(), res=tab.resolution,
+          delta0=gt.deltas[0], gap1=float(gt.gap[0].max()), Imax=I_max, floorI=floor_I,
+          gapfloor=float(g_floor.max()), tdp=gt.dp_seconds, total=time.perf_counter() - t_start, preset=preset,
           device=describe_device(dev), n=n, dstep=t_step, bfN=bf_N, bfI=bf_I, tauf=tau_factor, small=small_tau)
 Markdown(claims.table())
 

@@ -23,7 +23,7 @@
 #
 # A network of I branches averages the logits of I VGG-9s, $f(x) = \frac1I\sum_{i=1}^I f_i(x)$, trained with one
 # cross-entropy loss on $f$. We hold all branches (and several seeds) as **one network of grouped convolutions**
-# (`companion.training.vgg.BranchVGG9`), check it against the authors' loop over branches, and train at this page's
+# (`companion.training.vgg_model.BranchVGG9`), check it against the authors' loop over branches, and train at this page's
 # preset; the `paper` preset is the paper's grid, for a GPU.
 
 # %% tags=["parameters"]
@@ -59,19 +59,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from IPython.display import Markdown, display
 
+from companion.book import plan
+from companion.book.chapters import get_chapter, resolve_parameters
+from companion.book.runtime import glue_many, progress, start_chapter
+from companion.core import seeds as seedlib
 from companion.core.devices import describe_device
 from companion.core.plotting import COLORS, subplots
-from companion.book.runtime import glue_many, progress, start_chapter
-from companion.training.vgg import (CIFAR_TEST, CIFAR_TRAIN, BranchVGG9, GridPoint, Recipe, VGG9, benchmark_forms,
-                           compare_forms, count_macs, device_settings, grid_flops, load_train_test,
-                           train_flops_per_image, train_grid, trend_per_doubling, vgg9_macs, vgg9_parameters)
+from companion.training.vgg import (Recipe, benchmark_forms, device_settings, grid_points, load_train_test, run_rows,
+                                    train_grid, trend_by_width)
+from companion.training.vgg_model import compare_forms, count_table, grid_flops
 
-PAPER_WIDTHS, PAPER_IS, PAPER_EPOCHS = (16, 32), (4, 8, 16, 32), 300
-if n_seeds < 1 or not Is or not widths or min(Is) < 1 or min(widths) < 1:
-    raise ValueError(f"need n_seeds ≥ 1 and non-empty widths / Is of positive sizes; got {n_seeds}, {widths}, {Is}")
+paper = resolve_parameters(get_chapter("vgg_branches"), "paper")      # the paper's grid (presets.yaml)
 t_start = time.perf_counter()
 tr, te = load_train_test(data_dir, n_train, n_test, seed)
 dev, claims = start_chapter("vgg_branches", preset=preset, device=device, seed=seed, claims_path=claims_path,
@@ -81,7 +81,7 @@ claims.add_data(te.record.describe())
 print("data:", te.record.describe())
 settings = device_settings(dev, form, amp)
 recipe = Recipe(epochs=epochs, lr=lr, batch_size=batch_size, milestones=tuple(milestones))
-seeds = [seed + k for k in range(n_seeds)]
+seeds = seedlib.derive_many(seed, "replicate", "k", n_seeds, offset=0)
 ck_dir = Path(claims_path).resolve().parent / checkpoint_dir if checkpoint_dir else None
 print(f"form: {settings.form}, autocast: {settings.amp}, channels_last: {settings.channels_last}; {recipe}")
 
@@ -95,15 +95,7 @@ print(f"form: {settings.form}, autocast: {settings.amp}, channels_last: {setting
 # against the modules themselves (the parameter tensors; forward hooks on every convolution and linear layer).
 
 # %%
-x_probe = torch.zeros(2, 3, 32, 32)
-count_rows = []
-for w in sorted(set(widths) | set(PAPER_WIDTHS) | {bench_w}):
-    counted = sum(p.numel() for p in VGG9(w).parameters())
-    macs = count_macs(BranchVGG9(2, w).eval(), x_probe) // 2
-    count_rows.append({"w": w, "parameters per branch": vgg9_parameters(w), "counted": counted,
-                       "MACs per image and branch": vgg9_macs(w), "counted by hooks": macs,
-                       "training GFLOP per image, I = 32": train_flops_per_image(w, 32) / 1e9})
-counts = pd.DataFrame(count_rows).set_index("w")
+counts = pd.DataFrame(count_table(sorted(set(widths) | set(paper["widths"]) | {bench_w}))).set_index("w")
 display(counts.style.format("{:,.0f}").format({"training GFLOP per image, I = 32": "{:.2f}"}))
 _ = claims.close("params_w16", "parameters of one VGG-9 branch at w = 16 (module) = 175,610 (the issue's closed form)",
              counts.loc[16, "counted"], 175_610, 0)
@@ -126,7 +118,7 @@ _ = claims.true("counts_closed_forms", "parameters (679w² + 111w + 10) and MACs
 # float32, batch `bench_batch`) of each form, side by side (the forms take turns in every repeat):
 
 # %%
-same = compare_forms(2, 2, S=2, batch=4)
+same = compare_forms(2, 2, S=2, batch=4, device=dev)
 for key, what in (("train", "logits, train mode"), ("eval", "logits, eval mode"), ("grad", "every gradient")):
     claims.close(f"grouped_equals_loop_{key}", f"grouped network = branch loop ({what}; I = 2, w = 2, two "
                  "networks, float64): largest relative difference", same[key], 0.0, 1e-10)
@@ -151,22 +143,12 @@ _ = claims.close("bench_forms_agree", f"benchmark (float32, w = {bench_w}): grou
 # parameter (`local:N` or a Dask address), one task per worker, each worker loading the same data subsample.
 
 # %%
-points = [GridPoint(w=w, I=I, seeds=tuple(seeds), recipe=recipe, data_dir=data_dir or None, n_train=n_train,
-                    n_test=n_test, data_seed=seed, device=device, form=form, amp=amp,
-                    checkpoint=str(ck_dir / f"w{w}_I{I}_seeds{seeds[0]}-{seeds[-1]}.pt") if ck_dir else None)
-          for w in widths for I in Is]
-runs = {(p.w, p.I): run for p, run in zip(points, train_grid(points, data=(tr, te), scheduler=scheduler,
-                                                             store=ck_dir / "results" if ck_dir else None,
-                                                             progress=progress))}
-rows = []
-for (w, I), run in runs.items():
-    rate = run.images_per_s
-    for s, sd in enumerate(seeds):
-        rows.append({"w": w, "I": I, "seed": sd, "parameters": I * vgg9_parameters(w),
-                     "train loss": run.history[-1]["train_loss"][s], "train acc.": run.history[-1]["train_acc"][s],
-                     "test acc.": run.test_acc[s], "images/s": rate,
-                     "GFLOP/s": rate * train_flops_per_image(w, I) / 1e9, "train s": run.seconds})
-table = pd.DataFrame(rows)
+points = grid_points(widths, Is, seeds, recipe, data_dir=data_dir, n_train=n_train, n_test=n_test, data_seed=seed,
+                     device=dev, form=form, amp=amp, checkpoint_dir=ck_dir)
+trained = train_grid(points, data=(tr, te), scheduler=scheduler, store=ck_dir / "results" if ck_dir else None,
+                     progress=progress)
+runs = {(run.w, run.I): run for run in trained}
+table = pd.DataFrame(run_rows(trained))
 display(table.set_index(["w", "I", "seed"]).style.format(
     {"parameters": "{:,}", "train loss": "{:.3f}", "train acc.": "{:.3f}", "test acc.": "{:.3f}",
      "images/s": "{:.0f}", "GFLOP/s": "{:.1f}", "train s": "{:.0f}"}))
@@ -206,10 +188,8 @@ ax2.legend(fontsize=7);
 # inconclusive if it straddles it.
 
 # %%
-trend = {}
+trend = trend_by_width(trained)
 for w in widths:
-    sub = table[table.w == w]
-    trend[w] = trend_per_doubling(sub["I"], sub["test acc."])
     claims.finding(f"accuracy_rises_w{w}", f"w = {w}: test accuracy rises with I (slope per doubling of I, "
                    f"I in {Is}, {n_seeds} seeds, {n_train} training images, {epochs} epochs)",
                    estimate=trend[w][0], low=trend[w][1], high=trend[w][2], region=(rise_min, None))
@@ -219,18 +199,24 @@ display(steps.rename("mean change of test accuracy from the previous I").to_fram
 # %% [markdown]
 # ## What the paper's grid costs
 #
-# FLOPs of the `paper` preset from the per-image count above: w ∈ {16, 32}, I ∈ {4, 8, 16, 32}, 300 epochs of 50,000
-# training images and a test pass over 10,000 after each epoch, per seed. The time on this device uses the
-# best FLOP rate its training runs reached here (small networks use a device worse than large ones, so on a GPU
-# this is an upper bound on the time).
+# FLOPs of the `paper` preset from the per-image count above: w ∈ {glue:text}`vgg_paper_widths`, I ∈
+# {glue:text}`vgg_paper_Is`, {glue:text}`vgg_paper_epochs` epochs of {glue:text}`vgg_paper_n_train` training
+# images and a test pass over {glue:text}`vgg_paper_n_test` after each epoch, per seed. The time on this device
+# uses the best FLOP rate its training runs reached here (small networks use a device worse than large ones, so
+# on a GPU this is an upper bound on the time); the time on an H100 is `companion plan`'s estimate of the whole
+# `paper` preset from the datasheet (an extrapolation: no chapter has been timed on one).
 
 # %%
-flops = grid_flops(PAPER_WIDTHS, PAPER_IS, epochs=PAPER_EPOCHS, n_train=CIFAR_TRAIN, n_test=CIFAR_TEST)
-flops_train = grid_flops(PAPER_WIDTHS, PAPER_IS, epochs=PAPER_EPOCHS, n_train=CIFAR_TRAIN, n_test=0)
+grid = dict(epochs=paper["epochs"], n_train=paper["n_train"])
+flops = grid_flops(paper["widths"], paper["Is"], **grid, n_test=paper["n_test"])
+flops_train = grid_flops(paper["widths"], paper["Is"], **grid, n_test=0)
 best_rate = float(table["GFLOP/s"].max()) * 1e9
 hours_here = flops / best_rate / 3600
+host = plan.calibrate("cpu")
+h100 = plan.estimate(plan.chapter_stages("vgg_branches", paper, "cuda"), plan.gpu_machine("h100", host), host)
 print(f"paper grid: {flops:.3g} FLOP per seed ({flops_train:.3g} training); at {best_rate / 1e9:.1f} GFLOP/s "
-      f"({describe_device(dev)}): {hours_here:,.0f} h per seed")
+      f"({describe_device(dev)}): {hours_here:,.0f} h per seed; paper preset on an H100 (companion plan): "
+      f"{plan.human_seconds(h100.total)}")
 claims.close("paper_flops_vs_issue", "the paper grid's FLOPs (training and per-epoch test passes, one seed) by our "
              "per-image count, relative to the issue's estimate of 4 × 10¹⁷", flops / 4e17, 1.0, 0.25)
 claims.save()
@@ -241,7 +227,9 @@ glue_many("vgg", total=time.perf_counter() - t_start, preset=preset, device=desc
           Is=", ".join(map(str, Is)), widths=", ".join(map(str, widths)), flops=f"{flops:.2e}",
           flops_train=f"{flops_train:.2e}", flops_ratio=flops / 4e17, hours_here=hours_here,
           rate=best_rate / 1e9, rate_w=int(best["w"]), rate_I=int(best["I"]), rate_img=best["images/s"],
-          h100_lo=flops / 4.5 / 3600 / 1e12, h100_hi=flops / 1.5 / 3600 / 1e12,
+          h100_h=h100.total / 3600, h100_tflops=paper["n_seeds"] * flops / h100.total / 1e12,
+          paper_widths=", ".join(map(str, paper["widths"])), paper_Is=", ".join(map(str, paper["Is"])),
+          paper_epochs=paper["epochs"], paper_n_train=f"{paper['n_train']:,}", paper_n_test=f"{paper['n_test']:,}",
           speed_min=bench["speedup"].min(), speed_max=bench["speedup"].max(), bench_w=bench_w,
           bench_Imax=max(bench_Is), same=max(same.values()),
           acc_lo=table.groupby(["w", "I"])["test acc."].mean().min(),
@@ -278,8 +266,10 @@ Markdown(claims.table())
 #   ({glue:text}`vgg_flops_train` of it training), {glue:text}`vgg_flops_ratio:.2f` times the issue's
 #   "about 4 × 10¹⁷". The best training rate here was {glue:text}`vgg_rate:.1f` GFLOP/s
 #   ({glue:text}`vgg_rate_img:.0f` network-images/s at w = {glue:text}`vgg_rate_w`, I = {glue:text}`vgg_rate_I`), i.e.
-#   {glue:text}`vgg_hours_here:,.0f` hours per seed on this device. The issue's 1.5–4.5 h on one H100 means a
-#   sustained {glue:text}`vgg_h100_hi:.0f` to {glue:text}`vgg_h100_lo:.0f` TFLOP/s; this page has not measured that.
+#   {glue:text}`vgg_hours_here:,.0f` hours per seed on this device. `companion plan` puts the whole `paper` preset
+#   (every seed, the benchmark and the checks) at {glue:text}`vgg_h100_h:.1f` h on one H100 SXM, a sustained
+#   {glue:text}`vgg_h100_tflops:.0f` TFLOP/s on the grid's FLOPs: an extrapolation from the datasheet, which
+#   this page has not measured.
 #
 # ## How this differs from the paper
 #

@@ -112,7 +112,8 @@ def test_symmetry_alignment():
 
 def test_vgg_grouped_network_and_training():
     """Without augmentation: crops and flips are drawn on the device, and CUDA's generator is another stream."""
-    from companion.training.vgg import Recipe, make_networks, train_networks
+    from companion.training.vgg import Recipe, train_networks
+    from companion.training.vgg_model import make_networks
 
     g = torch.Generator().manual_seed(11)
     images = torch.randint(0, 256, (16, 3, 32, 32), generator=g, dtype=torch.uint8)

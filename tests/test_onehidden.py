@@ -8,7 +8,7 @@ import torch
 from companion.core.data import synthetic_teacher
 from companion.training.losses import tau_hinge
 from companion.training.nets import forward
-from companion.training.onehidden import (epoch_batches, full_loss, init_nets, intra_op_threads, outputs, train_autograd,
+from companion.training.onehidden import (compare_with_autograd, epoch_batches, full_loss, init_nets, intra_op_threads, outputs, train_autograd,
                                  train_onehidden)
 
 
@@ -96,3 +96,16 @@ def test_bad_input_is_refused_with_the_fix(change, message):
     kw = dict(x=x, y=y, lr=1.0, batch_size=10, steps=5, output="sum") | change
     with pytest.raises(ValueError, match=message):
         train_onehidden(nets, kw.pop("x"), kw.pop("y"), **kw)
+
+
+def test_compare_with_autograd_reports_a_real_difference():
+    """Equal trainings give a rounding-level difference and the same stops; a different rate for one side
+    (the comparison must be able to fail) gives a large difference."""
+    x, y = data()
+    nets = init_nets([2, 5], 6, [1, 2], dtype=torch.float64)
+    kw = dict(lr=2.0, batch_size=40, steps=100, batch_seed=1, check_every=5)
+    diff, same = compare_with_autograd(nets, x, y, **kw)
+    assert diff < 1e-10 and same
+    fast = train_onehidden(nets, x, y, **{**kw, "lr": 1.0})
+    ref = train_autograd(nets, x, y, **kw)
+    assert float((fast.nets.network(0)[0] - ref[0][0]).abs().max()) > 1e-6

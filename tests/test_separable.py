@@ -108,3 +108,41 @@ def test_assumption1_tau_scales_the_largest_yf_and_keeps_the_rest():
     assert all(b.tau == pytest.approx(1.05 * brute) for b in scaled) and scaled[1].A == base[1].A
     with pytest.raises(ValueError, match="factor"):
         sp.assumption1_tau(base, 0.0)
+
+
+def test_chapter_branches_are_the_types_with_assumption1_tau():
+    ds = synthetic_teacher(n=60, d=2, hidden=5, seed=1)
+    x, y = ds.x.numpy(), ds.y.numpy()
+    hetero, identical = sp.chapter_branches(x, y, 1.05)
+    assert len(hetero) == len(sp.BRANCH_TYPES["angle"]) and len(identical) == 1 and identical[0] is hetero[0]
+    assert all(b.tau == pytest.approx(1.05 * sp.largest_yf(hetero), rel=1e-15) for b in hetero)
+    t = 1
+    u = np.array([np.cos(sp.BRANCH_TYPES["angle"][t]), np.sin(sp.BRANCH_TYPES["angle"][t])])
+    np.testing.assert_allclose(hetero[t].z, x @ u, rtol=0, atol=1e-15)
+    assert (hetero[t].c, hetero[t].a, hetero[t].A) == (sp.BRANCH_TYPES["c"][t], sp.BRANCH_TYPES["a"][t],
+                                                       sp.BRANCH_TYPES["A"][t])
+
+
+def test_gap_properties_and_gap_tables_equal_the_direct_formulas(branches):
+    tables = sp.gap_tables({"one": branches[:1], "two": branches}, [0.3, 0.8], 4, 0.05, n_delta_grid=501)
+    assert list(tables) == ["one", "two"]
+    for brs, t in zip((branches[:1], branches), tables.values()):
+        direct = sp.gap_table(brs, [0.3, 0.8], 4, 0.05, n_delta_grid=501)
+        np.testing.assert_array_equal(t.gap, direct.primal.values - direct.dual)
+        np.testing.assert_array_equal(t.bound_ratio, direct.normalized_gap / (2.0 / np.arange(1, 5)[:, None]))
+
+
+def test_convexified_value_takes_many_budgets(branches):
+    b = branches[0]
+    Ks = [0.1, 0.4, 0.9]
+    many = sp.convexified_value(b, Ks, 0.01)
+    assert many.shape == (3,) and list(many) == [sp.convexified_value(b, K, 0.01) for K in Ks]
+
+
+def test_brute_force_table_rows_are_brute_force_hinge(branches):
+    b = branches[0]
+    rows = sp.brute_force_table(b, 2, [0.2, 0.5], {"big": 20.0, "small": 0.3}, n_grid=7)
+    assert [(r["I"], r["τ"], r["K"]) for r in rows] == [(I, t, K) for I in (1, 2) for t in ("big", "small")
+                                                         for K in (0.2, 0.5)]
+    P, D = sp.brute_force_hinge(b, 2, 0.5, np.linspace(-b.A, b.A, 7), 0.3, sp.LAM_GRID)
+    assert (rows[-1]["P"], rows[-1]["D"]) == (P, D) and rows[-1]["P − D"] == P - D >= -1e-12

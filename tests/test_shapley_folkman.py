@@ -10,7 +10,9 @@ from companion.convexity.shapley_folkman import (
     lp_profile,
     minkowski_average_points,
     minkowski_profiles,
+    minkowski_study,
     profile_polygon,
+    sampled_outside,
     starr_bound,
     upper_concave_envelope,
 )
@@ -104,3 +106,24 @@ def test_polygon_closes_and_is_symmetric():
         assert {(sx * a + 0.0, sy * b + 0.0) for a, b in pts} == {(a + 0.0, b + 0.0) for a, b in pts}
     # every vertex lies on the unit ℓ_0.5 sphere
     np.testing.assert_allclose(np.sqrt(np.abs(poly[:, 0])) + np.sqrt(np.abs(poly[:, 1])), 1.0, atol=1e-12)
+
+
+def test_minkowski_study_is_the_pieces_together():
+    s = minkowski_study(0.5, 40, 5, n_face=301)
+    assert s.Is.tolist() == [1, 2, 3, 4, 5] and len(s.profiles) == 5
+    prof = minkowski_profiles(lp_profile(0.5, 40), 5)
+    for a, b in zip(s.profiles, prof):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    hx, hy = upper_concave_envelope(np.linspace(0, 1, 41), lp_profile(0.5, 40).numpy())
+    direct = hausdorff_to_hull(prof[2], hx, hy, n_face=301)
+    assert (s.distance[2], s.resolution[2]) == (direct.distance, direct.resolution)
+    np.testing.assert_array_equal(s.closed, np.sqrt(2) / 4 / np.arange(1, 6))
+    assert np.all(np.abs(s.distance - s.closed) <= s.resolution + 1e-12)      # the closed form, within resolution
+    np.testing.assert_array_equal(s.starr, starr_bound(np.arange(1, 6)))
+
+
+def test_sampled_outside_is_zero_for_the_set_and_positive_for_a_smaller_one():
+    prof = minkowski_profiles(lp_profile(0.5, 200), 10)
+    assert sampled_outside(0.5, prof, 200, 0, n_small=40) <= 1e-3             # within the grid's resolution
+    shrunk = [0.5 * p for p in prof]                                           # a set that misses most averages
+    assert sampled_outside(0.5, shrunk, 200, 0, n_small=40) > 0.05

@@ -7,9 +7,12 @@ import pytest
 import torch
 
 from companion.training.vgg import (
-    BranchLoop, BranchVGG9, Recipe, VGG9, _batches, benchmark_forms, branch_seed, compare_forms, copy_branches,
-    count_macs, GridPoint, crop_flip, device_settings, grid_flops, init_branch, load_train_test, make_networks,
-    normalize, train_grid, train_networks, trend_per_doubling, vgg9_macs, vgg9_parameters,
+    GridPoint, Recipe, _batches, benchmark_forms, crop_flip, device_settings, grid_points, load_train_test, normalize,
+    run_rows, train_grid, train_networks, trend_by_width, trend_per_doubling,
+)
+from companion.training.vgg_model import (
+    VGG9, BranchLoop, BranchVGG9, branch_seed, compare_forms, copy_branches, count_macs, count_table, grid_flops,
+    init_branch, make_networks, vgg9_macs, vgg9_parameters,
 )
 
 
@@ -282,3 +285,45 @@ def test_grid_on_a_two_worker_cluster_equals_the_local_grid(chapter_data_dir):
             assert ha["train_acc"] == hb["train_acc"] and ha["lr"] == hb["lr"]
             assert ha["train_loss"] == pytest.approx(hb["train_loss"], rel=1e-5)
     assert local[0].history[0]["train_loss"] != pytest.approx(local[1].history[0]["train_loss"], rel=1e-3)
+
+
+def test_count_table_closed_forms_equal_the_modules_counts():
+    rows = count_table([1, 3, 8])
+    assert [r["w"] for r in rows] == [1, 3, 8]
+    for r in rows:
+        assert r["parameters per branch"] == r["counted"] == n_params(VGG9(r["w"]))
+        assert r["MACs per image and branch"] == r["counted by hooks"]
+        assert r["training GFLOP per image, I = 32"] == pytest.approx(6 * 32 * vgg9_macs(r["w"]) / 1e9, rel=1e-12)
+
+
+def test_seed_layouts_keep_the_old_formulas():
+    """branch_seed and the epoch draws were seed · 10007 + i and seed · 1000003 + epoch (+ 500009)."""
+    from companion.core import seeds as seedlib
+
+    assert [branch_seed(s, i) for s in (0, 3) for i in range(3)] == [s * 10_007 + i for s in (0, 3) for i in range(3)]
+    assert seedlib.derive(5, "vgg_epoch", epoch=7, stream=0) == 5 * 1_000_003 + 7
+    assert seedlib.derive(5, "vgg_epoch", epoch=7, stream=1) == 5 * 1_000_003 + 7 + 500_009
+    with pytest.raises(ValueError, match="outside"):              # would run into the next seed's draws
+        seedlib.derive(5, "vgg_epoch", epoch=499_994, stream=1)
+
+
+def test_grid_points_cover_the_grid_with_checkpoints(tmp_path):
+    recipe = Recipe(epochs=1)
+    pts = grid_points([2, 4], [1, 3], [5, 6], recipe, data_dir="", n_train=10, n_test=5, data_seed=0,
+                      device=torch.device("cpu"), checkpoint_dir=tmp_path)
+    assert [(p.w, p.I) for p in pts] == [(2, 1), (2, 3), (4, 1), (4, 3)]
+    assert all(p.seeds == (5, 6) and p.device == "cpu" and p.data_dir is None for p in pts)
+    assert pts[1].checkpoint == str(tmp_path / "w2_I3_seeds5-6.pt")
+    assert grid_points([2], [1], [5], recipe, data_dir=None, n_train=10, n_test=5, data_seed=0)[0].checkpoint is None
+
+
+def test_run_rows_and_trend_by_width_read_every_network(tmp_path):
+    runs = [train_networks(_tiny_data(), _tiny_data(10, 1), I=I, w=2, seeds=[3, 4], recipe=RECIPE, form="grouped")
+            for I in (1, 2, 4)]
+    rows = run_rows(runs)
+    assert [(r["I"], r["seed"]) for r in rows] == [(I, s) for I in (1, 2, 4) for s in (3, 4)]
+    assert [r["test acc."] for r in rows] == [a for run in runs for a in run.test_acc]
+    assert rows[2]["parameters"] == 2 * vgg9_parameters(2)
+    trend = trend_by_width(runs)
+    assert list(trend) == [2]
+    assert trend[2] == trend_per_doubling([r["I"] for r in rows], [r["test acc."] for r in rows])

@@ -397,7 +397,7 @@ def vgg_branches(p: Mapping[str, Any], device: str) -> list[Work]:
     tested after each epoch (``vgg.grid_flops``); ≈ 3840·w activations per branch and image (the seven
     convolutions' outputs), ≈ 12 passes in training (BatchNorm, ReLU, pooling, their backward), 4 in testing;
     bf16 on CUDA (tensor cores, 2-byte activations). Then the benchmark of both forms, and the data."""
-    from companion.training.vgg import grid_flops, train_flops_per_image, vgg9_parameters
+    from companion.training.vgg_model import grid_flops, train_flops_per_image, vgg9_parameters
 
     cuda = device == "cuda" and p["amp"] != "off"
     act_b = 2 if cuda else F32

@@ -17,12 +17,13 @@ stated resolution), and ``Δ_i = sup_w φ_i(w²) − f̃_i(w)`` is a maximum ove
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 
+from companion.core.devices import Device
 from companion.convexity.tropical import lower_hull, min_plus_convolve
 
 
@@ -107,6 +108,22 @@ def make_branches(x: np.ndarray, y: np.ndarray, directions: np.ndarray, biases: 
             for t in range(len(u))]
 
 
+#: The chapter's branch types (P1 Theorem 1 in numbers): direction angle of u_i, bias c_i, output sign a_i and box
+#: half-width A_i, one entry per type; type 0 alone is the identical-branch case.
+BRANCH_TYPES: dict[str, tuple[float, ...]] = {"angle": (np.pi / 3, np.pi / 6, np.pi / 2), "c": (-1.5, -1.0, -1.5),
+                                              "a": (1.0, -1.0, -1.0), "A": (2.0, 1.5, 2.5)}
+
+
+def chapter_branches(x: np.ndarray, y: np.ndarray, tau_factor: float,
+                     types: Mapping[str, Sequence[float]] = BRANCH_TYPES) -> tuple[list[Branch], list[Branch]]:
+    """The branch types ``types`` on 2-D data x (n, 2), y (n,) ±1, with τ = ``tau_factor`` × max y·f over all
+    of them (:func:`assumption1_tau`): (heterogeneous: every type, identical: type 0 alone, same τ)."""
+    angle = np.asarray(types["angle"], dtype=float)
+    dirs = np.stack([np.cos(angle), np.sin(angle)], 1)
+    hetero = assumption1_tau(make_branches(x, y, dirs, types["c"], types["a"], types["A"], tau=1.0), tau_factor)
+    return hetero, hetero[:1]
+
+
 def largest_yf(branches: Sequence[Branch]) -> float:
     """max over the branch types, their parameters and the data of y·f_i: Assumption 1 holds for every I
     (f = (1/I)Σf_i) exactly when τ exceeds it. Independent of the branches' τ."""
@@ -135,7 +152,7 @@ class PrimalTable:
 
 
 def primal_table(branches: Sequence[Branch], Ks: Sequence[float], I_max: int, t_step: float, *,
-                 device: str | torch.device = "cpu") -> PrimalTable:
+                 device: Device = "cpu") -> PrimalTable:
     """Exact primal on the t-grid for the branch sequence ``branches[i % T]``, i = 0…I_max−1."""
     Umax = max(int(np.floor(b.A**2 / t_step + 1e-9)) for b in branches)
     tgrid = np.arange(Umax + 1) * t_step
@@ -143,7 +160,7 @@ def primal_table(branches: Sequence[Branch], Ks: Sequence[float], I_max: int, t_
 
 
 def primal_table_from_phis(phis: Sequence[np.ndarray], Ks: Sequence[float], I_max: int, t_step: float, *,
-                           device: str | torch.device = "cpu") -> PrimalTable:
+                           device: Device = "cpu") -> PrimalTable:
     """The DP behind :func:`primal_table`, from φ_i tabulated on ``t = uδ`` (each (U+1,), non-increasing).
 
     One min-plus convolution per added branch gives every I at once; tables are truncated to the
@@ -208,40 +225,62 @@ def branch_counts(T: int, I: int) -> list[int]:
     return [I // T + (1 if t < I % T else 0) for t in range(T)]
 
 
-def convexified_value(branch: Branch, K: float, t_step: float) -> float:
-    """For identical branches the dual equals conv φ at K: lower hull of φ on the t-grid, evaluated at K."""
+def convexified_value(branch: Branch, K: float | Sequence[float], t_step: float) -> float | np.ndarray:
+    """For identical branches the dual equals conv φ at K: lower hull of φ on the t-grid, evaluated at K (a
+    number, or an array of K: then an array of the same shape)."""
     t = np.arange(int(np.floor(branch.A**2 / t_step + 1e-9)) + 1) * t_step
     hx, hy = lower_hull(t, branch.phi(t))
-    return float(np.interp(K, hx, hy))
+    v = np.interp(np.asarray(K, dtype=float), hx, hy)
+    return float(v) if v.ndim == 0 else v
 
 
 # ---- beyond Assumption 1: brute force for tiny I ----------------------------------------------------------------
 
 def brute_force_hinge(branch: Branch, I: int, K: float, w_grid: np.ndarray, tau: float,
-                      lam_grid: np.ndarray) -> tuple[float, float]:
+                      lam_grid: np.ndarray, *, device: Device = "cpu") -> tuple[float, float]:
     """Primal and dual of the *non-separable* τ-hinge problem with I identical branches, by enumeration.
 
     Each w_i ranges over ``w_grid``; objective mean_j max(0, 1 − y_j (1/I)Σ_i f(w_i; x_j)/τ), constraint
     (1/I)Σ w_i² ≤ K. The dual maximises min_combos [obj + λ(avg h − K)] over ``lam_grid`` (a lower bound
     on the true dual supremum over λ, computed on the same finite parameter set). Returns (P, D).
     """
-    Fw = torch.as_tensor(branch.f(w_grid))                       # (N, n)
-    y = torch.as_tensor(branch.y)
+    Fw = torch.as_tensor(branch.f(w_grid), device=device)        # (N, n)
+    y = torch.as_tensor(branch.y, device=device)
+    wg = torch.as_tensor(w_grid, dtype=torch.float64, device=device)
     N = len(w_grid)
-    idx = torch.cartesian_prod(*[torch.arange(N)] * I) if I > 1 else torch.arange(N)[:, None]
+    ar = torch.arange(N, device=device)
+    idx = torch.cartesian_prod(*[ar] * I) if I > 1 else ar[:, None]
     idx = idx[(idx[:, :-1] <= idx[:, 1:]).all(1)] if I > 1 else idx   # identical branches: sorted tuples suffice
     objs, hs = [], []
     for s in range(0, len(idx), 4096):
         ch = idx[s:s + 4096]
         f = Fw[ch].mean(1)                                         # (c, n)
         objs.append(torch.clamp(1 - y * f / tau, min=0).mean(1))
-        hs.append(torch.as_tensor(w_grid, dtype=torch.float64)[ch].pow(2).mean(1))
+        hs.append(wg[ch].pow(2).mean(1))
     obj, h = torch.cat(objs), torch.cat(hs)
     feas = h <= K + 1e-12
     P = float(obj[feas].min()) if bool(feas.any()) else float("inf")
-    lam = torch.as_tensor(lam_grid, dtype=torch.float64)
+    lam = torch.as_tensor(lam_grid, dtype=torch.float64, device=device)
     D = float((obj[None, :] + lam[:, None] * (h[None, :] - K)).min(1).values.max())
     return P, D
+
+
+#: λ grid of :func:`brute_force_table`'s dual: 0 and 400 values from 10⁻⁴ to 10, log-spaced
+LAM_GRID: np.ndarray = np.concatenate([[0.0], np.geomspace(1e-4, 10, 400)])
+
+
+def brute_force_table(branch: Branch, I_max: int, Ks: Sequence[float], taus: Mapping[str, float], *, n_grid: int,
+                      lam_grid: np.ndarray = LAM_GRID, device: Device = "cpu") -> list[dict[str, float | str]]:
+    """:func:`brute_force_hinge` for I = 1…I_max identical branches, each τ (name → value) and each K, with w on
+    ``n_grid`` points of [−A, A]: one row per (I, τ, K) in that order, with P, D, P − D and (P − D)/P."""
+    w_grid = np.linspace(-branch.A, branch.A, n_grid)
+    rows = []
+    for I in range(1, I_max + 1):
+        for name, tau in taus.items():
+            for K in Ks:
+                P, D = brute_force_hinge(branch, I, K, w_grid, tau, lam_grid, device=device)
+                rows.append({"I": I, "τ": name, "K": K, "P": P, "D": D, "P − D": P - D, "(P − D)/P": (P - D) / P})
+    return rows
 
 
 @dataclass(frozen=True)
@@ -259,9 +298,19 @@ class GapTable:
         """(inf P − sup D)/Δ_worst, (I_max, nK)."""
         return (self.primal.values - self.dual) / self.delta_worst[:, None]
 
+    @property
+    def gap(self) -> np.ndarray:
+        """inf P − sup D, (I_max, nK) (≥ 0: weak duality)."""
+        return self.primal.values - self.dual
+
+    @property
+    def bound_ratio(self) -> np.ndarray:
+        """The normalised gap over Theorem 1's bound 2/I, (I_max, nK) (≤ 1 is the theorem)."""
+        return self.normalized_gap / (2.0 / self.primal.Is[:, None])
+
 
 def gap_table(branches: Sequence[Branch], Ks: Sequence[float], I_max: int, t_step: float, *, n_delta_grid: int = 20001,
-              device: str | torch.device = "cpu") -> GapTable:
+              device: Device = "cpu") -> GapTable:
     """Primal (DP), dual and Δ_worst for the branch sequence ``branches[i % T]``, every I ≤ I_max and K.
 
     The dual depends on I only through the fractions of each branch type, so it is computed once per
@@ -285,3 +334,13 @@ def gap_table(branches: Sequence[Branch], Ks: Sequence[float], I_max: int, t_ste
     deltas = np.array([b.delta(n_delta_grid) for b in branches])
     dworst = np.array([deltas[: min(I, T)].max() for I in range(1, I_max + 1)])
     return GapTable(primal=tab, dual=D, delta_worst=dworst, deltas=deltas, dp_seconds=t_dp)
+
+
+def gap_tables(sets: Mapping[str, Sequence[Branch]], Ks: Sequence[float], I_max: int, t_step: float, *,
+               n_delta_grid: int = 20001, device: Device = "cpu",
+               progress: Callable | None = None) -> dict[str, GapTable]:
+    """:func:`gap_table` for every branch set (name → branch types), in order; ``progress(iterable, desc)``:
+    an optional progress bar over the sets."""
+    items = list(sets.items())
+    loop = progress(items, "branch sets") if progress else items
+    return {name: gap_table(brs, Ks, I_max, t_step, n_delta_grid=n_delta_grid, device=device) for name, brs in loop}

@@ -21,11 +21,16 @@ sampling the hull's boundary under-estimates it by at most half the spacing of t
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
 
+from companion.core import seeds as seedlib
+
+from companion.core.devices import Device
 from companion.convexity.tropical import max_plus_convolve, upper_hull
 
 __all__ = [
@@ -40,10 +45,14 @@ __all__ = [
     "hausdorff_points",
     "sample_lp_ball",
     "starr_bound",
+    "l_half_distance",
+    "MinkowskiStudy",
+    "minkowski_study",
+    "sampled_outside",
 ]
 
 
-def lp_profile(p: float, N: int, *, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
+def lp_profile(p: float, N: int, *, dtype: torch.dtype = torch.float64, device: Device = "cpu"
                ) -> torch.Tensor:
     """Profile ``g(x) = (1 − x^p)^{1/p}`` of the ℓp unit ball on the grid ``x = k/N``; shape (N+1,)."""
     if not 0 < p:
@@ -155,6 +164,71 @@ def starr_bound(I: np.ndarray | int, dim: int = 2, radius: float = 1.0) -> np.nd
     """Shapley–Folkman–Starr: ``d_H(avg of I copies, conv) ≤ √min(d, I) · rad(A) / I``."""
     I = np.asarray(I, dtype=float)
     return np.sqrt(np.minimum(dim, I)) * radius / I
+
+
+def l_half_distance(I: np.ndarray | int) -> np.ndarray:
+    """The closed form for the ℓ½ ball: ``d_H(average of I copies, ℓ1 ball) = √2 / (4I)``."""
+    return np.sqrt(2) / 4 / np.asarray(I)
+
+
+@dataclass(frozen=True)
+class MinkowskiStudy:
+    """P1 Fig 3 computed: the ℓp ball's profile ``g`` (N+1,) on ``x`` = k/N, the averages' ``profiles``
+    (entry I − 1: (I·N + 1,)), the hull's vertices, and per I = 1…I_max (``Is``): ``distance`` d_H to the hull,
+    its ``resolution``, the ℓ½ ``closed`` form and the ``starr`` bound; ``dp_seconds`` (profile and DP) and
+    ``seconds`` (with the hull and distances)."""
+
+    x: np.ndarray
+    g: torch.Tensor
+    profiles: list[torch.Tensor]
+    hull_x: np.ndarray
+    hull_y: np.ndarray
+    Is: np.ndarray
+    distance: np.ndarray
+    resolution: np.ndarray
+    closed: np.ndarray
+    starr: np.ndarray
+    dp_seconds: float
+    seconds: float
+
+
+def minkowski_study(p: float, N: int, I_max: int, *, n_face: int = 2001, device: Device = "cpu") -> MinkowskiStudy:
+    """:func:`lp_profile`, :func:`minkowski_profiles` for I ≤ I_max, the hull (:func:`upper_concave_envelope`)
+    and :func:`hausdorff_to_hull` for every I, beside :func:`l_half_distance` and :func:`starr_bound` (d = 2,
+    radius 1)."""
+    t0 = time.perf_counter()
+    g = lp_profile(p, N, device=device)
+    profiles = minkowski_profiles(g, I_max)
+    t_dp = time.perf_counter() - t0
+    x = np.linspace(0.0, 1.0, N + 1)
+    hull_x, hull_y = upper_concave_envelope(x, g.cpu().numpy())
+    Is = np.arange(1, I_max + 1)
+    results = [hausdorff_to_hull(profiles[I - 1], hull_x, hull_y, n_face=n_face) for I in Is]
+    return MinkowskiStudy(x=x, g=g, profiles=profiles, hull_x=hull_x, hull_y=hull_y, Is=Is,
+                          distance=np.array([r.distance for r in results]),
+                          resolution=np.array([r.resolution for r in results]), closed=l_half_distance(Is),
+                          starr=starr_bound(Is, dim=2, radius=1.0), dp_seconds=t_dp, seconds=time.perf_counter() - t0)
+
+
+def sampled_outside(p: float, profiles: Sequence[torch.Tensor], n_check: int, seed: int, *,
+                    Is: Sequence[int] = (2, 10), n_small: int = 150) -> float:
+    """Brute-force cross-check of the DP: the largest distance outside the computed average (``profiles[I − 1]``,
+    on its device) of (a) ``n_check`` averages of I points drawn from ``10·n_check`` uniform points of the ℓp
+    ball (seed ``seed``; the choice of points from ``derive(seed, "replicate", offset=1, k=0)``), for each I in
+    ``Is`` up to len(profiles), and (b) every average of 2 of ``n_small`` points (seed offset 2). 0: all inside."""
+    dev = profiles[0].device
+    pts = sample_lp_ball(p, n_check * 10, seed)
+    rng = np.random.default_rng(seedlib.derive(seed, "replicate", offset=1, k=0))
+    worst = 0.0
+    for I in Is:
+        if I > len(profiles):
+            continue
+        idx = rng.integers(0, len(pts), size=(n_check, I))
+        avg = np.abs(pts[idx].mean(axis=1))                      # unconditional set: fold into Q1
+        worst = max(worst, float(distance_to_downset(torch.as_tensor(avg, device=dev), profiles[I - 1]).max()))
+    small = sample_lp_ball(p, n_small, seedlib.derive(seed, "replicate", offset=2, k=0))
+    all2 = np.abs(minkowski_average_points(small, 2))
+    return max(worst, float(distance_to_downset(torch.as_tensor(all2, device=dev), profiles[1]).max()))
 
 
 # ---- brute force on finite point sets (used by the tests and the chapter's cross-check) -----------------

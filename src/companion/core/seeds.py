@@ -40,6 +40,8 @@ LAYOUTS: dict[str, Layout] = {
     "table1_net": Layout(100_000, 0, {"width": 1000, "net": 1}, {"width": 100, "net": 1000}),
     # Fig 5 (vgg_branches): branch i of a network seeded `seed`
     "vgg_branch": Layout(10_007, 0, {"branch": 1}, {"branch": 10_007}),
+    # Fig 5 (vgg_branches): the epoch's data order (stream 0) and augmentation (stream 1) of a network seeded `seed`
+    "vgg_epoch": Layout(1_000_003, 0, {"epoch": 1, "stream": 500_009}, {"epoch": 499_994, "stream": 2}),
     # consecutive seeds: replicate k of an experiment at offset `offset` (the chapters' seed + offset + k)
     "replicate": Layout(1, 0, {"offset": 1, "k": 1}, {"offset": None, "k": None}),
 }

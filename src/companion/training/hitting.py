@@ -20,10 +20,13 @@ import numpy as np
 import torch
 
 from companion.core import fanout
+from companion.core import seeds as seedlib
 from companion.core.data import synthetic_teacher
-from companion.training.losses import tau_hinge
-from companion.training.onehidden import Output, init_nets, intra_op_threads, matmul_flops, train_onehidden
+from companion.core.devices import Device
 from companion.core.stats import wilson_interval
+from companion.training.losses import tau_hinge
+from companion.training.onehidden import (Output, compare_with_autograd, init_nets, intra_op_threads, matmul_flops,
+                                          train_onehidden)
 from companion.training.train import init_padded, train_sequential, train_sgd
 
 #: P1 Table 1: hits out of 100 seeds for 10 … 21 hidden units.
@@ -79,7 +82,7 @@ class Rates:
         return wilson_interval(self.hits, self.S, confidence)
 
 
-def width_config(p: Protocol, width: int, S: int, *, seed: int = 0, device: str | torch.device = "cpu",
+def width_config(p: Protocol, width: int, S: int, *, seed: int = 0, device: Device = "cpu",
                  dtype: torch.dtype = torch.float32) -> dict[str, Any]:
     """One configuration of the table, as :func:`companion.core.fanout.map` takes it: one width under protocol ``p``
     with all its S seeds (a batch dimension inside the configuration). Plain values only: it is its own key in
@@ -94,13 +97,14 @@ def width_config(p: Protocol, width: int, S: int, *, seed: int = 0, device: str 
 def run_width(config: Mapping[str, Any]) -> Rates:
     """Train one :func:`width_config` and count its hits (module-level, so Dask workers can run it).
 
-    Network (I, s) is initialised from seed ``seed·100000 + 1000·I + s`` (the same initialisation in every
+    Network (I, s) is initialised from seed ``derive(seed, "table1_net", width=I, net=s)`` = seed·100000 +
+    1000·I + s (the same initialisation in every
     protocol that shares ``output``); the data and minibatch order come from ``seed``. The trainer runs
     single-threaded, so a configuration gives the same numbers in any process."""
     p, w, S, seed = Protocol(**config["protocol"]), config["width"], config["S"], config["seed"]
     ds = synthetic_teacher(n=p.n, d=p.d, hidden=p.teacher_hidden, seed=seed, labels=p.labels,
                            weights=p.teacher_weights)
-    seeds = [seed * 100_000 + 1000 * w + s for s in range(S)]
+    seeds = seedlib.derive_many(seed, "table1_net", "net", S, width=w)
     nets = init_nets([w] * S, p.d, seeds, output=p.output, init_scale=p.init_scale, device=config["device"],
                      dtype=getattr(torch, config["dtype"]))
     r = train_onehidden(nets, ds.x, ds.y, lr=p.lr, batch_size=min(p.batch_size, p.n), steps=p.steps,
@@ -123,7 +127,7 @@ def combine(parts: Sequence[Rates]) -> Rates:
 
 
 def run_protocols(rows: Mapping[str, tuple[Protocol, int]], widths: Sequence[int], *, seed: int = 0,
-                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                  device: Device = "cpu", dtype: torch.dtype = torch.float32,
                   scheduler: str | None = None, store: str | Path | None = None,
                   progress: Callable | None = None) -> dict[str, Rates]:
     """Every row (name → (protocol, S seeds)) at every width, each (row, width) one configuration of
@@ -139,11 +143,19 @@ def run_protocols(rows: Mapping[str, tuple[Protocol, int]], widths: Sequence[int
     return {name: combine(parts[i * k:(i + 1) * k]) for i, name in enumerate(rows)}
 
 
-def run_protocol(p: Protocol, widths: Sequence[int], S: int, *, seed: int = 0, device: str | torch.device = "cpu",
+def run_protocol(p: Protocol, widths: Sequence[int], S: int, *, seed: int = 0, device: Device = "cpu",
                  dtype: torch.dtype = torch.float32, **fan_out: Any) -> Rates:
     """Train S seeds of every width under protocol ``p`` and count hits: :func:`run_protocols` for one row
     (``fan_out``: its ``scheduler``, ``store`` and ``progress``)."""
     return run_protocols({"": (p, S)}, widths, seed=seed, device=device, dtype=dtype, **fan_out)[""]
+
+
+def protocol_rows(headline: Protocol, S: int, ablation: Mapping[str, Mapping[str, Any]], *, steps: int,
+                  S_ablation: int) -> dict[str, tuple[Protocol, int]]:
+    """The table's rows for :func:`run_protocols`: ``"headline"`` (the protocol, S seeds), then each ablation
+    row (name → changes): the headline with at most ``steps`` steps and that row's changes, S_ablation seeds."""
+    return {"headline": (headline, S), **{name: (headline.vary(**{"steps": steps, **change}), S_ablation)
+                                          for name, change in ablation.items()}}
 
 
 def rates_frame(rows: Mapping[str, Rates], confidence: float = 0.95):
@@ -161,9 +173,50 @@ def rates_frame(rows: Mapping[str, Rates], confidence: float = 0.95):
     return pd.DataFrame(out)
 
 
+def summary_frame(rows: Mapping[str, Rates], table, protocols: Mapping[str, tuple[Protocol, int]]):
+    """One line per row of the table (the rows' order), from :func:`rates_frame`'s ``table``: hits summed over
+    widths, mean rate, widths with P1's rate inside the interval, mean rule-stop rate, median steps, seeds ×
+    widths, and whether the row is full-batch descent (batch_size ≥ n)."""
+    summary = table.groupby("row", sort=False).agg(hits=("hits", "sum"), mean_rate=("rate", "mean"),
+                                                    inside=("paper_inside", "sum"),
+                                                    rule_stop_rate=("rule_stop_rate", "mean"),
+                                                    median_steps=("median_steps", "median"))
+    summary["seeds × widths"] = [rows[k].S * len(rows[k].widths) for k in summary.index]
+    summary["full batch"] = [protocols[k][0].batch_size >= protocols[k][0].n for k in summary.index]
+    return summary
+
+
+def regime_totals(summary, table) -> dict[str, float]:
+    """From :func:`summary_frame` and :func:`rates_frame`: the SGD ablation rows' hits and networks in all
+    (``sgd_hits``, ``sgd_nets``: every row but the headline with batch_size < n), and the full-batch rows'
+    mean, smallest and largest rate over widths (``fb_rate``, ``fb_min``, ``fb_max``; NaN without one)."""
+    sgd = summary[(summary.index != "headline") & ~summary["full batch"]]
+    fb = table[table.row.isin(summary.index[summary["full batch"]])]
+    return {"sgd_hits": int(sgd["hits"].sum()), "sgd_nets": int(sgd["seeds × widths"].sum()),
+            "fb_rate": float(fb.rate.mean()), "fb_min": float(fb.rate.min()), "fb_max": float(fb.rate.max())}
+
+
+#: widths of the networks of the trainer's equivalence check (:func:`check_trainer`)
+EQUIV_WIDTHS: tuple[int, ...] = (10, 13, 21, 11)
+
+
+def check_trainer(p: Protocol, *, seed: int, steps: int, widths: Sequence[int] = EQUIV_WIDTHS, lr: float = 1.0,
+                  check_every: int = 10, device: Device = "cpu") -> tuple[float, bool]:
+    """The fast trainer against autograd one network at a time (:func:`companion.training.onehidden.compare_with_autograd`),
+    in float64, on ``p``'s synthetic data from ``seed`` (default teacher), one network per entry of ``widths``
+    (network i seeded ``derive(seed, "replicate", offset=0, k=i)``), minibatches of ``p.batch_size`` from
+    ``seed``, rate ``lr``, the rule checked every ``check_every`` steps, at most ``steps`` steps. Returns
+    (largest weight difference, whether every network stopped at the same step)."""
+    ds = synthetic_teacher(n=p.n, d=p.d, hidden=p.teacher_hidden, seed=seed)
+    nets = init_nets(list(widths), p.d, seedlib.derive_many(seed, "replicate", "k", len(widths), offset=0),
+                     dtype=torch.float64, device=device)
+    return compare_with_autograd(nets, ds.x.to(device), ds.y.to(device), lr=lr, batch_size=p.batch_size, steps=steps,
+                                 batch_seed=seed, check_every=check_every)
+
+
 def benchmark(widths: Sequence[int], S: int, steps: int, *, batch_size: int = 100, lr: float = 0.1, n: int = 1000,
               d: int = 10, seed: int = 0, loop_S: int = 0, threads: int | None = 1,
-              device: str | torch.device = "cpu") -> dict[str, float]:
+              device: Device = "cpu") -> dict[str, float]:
     """The same work (S seeds of every width, ``steps`` SGD steps of ``batch_size``, nobody stopping) by the
     fast trainer, by today's batched autograd trainer (:func:`companion.training.train.train_sgd`, padded to the
     widest) and by a loop over networks (:func:`companion.training.train.train_sequential`, on ``loop_S`` seeds per
@@ -179,13 +232,13 @@ def _benchmark(widths: Sequence[int], S: int, steps: int, batch_size: int, lr: f
     ds = synthetic_teacher(n=n, d=d, seed=seed)
     x, y = ds.x.float(), ds.y.float()
     per_net = [w for w in widths for _ in range(S)]
-    seeds = [1000 * w + s for w in widths for s in range(S)]
+    seeds = [seedlib.derive(0, "table1_net", width=w, net=s) for w in widths for s in range(S)]
     nets = init_nets(per_net, d, seeds, device=device)
     r = train_onehidden(nets, x, y, lr=lr, batch_size=batch_size, steps=steps, check_every=steps + 1, stop_loss=-1.0,
                          threads=threads)
     out = {"fast": r.net_steps / r.seconds, "fast_gflops": matmul_flops(sum(per_net), d, batch_size) * steps / r.seconds / 1e9}
     kw = dict(steps=steps, lr=lr, batch_size=batch_size, check_every=steps, stop_loss=-1.0)
-    layers, mask = init_padded(per_net, (d, 1, 1), seeds, device=str(device))
+    layers, mask = init_padded(per_net, (d, 1, 1), seeds, device=device)
     t0 = time.perf_counter()
     train_sgd(layers, x, y, tau_hinge, seeds=seeds, mask=mask, **kw)
     out["batched_autograd"] = len(per_net) * steps / (time.perf_counter() - t0)
@@ -193,7 +246,7 @@ def _benchmark(widths: Sequence[int], S: int, steps: int, batch_size: int, lr: f
     sub = [i for i in range(len(per_net)) if i % S < k]
     t0 = time.perf_counter()
     for i in sub:
-        one, _ = init_padded([per_net[i]], (d, 1, 1), [seeds[i]], device=str(device))
+        one, _ = init_padded([per_net[i]], (d, 1, 1), [seeds[i]], device=device)
         train_sequential(one, x, y, tau_hinge, seeds=[seeds[i]], **kw)
     out["loop"] = len(sub) * steps / (time.perf_counter() - t0)
     return out

@@ -15,21 +15,23 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 
-from companion.core.devices import resolve_device
+from companion.core import seeds as seedlib
+from companion.core.devices import Device, resolve_device
 
 Scale = Literal["sum", "mean"]
 Layers = list[torch.Tensor]
 
 
 def seed_list(seed: int | Sequence[int], S: int) -> list[int]:
-    """One seed per network: ``seed`` + s for one int, else the given S seeds."""
-    seeds = list(seed) if isinstance(seed, (list, tuple)) else [int(seed) + s for s in range(S)]
+    """One seed per network: ``derive(seed, "replicate", offset=0, k=s)`` (= seed + s) for one int, else the
+    given S seeds."""
+    seeds = list(seed) if isinstance(seed, (list, tuple)) else seedlib.derive_many(seed, "replicate", "k", S, offset=0)
     if len(seeds) != S:
         raise ValueError(f"{len(seeds)} seeds for S = {S} networks")
     return seeds
 
 
-def _stack_seeds(seed: int | Sequence[int], S: int, shapes: Sequence[tuple[int, int, int]], fill, device: str,
+def _stack_seeds(seed: int | Sequence[int], S: int, shapes: Sequence[tuple[int, int, int]], fill, device: Device,
                  dtype: torch.dtype) -> Layers:
     """Every network's layers from its own generator, written into (S, I, ·, ·) tensors of ``dtype`` on
     ``device`` as they are drawn: ``fill(g, l, out)`` writes layer l (``shapes[l]`` = (I, o, i)) into ``out``
@@ -57,7 +59,7 @@ def _fill_normal(g: torch.Generator, out: torch.Tensor, std: float, chunk_elemen
         out[a:a + c] = torch.randn(min(c, I - a), o, i, generator=g, dtype=torch.float64) / std
 
 
-def init_branches(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence[int] = 0, device: str = "auto",
+def init_branches(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence[int] = 0, device: Device = "cpu",
                   dtype: torch.dtype = torch.float32, parametrization: Scale = "sum") -> Layers:
     """S networks of I branches with layer widths ``widths`` = (d, h_1, …, out).
 
@@ -128,7 +130,7 @@ def flatten(layers: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def init_default(S: int, I: int, widths: Sequence[int], *, seed: int | Sequence[int] = 0, bias: bool = True,
-                 device: str = "auto", dtype: torch.dtype = torch.float32) -> Layers:
+                 device: Device = "cpu", dtype: torch.dtype = torch.float32) -> Layers:
     """S networks of I branches initialised as PyTorch's ``nn.Linear`` does by default (the authors' code):
     weights and biases of a layer with fan-in k ~ U(−1/√k, 1/√k).
 

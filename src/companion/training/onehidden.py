@@ -25,6 +25,7 @@ from typing import Callable, Iterator, Literal, Sequence
 import numpy as np
 import torch
 
+from companion.core.devices import Device
 from companion.training.losses import tau_hinge
 from companion.training.nets import forward, init_branches
 from companion.training.schedule import AuthorsRule
@@ -61,7 +62,7 @@ class Nets:
 
 
 def init_nets(widths: Sequence[int], d: int, seeds: Sequence[int], *, output: Output = "sum", init_scale: float = 1.0,
-              device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> Nets:
+              device: Device = "cpu", dtype: torch.dtype = torch.float32) -> Nets:
     """S networks, network s of width ``widths[s]`` initialised from ``seeds[s]`` exactly as
     :func:`companion.training.nets.init_branches` does (w ~ N(0, I_d/d); a ~ N(0, 1/I) for ``"sum"``, N(0, 1) for
     ``"mean"``), all weights then multiplied by ``init_scale``."""
@@ -79,7 +80,7 @@ def init_nets(widths: Sequence[int], d: int, seeds: Sequence[int], *, output: Ou
                 widths=torch.as_tensor(list(widths), dtype=torch.int64, device=device))
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, device: str | torch.device = "cpu") -> Iterator[torch.Tensor]:
+def epoch_batches(n: int, batch_size: int, seed: int, device: Device = "cpu") -> Iterator[torch.Tensor]:
     """The authors' minibatches, forever: each epoch a fresh shuffle of range(n) (from ``seed``), cut into
     consecutive batches of ``batch_size`` (the last one smaller when batch_size does not divide n)."""
     if not 1 <= batch_size:
@@ -277,10 +278,11 @@ def _train(nets: Nets, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_siz
 def train_autograd(nets: Nets, x: torch.Tensor, y: torch.Tensor, *, lr: float, batch_size: int, steps: int,
                    batch_seed: int = 0, tau: float = 1.0, output: Output = "sum", check_every: int = 100,
                    cuts: int = 3, stop_loss: float = 1e-5, tol: float = 1e-5) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
-    """The naive path: each network alone, autograd through :func:`companion.training.nets.forward` and
-    :func:`companion.training.losses.tau_hinge`, a plain SGD update, the same minibatches and rule.
+    """The naive reference path, for tests and :func:`compare_with_autograd` only (slow): each network alone,
+    autograd through :func:`companion.training.nets.forward` and :func:`companion.training.losses.tau_hinge`, a
+    plain SGD update, the same minibatches and rule.
 
-    Returns per network (w: (I, d), a: (I,), steps taken). Slow; for tests and the chapter's check.
+    Returns per network (w: (I, d), a: (I,), steps taken).
     """
     _check_inputs(nets, x, y, batch_size, steps, tau, output)
     results = []
@@ -303,6 +305,18 @@ def train_autograd(nets: Nets, x: torch.Tensor, y: torch.Tensor, *, lr: float, b
                 break
         results.append((W[0].detach().reshape(I, d), W[1].detach().reshape(I), taken))
     return results
+
+
+def compare_with_autograd(nets: Nets, x: torch.Tensor, y: torch.Tensor, **kw) -> tuple[float, bool]:
+    """Train ``nets`` by :func:`train_onehidden` and by :func:`train_autograd` with the same keyword arguments
+    (``lr``, ``batch_size``, ``steps``, ``batch_seed``, ``check_every``, …): (largest absolute difference of
+    any final weight, w or a, over all networks; whether every network stopped at the same step)."""
+    fast = train_onehidden(nets, x, y, **kw)
+    ref = train_autograd(nets, x, y, **kw)
+    diff = max(max(float((fast.nets.network(s)[0] - w).abs().max()), float((fast.nets.network(s)[1] - a).abs().max()))
+               for s, (w, a, _) in enumerate(ref))
+    same = all(int(fast.steps[s]) == t for s, (_, _, t) in enumerate(ref))
+    return diff, same
 
 
 def matmul_flops(units: int, d: int, batch_size: int) -> int:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from companion.core.devices import Device
+
 
 @dataclass
 class AuthorsRule:
@@ -39,7 +41,7 @@ class AuthorsRule:
 
     @classmethod
     def start(cls, lr: float | torch.Tensor, S: int, *, cuts: int = 3, factor: float = 0.1, tol: float = 1e-5,
-              stop_loss: float = 1e-5, check_every: int = 100, device: str | torch.device = "cpu",
+              stop_loss: float = 1e-5, check_every: int = 100, device: Device = "cpu",
               dtype: torch.dtype = torch.float32) -> "AuthorsRule":
         """Fresh state: every network at rate ``lr`` (a number, or (S,) rates), ``cuts`` cuts left."""
         if check_every < 1 or cuts < 0 or not 0 < factor < 1:

@@ -31,6 +31,7 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 import torch
 
+from companion.core.devices import Device
 from companion.training.losses import LossFn
 from companion.training.nets import Layers, Scale, forward, init_branches
 from companion.training.schedule import AuthorsRule
@@ -93,7 +94,7 @@ def _sgd_update(Ws: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], rate:
 
 
 def init_padded(widths_per_net: Sequence[int], layer_widths: Sequence[int], seeds: Sequence[int], *,
-                device: str = "auto", dtype: torch.dtype = torch.float32) -> tuple[Layers, torch.Tensor]:
+                device: Device = "cpu", dtype: torch.dtype = torch.float32) -> tuple[Layers, torch.Tensor]:
     """Networks of different branch counts I_s in one batch, zero-padded to max I_s.
 
     Returns (layers, mask) with mask (S, I_max, 1, 1) = 1 on real branches. Padded branches are zero and
@@ -378,7 +379,8 @@ def train_sgd(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, 
 
 def train_sequential(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,
                      seeds: Sequence[int], **kw) -> list[TrainResult]:
-    """The baseline: the same networks trained one at a time (a Python loop over seeds)."""
+    """The naive reference path, for tests and benchmarks only: the same networks trained one at a time (a
+    Python loop over seeds, each through :func:`train_sgd`)."""
     return [train_sgd([W[s:s + 1] for W in layers], x, y, loss_fn, seeds=[seeds[s]], **kw)
             for s in range(layers[0].shape[0])]
 

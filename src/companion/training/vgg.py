@@ -1,14 +1,8 @@
-"""Multi-branch VGG-9 (P1 Appendix A.1, Figure 5): I branches whose logits are averaged, as one network.
+"""Training multi-branch VGG-9s on CIFAR-10 (P1 Appendix A.1, Figure 5): augmentation on the device, the
+recipe, S networks trained side by side with checkpoints, Figure 5's grid fanned out by
+:func:`companion.core.fanout.map`, the benchmark of the two forms, and the trend statistic.
 
-A branch is the VGG-9 of the authors' ``VGG.py`` (github.com/hongyanz/multibranch; P1 Table 2) at width w:
-conv3×3 (pad 1, no bias) + BatchNorm + ReLU with channels w, w, max-pool; 2w, 2w, max-pool; 4w, 4w, 4w,
-max-pool; FC 64w→4w (no bias) + BatchNorm1d + ReLU; FC 4w→10 with bias.
-
-:class:`BranchVGG9` holds S independent networks of I branches each as **one** network of grouped
-convolutions (G = S·I groups): channel block g = s·I + i is branch i of network s; per-channel BatchNorm is
-per-branch BatchNorm; FC1 is a grouped 4×4 convolution on the 4×4 map (its weight is the Linear weight
-reshaped, the flatten order (c, h, w) is kept); FC2 a grouped 1×1 convolution. :class:`BranchLoop` is the
-authors' form (a ``ModuleList`` of :class:`VGG9` and a Python loop), kept as the reference and baseline.
+The networks and their closed-form counts are in :mod:`companion.training.vgg_model`.
 """
 
 from __future__ import annotations
@@ -17,213 +11,19 @@ import time
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Callable, Iterable, Literal, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from companion.core import fanout
+from companion.core import seeds as seedlib
 from companion.core.data import Dataset, load_cifar10
-from companion.core.devices import resolve_device
+from companion.core.devices import Device, resolve_device
 from companion.core.files import atomic_write
-
-#: channels of the seven convolutions, in units of w (P1 Table 2); max-pool after convs 2, 4 and 7
-CONV_CHANNELS: tuple[int, ...] = (1, 1, 2, 2, 4, 4, 4)
-POOL_AFTER: tuple[int, ...] = (1, 3, 6)
-N_CLASSES = 10
-
-
-def vgg9_parameters(w: int) -> int:
-    """Parameters of one branch at width w (closed form): 679w² + 111w + 10."""
-    return 679 * w * w + 111 * w + 10
-
-
-def vgg9_macs(w: int) -> int:
-    """Multiply-accumulates of one branch's forward pass on one 32×32 image (convolutions and FCs; BN,
-    ReLU and pooling are not counted): 46336w² + 27688w.
-
-    Convs at 32×32: 3·w·9 + w·w·9; at 16×16: w·2w·9 + 2w·2w·9; at 8×8: 2w·4w·9 + 2·(4w·4w·9);
-    FC: 64w·4w + 4w·10.
-    """
-    return 1024 * (27 * w + 9 * w * w) + 256 * (18 + 36) * w * w + 64 * (72 + 288) * w * w + 256 * w * w + 40 * w
-
-
-def train_flops_per_image(w: int, I: int) -> float:
-    """FLOPs of one training step per image for a network of I branches: 3 × forward (backward ≈ 2 forward),
-    2 FLOPs per multiply-accumulate."""
-    return 3.0 * 2.0 * I * vgg9_macs(w)
-
-
-class VGG9(nn.Module):
-    """One branch, as in the authors' ``Vgg9`` (modern idiom). Input (B, 3, 32, 32) → logits (B, 10)."""
-
-    def __init__(self, w: int):
-        super().__init__()
-        chans = [3] + [c * w for c in CONV_CHANNELS]
-        self.convs = nn.ModuleList(nn.Conv2d(chans[k], chans[k + 1], 3, padding=1, bias=False) for k in range(7))
-        self.bns = nn.ModuleList(nn.BatchNorm2d(c) for c in chans[1:])
-        self.fc1 = nn.Linear(64 * w, 4 * w, bias=False)
-        self.bn_fc = nn.BatchNorm1d(4 * w)
-        self.fc2 = nn.Linear(4 * w, N_CLASSES)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for k, (conv, bn) in enumerate(zip(self.convs, self.bns)):
-            x = F.relu(bn(conv(x)))
-            if k in POOL_AFTER:
-                x = F.max_pool2d(x, 2)
-        x = F.relu(self.bn_fc(self.fc1(x.flatten(1))))
-        return self.fc2(x)
-
-
-def _streams(x: torch.Tensor, S: int) -> torch.Tensor:
-    """Input (B, 3, H, W) shared by S networks, or (B, 3S, H, W) one stream each → (B, 3S, H, W)."""
-    if x.shape[1] == 3 * S:
-        return x
-    if x.shape[1] == 3:
-        return x.repeat(1, S, 1, 1)
-    raise ValueError(f"input has {x.shape[1]} channels: give 3 (shared) or 3·S = {3 * S} (one stream per network)")
-
-
-class BranchLoop(nn.Module):
-    """The authors' form: S·I separate :class:`VGG9` (branch i of network s at s·I + i) and a Python loop.
-    Input as :class:`BranchVGG9`; output (B, S, 10), each network's logits averaged over its branches."""
-
-    def __init__(self, branches: Sequence[VGG9], S: int = 1):
-        super().__init__()
-        if len(branches) % S:
-            raise ValueError(f"{len(branches)} branches do not split into S = {S} networks")
-        self.paths = nn.ModuleList(branches)
-        self.S, self.I = S, len(branches) // S
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _streams(x, self.S)
-        out = [torch.stack([p(x[:, 3 * s:3 * s + 3]) for p in self.paths[s * self.I:(s + 1) * self.I]], 1).mean(1)
-               for s in range(self.S)]
-        return torch.stack(out, 1)
-
-
-class BranchVGG9(nn.Module):
-    """S independent networks of I VGG-9 branches (width w) as one network of grouped convolutions.
-
-    Input: (B, 3, 32, 32), shared by all networks, or (B, 3S, 32, 32): network s reads channels 3s … 3s+2.
-    Output: (B, S, 10), each network's logits averaged over its I branches.
-    """
-
-    def __init__(self, I: int, w: int, S: int = 1):
-        super().__init__()
-        if I < 1 or w < 1 or S < 1:
-            raise ValueError(f"need I ≥ 1, w ≥ 1 and S ≥ 1, got I={I}, w={w}, S={S}")
-        self.I, self.w, self.S = I, w, S
-        G = S * I
-        chans = [c * w for c in CONV_CHANNELS]
-        convs = [nn.Conv2d(3 * S, G * chans[0], 3, padding=1, groups=S, bias=False)]
-        convs += [nn.Conv2d(G * chans[k], G * chans[k + 1], 3, padding=1, groups=G, bias=False) for k in range(6)]
-        self.convs = nn.ModuleList(convs)
-        self.bns = nn.ModuleList(nn.BatchNorm2d(G * c) for c in chans)
-        self.fc1 = nn.Conv2d(G * 4 * w, G * 4 * w, 4, groups=G, bias=False)     # = Linear(64w, 4w) per branch
-        self.bn_fc = nn.BatchNorm2d(G * 4 * w)                                  # on 1×1 maps: BatchNorm1d
-        self.fc2 = nn.Conv2d(G * 4 * w, G * N_CLASSES, 1, groups=G)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B = x.shape[0]
-        x = _streams(x, self.S)
-        for k, (conv, bn) in enumerate(zip(self.convs, self.bns)):
-            x = F.relu(bn(conv(x)))
-            if k in POOL_AFTER:
-                x = F.max_pool2d(x, 2)
-        x = F.relu(self.bn_fc(self.fc1(x)))
-        return self.fc2(x).view(B, self.S, self.I, N_CLASSES).mean(2)
-
-
-def _cat_into(dst: torch.Tensor, parts: Sequence[torch.Tensor]) -> None:
-    with torch.no_grad():
-        dst.copy_(torch.cat([p.reshape(-1, *dst.shape[1:]) for p in parts]))
-
-
-def copy_branches(model: BranchVGG9, branches: Sequence[VGG9]) -> BranchVGG9:
-    """Load the weights and BatchNorm statistics of S·I branches (branch i of network s at s·I + i) into
-    ``model``; returns it."""
-    if len(branches) != model.S * model.I:
-        raise ValueError(f"{len(branches)} branches for S·I = {model.S * model.I}")
-    pairs = list(zip(model.convs, [[b.convs[k] for b in branches] for k in range(7)]))
-    pairs += [(model.fc1, [b.fc1 for b in branches]), (model.fc2, [b.fc2 for b in branches])]
-    for dst, srcs in pairs:
-        _cat_into(dst.weight, [s.weight for s in srcs])
-        if dst.bias is not None:
-            _cat_into(dst.bias, [s.bias for s in srcs])
-    for dst, srcs in zip([*model.bns, model.bn_fc], [*([b.bns[k] for b in branches] for k in range(7)),
-                                                     [b.bn_fc for b in branches]]):
-        for name in ("weight", "bias", "running_mean", "running_var"):
-            _cat_into(getattr(dst, name), [getattr(s, name) for s in srcs])
-        dst.num_batches_tracked.copy_(srcs[0].num_batches_tracked)
-    return model
-
-
-def branch_seed(seed: int, i: int) -> int:
-    """The initialisation seed of branch i of the network with seed ``seed``."""
-    return int(seed) * 10_007 + i
-
-
-def init_branch(w: int, seed: int) -> VGG9:
-    """One branch with PyTorch's default initialisation (as the authors' code), drawn from ``seed`` without
-    touching the caller's global random state."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return VGG9(w)
-
-
-def make_networks(I: int, w: int, seeds: Sequence[int], *, form: Literal["grouped", "loop"] = "grouped",
-                  device: torch.device | str = "cpu") -> BranchVGG9 | BranchLoop:
-    """S = len(seeds) networks of I branches, as one :class:`BranchVGG9` (``form="grouped"``) or a
-    :class:`BranchLoop`; network s is initialised from ``seeds[s]`` alone, so it is the same network whether
-    it is built alone or beside others, in either form."""
-    branches = [init_branch(w, branch_seed(s, i)) for s in seeds for i in range(I)]
-    if form == "loop":
-        return BranchLoop(branches, len(seeds)).to(device)
-    if form != "grouped":
-        raise ValueError(f"unknown form {form!r}: choose 'grouped' or 'loop'")
-    return copy_branches(BranchVGG9(I, w, len(seeds)), branches).to(device)
-
-
-def count_macs(model: nn.Module, x: torch.Tensor) -> int:
-    """Multiply-accumulates of ``model(x)`` counted from the shapes of its conv and linear layers (forward
-    hooks), per image."""
-    total = [0]
-
-    def conv_hook(m: nn.Conv2d, inp, out):
-        k = m.kernel_size[0] * m.kernel_size[1]
-        total[0] += out.numel() // out.shape[0] * (m.in_channels // m.groups) * k
-
-    def lin_hook(m: nn.Linear, inp, out):
-        total[0] += out.numel() // out.shape[0] * m.in_features
-
-    hooks = [m.register_forward_hook(conv_hook if isinstance(m, nn.Conv2d) else lin_hook)
-             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return total[0]
-
-
-def step_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> list[float]:
-    """Wall times of ``repeats`` training forward+backward passes (cross-entropy on the averaged logits)."""
-    model.train()
-    out = []
-    for _ in range(repeats):
-        if x.device.type == "cuda":
-            torch.cuda.synchronize(x.device)
-        t0 = time.perf_counter()
-        logits = model(x).reshape(-1, N_CLASSES)
-        F.cross_entropy(logits, y).backward()
-        if x.device.type == "cuda":
-            torch.cuda.synchronize(x.device)
-        out.append(time.perf_counter() - t0)
-    return out
-
+from companion.training.vgg_model import (N_CLASSES, BranchLoop, BranchVGG9, branch_seed, copy_branches, init_branch,
+                                          make_networks, train_flops_per_image, vgg9_parameters)
 
 # ---- data on the device: normalisation and augmentation ----------------------------------------------
 
@@ -294,12 +94,12 @@ class Settings:
     channels_last: bool
 
 
-def device_settings(device: torch.device, form: Form = "auto", amp: Amp = "auto") -> Settings:
+def device_settings(device: Device = "cpu", form: Form = "auto", amp: Amp = "auto") -> Settings:
     """``auto``: the grouped form; on CUDA with bf16 autocast and ``channels_last``, on CPU in float32 and
     contiguous NCHW (bf16 is slow on CPUs without bf16 matrix units)."""
     if form not in ("auto", "grouped", "loop") or amp not in ("auto", "off", "bf16"):
         raise ValueError(f"form {form!r} / amp {amp!r}: choose form auto|grouped|loop and amp auto|off|bf16")
-    cuda = device.type == "cuda"
+    cuda = torch.device(device).type == "cuda"
     chosen = form if form != "auto" else "grouped"
     dtype = torch.bfloat16 if amp == "bf16" or (amp == "auto" and cuda) else None
     return Settings(chosen, dtype, cuda and chosen == "grouped")
@@ -367,7 +167,7 @@ def _optimizer(model: nn.Module, recipe: Recipe) -> tuple[torch.optim.SGD, torch
 
 
 def _resume(path: Path | None, config: dict, model: nn.Module, opt: torch.optim.Optimizer, sched,
-            device: torch.device) -> tuple[TrainRun, int] | None:
+            device: Device) -> tuple[TrainRun, int] | None:
     """Load a checkpoint written for exactly ``config`` into model, optimiser and schedule: (run, epochs done),
     or None where there is none. A checkpoint of another configuration is refused, naming the fix."""
     if path is None or not path.is_file():
@@ -383,11 +183,13 @@ def _resume(path: Path | None, config: dict, model: nn.Module, opt: torch.optim.
 
 
 def _epoch_draws(seeds: Sequence[int], epoch: int, n: int,
-                 device: torch.device) -> tuple[list[torch.Tensor], list[torch.Generator]]:
-    """Each network's data order (n,) and augmentation generator for ``epoch``, from its seed and the epoch."""
-    perms = [torch.randperm(n, generator=torch.Generator().manual_seed(sd * 1_000_003 + epoch)).to(device)
-             for sd in seeds]
-    gens = [torch.Generator(device=device).manual_seed(sd * 1_000_003 + epoch + 500_009) for sd in seeds]
+                 device: Device) -> tuple[list[torch.Tensor], list[torch.Generator]]:
+    """Each network's data order (n,) and augmentation generator for ``epoch``, from its seed and the epoch
+    (seed layout ``vgg_epoch``: stream 0 the order, stream 1 the augmentation)."""
+    perms = [torch.randperm(n, generator=torch.Generator().manual_seed(
+        seedlib.derive(sd, "vgg_epoch", epoch=epoch, stream=0))).to(device) for sd in seeds]
+    gens = [torch.Generator(device=device).manual_seed(seedlib.derive(sd, "vgg_epoch", epoch=epoch, stream=1))
+            for sd in seeds]
     return perms, gens
 
 
@@ -428,7 +230,7 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: tuple[torch
 
 
 def train_networks(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], *, I: int,
-                   w: int, seeds: Sequence[int], recipe: Recipe, device: torch.device, form: Form = "auto",
+                   w: int, seeds: Sequence[int], recipe: Recipe, device: Device = "cpu", form: Form = "auto",
                    amp: Amp = "auto", dtype: torch.dtype = torch.float32, checkpoint: str | Path | None = None,
                    progress: Callable | None = None,
                    on_epoch: Callable[[int, TrainRun], None] | None = None) -> TrainRun:
@@ -444,6 +246,7 @@ def train_networks(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.T
     ``on_epoch(epoch, run)`` is called after each epoch's checkpoint.
     """
     _check_training_input(train, recipe)
+    device = torch.device(device)
     st = device_settings(device, form, amp)
     S, n = len(seeds), len(train[1])
     config = {"I": I, "w": w, "seeds": list(seeds), "recipe": asdict(recipe), "n_train": n, "form": st.form,
@@ -488,9 +291,11 @@ CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
 
 def load_train_test(data_dir: str | None, n_train: int, n_test: int, seed: int) -> tuple[Dataset, Dataset]:
     """CIFAR-10 train and test, subsampled to n_train / n_test (the whole split where that is its size or more)
-    with seeds ``seed`` and ``seed + 1``: the same arrays wherever it is called."""
+    with seeds ``seed`` and ``derive(seed, "replicate", offset=1, k=0)`` (= seed + 1): the same arrays wherever
+    it is called."""
     tr = load_cifar10("train", data_dir or None, limit=n_train if n_train < CIFAR_TRAIN else None, seed=seed)
-    te = load_cifar10("test", data_dir or None, limit=n_test if n_test < CIFAR_TEST else None, seed=seed + 1)
+    te = load_cifar10("test", data_dir or None, limit=n_test if n_test < CIFAR_TEST else None,
+                      seed=seedlib.derive(seed, "replicate", offset=1, k=0))
     return tr, te
 
 
@@ -507,10 +312,22 @@ class GridPoint:
     n_train: int
     n_test: int
     data_seed: int
-    device: str = "auto"
+    device: str = "cpu"
     form: Form = "auto"
     amp: Amp = "auto"
     checkpoint: str | None = None
+
+
+def grid_points(widths: Sequence[int], Is: Sequence[int], seeds: Sequence[int], recipe: Recipe, *,
+                data_dir: str | None, n_train: int, n_test: int, data_seed: int, device: Device = "cpu",
+                form: Form = "auto", amp: Amp = "auto", checkpoint_dir: str | Path | None = None) -> list[GridPoint]:
+    """Figure 5's grid: one :class:`GridPoint` per (w, I), widths outer, each with all ``seeds``; with
+    ``checkpoint_dir``, point (w, I) checkpoints to ``w{w}_I{I}_seeds{first}-{last}.pt`` there."""
+    ck = Path(checkpoint_dir) if checkpoint_dir else None
+    return [GridPoint(w=w, I=I, seeds=tuple(seeds), recipe=recipe, data_dir=data_dir or None, n_train=n_train,
+                      n_test=n_test, data_seed=data_seed, device=str(device), form=form, amp=amp,
+                      checkpoint=str(ck / f"w{w}_I{I}_seeds{seeds[0]}-{seeds[-1]}.pt") if ck else None)
+            for w in widths for I in Is]
 
 
 def train_grid_point(point: GridPoint, data: tuple[Dataset, Dataset] | None = None,
@@ -534,7 +351,23 @@ def train_grid(points: Sequence[GridPoint], *, data: tuple[Dataset, Dataset] | N
     return fanout.map(fn, points, scheduler=scheduler, store=store)
 
 
-def benchmark_forms(Is: Sequence[int], w: int, *, batch: int, repeats: int, device: torch.device,
+def step_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> list[float]:
+    """Wall times of ``repeats`` training forward+backward passes (cross-entropy on the averaged logits)."""
+    model.train()
+    out = []
+    for _ in range(repeats):
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+        t0 = time.perf_counter()
+        logits = model(x).reshape(-1, N_CLASSES)
+        F.cross_entropy(logits, y).backward()
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def benchmark_forms(Is: Sequence[int], w: int, *, batch: int, repeats: int, device: Device = "cpu",
                     seed: int = 0) -> list[dict]:
     """Training-step throughput (forward + backward, float32) of the grouped form (NCHW and channels_last)
     against the branch loop, for each I, measured side by side: the forms take turns in every repeat.
@@ -567,53 +400,7 @@ def benchmark_forms(Is: Sequence[int], w: int, *, batch: int, repeats: int, devi
     return rows
 
 
-# ---- checks and summaries for the chapter ----------------------------------------------------------------
-
-def compare_forms(I: int, w: int, *, S: int = 1, batch: int = 8, seed: int = 0,
-                  dtype: torch.dtype = torch.float64) -> dict[str, float]:
-    """Largest relative differences between :class:`BranchVGG9` and :class:`BranchLoop` holding the same
-    weights: logits in train mode, logits in eval mode, and the gradients of every parameter."""
-    import copy
-
-    g = torch.Generator().manual_seed(seed)
-    branches = [init_branch(w, branch_seed(seed + s, i)).to(dtype) for s in range(S) for i in range(I)]
-    for b in branches:                                   # non-trivial BatchNorm parameters and statistics
-        for bn in [*b.bns, b.bn_fc]:
-            with torch.no_grad():
-                bn.weight.copy_(torch.rand(bn.weight.shape, generator=g, dtype=dtype) + 0.5)
-                bn.running_var.copy_(torch.rand(bn.running_var.shape, generator=g, dtype=dtype) + 0.5)
-    grouped, loop = copy_branches(BranchVGG9(I, w, S).to(dtype), branches), BranchLoop(branches, S)
-    x = torch.randn(batch, 3 * S, 32, 32, generator=g, dtype=dtype)
-    y = torch.randint(0, N_CLASSES, (batch * S,), generator=g)
-
-    def rel(a: torch.Tensor, b: torch.Tensor) -> float:
-        a, b = a.detach(), b.detach()
-        return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30))
-
-    out_g, out_l = grouped(x), loop(x)
-    train = rel(out_g, out_l)
-    for out in (out_g, out_l):
-        F.cross_entropy(out.reshape(-1, N_CLASSES), y).backward()
-    grads = [copy.deepcopy(b) for b in branches]        # branches holding their gradients as weights
-    for gb, b in zip(grads, branches):
-        for p, q in zip(gb.parameters(), b.parameters()):
-            p.data = q.grad.clone()
-    expect = dict(copy_branches(BranchVGG9(I, w, S).to(dtype), grads).named_parameters())
-    grad = max(rel(p.grad, expect[name]) for name, p in grouped.named_parameters())
-    grouped.eval(), loop.eval()
-    with torch.no_grad():
-        ev = rel(grouped(x), loop(x))
-    return {"train": train, "eval": ev, "grad": grad}
-
-
-def grid_flops(widths: Sequence[int], Is: Sequence[int], *, epochs: int, n_train: int, n_test: int,
-               seeds: int = 1) -> float:
-    """FLOPs of training every (w, I) for ``epochs`` on ``n_train`` images and testing on ``n_test`` after
-    each epoch (forward only), ``seeds`` networks each."""
-    per_epoch = sum(train_flops_per_image(w, I) * n_train + 2.0 * I * vgg9_macs(w) * n_test
-                    for w in widths for I in Is)
-    return float(seeds * epochs * per_epoch)
-
+# ---- summaries for the chapter -----------------------------------------------------------------------------
 
 def trend_per_doubling(I: Sequence[int], acc: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
     """Least-squares slope of accuracy on log₂ I over all runs (one point per network), with its
@@ -628,3 +415,23 @@ def trend_per_doubling(I: Sequence[int], acc: Sequence[float], confidence: float
     r = stats.linregress(x, y)
     half = stats.t.ppf(0.5 + confidence / 2, len(x) - 2) * r.stderr
     return float(r.slope), float(r.slope - half), float(r.slope + half)
+
+
+def run_rows(runs: Sequence[TrainRun]) -> list[dict[str, float]]:
+    """One row per trained network (runs in order, then seeds): w, I, seed, parameters, last epoch's train
+    loss and accuracy, test accuracy, and the run's images/s, training GFLOP/s and seconds."""
+    return [{"w": run.w, "I": run.I, "seed": sd, "parameters": run.I * vgg9_parameters(run.w),
+             "train loss": run.history[-1]["train_loss"][s], "train acc.": run.history[-1]["train_acc"][s],
+             "test acc.": run.test_acc[s], "images/s": run.images_per_s,
+             "GFLOP/s": run.images_per_s * train_flops_per_image(run.w, run.I) / 1e9, "train s": run.seconds}
+            for run in runs for s, sd in enumerate(run.seeds)]
+
+
+def trend_by_width(runs: Sequence[TrainRun], confidence: float = 0.95) -> dict[int, tuple[float, float, float]]:
+    """:func:`trend_per_doubling` per width over every network trained at it (runs in order, then seeds)."""
+    out = {}
+    for w in dict.fromkeys(run.w for run in runs):
+        mine = [run for run in runs if run.w == w]
+        out[w] = trend_per_doubling([run.I for run in mine for _ in run.seeds], [a for run in mine for a in run.test_acc],
+                                    confidence)
+    return out
