@@ -5,7 +5,7 @@ One function per chapter (:data:`COSTS`), built from a few counts shared by the 
 networks (:func:`sgd`), the fast one-hidden-layer trainer (:func:`onehidden`), grid and point evaluations
 of planes (:func:`plane_grid`, :func:`points`), activation matching (:func:`align`), L-BFGS runs
 (:func:`lbfgs`) and the dual SDP (:func:`sdp`). Parameter counts, MACs and trainer FLOPs come from the
-science modules (``nets.n_parameters``, ``vgg.grid_flops``, ``onehidden.matmul_flops``). Every count is an
+science modules (``nets.n_parameters``, ``vgg_model.grid_flops``, ``onehidden.matmul_flops``). Every count is an
 order-of-magnitude model: what it leaves out is said where it is made.
 """
 
@@ -394,7 +394,7 @@ def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
 
 def vgg_branches(p: Mapping[str, Any], device: str) -> list[Work]:
     """Every (w, I) trained for ``epochs`` on n_train images with n_seeds networks in one grouped network and
-    tested after each epoch (``vgg.grid_flops``); ≈ 3840·w activations per branch and image (the seven
+    tested after each epoch (``vgg_model.grid_flops``); ≈ 3840·w activations per branch and image (the seven
     convolutions' outputs), ≈ 12 passes in training (BatchNorm, ReLU, pooling, their backward), 4 in testing;
     bf16 on CUDA (tensor cores, 2-byte activations). Then the benchmark of both forms, and the data."""
     from companion.training.vgg_model import grid_flops, train_flops_per_image, vgg9_parameters
