@@ -132,3 +132,10 @@ def test_bootstrap_interval_of_a_non_negative_quantity_never_goes_below_zero():
     assert cs.bootstrap_mean_interval(np.array([0.2]))[1:] == (0.0, np.inf)
     with pytest.raises(ValueError, match="non-negative"):
         cs.bootstrap_mean_interval(np.array([0.1, -0.2]))
+
+
+def test_exact_tests_holm_per_width():
+    p, adj = cs.exact_tests_holm(np.array([0, 9, 40]), 100, np.array([2, 9, 21]), 100)
+    assert p[1] == pytest.approx(1.0) and p[2] < 0.01
+    np.testing.assert_allclose(adj, cs.holm(p))
+    assert p[0] == pytest.approx(ss.fisher_exact([[0, 100], [2, 98]]).pvalue)

@@ -176,3 +176,13 @@ def bootstrap_mean_interval(values: np.ndarray, *, confidence: float = 0.95, n_b
     a = (1 - confidence) / 2
     lo, hi = np.quantile(means, [a, 1 - a], axis=-1)
     return m, np.maximum(lo, 0.0), hi
+
+
+def exact_tests_holm(k1: np.ndarray, n1: np.ndarray | int, k2: np.ndarray, n2: np.ndarray | int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Fisher's exact test of k1[i]/n1[i] against k2[i]/n2[i] at each i (e.g. ours against a paper's count
+    at each width), and the Holm-adjusted p-values across the i. Returns (p, p_adjusted)."""
+    k1 = np.asarray(k1)
+    n1, k2, n2 = (np.broadcast_to(np.asarray(a), k1.shape) for a in (n1, k2, n2))
+    p = np.array([fisher_exact(a, b, c, d) for a, b, c, d in zip(k1.ravel(), n1.ravel(), k2.ravel(), n2.ravel())])
+    return p.reshape(k1.shape), holm(p).reshape(k1.shape)
