@@ -325,9 +325,8 @@ def write_dashboard(chapters_dir: Path, dest: Path, names: Sequence[str], preset
         notes.append(f"{old_style} not yet tied to a statement")
     lines += ["", f"**{holding} of {total} checks hold.** {s_holding} of {s_total} sanity checks hold. "
               f"Findings about the papers: {find_total}" + (f" ({'; '.join(notes)})" if notes else "") + ".", "",
-              "## Verdicts by statement", "",
-              verdicts_markdown(statement_rows({n: (d["claims"] if d else None) for n, d in
-                                                {**_load(chapters_dir, _registry_names()), **files}.items()})),
+              "The verdicts by statement part, and the rule that reaches them, are on the {doc}`front page <intro>`.",
+              "",
               "## Sanity checks", "", SANITY_HEADING + ".", "",
               "\n".join(sanity_rows) if sanity_rows else "No chapter records a sanity check yet.", "",
               "## All claims", *details, ""]
