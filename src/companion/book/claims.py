@@ -96,7 +96,7 @@ class Claim:
     fragile: bool | None = None                       # the outcome changes inside the band
     flips: list[dict[str, Any]] | None = None         # [{between: [t1, t2], from, to}] where it changes
     replicates: int | None = None                     # independent replicates behind the interval
-    primary: bool = False                             # the part's most representative setting
+    primary: bool | None = None                       # (findings) the part's most representative setting
 
 
 def finding_outcome(low: float, high: float, *, region: tuple[float | None, float | None] | None = None,
