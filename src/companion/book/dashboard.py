@@ -1,18 +1,50 @@
-"""The generated pages of the book: the claims dashboard, and the page that stands in for a chapter with no result."""
+"""The generated pages of the book: the claims dashboard, the front page's verdicts by statement, and the page
+that stands in for a chapter with no result.
+
+Verdicts (:data:`RULE` is written on the page):
+
+- a **part** of a statement judged by findings: from its *trained* findings only (untrained settings are shown
+  in the tables but never vote; sanity checks never count): all reproduced → reproduced; all not reproduced →
+  not reproduced; all inconclusive, or no trained finding → inconclusive; otherwise mixed;
+- a **part** judged by checks (a theorem): from its checks alone, never sanity checks: all hold → reproduced;
+  any fails → not reproduced; none → inconclusive;
+- an **item** (a statement): all parts reproduced → reproduced; some parts reproduced or mixed → partly
+  reproduced; none → not reproduced; no part decided (all inconclusive) → inconclusive.
+
+Until a chapter's findings name their statement part (``claims.judge``), its old-style findings are mapped to a
+part by ``verdicts.yaml`` and vote there (no gate was recorded for them); the page says so.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Sequence
-
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, Sequence
 
 import yaml
 
-from companion.book.claims import OUTCOMES, atomic_write_text, claims_markdown_table, load_claims, verdict_html
+from companion.book import statements as registry
+from companion.book.claims import (OUTCOMES, SANITY_HEADING, atomic_write_text, claims_markdown_table,
+                                   load_claims, verdict_html, _check_rows, _fmt, _interval)
+
+PartWord = Literal["reproduced", "not reproduced", "mixed", "inconclusive", "no result"]
+ItemWord = Literal["reproduced", "partly reproduced", "not reproduced", "inconclusive", "no result"]
+
+RULE = ("**How the verdicts are reached.** A part of a statement judged by experiments takes its verdict from its "
+        "findings on *trained* networks only (untrained settings are shown in the chapters' tables but never vote, "
+        "and sanity checks never count): all reproduced → *reproduced*; all not reproduced → *not reproduced*; all "
+        "inconclusive, or no trained finding → *inconclusive*; otherwise *mixed*. A part of a theorem takes its "
+        "verdict from its checks alone: all hold → *reproduced*; any fails → *not reproduced*; none → "
+        "*inconclusive*. An item: all its parts reproduced → **reproduced**; some parts reproduced or mixed → "
+        "**partly reproduced**; none → **not reproduced**; no part decided → **inconclusive**. Thresholds and "
+        "training gates are registered before the runs (`statements.yaml`); a finding marked *fragile* changes "
+        "its outcome inside the band ½× to 3× its threshold. Findings on *our reading* of a statement of P2 are "
+        "labelled *under our definitions*.")
+
+PROVENANCE_WORDS = {"text": "P1's text", "abstract": "P2's abstract", "derived": "derived from the definitions",
+                    "our reading": "our reading"}
 
 
 def write_failure_page(dest: Path, name: str, preset: str, reason: str, title: str | None = None) -> Path:
@@ -23,119 +55,286 @@ def write_failure_page(dest: Path, name: str, preset: str, reason: str, title: s
     return dest
 
 
+# --- the rules ----------------------------------------------------------------------------------------------
+
+def part_verdict(findings: Sequence[dict[str, Any]], *, legacy: bool = False) -> PartWord:
+    """The verdict of a statement part from its findings (claim dicts): only trained ones vote (``legacy``:
+    old-style findings, which recorded no gate, all vote)."""
+    voters = [c for c in findings if legacy or c.get("gate") == "trained"]
+    seen = {c["outcome"] for c in voters}
+    if not seen or seen == {"inconclusive"}:
+        return "inconclusive"
+    if seen == {"reproduced"}:
+        return "reproduced"
+    if seen == {"not reproduced"}:
+        return "not reproduced"
+    return "mixed"
+
+
+def checks_verdict(checks: Sequence[dict[str, Any]]) -> PartWord:
+    """The verdict of a theorem part from its checks (never sanity checks)."""
+    if any(c.get("kind", "check") != "check" for c in checks):
+        raise ValueError("a theorem's verdict comes from checks alone (a sanity check or finding was passed)")
+    if not checks:
+        return "inconclusive"
+    return "reproduced" if all(c["holds"] for c in checks) else "not reproduced"
+
+
+def item_verdict(parts: Sequence[str]) -> ItemWord:
+    """An item's word from its parts' verdicts (see :data:`RULE`)."""
+    if not parts or all(p == "no result" for p in parts):
+        return "no result"
+    if all(p == "reproduced" for p in parts):
+        return "reproduced"
+    if any(p in ("reproduced", "mixed") for p in parts):
+        return "partly reproduced"
+    if any(p == "not reproduced" for p in parts):
+        return "not reproduced"
+    return "inconclusive"
+
+
+# --- evidence per part --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LegacyMap:
+    """One line of ``verdicts.yaml``: old-style findings of ``chapter`` that bear on ``statement``."""
+
+    statement: str
+    chapter: str
+    findings: tuple[str, ...]
+    descriptions: tuple[str, ...] = ()
+
+    def matches(self, c: dict[str, Any]) -> bool:
+        return (c.get("kind") == "finding" and not c.get("statement")
+                and any(fnmatch.fnmatchcase(c["id"], p) for p in self.findings)
+                and (not self.descriptions or any(fnmatch.fnmatchcase(c["description"], p) for p in self.descriptions)))
+
+
+def legacy_maps(text: str | None = None) -> list[LegacyMap]:
+    """The lines of ``verdicts.yaml`` (or of ``text``), validated against the registry."""
+    if text is None:
+        text = resources.files("companion.book").joinpath("verdicts.yaml").read_text(encoding="utf-8")
+    out = []
+    for r in yaml.safe_load(text) or []:
+        registry.part(r["statement"])                     # unknown statement or part: ValueError
+        out.append(LegacyMap(statement=r["statement"], chapter=r["chapter"], findings=tuple(r["findings"]),
+                             descriptions=tuple(r.get("descriptions", ()))))
+    return out
+
+
+@dataclass
+class PartRow:
+    """One row of the front page: a statement part, its verdict and the numbers behind it."""
+
+    statement: registry.Statement
+    part: registry.Part
+    verdict: PartWord
+    why: str
+    chapters: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.statement.id}:{self.part.id}"
+
+
+def _estimate(c: dict[str, Any], chapter: str) -> str:
+    return f"`{c['id']}` ({chapter}): {_fmt(c['measured'])} {_interval(c['low'], c['high'])}"
+
+
+def _counts(found: Sequence[dict[str, Any]]) -> str:
+    return ", ".join(f"{k} {o}" for o in OUTCOMES if (k := sum(c["outcome"] == o for c in found)))
+
+
+def _findings_row(st: registry.Statement, pt: registry.Part, claims: dict[str, list[dict[str, Any]] | None],
+                  maps: Sequence[LegacyMap]) -> tuple[PartWord, str]:
+    ref = f"{st.id}:{pt.id}"
+    tagged = [(ch, c) for ch, cl in claims.items() for c in cl or [] if c.get("statement") == ref]
+    if tagged:
+        found = [c for _, c in tagged]
+        verdict = part_verdict(found)
+        trained = [(ch, c) for ch, c in tagged if c.get("gate") == "trained"]
+        untrained = len(tagged) - len(trained)
+        if not trained:
+            return verdict, (f"no trained setting: {len(tagged)} finding{'s' * (len(tagged) != 1)}, all on untrained "
+                             "networks (shown in the chapters' tables, not counted)")
+        ch, primary = next(((ch, c) for ch, c in trained if c.get("primary")), trained[0])
+        label = "primary" if primary.get("primary") else "first trained setting"
+        agree = sum(c["outcome"] == verdict for _, c in trained)
+        parts = [f"{_estimate(primary, ch)} ({label})",
+                 (f"{agree} of {len(trained)} trained settings agree" if verdict != "mixed"
+                  else f"{len(trained)} trained settings: {_counts([c for _, c in trained])}")]
+        if untrained:
+            parts.append(f"{untrained} untrained not counted")
+        fragile = sum(bool(c.get("fragile")) for _, c in trained)
+        if fragile:
+            parts.append(f"{fragile} fragile (the outcome changes inside the threshold band)")
+        return verdict, "; ".join(parts)
+    legacy = [(m.chapter, c) for m in maps if m.statement == ref for c in claims.get(m.chapter) or [] if m.matches(c)]
+    if legacy:
+        found = [c for _, c in legacy]
+        verdict = part_verdict(found, legacy=True)
+        ch, ex = next(((ch, c) for ch, c in legacy if c["outcome"] == verdict), legacy[0])
+        return verdict, (f"not yet tied to a statement: {len(found)} old-style finding{'s' * (len(found) != 1)}, no "
+                         f"gate recorded: {_counts(found)}; e.g. {_estimate(ex, ch)}")
+    return "inconclusive", "no finding bears on this part yet"
+
+
+def _checks_row(st: registry.Statement, pt: registry.Part,
+                claims: dict[str, list[dict[str, Any]] | None]) -> tuple[PartWord, str]:
+    ref = f"{st.id}:{pt.id}"
+    ours = [c for ch in st.chapters for c in claims.get(ch) or [] if c.get("kind", "check") == "check"]
+    tagged = [c for c in ours if c.get("statement") == ref]
+    if tagged:
+        checks, where = tagged, ""
+    else:
+        checks = [c for c in ours if not c.get("statement")]
+        where = f" (every check of {', '.join(st.chapters)} not yet tied to a part)"
+    verdict = checks_verdict(checks)
+    if not checks:
+        return verdict, "no check bears on this part"
+    ok = sum(c["holds"] for c in checks)
+    held = "all hold" if ok == len(checks) else f"{len(checks) - ok} fail"
+    return verdict, f"{len(checks)} check{'s' * (len(checks) != 1)}{where}: {held}"
+
+
+def statement_rows(claims: dict[str, list[dict[str, Any]] | None], maps: Sequence[LegacyMap] | None = None,
+                   reg: dict[str, registry.Statement] | None = None) -> list[PartRow]:
+    """One row per registered statement part, in registry order, from the chapters' claims (a chapter
+    name → its claims, or None when the chapter has no result)."""
+    maps = legacy_maps() if maps is None else maps
+    rows = []
+    for st in (reg or registry.statements()).values():
+        have = [ch for ch in st.chapters if claims.get(ch) is not None]
+        for pt in st.parts:
+            if not have:
+                rows.append(PartRow(st, pt, "no result", "no chapter of this statement has a result in this build"))
+                continue
+            verdict, why = (_findings_row(st, pt, claims, maps) if pt.judged_by == "findings"
+                            else _checks_row(st, pt, claims))
+            rows.append(PartRow(st, pt, verdict, why, have))
+    return rows
+
+
+def _label(word: str) -> str:
+    return verdict_html(word)
+
+
+def verdicts_markdown(rows: Sequence[PartRow]) -> str:
+    """The front page's table (one row per statement part, the item's word on its first row) and the rule."""
+    out = ["| paper item | part | verdict | the numbers behind it | source | chapter |", "|---|---|---|---|---|---|"]
+    by_item: dict[str, list[PartRow]] = {}
+    for r in rows:
+        by_item.setdefault(r.statement.id, []).append(r)
+    for sid, rs in by_item.items():
+        st = rs[0].statement
+        word = item_verdict([r.verdict for r in rs])
+        for i, r in enumerate(rs):
+            item = (f"**{sid}**, {st.where}: {_label(word)}<br>{st.says}" if i == 0 else "″")
+            verdict = _label(r.verdict) + (" under our definitions" if r.part.provenance == "our reading" else "")
+            links = ", ".join(f"{{doc}}`{ch} <chapters/{ch}>`" for ch in r.chapters) or "—"
+            out.append(f"| {item.replace('|', chr(92) + '|')} | `{r.part.id}`: {r.part.says.replace('|', chr(92) + '|')} "
+                       f"| {verdict} | {r.why.replace('|', chr(92) + '|')} | {PROVENANCE_WORDS[r.part.provenance]} | {links} |")
+    return "\n".join(out) + "\n\n" + RULE + "\n"
+
+
+def _load(chapters_dir: Path, names: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+    out: dict[str, dict[str, Any] | None] = {}
+    for n in names:
+        path = chapters_dir / f"{n}.claims.json"
+        out[n] = load_claims(path) if path.exists() else None
+    return out
+
+
+def _registry_names() -> list[str]:
+    names = [ch for st in registry.statements().values() for ch in st.chapters] + [m.chapter for m in legacy_maps()]
+    return list(dict.fromkeys(names))
+
+
+def write_verdicts(chapters_dir: Path, dest: Path, names: Sequence[str] | None = None) -> Path:
+    """The front page's verdicts by statement (``verdicts.md``), from the claims files in ``chapters_dir``."""
+    files = _load(chapters_dir, list(dict.fromkeys([*(names or []), *_registry_names()])))
+    rows = statement_rows({n: (d["claims"] if d else None) for n, d in files.items()})
+    atomic_write_text(dest, verdicts_markdown(rows))
+    return dest
+
+
+# --- the dashboard ------------------------------------------------------------------------------------------
+
 def write_dashboard(chapters_dir: Path, dest: Path, names: Sequence[str], preset: str) -> Path:
     """Generate the claims dashboard page from every ``NAME.claims.json`` in ``chapters_dir``.
 
-    Checks (hold / fail) and findings about the papers (reproduced / not reproduced / inconclusive) are
-    counted apart, in words: a negative finding is never drawn as a pass."""
+    Checks (hold / fail), sanity checks (apart: they never count toward a verdict) and findings about the
+    papers (reproduced / not reproduced / inconclusive) are counted apart, in words: a negative finding is
+    never drawn as a pass."""
+    current = registry.registry_hash()
     lines = [
         "# Claims dashboard",
         "",
         "Every number the book claims, gathered from the chapters' claims files (`NAME.claims.json`) "
-        f"by `companion book`. This build ran the **{preset}** preset. Two kinds of claim: a **check** compares "
-        "a measured number with a closed form or a bound at a stated tolerance and *holds* or *fails*; a "
-        "**finding** judges a paper's empirical statement from an interval over seeds, against thresholds fixed "
-        "in the presets before the run, and is *reproduced*, *not reproduced* or *inconclusive*.",
+        f"by `companion book`. This build ran the **{preset}** preset. Three kinds of claim: a **check** compares "
+        "a measured number with the paper's mathematics (a closed form or a bound) at a stated tolerance and "
+        "*holds* or *fails*; a **sanity** check is true by construction or tests code against code (it fails the "
+        "run when it fails, and never counts toward a paper's verdict); a **finding** judges a part of a paper's "
+        "statement from an interval over independent replicates, against a threshold registered before the run "
+        f"(`statements.yaml`, hash `{current}`), and is *reproduced*, *not reproduced* or *inconclusive*; "
+        "findings on untrained networks are shown but never vote.",
         "",
         "## Chapters",
         "",
-        "| chapter | preset | device | data | wall time | checks holding | findings |",
-        "|---|---|---|---|---|---|---|",
+        "| chapter | preset | device | data | wall time | checks holding | sanity holding | findings | registry |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     details: list[str] = []
-    total = holding = 0
+    sanity_rows: list[str] = []
+    total = holding = s_total = s_holding = 0
     outcomes = {o: 0 for o in OUTCOMES}
+    untrained = old_style = 0
+    files = _load(chapters_dir, names)
     for name in names:
-        path = chapters_dir / f"{name}.claims.json"
         link = f"{{doc}}`{name} <chapters/{name}>`"
-        if not path.exists():
-            lines.append(f"| {link} | — | — | — | — | **no result** (its page says why) | — |")
+        data = files[name]
+        if data is None:
+            lines.append(f"| {link} | — | — | — | — | **no result** (its page says why) | — | — | — |")
             continue
-        data = load_claims(path)
         cl = data["claims"]
         checks = [c for c in cl if c.get("kind", "check") == "check"]
-        ok = sum(c["holds"] for c in checks)
-        total += len(checks)
-        holding += ok
-        found = {o: sum(c.get("outcome") == o for c in cl) for o in OUTCOMES}
-        for o, k in found.items():
-            outcomes[o] += k
+        sane = [c for c in cl if c.get("kind") == "sanity"]
+        ok, s_ok = sum(c["holds"] for c in checks), sum(c["holds"] for c in sane)
+        total, holding, s_total, s_holding = total + len(checks), holding + ok, s_total + len(sane), s_holding + s_ok
+        found = [c for c in cl if c.get("kind") == "finding"]
+        for o in OUTCOMES:
+            outcomes[o] += sum(c["outcome"] == o for c in found)
+        untrained += sum(c.get("gate") == "untrained" for c in found)
+        old_style += sum(not c.get("statement") for c in found)
         data_s = "; ".join(data["data"]) or "—"
         check_s = f"{ok} / {len(checks)}" + ("" if ok == len(checks) else " " + verdict_html("fails"))
-        find_s = ", ".join(f"{k} {o}" for o, k in found.items() if k) or "—"
+        sane_s = (f"{s_ok} / {len(sane)}" + ("" if s_ok == len(sane) else " " + verdict_html("fails"))) if sane else "—"
+        find_s = _counts(found) or "—"
+        h = data.get("registry_hash")
+        reg_s = "—" if h is None else ("this one" if h == current else f"older (`{h}`)")
         lines.append(f"| {link} | {data['preset']} | {data['device']} | {data_s} | "
-                     f"{data['wall_time_s']:.1f} s | {check_s} | {find_s} |")
-        details += ["", f"### {name}", "", claims_markdown_table(cl)]
+                     f"{data['wall_time_s']:.1f} s | {check_s} | {sane_s} | {find_s} | {reg_s} |")
+        if sane:
+            sanity_rows += _check_rows(sane, name)[(2 if sanity_rows else 0):]
+        details += ["", f"### {name}", "", claims_markdown_table(cl, sanity=False) or "(only sanity checks)"]
     find_total = ", ".join(f"{k} {o}" for o, k in outcomes.items()) if any(outcomes.values()) else "none yet"
-    lines += ["", f"**{holding} of {total} checks hold.** Findings about the papers: {find_total}.", "",
+    notes = []
+    if untrained:
+        notes.append(f"{untrained} on untrained networks (they do not vote)")
+    if old_style:
+        notes.append(f"{old_style} not yet tied to a statement")
+    lines += ["", f"**{holding} of {total} checks hold.** {s_holding} of {s_total} sanity checks hold. "
+              f"Findings about the papers: {find_total}" + (f" ({'; '.join(notes)})" if notes else "") + ".", "",
+              "The verdicts by statement part, and the rule that reaches them, are on the {doc}`front page <intro>`.",
+              "",
+              "## Sanity checks", "", SANITY_HEADING + ".", "",
+              "\n".join(sanity_rows) if sanity_rows else "No chapter records a sanity check yet.", "",
               "## All claims", *details, ""]
     atomic_write_text(dest, "\n".join(lines))
-    return dest
-
-
-ItemKind = Literal["experiment", "theorem", "new evidence"]
-
-
-@dataclass(frozen=True)
-class PaperItem:
-    """One row of the front page: an item of a paper and where the book judges it (``verdicts.yaml``)."""
-
-    item: str
-    chapter: str
-    kind: ItemKind
-    findings: tuple[str, ...] = ()       # patterns (fnmatch) over the chapter's finding ids
-
-
-def paper_items() -> list[PaperItem]:
-    """The items of ``verdicts.yaml`` beside this module, in page order."""
-    raw = yaml.safe_load(resources.files("companion.book").joinpath("verdicts.yaml").read_text(encoding="utf-8"))
-    return [PaperItem(item=r["item"], chapter=r["chapter"], kind=r["kind"], findings=tuple(r.get("findings", ())))
-            for r in raw]
-
-
-def item_verdict(item: PaperItem, claims: list[dict[str, Any]] | None) -> tuple[str, str]:
-    """(verdict, one-line reason) of an item from its chapter's claims (None: the chapter has no result).
-
-    Experiments: *reproduced* if every matched finding is, *not reproduced* if any is not, else
-    *inconclusive*. Theorems: *reproduced* when every check of the chapter holds. P2's items: *new evidence*
-    (P2 has no experiments), with the same counts."""
-    if claims is None:
-        return "no result", "the chapter has no result in this build"
-    checks = [c for c in claims if c.get("kind", "check") == "check"]
-    ok = sum(c["holds"] for c in checks)
-    found = [c for c in claims if c.get("kind") == "finding"
-             and any(fnmatch.fnmatchcase(c["id"], p) for p in item.findings)]
-    counts = {o: sum(c["outcome"] == o for c in found) for o in OUTCOMES}
-    check_s = f"{ok} of {len(checks)} checks hold"
-    if item.kind == "experiment":
-        if not found:
-            return "no finding", f"no finding recorded; {check_s}"
-        verdict = ("not reproduced" if counts["not reproduced"] else
-                   "reproduced" if counts["reproduced"] == len(found) else "inconclusive")
-        first = next((c for c in found if c["outcome"] == verdict), found[0])
-        return verdict, (f"{counts['reproduced']} of {len(found)} findings reproduced; e.g. "
-                         f"“{first['description']}”: {first['outcome']}")
-    if ok < len(checks):
-        return "fails", check_s
-    extra = f"; findings: {', '.join(f'{k} {o}' for o, k in counts.items() if k)}" if found else ""
-    return ("reproduced" if item.kind == "theorem" else "new evidence"), check_s + extra
-
-
-def write_verdicts(chapters_dir: Path, dest: Path, items: Sequence[PaperItem] | None = None) -> Path:
-    """The front page's table: one row per item of the papers, its verdict in words, a reason and a link."""
-    rows = ["| paper item | verdict | why | chapter |", "|---|---|---|---|"]
-    for it in items or paper_items():
-        path = chapters_dir / f"{it.chapter}.claims.json"
-        claims = load_claims(path)["claims"] if path.exists() else None
-        verdict, why = item_verdict(it, claims)
-        label = verdict_html(verdict) if verdict in (*OUTCOMES, "fails") else f'<span class="verdict">{verdict}</span>'
-        rows.append(f"| {it.item} | {label} | {why.replace('|', chr(92) + '|')} | "
-                    f"{{doc}}`{it.chapter} <chapters/{it.chapter}>` |")
-    atomic_write_text(dest, "\n".join(rows) + "\n")
     return dest
 
 
 def write_generated_pages(chapters_dir: Path, book_dir: Path, names: Sequence[str], preset: str) -> None:
     """Everything of the book that is generated from the claims files: dashboard and front-page verdicts."""
     write_dashboard(chapters_dir, book_dir / "claims.md", names, preset)
-    write_verdicts(chapters_dir, book_dir / "verdicts.md")
+    write_verdicts(chapters_dir, book_dir / "verdicts.md", names)
