@@ -26,7 +26,7 @@ import torch
 
 from companion.duality.optim import augmented_lagrangian
 from companion.duality.deep_linear import schatten_power
-from companion.core.devices import resolve_device
+from companion.core.devices import Device, resolve_device
 
 Regularizer = Literal["weight_decay", "path", "schatten"]
 REGULARIZERS: tuple[str, ...] = ("weight_decay", "path", "schatten")
@@ -201,7 +201,7 @@ class InterpolationResult:
 def train_interpolation(X: np.ndarray, Y: np.ndarray, L: int, *, kind: Regularizer, m: int = 1,
                         hidden: int | None = None, restarts: int = 8, outer: int = 30, inner: int = 200,
                         rho: float = 10.0, feas_tol: float = 1e-6, warm_start: bool = True, seed: int = 0,
-                        device: str = "auto", dtype: torch.dtype = torch.float64) -> InterpolationResult:
+                        device: Device = "cpu", dtype: torch.dtype = torch.float64) -> InterpolationResult:
     """min R(W) s.t. Σ_j X W_{1j}⋯W_{Lj} = Y, from ``restarts`` random starts trained as one batch.
 
     Augmented Lagrangian: L-BFGS on R + ⟨Λ, F − Y⟩ + (ρ/2)‖F − Y‖², then Λ ← Λ + ρ(F − Y); ρ doubles when
@@ -246,7 +246,7 @@ def _chain(mats: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def train_regularized(Y: np.ndarray, L: int, beta: float, *, restarts: int = 8, steps: int = 2000, seed: int = 0,
-                      device: str = "auto", dtype: torch.dtype = torch.float64) -> tuple[np.ndarray, float]:
+                      device: Device = "cpu", dtype: torch.dtype = torch.float64) -> tuple[np.ndarray, float]:
     """min ½‖W_1⋯W_L − Y‖² + (β/2)Σ‖W_l‖² (X = I, standard net), batched restarts, L-BFGS.
 
     Returns (singular values of the best restart's W_1⋯W_L, its objective).

@@ -179,6 +179,15 @@ def parallel_program(X: np.ndarray, y: np.ndarray, inner: np.ndarray, outer: np.
                          z_pos=Zp.value.reshape(2 * O, I, d), z_neg=Zm.value.reshape(2 * O, I, d))
 
 
+def exact_program(X: np.ndarray, y: np.ndarray, *, inner: np.ndarray | None = None, beta: float | None = None,
+                  solver: Solver = "CLARABEL") -> ProgramResult:
+    """:func:`parallel_program` over every outer pattern (:func:`exact_patterns` of span{D_i X}, one LP per sign
+    vector, so n ≤ 12) and every inner pattern (``inner``, by default :func:`exact_patterns` of X): the exact γ(y),
+    or with ``beta`` the exact regularised optimum."""
+    inner = exact_patterns(X) if inner is None else inner
+    return parallel_program(X, y, inner, exact_patterns(feature_basis(X, inner)), beta=beta, solver=solver)
+
+
 def _caratheodory_weights(U: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """Weights μ' ≥ 0 (k,) with U μ' = U μ and at most rank(U) non-zeros, from U (r, k) and μ > 0 (k,).
 

@@ -334,7 +334,7 @@ def exact_comparison(n: int, seeds: Sequence[int], *, restarts: int, beta: float
     rows = []
     for k, s in enumerate(seeds):
         inner = rp.arrangement_patterns_3d(X[k])
-        exact = rp.parallel_program(X[k], Y[k], inner, rp.exact_patterns(rp.feature_basis(X[k], inner)), beta=beta)
+        exact = rp.exact_program(X[k], Y[k], inner=inner, beta=beta)
         net = rp.caratheodory(rp.reconstruct(exact), X[k])
         est = rp.parallel_program(X[k], Y[k], inner, rp.union_patterns(
             tr.patterns(X[k], k, harvest)[1], rp.sample_branch_patterns(X[k], n, samples, s)), beta=beta).value
