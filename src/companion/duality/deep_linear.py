@@ -95,7 +95,9 @@ def validate_widths(X: np.ndarray, Y: np.ndarray, widths: Sequence[int]) -> int:
 # ---- closed form ----------------------------------------------------------------------------------------
 
 def closed_form_solution(X: np.ndarray, Y: np.ndarray, gamma: float, dmin: int) -> np.ndarray:
-    """The optimal end-to-end map Z* = W_H⋯W_1X: soft-thresholded top-d_min SVD of Ỹ; shape dH × n."""
+    """The optimal end-to-end map Z* = W_H⋯W_1X: soft-thresholded top-d_min SVD of Ỹ; shape dH × n.
+
+    Test reference: the chapter compares values; the tests compare the recovered map with this one."""
     U, s, Vt = np.linalg.svd(effective_target(X, Y), full_matrices=False)
     z = np.maximum(s[:dmin] - gamma, 0.0)
     return (U[:, :dmin] * z) @ Vt[:dmin]

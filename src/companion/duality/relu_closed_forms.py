@@ -46,6 +46,7 @@ def rank_one_coefficients(c: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """(y_a, y_b) with y = y_a c₊ + y_b c₋ (c ∈ ℝⁿ with both signs); raises if y is not of that form.
 
     For X = c aᵀ every three-layer ReLU net's output lies in span{c₊, c₋}: (c gᵀ)₊ = c₊g₊ᵀ + c₋g₋ᵀ.
+    Test reference: the chapter builds y from (y_a, y_b) (:func:`rank_one_instance`); the tests invert it here.
     """
     c, y = np.asarray(c, float), np.asarray(y, float)
     B = np.stack([np.maximum(c, 0), np.maximum(-c, 0)], 1)

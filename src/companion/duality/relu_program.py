@@ -34,6 +34,8 @@ def sample_patterns(B: np.ndarray, samples: int, seed: int) -> np.ndarray:
     """Patterns 1[Bu ≥ 0] of the arrangement of B's rows (B n × r), u ~ N(0, I_r); (P, n) bool.
 
     A subset of :func:`exact_patterns`; equal to it when ``samples`` is large against the number of regions.
+    Test reference (the tests hold it to :func:`exact_patterns`); the chapter samples the patterns nets reach,
+    :func:`sample_branch_patterns`.
     """
     U = np.random.default_rng(seed).standard_normal((B.shape[1], samples))
     return patterns_of((B @ U).T)
