@@ -61,9 +61,9 @@ tol = 0.0001
 import time
 
 import numpy as np
-import pandas as pd
 from IPython.display import Markdown, display
 
+from companion.duality import linear_study as study
 from companion.duality import parallel_linear as pl
 from companion.core.devices import describe_device
 from companion.core.plotting import COLORS, subplots
@@ -76,7 +76,7 @@ t_start = time.perf_counter()
 X, Y = pl.spectrum_instance(sigma, seed)
 s = pl.singular_values(X, Y)
 rank = len(s)
-train_kw = dict(restarts=restarts, outer=outer, inner=inner, seed=seed, device=device)
+train_kw = dict(restarts=restarts, outer=outer, inner=inner, seed=seed, device=dev)
 print(f"σ(W*) = {np.round(s, 6)}")
 
 # %% [markdown]
@@ -88,18 +88,9 @@ print(f"σ(W*) = {np.round(s, 6)}")
 # and the best of the batched training runs (augmented Lagrangian for the interpolation constraint).
 
 # %%
-nuc_cvx = pl.nuclear_dual_cvx(X, Y)
-rows = []
-wd_train = {}
-for L in progress(train_depths, "weight decay, L"):
-    wd_train[L] = pl.train_interpolation(X, Y, L, kind="weight_decay", m=1, **train_kw)
-for L in sorted(set(depths) | set(train_depths)):
-    P, D = pl.weight_decay_primal(s, L), pl.weight_decay_dual(s, L)
-    rows.append({"L": L, "primal (closed form)": P, "dual (closed form)": D,
-                 "dual (cvxpy + 1-D min over t)": pl.weight_decay_dual_numeric(nuc_cvx, L),
-                 "best training": wd_train[L].value if L in wd_train else np.nan, "gap P − D": P - D})
-wd_table = pd.DataFrame(rows).set_index("L")
-display(wd_table.style.format(precision=6, na_rep="—"))
+wd = study.weight_decay_study(X, Y, depths, train_depths, progress=progress, **train_kw)
+wd_train, nuc_cvx = wd.trained, wd.nuclear_cvx
+display(wd.table().style.format(precision=6, na_rep="—"))
 
 if sigma == [3.0, 2.0, 1.0]:
     for L, (p_ref, d_ref) in {3: (7.0012, 4.9529), 4: (8.2925, 4.8990)}.items():
@@ -107,9 +98,9 @@ if sigma == [3.0, 2.0, 1.0]:
                      pl.weight_decay_primal(s, L), p_ref, 5e-5)
         claims.close(f"worked_L{L}_dual", f"σ = (3,2,1), L = {L}: dual closed form = quoted value (4 decimals)",
                      pl.weight_decay_dual(s, L), d_ref, 5e-5)
-for L, row in wd_table.iterrows():
-    claims.close(f"wd_dual_cvx_L{L}", f"weight decay, L = {L}: dual by cvxpy = closed form (rel.)",
-                 row["dual (cvxpy + 1-D min over t)"], row["dual (closed form)"], tol, relative=True)
+for L, d_cvx, d in zip(wd.depths, wd.dual_cvx, wd.dual):
+    claims.close(f"wd_dual_cvx_L{L}", f"weight decay, L = {L}: dual by cvxpy = closed form (rel.)", d_cvx, d, tol,
+                 relative=True)
 for L, r in wd_train.items():
     claims.close(f"wd_train_L{L}", f"weight decay, L = {L}: best training = primal closed form (rel.)", r.value,
                  pl.weight_decay_primal(s, L), tol, relative=True)
@@ -125,10 +116,9 @@ for L, r in wd_train.items():
 # (the gap does **not** close there, contrary to a secondary note we were given).
 
 # %%
-Ls = np.array(sorted(depths))
 fig, (ax, ax2) = subplots(2, width=4.2, height=3.2)
-ax.plot(Ls, [pl.weight_decay_primal(s, L) for L in Ls], "o-", ms=3.5, color=COLORS["measured"], label=r"primal $\frac{L}{2}\sum\sigma_i^{2/L}$")
-ax.plot(Ls, [pl.weight_decay_dual(s, L) for L in Ls], "s-", ms=3.5, mfc="none", color=COLORS["reference"], label=r"dual $\frac{L}{2}(\sum\sigma_i)^{2/L}$")
+ax.plot(wd.depths, wd.primal, "o-", ms=3.5, color=COLORS["measured"], label=r"primal $\frac{L}{2}\sum\sigma_i^{2/L}$")
+ax.plot(wd.depths, wd.dual, "s-", ms=3.5, mfc="none", color=COLORS["reference"], label=r"dual $\frac{L}{2}(\sum\sigma_i)^{2/L}$")
 ax.plot(list(wd_train), [r.value for r in wd_train.values()], "x", ms=8, color="k", label="best training")
 ax.set(xlabel="depth $L$", ylabel="value", title=f"weight decay, σ = {tuple(np.round(s, 3))}")
 ax.legend(fontsize=8)
@@ -150,21 +140,13 @@ claims.true("gap_sign_pattern", "gap > 0 exactly when L ≥ 3 and rank W* ≥ 2 
 # We compare the singular values of the trained end-to-end map with this 1-D global minimisation.
 
 # %%
-L_lr = 3
-lr_rows = []
-for beta in progress(betas, "beta"):
-    w_cf = pl.weight_decay_regularized(s, beta, L_lr)
-    sv_tr, obj_tr = pl.train_regularized(Y, L_lr, beta, restarts=restarts, steps=inner * 10, seed=seed, device=device)
-    obj_cf = pl.regularized_value(s, w_cf, beta, L_lr)
-    lr_rows.append({"β": beta, "closed-form σ(W)": np.round(w_cf, 5), "trained σ(W)": np.round(sv_tr, 5),
-                    "closed-form rank": int(np.sum(w_cf > 1e-6)), "trained rank": int(np.sum(sv_tr > 1e-6)),
-                    "objective closed form": obj_cf, "objective trained": obj_tr})
+lr = study.low_rank_study(Y, 3, betas, restarts=restarts, steps=inner * 10, seed=seed, device=dev, progress=progress)
+for beta, obj_tr, obj_cf, sv_err in zip(betas, lr.trained, lr.closed, lr.sv_error()):
     claims.close(f"lowrank_obj_beta{beta:g}".replace(".", "p"), f"regularised weight decay, L = 3, β = {beta:g}: "
                  "trained objective = 1-D global minimum (rel.)", obj_tr, obj_cf, tol, relative=True)
     claims.close(f"lowrank_sv_beta{beta:g}".replace(".", "p"), f"β = {beta:g}: largest difference of trained and "
-                 "closed-form singular values of W_1⋯W_L (relative to σ_max)",
-                 float(np.max(np.abs(np.sort(sv_tr)[::-1][: len(w_cf)] - w_cf)) / s.max()), 0.0, 1e-3)
-display(pd.DataFrame(lr_rows).set_index("β"))
+                 "closed-form singular values of W_1⋯W_L (relative to σ_max)", sv_err / s.max(), 0.0, 1e-3)
+display(lr.table())
 
 # %% [markdown]
 # ## 2. Parallel networks with the path regulariser: zero gap once $m \ge \operatorname{rank}W^*$
@@ -176,20 +158,15 @@ display(pd.DataFrame(lr_rows).set_index("β"))
 # %%
 nuc_primal_cvx = pl.nuclear_primal_cvx(X, Y)
 L_par = 3
-par = {}
-for m in progress(ms, "branches m"):
-    par[m] = pl.train_interpolation(X, Y, L_par, kind="path", m=m, **train_kw)
-par_rows = [{"m": m, "primal (closed form)": pl.path_primal(s, L_par, m), "best training": r.value,
-             "dual ‖W*‖_*": pl.path_dual(s), "gap (training − dual)": r.value - pl.path_dual(s),
-             "feasible restarts": f"{int(np.sum(r.violations <= 1e-6 * max(1, np.linalg.norm(Y))))}/{restarts}"}
-            for m, r in par.items()]
-display(pd.DataFrame(par_rows).set_index("m").style.format(precision=6))
+path = study.path_study(X, Y, L_par, ms, progress=progress, **train_kw)
+par = path.trained
+display(path.table().style.format(precision=6))
 claims.close("nuclear_cvx_primal_dual", "min ‖W‖_* s.t. XW = Y (cvxpy) = max ⟨Λ,Y⟩ s.t. ‖XᵀΛ‖₂ ≤ 1 (cvxpy) (rel.)",
              nuc_primal_cvx, nuc_cvx, tol, relative=True)
 claims.close("nuclear_cvx_closed", "the convex programs equal Σσ_i (rel.)", nuc_cvx, pl.path_dual(s), tol, relative=True)
-for m, r in par.items():
+for m, r, P in zip(path.ms, par.values(), path.primal):
     claims.close(f"path_train_m{m}", f"parallel net, path regulariser, L = 3, m = {m}: best training = "
-                 "closed form (rel.)", r.value, pl.path_primal(s, L_par, m), tol, relative=True)
+                 "closed form (rel.)", r.value, P, tol, relative=True)
     if m >= rank:
         claims.close(f"path_zero_gap_m{m}", f"m = {m} ≥ rank: trained primal = dual ‖W*‖_* (zero gap, rel.)",
                      r.value, pl.path_dual(s), tol, relative=True)
@@ -205,9 +182,8 @@ if rank >= 2:
 
 # %%
 fig, ax = subplots(1, width=4.6, height=3.3)
-mm = np.array(list(par))
-ax.plot(mm, [pl.path_primal(s, L_par, m) - pl.path_dual(s) for m in mm], "-", color=COLORS["reference"], label="closed form")
-ax.plot(mm, [par[m].value - pl.path_dual(s) for m in mm], "o", ms=5, color=COLORS["measured"], label="best training")
+ax.plot(path.ms, path.primal - path.dual, "-", color=COLORS["reference"], label="closed form")
+ax.plot(path.ms, path.best() - path.dual, "o", ms=5, color=COLORS["measured"], label="best training")
 ax.axvline(rank, ls=":", color=COLORS["bound"])
 ax.text(rank, ax.get_ylim()[1] * 0.9, " m = rank W*", fontsize=8)
 ax.set(xlabel="branches $m$", ylabel=r"primal $-$ dual", title="parallel net, path regulariser, L = 3")
@@ -223,23 +199,14 @@ sch = pl.train_interpolation(X, Y, L_par, kind="schatten", m=1, **train_kw)
 wd3 = wd_train[3] if 3 in wd_train else pl.train_interpolation(X, Y, 3, kind="weight_decay", m=1, **train_kw)
 claims.close("schatten_train", "P1's Schatten-3 regulariser, standard net: best training = ‖W*‖_* (rel.)",
              sch.value, pl.path_dual(s), tol, relative=True)
-meet = pd.DataFrame([
-    {"network and regulariser": "standard, P1's Schatten-H (H = L = 3)", "primal (trained)": sch.value,
-     "primal (closed)": pl.path_dual(s), "dual": pl.path_dual(s)},
-    {"network and regulariser": "standard, weight decay (P2)", "primal (trained)": wd3.value,
-     "primal (closed)": pl.weight_decay_primal(s, 3), "dual": pl.weight_decay_dual(s, 3)},
-    {"network and regulariser": f"parallel m = {m_big}, weight decay", "primal (trained)": wd_par.value,
-     "primal (closed)": pl.weight_decay_primal(s, 3), "dual": pl.weight_decay_dual(s, 3)},
-    {"network and regulariser": f"parallel m = {max(par)}, path regulariser (P2's modification, our reading)",
-     "primal (trained)": par[max(par)].value, "primal (closed)": pl.path_primal(s, 3, max(par)), "dual": pl.path_dual(s)},
-]).set_index("network and regulariser")
-meet["gap (closed − dual)"] = meet["primal (closed)"] - meet["dual"]
-display(meet.style.format(precision=5))
+meet = study.meeting(s, L_par, schatten=sch.value, weight_decay=wd3.value, parallel_wd=(m_big, wd_par.value),
+                     parallel_path=(max(par), par[max(par)].value))
+display(meet.table().style.format(precision=5))
 fig, ax = subplots(1, width=6.0, height=3.0)
-xx = np.arange(len(meet))
-ax.bar(xx - 0.2, meet["primal (trained)"], 0.4, color=COLORS["measured"], label="primal (best training)")
-ax.bar(xx + 0.2, meet["dual"], 0.4, color=COLORS["reference"], alpha=0.8, label="dual")
-ax.set_xticks(xx, ["P1 Schatten", "P2 weight decay", "parallel + WD", "parallel + path"], fontsize=8)
+xx = np.arange(len(meet.labels))
+ax.bar(xx - 0.2, meet.trained, 0.4, color=COLORS["measured"], label="primal (best training)")
+ax.bar(xx + 0.2, meet.dual, 0.4, color=COLORS["reference"], alpha=0.8, label="dual")
+ax.set_xticks(xx, meet.short, fontsize=8)
 ax.set(ylabel="value", title="same data, depth 3: where the gap opens")
 ax.legend(fontsize=8);
 

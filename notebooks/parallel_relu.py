@@ -16,7 +16,8 @@
 #
 # Wang, Ergen & Pilanci state (abstract v3) that *"strong duality holds for three-layer standard ReLU networks
 # given rank-1 data matrices"*, and (abstract v1) that the gap is non-zero for whitened data. The full text
-# was not available to us: every formula below is **our derivation** (in `companion.duality.relu_duality`), checked
+# was not available to us: every formula below is **our derivation** (in `companion.duality.relu_closed_forms` and
+# `relu_program`), checked
 # here against batched non-convex training. Data: synthetic only.
 #
 # Standard net $f = ((XW_1)_+W_2)_+w_3$, minimum-norm interpolation with weight decay
@@ -64,12 +65,12 @@ b_exact_datasets = 1
 import time
 
 import numpy as np
-import pandas as pd
 from IPython.display import Markdown, display
 
-from companion.duality import relu_duality as rd
-from companion.duality import relu_study as study
+from companion.core import seeds
 from companion.core.devices import describe_device
+from companion.duality import relu_closed_forms as cf
+from companion.duality import relu_study as study
 from companion.core.plotting import COLORS, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 
@@ -93,11 +94,9 @@ t_start = time.perf_counter()
 # $m\in$ {glue:text}`pr_a_ms`.
 
 # %%
-table = study.whitened_table(n, ratios, a_ms, seed=seed, restarts=restarts, outer=outer, inner=inner, device=device)
-P_w, D_w, gamma_w, std = (table[c].to_numpy() for c in ("P closed", "D closed", "γ = p + q", "standard, trained"))
-par = table[[f"parallel m={m}, P2 reg." for m in a_ms]].to_numpy()                 # (ratios, ms)
-par_wd = table[[f"parallel m={m}, weight decay" for m in a_ms]].to_numpy()
-for i, (r, q) in enumerate(zip(ratios, table["q"])):
+wh = study.whitened_study(n, ratios, a_ms, seed=seed, restarts=restarts, outer=outer, inner=inner, device=dev)
+P_w, D_w, gamma_w, std, par, par_wd = wh.primal, wh.dual, wh.gauge, wh.standard, wh.parallel_path, wh.parallel_wd
+for i, (r, q) in enumerate(zip(ratios, wh.q)):
     claims.close(f"white_std_r{i}", f"whitened, q/p = {r:g}: best trained standard net = P closed form (rel.)",
                  std[i], P_w[i], tol, relative=True)
     if q > 0:
@@ -108,10 +107,10 @@ for j, m in enumerate(a_ms):
                    "(largest relative difference over q/p)", float(np.max(np.abs(par[:, j] / gamma_w - 1))), tol)
     claims.at_most(f"white_parwd_m{m}", f"whitened, parallel m = {m}, weight decay: trained = P closed form, the gap "
                    "stays (largest relative difference over q/p)", float(np.max(np.abs(par_wd[:, j] / P_w - 1))), tol)
-display(table.drop(columns="q").style.format(precision=6))
+display(wh.table().style.format(precision=6))
 fig, ax = subplots(1, width=4.6, height=3.2)
 rr = np.linspace(0, 1, 101)
-ax.plot(rr, [rd.whitened_primal(1, x) / rd.whitened_dual(1, x) for x in rr], color=COLORS["reference"], label="P/D closed form")
+ax.plot(rr, [cf.whitened_primal(1, x) / cf.whitened_dual(1, x) for x in rr], color=COLORS["reference"], label="P/D closed form")
 ax.plot(ratios, std / D_w, "o", color=COLORS["measured"], label="standard, trained / D")
 ax.plot(ratios, par_wd[:, -1] / D_w, "s", mfc="none", color=COLORS["other"], label=f"parallel m = {a_ms[-1]}, weight decay / D")
 ax.plot(ratios, par[:, -1] / gamma_w, "^", color=COLORS["bound"], label=f"parallel m = {a_ms[-1]}, P2 reg. / its dual γ")
@@ -178,33 +177,26 @@ ax.legend();
 # convex value is the region they are in, not an unfinished descent.
 
 # %%
-bkw = dict(beta=b_beta, steps=b_steps, lr=b_lr, taus=b_taus, iters=b_iters, seed=seed, device=device)
-Xw, yw = rd.whitened_instance(b_exact_n, 0.5, seed)
-G_white = rd.whitened_regularized(*rd.split_signs(yw), b_beta)
-white = rd.train_regularized(Xw, yw, [b_exact_n + 1], kind="path", h1=b_exact_n, restarts=b_restarts, **bkw)
-white_gap = rd.relative_gap(white.values[0, 0], G_white)
+bkw = dict(beta=b_beta, restarts=b_restarts, seed=seed, device=dev, lr=b_lr, taus=b_taus, iters=b_iters)
+white = study.regularized_whitened_check(b_exact_n, 0.5, hit_tol=b_hit_tol, steps=b_steps, **bkw)
 claims.close("b_opt_whitened", f"optimiser: whitened n = {b_exact_n}, m = {b_exact_n + 1}, P2's regulariser, "
-             "best restart = closed form h_β(p) + h_β(q) (rel.)", white.values[0, 0].min(), G_white, tol, relative=True)
-white_share = float(rd.hit_share(white.values[0, 0], G_white, b_hit_tol))
-print(f"whitened: closed form {G_white:.6f}; restarts within {b_hit_tol:.0%}: {white_share:.0%}")
+             "best restart = closed form h_β(p) + h_β(q) (rel.)", white.best, white.closed, tol, relative=True)
+print(f"whitened: closed form {white.closed:.6f}; restarts within {b_hit_tol:.0%}: {white.share:.0%}")
 
 # %% [markdown]
 # ### B.2 Random planar data: trained parallel nets for $m = 1, \dots, n+1$, and standard nets
 
 # %%
-t_b = time.perf_counter()
-gd = study.general_data(b_n, [seed + 100 + k for k in range(b_datasets)], b_ms, h1=b_h1, restarts=b_restarts,
-                        beta=b_beta, harvest=b_harvest, samples=b_samples, seed=seed, device=device, progress=progress,
-                        steps=b_steps, lr=b_lr, taus=b_taus, iters=b_iters)
-claims.add_timing("B: training and convex programs", time.perf_counter() - t_b)
+gd = study.general_data(b_n, seeds.derive_many(seed, "replicate", "k", b_datasets, offset=100), b_ms, h1=b_h1,
+                        harvest=b_harvest, samples=b_samples, progress=progress, steps=b_steps, **bkw)
+claims.add_timing("B: training and convex programs", gd.seconds)
 c_est, gaps, rec_obj = gd.convex, gd.gaps(), gd.objectives(gd.rebuilt)      # gaps (datasets, M, restarts)
 claims.close("b_reconstruct", "the convex solution rebuilt as a parallel net has the program's value "
-             "(largest relative difference over data sets)", float(np.max(np.abs(rd.relative_gap(rec_obj, c_est)))),
+             "(largest relative difference over data sets)", float(np.max(np.abs(study.relative_gap(rec_obj, c_est)))),
              0.0, 1e-6)
 claims.close("b_caratheodory_value", f"consistency: Carathéodory's reduction to at most n + 1 = {b_n + 1} branches "
              "keeps the rebuilt net's value (largest relative difference over data sets)",
              float(np.max(np.abs(gd.objectives(gd.reduced) / rec_obj - 1))), 0.0, 1e-9)
-m_star = max(len(net[0]) for net in gd.reduced)
 claims.at_least("b_harvest_bound", "consistency: no trained net beats the estimated convex value (its patterns "
                 "include every trained net's; smallest relative gap over all nets)", float(gaps.min()), 0.0, 1e-6)
 std_gap = gd.std_gaps()                                                    # (datasets,)
@@ -216,10 +208,8 @@ claims.at_least("b_std_weak", "consistency: the best standard net (weight decay)
 # per data set and $m\ge2$:
 
 # %%
-net0 = gd.rebuilt[0]
-back = rd.train_regularized(gd.X[0], gd.Y[0], [len(net0[0])], kind="path", h1=net0[0].shape[2], restarts=b_restarts,
-                            start=net0, noise=0.01, **{**bkw, "steps": 0})
-back_gap = float(np.abs(rd.relative_gap(back.values[0, 0], c_est[0])).max())
+back_gap = study.perturbed_polish(gd, 0, noise=0.01, restarts=b_restarts, seed=seed, device=dev, taus=b_taus,
+                                  iters=b_iters)
 claims.at_most("b_opt_perturbed", "optimiser: the convex solution as a net, weights perturbed by 1%, polishes back "
                "to the convex value (largest |relative difference| over restarts; tolerance hit_tol/10)", back_gap, 0.0,
                b_hit_tol / 10)
@@ -229,36 +219,24 @@ claims.at_most("b_opt_polish", "optimiser: best restarts are at their own activa
 
 # %%
 summary = study.gap_summary(gaps, gd.parallel.values, c_est, b_ms, b_hit_tol)
-bm, blo, bhi = (summary[c].to_numpy() for c in ("best gap (mean over data)", "low", "high"))
-best_gap, share = gaps.min(-1), rd.hit_share(gd.parallel.values, c_est[:, None, None], b_hit_tol)   # (datasets, M)
-display(summary.style.format(precision=4))
-per_data = pd.DataFrame({"data seed": gd.seeds, "inner patterns (all)": [a for a, _ in gd.pattern_counts],
-                         "outer patterns (harvested + sampled)": [b for _, b in gd.pattern_counts],
-                         "convex value (estimated)": c_est, "branches: solver's net": [len(w[0]) for w in gd.rebuilt],
-                         "branches: after Carathéodory": [len(w[0]) for w in gd.reduced],
-                         f"best gap, m = {b_ms[-1]}": best_gap[:, -1], f"share within {b_hit_tol:.0%}, m = {b_ms[-1]}": share[:, -1],
-                         "standard: best": gd.standard.values[:, 0].min(-1), "standard: dual bound": gd.std_bound,
-                         "standard: best gap (≥)": std_gap}).set_index("data seed")
-display(per_data.style.format(precision=4))
-mi_top = len(b_ms) - 1
-hit_sets = int(np.sum(best_gap[:, mi_top] <= b_gap_tol))                  # data sets whose best restart is within
-b_finding = claims.finding("b_gap_closes", f"general data, training: with m = {b_ms[mi_top]} ≥ n + 1 branches the best of "
+best_gap, share = gaps.min(-1), gd.shares(b_hit_tol)                      # (datasets, M)
+display(summary.table().style.format(precision=4), gd.table(b_hit_tol).style.format(precision=4))
+b_finding = claims.finding("b_gap_closes", f"general data, training: with m = {b_ms[-1]} ≥ n + 1 branches the best of "
                f"{b_restarts} trained parallel nets is within {b_gap_tol:.0%} of the convex optimum (estimated "
-               "relative gap, mean over data sets)", estimate=float(bm[mi_top]), low=float(blo[mi_top]),
-               high=float(bhi[mi_top]), region=(None, b_gap_tol))
+               "relative gap, mean over data sets)", estimate=float(summary.best[-1]), low=float(summary.best_low[-1]),
+               high=float(summary.best_high[-1]), region=(None, b_gap_tol))
 
 fig, axs = subplots(2, width=4.2, height=3.2)
 ms_arr = np.asarray(b_ms)
-for k in range(b_datasets):
-    axs[0].plot(ms_arr, np.maximum(best_gap[k], 1e-6), color=COLORS["measured"], alpha=0.25, lw=0.8)
-axs[0].plot(ms_arr, np.maximum(bm, 1e-6), "o-", color=COLORS["measured"], label="best restart (mean)")
-axs[0].plot(ms_arr, np.maximum(summary["median gap (mean)"], 1e-6), "s--", color=COLORS["other"], label="median restart (mean)")
+axs[0].plot(ms_arr, np.maximum(best_gap, 1e-6).T, color=COLORS["measured"], alpha=0.25, lw=0.8)   # one line per data set
+axs[0].plot(ms_arr, np.maximum(summary.best, 1e-6), "o-", color=COLORS["measured"], label="best restart (mean)")
+axs[0].plot(ms_arr, np.maximum(summary.median, 1e-6), "s--", color=COLORS["other"], label="median restart (mean)")
 axs[0].axhline(b_hit_tol, color=COLORS["reference"], lw=1, ls=":", label=f"{b_hit_tol:.0%}")
 axs[0].axvline(b_n + 1, color=COLORS["bound"], lw=1, ls="--", label="m = n + 1")
 axs[0].set(xscale="log", yscale="log", xlabel="branches m", ylabel="(trained − convex)/convex, estimated",
            title=f"n = {b_n}, β = {b_beta:g}, {b_datasets} data sets")
 axs[0].legend(fontsize=8)
-pooled, lo, hi = (summary[c].to_numpy() for c in ("share within tol", "share low", "share high"))
+pooled, lo, hi = summary.share, summary.share_low, summary.share_high
 axs[1].errorbar(ms_arr, pooled, yerr=[pooled - lo, hi - pooled], fmt="o-", color=COLORS["measured"], capsize=3)
 axs[1].axvline(b_n + 1, color=COLORS["bound"], lw=1, ls="--")
 axs[1].set(xscale="log", ylim=(-0.02, 1.02), xlabel="branches m", ylabel=f"share of restarts within {b_hit_tol:.0%}",
@@ -272,54 +250,48 @@ axs[1].set(xscale="log", ylim=(-0.02, 1.02), xlabel="branches m", ylabel=f"share
 # beside it.
 
 # %%
-exact_df = study.exact_comparison(b_exact_n, [seed + 200 + k for k in range(b_exact_datasets)], restarts=b_restarts,
-                                  beta=b_beta, harvest=b_harvest, samples=b_samples, hit_tol=b_hit_tol, seed=seed,
-                                  device=device, steps=b_steps, lr=b_lr, taus=b_taus, iters=b_iters)
-display(exact_df.style.format(precision=6))
+ex = study.exact_comparison(b_exact_n, seeds.derive_many(seed, "replicate", "k", b_exact_datasets, offset=200),
+                            harvest=b_harvest, samples=b_samples, hit_tol=b_hit_tol, steps=b_steps, **bkw)
+display(ex.table().style.format(precision=6))
 claims.at_least("b_exact_lower", f"n = {b_exact_n}: no trained net beats the exact convex value (smallest "
-                "relative gap)", float(exact_df["best trained gap vs exact"].min()), 0.0, 1e-6)
+                "relative gap)", float(ex.best_gap.min()), 0.0, 1e-6)
 claims.close("b_exact_zero_gap", f"n = {b_exact_n}, every pattern: the exact program's solution, rebuilt as a parallel "
              f"net of at most n + 1 = {b_exact_n + 1} branches, attains the exact convex value, so the parallel nets' "
              "optimum equals the convex program's (largest |relative difference| over data sets)",
-             float(exact_df["optimal net: (value − exact)/exact"].abs().max()), 0.0, 1e-6)
+             float(np.abs(ex.optimal_gap).max()), 0.0, 1e-6)
 claims.at_least("b_exact_estimate_side", f"consistency: n = {b_exact_n}: the estimated value is ≥ the exact one "
-                "(smallest relative difference)", float(exact_df["(estimated − exact)/exact"].min()), 0.0, 1e-6)
-exact_hits = int(np.sum(exact_df["best trained gap vs exact"] <= b_hit_tol));
+                "(smallest relative difference)", float(ex.excess.min()), 0.0, 1e-6);
 
 # %% [markdown]
 # ## C. Rank-one data: both sign cases
 
 # %%
-r1 = study.rank_one_table(rank_one, seed=seed, restarts=restarts, outer=outer, inner=inner, device=device)
-for i, row in enumerate(r1.itertuples(index=False)):
-    ya, yb, best, gap = row.y_a, row.y_b, row.trained, row[r1.columns.get_loc("(trained − D)/D")]
+r1 = study.rank_one_study(rank_one, seed=seed, restarts=restarts, outer=outer, inner=inner, device=dev)
+for i, ((ya, yb), best, P, gap) in enumerate(zip(r1.cases, r1.trained, r1.primal, r1.gap)):
     claims.close(f"rank1_primal_{i}", f"rank one, (y_a, y_b) = ({ya:g}, {yb:g}): trained = our closed-form P (rel.)",
-                 best, rd.rank_one_primal(ya, yb), tol, relative=True)
+                 best, P, tol, relative=True)
     claims.finding(f"rank1_zero_gap_{i}", f"rank one, {'same' if ya * yb > 0 else 'opposite'} signs: P2 says zero "
                    "gap; relative gap (trained − D)/D", estimate=gap, low=gap - tol, high=gap + tol, region=(None, 10 * tol))
-display(r1.drop(columns=["y_a", "y_b"]).style.format(precision=6))
+display(r1.table().style.format(precision=6))
 
 # %% [markdown]
 # ## Claims
 
 # %%
 claims.save()
-glue_many("pr", ratio_max=rd.whitened_primal(1, 1) / rd.whitened_dual(1, 1), gap_same=r1["(trained − D)/D"].iloc[0],
-          gap_opp=r1["(trained − D)/D"].iloc[-1], n_checks=sum(c.kind == "check" for c in claims.claims),
-          n_findings=sum(c.kind == "finding" for c in claims.claims), preset=preset,
-          device=describe_device(dev), total=time.perf_counter() - t_start, a_ms=", ".join(map(str, a_ms)),
-          m_star=m_star,
-          exact_n=b_exact_n, b_n=b_n, b_steps=b_steps, b_m_top=b_ms[-1], b_datasets=b_datasets, b_restarts=b_restarts, b_beta=b_beta,
-          white_share=white_share, back_gap=back_gap, polish_med=float(np.median(polish)), polish_max=float(polish.max()),
-          gap_top=float(bm[-1]), gap_top_lo=float(blo[-1]), gap_top_hi=float(bhi[-1]), gap_tol=b_gap_tol,
-          hit_tol=b_hit_tol, share_top=float(share[:, -1].mean()), share_first=float(share[:, 0].mean()), med_top=float(summary["median gap (mean)"].iloc[-1]),
-          gap_min_m=b_ms[int(np.argmin(bm))], gap_min=float(bm.min()), outcome=b_finding.outcome,
-          std_gap_min=float(std_gap.min()), std_gap_max=float(std_gap.max()),
-          est_excess=float(exact_df["(estimated − exact)/exact"].max()),
-          exact_best=float(exact_df["best trained gap vs exact"].max()),
-          exact_share=float(exact_df["share within tol of exact"].mean()),
-          exact_zero=float(exact_df["optimal net: (value − exact)/exact"].abs().max()), exact_hits=exact_hits,
-          exact_sets=b_exact_datasets, hit_sets=hit_sets)
+glue_many("pr", ratio_max=cf.whitened_primal(1, 1) / cf.whitened_dual(1, 1), gap_same=r1.gap[0], gap_opp=r1.gap[-1],
+          n_checks=sum(c.kind == "check" for c in claims.claims), preset=preset, device=describe_device(dev),
+          n_findings=sum(c.kind == "finding" for c in claims.claims), total=time.perf_counter() - t_start,
+          a_ms=", ".join(map(str, a_ms)), m_star=max(len(net[0]) for net in gd.reduced), exact_n=b_exact_n, b_n=b_n,
+          b_steps=b_steps, b_m_top=b_ms[-1], b_datasets=b_datasets, b_restarts=b_restarts, b_beta=b_beta,
+          white_share=white.share, back_gap=back_gap, polish_med=float(np.median(polish)), polish_max=float(polish.max()),
+          gap_top=float(summary.best[-1]), gap_top_lo=float(summary.best_low[-1]), gap_top_hi=float(summary.best_high[-1]),
+          gap_tol=b_gap_tol, hit_tol=b_hit_tol, share_top=float(share[:, -1].mean()), share_first=float(share[:, 0].mean()),
+          med_top=float(summary.median[-1]), gap_min_m=b_ms[int(np.argmin(summary.best))], gap_min=float(summary.best.min()),
+          outcome=b_finding.outcome, std_gap_min=float(std_gap.min()), std_gap_max=float(std_gap.max()),
+          est_excess=float(ex.excess.max()), exact_best=float(ex.best_gap.max()), exact_share=float(ex.share.mean()),
+          exact_zero=float(np.abs(ex.optimal_gap).max()), exact_hits=int(np.sum(ex.best_gap <= b_hit_tol)),
+          exact_sets=b_exact_datasets, hit_sets=int(np.sum(best_gap[:, -1] <= b_gap_tol)))
 Markdown(claims.table())
 
 # %% [markdown]

@@ -57,8 +57,10 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from companion.duality.deep_linear import compare, gaussian_instance, rank_deficient_instance, sigma_min_nonzero
+from companion.core import seeds
 from companion.core.devices import describe_device
+from companion.duality import deep_linear_study as study
+from companion.duality.deep_linear import compare, effective_target, rank_deficient_instance, sigma_min_nonzero
 from companion.core.plotting import COLORS, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 
@@ -66,12 +68,6 @@ dev, claims = start_chapter("theorem2", preset=preset, device=device, seed=seed,
                             run_id=run_id, H=H, sizes=sizes, restarts=restarts,
                             data="synthetic: Y with i.i.d. N(0,1) entries, X = I (Fig 6, Table 3); a random rank-deficient X")
 t_start = time.perf_counter()
-
-
-def widths_for(n: int, depth: int) -> tuple[int, ...]:
-    """Square input/output of size n, hidden layers of width d_min = ⌈width_ratio · n⌉."""
-    k = max(1, int(np.ceil(width_ratio * n)))
-    return (n,) + (k,) * (depth - 1) + (n,)
 
 
 def record(prefix: str, label: str, c, *, beyond: bool = False) -> None:
@@ -92,14 +88,6 @@ def styled(df: pd.DataFrame):
     return (df.style.format(precision=6, na_rep="—")
             .format("{:.2e}", subset=["rel. primal−closed", "rel. dual−closed", "‖ΔZ‖_F", "‖ΔZ‖_F rel."])
             .format("{:.2f}", subset=["SDP s", "primal s"]))
-
-
-def row(label, c) -> dict:
-    return {"": label, "closed form": c.closed, "dual (SDP)": c.dual, "primal (best)": c.primal,
-            "rel. primal−closed": c.rel("primal"), "rel. dual−closed": c.rel("dual"), "‖ΔZ‖_F": c.distance,
-            "‖ΔZ‖_F rel.": c.distance_rel, "restarts at optimum": f"{c.restarts_at_optimum}/{restarts}",
-            "SDP s": c.dual_seconds, "primal s": c.primal_seconds}
-
 
 
 # %% [markdown]
@@ -129,15 +117,12 @@ def row(label, c) -> dict:
 # $\gamma = \text{gamma\_ratio}\cdot\sigma_{\min}(\tilde Y)$ (inside the theorem's range).
 
 # %%
-fig6 = {}
-for i, n in enumerate(progress(sizes, "sizes")):
-    X, Y = gaussian_instance(n, seed + i)
-    g = gamma_ratio * sigma_min_nonzero(Y)
-    fig6[n] = compare(X, Y, g, widths_for(n, H), restarts=restarts, steps=steps, seed=seed + i, device=device)
+sweep_kw = dict(width_ratio=width_ratio, restarts=restarts, steps=steps, device=dev, progress=progress)
+fig6 = study.size_sweep(sizes, seeds.derive_many(seed, "replicate", "k", len(sizes), offset=0), depth=H,
+                        gamma_ratio=gamma_ratio, **sweep_kw)
 for n, c in fig6.items():
     record(f"fig6_n{n}", f"Fig 6, n = {n}, H = {H}", c)
-table6 = pd.DataFrame([row(f"n = {n}", c) for n, c in fig6.items()]).set_index("")
-display(table6.pipe(styled))
+display(study.comparison_table({f"n = {n}": c for n, c in fig6.items()}, restarts).pipe(styled))
 
 # %%
 fig, (ax, ax2) = subplots(2, width=4.2, height=3.2)
@@ -170,15 +155,11 @@ print("paper's surviving cells (positions among the 10 columns and scale factor 
 # ## Against $\gamma$, up to $\sigma_{\min}(\tilde Y)$ and past it
 
 # %%
-Xg, Yg = gaussian_instance(gamma_size, seed + 100)
-smin_g = sigma_min_nonzero(Yg)
-gam = {}
-for r in progress(gamma_ratios, "gamma"):
-    gam[r] = compare(Xg, Yg, r * smin_g, widths_for(gamma_size, H), restarts=restarts, steps=steps, seed=seed,
-                     device=device, outside_theorem=r >= 1)
+gam = study.gamma_sweep(gamma_size, gamma_ratios, depth=H, seed=seed,
+                        instance_seed=seeds.derive(seed, "replicate", offset=100, k=0), **sweep_kw)
 for r, c in gam.items():
     record(f"gamma_{r:g}".replace(".", "p"), f"γ = {r:g}·σ_min(Ỹ), n = {gamma_size}", c, beyond=r >= 1)
-display(pd.DataFrame([row(f"γ/σ_min = {r:g}", c) for r, c in gam.items()]).set_index("").pipe(styled))
+display(study.comparison_table({f"γ/σ_min = {r:g}": c for r, c in gam.items()}, restarts).pipe(styled))
 
 # %%
 fig, (ax, ax2) = subplots(2, width=4.2, height=3.2)
@@ -201,17 +182,15 @@ ax2.legend(fontsize=8);
 # ## Depth, and a rectangular rank-deficient $X$
 
 # %%
-dep = {}
-Xd, Yd = gaussian_instance(depth_size, seed + 200)
-for Hd in progress(depths, "depth"):
-    dep[Hd] = compare(Xd, Yd, gamma_ratio * sigma_min_nonzero(Yd), widths_for(depth_size, Hd), restarts=restarts,
-                      steps=steps, seed=seed, device=device)
-    record(f"depth_H{Hd}", f"H = {Hd}, n = {depth_size}", dep[Hd])
-Xr, Yr = rank_deficient_instance(d0=12, n=30, rank=8, dH=6, seed=seed + 300)
-rect = compare(Xr, Yr, gamma_ratio * sigma_min_nonzero(Yr @ np.linalg.pinv(Xr) @ Xr), (12, 4, 5, 6),
-               restarts=restarts, steps=steps, seed=seed, device=device)
+dep = study.depth_sweep(depth_size, depths, gamma_ratio=gamma_ratio, seed=seed,
+                        instance_seed=seeds.derive(seed, "replicate", offset=200, k=0), **sweep_kw)
+for Hd, c in dep.items():
+    record(f"depth_H{Hd}", f"H = {Hd}, n = {depth_size}", c)
+Xr, Yr = rank_deficient_instance(d0=12, n=30, rank=8, dH=6, seed=seeds.derive(seed, "replicate", offset=300, k=0))
+rect = compare(Xr, Yr, gamma_ratio * sigma_min_nonzero(effective_target(Xr, Yr)), (12, 4, 5, 6), restarts=restarts,
+               steps=steps, seed=seed, device=dev)
 record("rect_X", "X 12 × 30 of rank 8, Y 6 × 30, widths (12, 4, 5, 6)", rect)
-display(pd.DataFrame([row(f"H = {h}", c) for h, c in dep.items()] + [row("rectangular X", rect)]).set_index("")
+display(study.comparison_table({**{f"H = {h}": c for h, c in dep.items()}, "rectangular X": rect}, restarts)
         .pipe(styled))
 
 # %% [markdown]

@@ -141,7 +141,8 @@ def test_parallel_linear_training():
 
 
 def test_relu_parallel_training():
-    from companion.duality.relu_duality import planar_instance, train_nets
+    from companion.duality.relu_closed_forms import planar_instance
+    from companion.duality.relu_train import train_nets
 
     X, y = planar_instance(6, seed=13)
     cpu, gpu = both(lambda d: [train_nets(X, y[None], [1, 3], kind="path", h1=3, restarts=2, outer=3,
@@ -150,10 +151,11 @@ def test_relu_parallel_training():
 
 
 def test_relu_regularized_training_adam_and_per_problem_lbfgs():
-    from companion.duality.relu_duality import planar_instance, train_regularized
+    from companion.duality.relu_closed_forms import planar_instance
+    from companion.duality.relu_train import train_relu_regularized
 
     X, y = planar_instance(6, seed=13)
-    cpu, gpu = both(lambda d: [train_regularized(X, y[None], [1, 3], kind="path", beta=0.05, h1=3, restarts=2,
-                                                 steps=50, taus=(1e-3, 0.0), iters=20, seed=0, device=d,
-                                                 adam_dtype=torch.float64).values])
+    cpu, gpu = both(lambda d: [train_relu_regularized(X, y[None], [1, 3], kind="path", beta=0.05, h1=3, restarts=2,
+                                                      steps=50, taus=(1e-3, 0.0), iters=20, seed=0, device=d,
+                                                      adam_dtype=torch.float64).values])
     close(cpu, gpu, 1e-6)

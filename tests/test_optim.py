@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from companion.duality.optim import lbfgs_per_problem
-from companion.duality.parallel_linear import augmented_lagrangian
+from companion.duality.optim import augmented_lagrangian, lbfgs_per_problem
 
 
 def _quadratics(B: int = 6, P: int = 5, seed: int = 0):

@@ -1,3 +1,5 @@
-"""Duality: deep linear nets with P1's Schatten regulariser (Theorem 2, ``deep_linear``), P2's parallel linear
-nets (``parallel_linear``), three-layer ReLU nets and their convex program (``relu_duality``, ``relu_study``)
-and the optimisers they share (``optim``). Imports only ``companion.core``."""
+"""Duality: deep linear nets with P1's Schatten regulariser (Theorem 2, ``deep_linear``; the chapter's sweeps in
+``deep_linear_study``), P2's parallel linear nets (``parallel_linear``; the chapter's tables in ``linear_study``),
+three-layer ReLU nets (closed forms ``relu_closed_forms``, batched nets ``relu_nets``, the convex program over
+activation patterns ``relu_program``, training ``relu_train``; the chapter's experiments ``relu_study``) and the
+optimisers they share (``optim``: per-problem L-BFGS, the augmented Lagrangian). Imports only ``companion.core``."""

@@ -25,7 +25,7 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 
-from companion.core.devices import resolve_device
+from companion.core.devices import Device, resolve_device
 
 Solver = Literal["SCS", "CLARABEL"]
 
@@ -95,7 +95,9 @@ def validate_widths(X: np.ndarray, Y: np.ndarray, widths: Sequence[int]) -> int:
 # ---- closed form ----------------------------------------------------------------------------------------
 
 def closed_form_solution(X: np.ndarray, Y: np.ndarray, gamma: float, dmin: int) -> np.ndarray:
-    """The optimal end-to-end map Z* = W_H⋯W_1X: soft-thresholded top-d_min SVD of Ỹ; shape dH × n."""
+    """The optimal end-to-end map Z* = W_H⋯W_1X: soft-thresholded top-d_min SVD of Ỹ; shape dH × n.
+
+    Test reference: the chapter compares values; the tests compare the recovered map with this one."""
     U, s, Vt = np.linalg.svd(effective_target(X, Y), full_matrices=False)
     z = np.maximum(s[:dmin] - gamma, 0.0)
     return (U[:, :dmin] * z) @ Vt[:dmin]
@@ -243,7 +245,7 @@ class PrimalResult:
 
 
 def primal_value(X: np.ndarray, Y: np.ndarray, gamma: float, widths: Sequence[int], *, restarts: int = 8,
-                 steps: int = 2000, seed: int = 0, device: str = "auto", dtype: torch.dtype = torch.float64,
+                 steps: int = 2000, seed: int = 0, device: Device = "cpu", dtype: torch.dtype = torch.float64,
                  init_scale: float = 1.0) -> PrimalResult:
     """Solve the non-convex problem (4) from ``restarts`` random initialisations trained as one batch.
 
@@ -320,7 +322,7 @@ class ThreeWays:
 
 
 def compare(X: np.ndarray, Y: np.ndarray, gamma: float, widths: Sequence[int], *, restarts: int, steps: int,
-            seed: int, device: str = "auto", outside_theorem: bool = False, solver: Solver = "SCS") -> ThreeWays:
+            seed: int, device: Device = "cpu", outside_theorem: bool = False, solver: Solver = "SCS") -> ThreeWays:
     """Solve (4) in closed form, by its dual SDP (5) and by batched non-convex training; recover W* from Λ*."""
     dmin = validate_widths(X, Y, widths)
     closed = closed_form_value(X, Y, gamma, dmin, outside_theorem=outside_theorem)

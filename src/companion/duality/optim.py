@@ -4,13 +4,19 @@
 one step for all. A problem that needs a short step (a steep penalty, a kink) then shortens everyone's
 step, and the others stall above their optimum. Here every problem b has its own two-loop recursion and its
 own Armijo backtracking (quadratic interpolation), all as tensor operations over the batch dimension.
+:func:`augmented_lagrangian` solves a batch of equality-constrained problems with either line search.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Literal, Sequence
 
+import numpy as np
 import torch
+
+#: how :func:`augmented_lagrangian` minimises each subproblem
+LineSearch = Literal["shared", "per_problem"]
+LINE_SEARCHES: tuple[str, ...] = ("shared", "per_problem")
 
 
 def _flat(ts: Sequence[torch.Tensor], B: int) -> torch.Tensor:
@@ -131,3 +137,60 @@ def lbfgs_per_problem(params: Sequence[torch.Tensor], objective: Callable[[], to
             gamma = torch.where(failed, torch.clamp(1.0 / g_new.abs().sum(1).clamp(min=1e-300), max=1.0), gamma)
         x, f, g = x_new, f_new, g_new
     return f
+
+
+def augmented_lagrangian(params: Sequence[torch.Tensor], residual: Callable[[], torch.Tensor],
+                         reg: Callable[[], torch.Tensor], *, outer: int, inner: int, rho: float = 10.0,
+                         warm_start: bool = True, stop_tol: float = 0.0, rho_max: float = np.inf,
+                         line_search: LineSearch = "shared") -> None:
+    """min reg s.t. residual = 0 for a batch of independent problems, updating ``params`` in place.
+
+    ``residual()`` returns (B, ...) (one constraint block per problem), ``reg()`` returns (B,). L-BFGS on
+    reg + ⟨Λ, F⟩ + (ρ/2)‖F‖², then Λ ← Λ + ρF; ρ doubles for a problem whose violation ‖F‖ failed to
+    halve, up to ``rho_max``. ``line_search="shared"``: ``torch.optim.LBFGS`` on the sum over the batch,
+    one strong-Wolfe step for all problems (one hopeless problem with a huge ρ stalls the others);
+    ``"per_problem"``: :func:`lbfgs_per_problem`, each problem its own history and
+    step. ``warm_start`` first minimises ½‖F‖² alone (a homotopy onto the constraint set). Stops early once
+    every violation is below ``stop_tol``.
+    """
+    if line_search not in LINE_SEARCHES:
+        raise ValueError(f"unknown line search {line_search!r}: choose one of {', '.join(LINE_SEARCHES)}")
+
+    def minimise(objective: Callable[[], torch.Tensor]) -> None:
+        """Minimise every entry of objective() (B,) over its own slice of ``params``."""
+        if line_search == "per_problem":
+            lbfgs_per_problem(params, objective, iters=inner)
+            return
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=inner, history_size=50, line_search_fn="strong_wolfe",
+                                tolerance_grad=1e-12, tolerance_change=1e-16)
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = objective().sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+
+    if warm_start:
+        minimise(lambda: 0.5 * residual().pow(2).flatten(1).sum(1))
+    with torch.no_grad():
+        F0 = residual()
+    Lam = torch.zeros_like(F0)
+    rho_t = torch.full((F0.shape[0],) + (1,) * (F0.dim() - 1), rho, dtype=F0.dtype, device=F0.device)
+    prev = torch.full((F0.shape[0],), torch.inf, dtype=F0.dtype, device=F0.device)
+    for _ in range(outer):
+        def lagrangian() -> torch.Tensor:
+            F = residual()
+            return reg() + (Lam * F).flatten(1).sum(1) + (rho_t / 2 * F.pow(2)).flatten(1).sum(1)
+
+        minimise(lagrangian)
+        with torch.no_grad():
+            F = residual()
+            Lam += rho_t * F
+            viol = F.pow(2).flatten(1).sum(1).sqrt()
+            rho_t[viol > 0.5 * prev] *= 2.0
+            rho_t.clamp_(max=rho_max)
+            prev = viol
+            if float(viol.max()) < stop_tol:
+                break

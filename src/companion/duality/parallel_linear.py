@@ -19,19 +19,17 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import torch
 
-from companion.duality.optim import lbfgs_per_problem
+from companion.duality.optim import augmented_lagrangian
 from companion.duality.deep_linear import schatten_power
-from companion.core.devices import resolve_device
+from companion.core.devices import Device, resolve_device
 
 Regularizer = Literal["weight_decay", "path", "schatten"]
 REGULARIZERS: tuple[str, ...] = ("weight_decay", "path", "schatten")
-LineSearch = Literal["shared", "per_problem"]
-LINE_SEARCHES: tuple[str, ...] = ("shared", "per_problem")
 
 
 def min_norm_solution(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -203,7 +201,7 @@ class InterpolationResult:
 def train_interpolation(X: np.ndarray, Y: np.ndarray, L: int, *, kind: Regularizer, m: int = 1,
                         hidden: int | None = None, restarts: int = 8, outer: int = 30, inner: int = 200,
                         rho: float = 10.0, feas_tol: float = 1e-6, warm_start: bool = True, seed: int = 0,
-                        device: str = "auto", dtype: torch.dtype = torch.float64) -> InterpolationResult:
+                        device: Device = "cpu", dtype: torch.dtype = torch.float64) -> InterpolationResult:
     """min R(W) s.t. Σ_j X W_{1j}⋯W_{Lj} = Y, from ``restarts`` random starts trained as one batch.
 
     Augmented Lagrangian: L-BFGS on R + ⟨Λ, F − Y⟩ + (ρ/2)‖F − Y‖², then Λ ← Λ + ρ(F − Y); ρ doubles when
@@ -240,63 +238,6 @@ def train_interpolation(X: np.ndarray, Y: np.ndarray, L: int, *, kind: Regulariz
                        layer_singular_values=layer_sv, seconds=secs)
 
 
-def augmented_lagrangian(params: Sequence[torch.Tensor], residual: Callable[[], torch.Tensor],
-                         reg: Callable[[], torch.Tensor], *, outer: int, inner: int, rho: float = 10.0,
-                         warm_start: bool = True, stop_tol: float = 0.0, rho_max: float = np.inf,
-                         line_search: LineSearch = "shared") -> None:
-    """min reg s.t. residual = 0 for a batch of independent problems, updating ``params`` in place.
-
-    ``residual()`` returns (B, ...) (one constraint block per problem), ``reg()`` returns (B,). L-BFGS on
-    reg + ⟨Λ, F⟩ + (ρ/2)‖F‖², then Λ ← Λ + ρF; ρ doubles for a problem whose violation ‖F‖ failed to
-    halve, up to ``rho_max``. ``line_search="shared"``: ``torch.optim.LBFGS`` on the sum over the batch,
-    one strong-Wolfe step for all problems (one hopeless problem with a huge ρ stalls the others);
-    ``"per_problem"``: :func:`companion.duality.optim.lbfgs_per_problem`, each problem its own history and
-    step. ``warm_start`` first minimises ½‖F‖² alone (a homotopy onto the constraint set). Stops early once
-    every violation is below ``stop_tol``.
-    """
-    if line_search not in LINE_SEARCHES:
-        raise ValueError(f"unknown line search {line_search!r}: choose one of {', '.join(LINE_SEARCHES)}")
-
-    def minimise(objective: Callable[[], torch.Tensor]) -> None:
-        """Minimise every entry of objective() (B,) over its own slice of ``params``."""
-        if line_search == "per_problem":
-            lbfgs_per_problem(params, objective, iters=inner)
-            return
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=inner, history_size=50, line_search_fn="strong_wolfe",
-                                tolerance_grad=1e-12, tolerance_change=1e-16)
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = objective().sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-
-    if warm_start:
-        minimise(lambda: 0.5 * residual().pow(2).flatten(1).sum(1))
-    with torch.no_grad():
-        F0 = residual()
-    Lam = torch.zeros_like(F0)
-    rho_t = torch.full((F0.shape[0],) + (1,) * (F0.dim() - 1), rho, dtype=F0.dtype, device=F0.device)
-    prev = torch.full((F0.shape[0],), torch.inf, dtype=F0.dtype, device=F0.device)
-    for _ in range(outer):
-        def lagrangian() -> torch.Tensor:
-            F = residual()
-            return reg() + (Lam * F).flatten(1).sum(1) + (rho_t / 2 * F.pow(2)).flatten(1).sum(1)
-
-        minimise(lagrangian)
-        with torch.no_grad():
-            F = residual()
-            Lam += rho_t * F
-            viol = F.pow(2).flatten(1).sum(1).sqrt()
-            rho_t[viol > 0.5 * prev] *= 2.0
-            rho_t.clamp_(max=rho_max)
-            prev = viol
-            if float(viol.max()) < stop_tol:
-                break
-
-
 def _chain(mats: Sequence[torch.Tensor]) -> torch.Tensor:
     out = mats[0]
     for M in mats[1:]:
@@ -305,7 +246,7 @@ def _chain(mats: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def train_regularized(Y: np.ndarray, L: int, beta: float, *, restarts: int = 8, steps: int = 2000, seed: int = 0,
-                      device: str = "auto", dtype: torch.dtype = torch.float64) -> tuple[np.ndarray, float]:
+                      device: Device = "cpu", dtype: torch.dtype = torch.float64) -> tuple[np.ndarray, float]:
     """min ½‖W_1⋯W_L − Y‖² + (β/2)Σ‖W_l‖² (X = I, standard net), batched restarts, L-BFGS.
 
     Returns (singular values of the best restart's W_1⋯W_L, its objective).

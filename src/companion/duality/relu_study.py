@@ -1,55 +1,148 @@
-"""The parallel_relu chapter's experiments on P2's three-layer ReLU results, as functions returning tables.
+"""The parallel_relu chapter's experiments on P2's three-layer ReLU results: each returns its numbers as arrays,
+with a ``table()`` for display only.
 
-A (:func:`whitened_table`): whitened data, closed forms against trained standard and parallel nets.
-B (:func:`general_data`, :func:`gap_summary`, :func:`region_gaps`, :func:`exact_comparison`): the regularised
-convex program against trained parallel nets as m grows, and where every pattern can be listed.
-C (:func:`rank_one_table`): rank-one data, both sign cases. The mathematics is in :mod:`companion.duality.relu_duality`.
+A (:func:`whitened_study`): whitened data, closed forms against trained standard and parallel nets.
+B (:func:`regularized_whitened_check`, :func:`general_data`, :func:`perturbed_polish`, :func:`gap_summary`,
+:func:`region_gaps`, :func:`exact_comparison`): the regularised convex program against trained parallel nets as m
+grows, and where every pattern can be listed.
+C (:func:`rank_one_study`): rank-one data, both sign cases.
+The mathematics is in :mod:`~companion.duality.relu_closed_forms`, :mod:`~companion.duality.relu_program`,
+:mod:`~companion.duality.relu_nets` and :mod:`~companion.duality.relu_train`.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from companion.duality import relu_duality as rd
+from companion.core.devices import Device
 from companion.core.stats import mean_interval, wilson_interval
+from companion.duality import relu_closed_forms as cf
+from companion.duality import relu_program as rp
+from companion.duality.relu_nets import Net, net_objective
+from companion.duality.relu_train import Trained, train_nets, train_relu_regularized
 
 
-def whitened_table(n: int, ratios: Sequence[float], ms: Sequence[int], *, seed: int, **train: Any) -> pd.DataFrame:
+def relative_gap(values: np.ndarray, reference: float | np.ndarray) -> np.ndarray:
+    """(values − reference)/reference, elementwise (reference > 0 broadcast against values)."""
+    ref = np.asarray(reference, float)
+    if np.any(ref <= 0):
+        raise ValueError("relative gaps need a positive reference value")
+    return (np.asarray(values, float) - ref) / ref
+
+
+def hit_share(values: np.ndarray, reference: float | np.ndarray, tol: float = 0.01, axis: int = -1) -> np.ndarray:
+    """Share of restarts (along ``axis``) whose value is within ``tol`` (relative) of the reference optimum:
+    P1 Table 1's hitting rate with "hit" = (value − ref)/ref ≤ tol. Infinite values (no solution) miss."""
+    if tol < 0:
+        raise ValueError(f"tol must be ≥ 0, got {tol}")
+    return np.mean(relative_gap(values, reference) <= tol, axis=axis)
+
+
+# ---- A: whitened data ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Whitened:
+    """A: per ratio q/p (T of them) the closed forms and the best trained nets; parallel nets per m in ``ms``."""
+    ratios: tuple[float, ...]
+    ms: tuple[int, ...]
+    p: np.ndarray              # (T,) ‖y₊‖
+    q: np.ndarray              # (T,) ‖y₋‖
+    primal: np.ndarray         # (T,) P closed form, (3/2)(p^{2/3} + q^{2/3})
+    dual: np.ndarray           # (T,) D closed form, (3/2)(p + q)^{2/3}
+    standard: np.ndarray       # (T,) best trained standard net (weight decay)
+    parallel_wd: np.ndarray    # (T, M) best trained parallel net, weight decay
+    parallel_path: np.ndarray  # (T, M) best trained parallel net, P2's regulariser
+
+    @property
+    def gauge(self) -> np.ndarray:
+        """(T,) γ = p + q, the parallel net's optimum and dual under P2's regulariser."""
+        return self.p + self.q
+
+    def table(self) -> pd.DataFrame:
+        """For display: one row per ratio (index q/p)."""
+        cols: dict[str, Any] = {"P closed": self.primal, "D closed": self.dual, "standard, trained": self.standard}
+        cols |= {f"parallel m={m}, weight decay": self.parallel_wd[:, j] for j, m in enumerate(self.ms)}
+        cols |= {f"parallel m={m}, P2 reg.": self.parallel_path[:, j] for j, m in enumerate(self.ms)}
+        return pd.DataFrame({**cols, "γ = p + q": self.gauge}, index=pd.Index(list(self.ratios), name="q/p"))
+
+
+def whitened_study(n: int, ratios: Sequence[float], ms: Sequence[int], *, seed: int, **train: Any) -> Whitened:
     """Whitened X (n × n), y with ‖y₋‖/‖y₊‖ = each ratio: closed forms P, D, γ = p + q and the best trained
-    standard net and parallel nets (m in ``ms``) under weight decay and P2's regulariser, one row per ratio
-    (index q/p). ``train``: :func:`relu_duality.train_nets` options (restarts, outer, inner, device)."""
-    inst = [rd.whitened_instance(n, r, seed) for r in ratios]
+    standard net and parallel nets (m in ``ms``) under weight decay and P2's regulariser.
+    ``train``: :func:`~companion.duality.relu_train.train_nets` options (restarts, outer, inner, device)."""
+    inst = [cf.whitened_instance(n, r, seed) for r in ratios]
     X, Y = inst[0][0], np.stack([y for _, y in inst])
-    pq = [rd.split_signs(y) for y in Y]
-    std = rd.train_nets(X, Y, [1], kind="weight_decay", h1=n, h2=n, seed=seed, **train).best()[:, 0]
-    par = rd.train_nets(X, Y, ms, kind="path", h1=n, seed=seed, **train).best()
-    par_wd = rd.train_nets(X, Y, ms, kind="weight_decay", h1=n, seed=seed, **train).best()
-    table = pd.DataFrame({"q/p": list(ratios), "q": [q for _, q in pq],
-                          "P closed": [rd.whitened_primal(p, q) for p, q in pq],
-                          "D closed": [rd.whitened_dual(p, q) for p, q in pq], "standard, trained": std})
-    for j, m in enumerate(ms):
-        table[f"parallel m={m}, weight decay"] = par_wd[:, j]
-    for j, m in enumerate(ms):
-        table[f"parallel m={m}, P2 reg."] = par[:, j]
-    table["γ = p + q"] = [p + q for p, q in pq]
-    return table.set_index("q/p")
+    p, q = np.array([cf.split_signs(y) for y in Y]).T
+    std = train_nets(X, Y, [1], kind="weight_decay", h1=n, h2=n, seed=seed, **train).best()[:, 0]
+    par = train_nets(X, Y, ms, kind="path", h1=n, seed=seed, **train).best()
+    par_wd = train_nets(X, Y, ms, kind="weight_decay", h1=n, seed=seed, **train).best()
+    return Whitened(tuple(ratios), tuple(ms), p, q, np.array([cf.whitened_primal(a, b) for a, b in zip(p, q)]),
+                    np.array([cf.whitened_dual(a, b) for a, b in zip(p, q)]), std, par_wd, par)
 
 
-def rank_one_table(cases: Sequence[Sequence[float]], *, seed: int, **train: Any) -> pd.DataFrame:
+# ---- C: rank-one data ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RankOne:
+    """C: per case (y_a, y_b) the best trained standard net, our closed-form P and the dual D."""
+    cases: tuple[tuple[float, float], ...]
+    trained: np.ndarray   # (C,)
+    primal: np.ndarray    # (C,)
+    dual: np.ndarray      # (C,)
+
+    @property
+    def gap(self) -> np.ndarray:
+        """(C,) (trained − D)/D."""
+        return (self.trained - self.dual) / self.dual
+
+    def table(self) -> pd.DataFrame:
+        """For display: one row per case."""
+        return pd.DataFrame({"trained": self.trained, "P (our closed form)": self.primal, "D": self.dual,
+                             "(trained − D)/D": self.gap},
+                            index=pd.Index([f"({a:g}, {b:g})" for a, b in self.cases], name="(y_a, y_b)"))
+
+
+def rank_one_study(cases: Sequence[Sequence[float]], *, seed: int, **train: Any) -> RankOne:
     """Rank-one X = c aᵀ (n = 6, d = 3), y = y_a c₊ + y_b c₋ for each (y_a, y_b): best trained standard net
-    (weight decay), our closed-form P, the dual D and (trained − D)/D, one row per case."""
-    rows = []
+    (weight decay, ``train``: :func:`~companion.duality.relu_train.train_nets` options), P and D."""
+    best = []
     for ya, yb in cases:
-        X, y, _ = rd.rank_one_instance(6, 3, ya, yb, seed)
-        best = rd.train_nets(X, y, [1], kind="weight_decay", h1=6, h2=6, seed=seed, **train).best()[0, 0]
-        D = rd.standard_dual(rd.rank_one_gauge(ya, yb))
-        rows.append({"(y_a, y_b)": f"({ya:g}, {yb:g})", "y_a": ya, "y_b": yb, "trained": best,
-                     "P (our closed form)": rd.rank_one_primal(ya, yb), "D": D, "(trained − D)/D": (best - D) / D})
-    return pd.DataFrame(rows).set_index("(y_a, y_b)")
+        X, y, _ = cf.rank_one_instance(6, 3, ya, yb, seed)
+        best.append(train_nets(X, y, [1], kind="weight_decay", h1=6, h2=6, seed=seed, **train).best()[0, 0])
+    pairs = tuple((float(a), float(b)) for a, b in cases)
+    return RankOne(pairs, np.array(best), np.array([cf.rank_one_primal(a, b) for a, b in pairs]),
+                   np.array([cf.standard_dual(cf.rank_one_gauge(a, b)) for a, b in pairs]))
+
+
+# ---- B: the regularised problem ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OptimiserCheck:
+    """B.1 on whitened data: the closed-form optimum and every restart's value."""
+    closed: float
+    values: np.ndarray    # (R,)
+    share: float          # share of restarts within hit_tol of ``closed``
+
+    @property
+    def best(self) -> float:
+        return float(self.values.min())
+
+
+def regularized_whitened_check(n: int, ratio: float, *, beta: float, restarts: int, hit_tol: float, seed: int,
+                               device: Device = "cpu", **train: Any) -> OptimiserCheck:
+    """B.1: whitened X (n × n), ‖y₋‖/‖y₊‖ = ratio; parallel nets of m = n + 1 branches and P2's regulariser trained
+    on ½‖f − y‖² + βR (``train``: :func:`~companion.duality.relu_train.train_relu_regularized` options) against
+    the closed form h_β(p) + h_β(q) (:func:`~companion.duality.relu_closed_forms.whitened_regularized`)."""
+    X, y = cf.whitened_instance(n, ratio, seed)
+    closed = cf.whitened_regularized(*cf.split_signs(y), beta)
+    tr = train_relu_regularized(X, y, [n + 1], kind="path", h1=n, restarts=restarts, beta=beta, seed=seed,
+                                device=device, **train)
+    return OptimiserCheck(closed, tr.values[0, 0], float(hit_share(tr.values[0, 0], closed, hit_tol)))
 
 
 @dataclass
@@ -58,14 +151,15 @@ class GeneralData:
     seeds: list[int]
     X: np.ndarray
     Y: np.ndarray
-    parallel: rd.Trained                 # (K, |ms|, restarts)
-    standard: rd.Trained                 # (K, 1, restarts), h₂ = h₁
-    programs: list[rd.ProgramResult]     # estimated (harvested + sampled outer patterns)
-    rebuilt: list[rd.Net]                # each program's solution as a parallel net
-    reduced: list[rd.Net]                # the same after Carathéodory (≤ n + 1 branches)
+    parallel: Trained                    # (K, |ms|, restarts)
+    standard: Trained                    # (K, 1, restarts), h₂ = h₁
+    programs: list[rp.ProgramResult]     # estimated (harvested + sampled outer patterns)
+    rebuilt: list[Net]                   # each program's solution as a parallel net
+    reduced: list[Net]                   # the same after Carathéodory (≤ n + 1 branches)
     std_bound: np.ndarray                # (K,) βt²/2 + G(β/t) at the best standard net's own t
     pattern_counts: list[tuple[int, int]]  # (inner, outer) per data set
     beta: float
+    seconds: float                       # training and convex programs, wall time
 
     @property
     def convex(self) -> np.ndarray:
@@ -74,101 +168,178 @@ class GeneralData:
 
     def gaps(self) -> np.ndarray:
         """(K, |ms|, restarts) (trained − convex)/convex."""
-        return rd.relative_gap(self.parallel.values, self.convex[:, None, None])
+        return relative_gap(self.parallel.values, self.convex[:, None, None])
 
-    def objectives(self, nets: Sequence[rd.Net]) -> np.ndarray:
+    def shares(self, hit_tol: float) -> np.ndarray:
+        """(K, |ms|) share of restarts within ``hit_tol`` of the convex value."""
+        return hit_share(self.parallel.values, self.convex[:, None, None], hit_tol)
+
+    def objectives(self, nets: Sequence[Net]) -> np.ndarray:
         """(K,) ½‖f − y‖² + β·(path norm) of one parallel net per data set."""
-        return np.array([rd.net_objective(self.X[k], self.Y[k], net, self.beta) for k, net in enumerate(nets)])
+        return np.array([net_objective(self.X[k], self.Y[k], net, self.beta) for k, net in enumerate(nets)])
 
     def std_gaps(self) -> np.ndarray:
         """(K,) the best standard net's (value − bound)/bound."""
-        return rd.relative_gap(self.standard.values[:, 0].min(-1), self.std_bound)
+        return relative_gap(self.standard.values[:, 0].min(-1), self.std_bound)
+
+    def table(self, hit_tol: float) -> pd.DataFrame:
+        """For display: one row per data set (index: its seed); gaps and shares at the largest m."""
+        m, best_gap, share = self.parallel.ms[-1], self.gaps().min(-1)[:, -1], self.shares(hit_tol)[:, -1]
+        return pd.DataFrame({
+            "inner patterns (all)": [a for a, _ in self.pattern_counts],
+            "outer patterns (harvested + sampled)": [b for _, b in self.pattern_counts],
+            "convex value (estimated)": self.convex, "branches: solver's net": [len(w[0]) for w in self.rebuilt],
+            "branches: after Carathéodory": [len(w[0]) for w in self.reduced], f"best gap, m = {m}": best_gap,
+            f"share within {hit_tol:.0%}, m = {m}": share, "standard: best": self.standard.values[:, 0].min(-1),
+            "standard: dual bound": self.std_bound, "standard: best gap (≥)": self.std_gaps(),
+        }, index=pd.Index(self.seeds, name="data seed"))
 
 
 def general_data(n: int, seeds: Sequence[int], ms: Sequence[int], *, h1: int, restarts: int, beta: float,
-                 harvest: float, samples: int, seed: int, device: str = "auto",
+                 harvest: float, samples: int, seed: int, device: Device = "cpu",
                  progress: Callable[[Iterable[int], str, int], Iterable[int]] | None = None,
                  **train: Any) -> GeneralData:
     """B.2: one planar data set per seed (n points and a bias column, ±1 targets); parallel nets (P2's
     regulariser, every m in ``ms``) and standard nets (weight decay, h₂ = h₁) trained by
-    :func:`relu_duality.train_regularized` (``train``: steps, lr, taus, iters); per data set the convex program
-    over every inner pattern and the outer patterns of the nets within ``harvest`` × the best plus ``samples``
-    random branches', its solution rebuilt and reduced, and the standard nets' bound at the best one's t."""
+    :func:`~companion.duality.relu_train.train_relu_regularized` (``train``: steps, lr, taus, iters); per data set
+    the convex program over every inner pattern and the outer patterns of the nets within ``harvest`` × the best
+    plus ``samples`` random branches', its solution rebuilt and reduced, and the standard nets' bound at the best
+    one's t."""
+    t0 = time.perf_counter()
     bar = progress or (lambda it, _label, _total: it)
-    data = [rd.planar_instance(n, s) for s in seeds]
+    data = [cf.planar_instance(n, s) for s in seeds]
     X, Y = np.stack([x for x, _ in data]), np.stack([y for _, y in data])
     kw = dict(beta=beta, restarts=restarts, seed=seed, device=device, **train)
     steps = train.get("steps", 0)
-    par = rd.train_regularized(X, Y, ms, kind="path", h1=h1, progress=lambda it: bar(it, "Adam steps (parallel)", steps),
-                               **kw)
-    std = rd.train_regularized(X, Y, [1], kind="weight_decay", h1=h1, h2=h1,
-                               progress=lambda it: bar(it, "Adam steps (standard)", steps), **kw)
+    par = train_relu_regularized(X, Y, ms, kind="path", h1=h1,
+                                 progress=lambda it: bar(it, "Adam steps (parallel)", steps), **kw)
+    std = train_relu_regularized(X, Y, [1], kind="weight_decay", h1=h1, h2=h1,
+                                 progress=lambda it: bar(it, "Adam steps (standard)", steps), **kw)
     programs, rebuilt, reduced, bounds, counts = [], [], [], [], []
     for k in bar(range(len(seeds)), "convex programs", len(seeds)):
-        inner = rd.arrangement_patterns_3d(X[k])
-        outer = rd.union_patterns(par.patterns(X[k], k, harvest)[1], std.patterns(X[k], k, harvest)[1],
-                                  rd.sample_branch_patterns(X[k], h1, samples, seeds[k]))
-        programs.append(rd.parallel_program(X[k], Y[k], inner, outer, beta=beta))
-        rebuilt.append(rd.reconstruct(programs[-1]))
-        reduced.append(rd.caratheodory(rebuilt[-1], X[k]))
+        inner = rp.arrangement_patterns_3d(X[k])
+        outer = rp.union_patterns(par.patterns(X[k], k, harvest)[1], std.patterns(X[k], k, harvest)[1],
+                                  rp.sample_branch_patterns(X[k], h1, samples, seeds[k]))
+        programs.append(rp.parallel_program(X[k], Y[k], inner, outer, beta=beta))
+        rebuilt.append(rp.reconstruct(programs[-1]))
+        reduced.append(rp.caratheodory(rebuilt[-1], X[k]))
         counts.append((len(inner), len(outer)))
         best = int(np.argmin(std.values[k, 0]))
         t = float(np.linalg.norm(std.W1[k, 0, best, 0]))
         # the bound needs the best standard net's own patterns; the rebuilt optimal net's keep it tight and small
-        outer_std = rd.union_patterns(std.patterns(X[k], k, 1.0)[1], rd.branch_patterns(*rebuilt[-1][:2], X[k])[1])
-        bounds.append(rd.rescaled_dual_bound(beta, t, rd.parallel_program(X[k], Y[k], inner, outer_std,
+        outer_std = rp.union_patterns(std.patterns(X[k], k, 1.0)[1], rp.branch_patterns(*rebuilt[-1][:2], X[k])[1])
+        bounds.append(cf.rescaled_dual_bound(beta, t, rp.parallel_program(X[k], Y[k], inner, outer_std,
                                                                           beta=beta / t).value))
-    return GeneralData(list(seeds), X, Y, par, std, programs, rebuilt, reduced, np.array(bounds), counts, beta)
+    return GeneralData(list(seeds), X, Y, par, std, programs, rebuilt, reduced, np.array(bounds), counts, beta,
+                       time.perf_counter() - t0)
+
+
+def perturbed_polish(study: GeneralData, k: int = 0, *, restarts: int, noise: float = 0.01, seed: int,
+                     device: Device = "cpu", **train: Any) -> float:
+    """B.1's second part: data set k's convex solution as a net (``study.rebuilt[k]``), every weight times
+    (1 + noise·N(0, 1)) in each of ``restarts`` copies, polished in float64 alone (no Adam steps; ``train``: taus,
+    iters, lr) at the study's β. Returns the largest |relative difference| to the convex value over restarts."""
+    net = study.rebuilt[k]
+    back = train_relu_regularized(study.X[k], study.Y[k], [len(net[0])], kind="path", h1=net[0].shape[2],
+                                  restarts=restarts, start=net, noise=noise, beta=study.beta, seed=seed, device=device,
+                                  **{**train, "steps": 0})
+    return float(np.abs(relative_gap(back.values[0, 0], study.convex[k])).max())
 
 
 def region_gaps(study: GeneralData) -> np.ndarray:
     """Relative improvement (value − region optimum)/value of the best restart of every (data set, m ≥ 2) by
-    :func:`relu_duality.region_program`: how far training stopped short of its own activation region's optimum."""
+    :func:`~companion.duality.relu_program.region_program`: how far training stopped short of its own activation
+    region's optimum."""
     out = []
     for k in range(len(study.seeds)):
         for mi, m in enumerate(study.parallel.ms):
             if m >= 2:
                 r = int(np.argmin(study.parallel.values[k, mi]))
                 v = study.parallel.values[k, mi, r]
-                out.append((v - rd.region_program(study.X[k], study.Y[k], study.parallel.net(k, mi, r), study.beta)) / v)
+                out.append((v - rp.region_program(study.X[k], study.Y[k], study.parallel.net(k, mi, r), study.beta)) / v)
     return np.array(out)
 
 
+@dataclass(frozen=True)
+class GapSummary:
+    """Per m: the best restart's gap (mean over data sets and its 95% t-interval), the median restart's gap (mean
+    over data sets), and the restarts within tolerance (pooled over data sets, Wilson interval)."""
+    ms: tuple[int, ...]
+    best: np.ndarray          # (M,)
+    best_low: np.ndarray      # (M,)
+    best_high: np.ndarray     # (M,)
+    median: np.ndarray        # (M,)
+    hits: np.ndarray          # (M,) int, restarts within tolerance
+    total: int                # restarts per m (data sets × restarts)
+    share_low: np.ndarray     # (M,)
+    share_high: np.ndarray    # (M,)
+
+    @property
+    def share(self) -> np.ndarray:
+        """(M,) pooled share of restarts within tolerance."""
+        return self.hits / self.total
+
+    def table(self) -> pd.DataFrame:
+        """For display: one row per m."""
+        return pd.DataFrame({"best gap (mean over data)": self.best, "low": self.best_low, "high": self.best_high,
+                             "median gap (mean)": self.median, "share within tol": self.share,
+                             "share low": self.share_low, "share high": self.share_high},
+                            index=pd.Index(list(self.ms), name="m"))
+
+
 def gap_summary(gaps: np.ndarray, values: np.ndarray, convex: np.ndarray, ms: Sequence[int],
-                hit_tol: float) -> pd.DataFrame:
-    """Per m (index): the best restart's gap (mean over data sets, 95% t-interval), the median restart's gap
-    (mean), and the share of all restarts within ``hit_tol`` (pooled, Wilson interval); gaps and values
-    (K, |ms|, R), convex (K,)."""
+                hit_tol: float) -> GapSummary:
+    """:class:`GapSummary` of gaps and values (K, |ms|, R) against convex (K,)."""
     K, _, R = gaps.shape
-    best, med = gaps.min(-1), np.median(gaps, -1)
-    bm, blo, bhi = mean_interval(best, axis=0)
-    hits = np.round(rd.hit_share(values, convex[:, None, None], hit_tol).sum(0) * R).astype(int)   # (|ms|,)
+    bm, blo, bhi = mean_interval(gaps.min(-1), axis=0)
+    hits = np.round(hit_share(values, convex[:, None, None], hit_tol).sum(0) * R).astype(int)   # (|ms|,)
     lo, hi = wilson_interval(hits, K * R)
-    return pd.DataFrame({"m": list(ms), "best gap (mean over data)": bm, "low": blo, "high": bhi,
-                         "median gap (mean)": med.mean(0), "share within tol": hits / (K * R),
-                         "share low": np.asarray(lo, float), "share high": np.asarray(hi, float)}).set_index("m")
+    return GapSummary(tuple(ms), np.asarray(bm), np.asarray(blo), np.asarray(bhi), np.median(gaps, -1).mean(0), hits,
+                      K * R, np.asarray(lo, float), np.asarray(hi, float))
+
+
+@dataclass(frozen=True)
+class ExactComparison:
+    """B.3 per data set (K of them): the exact convex value against B.2's estimate and the trained nets."""
+    seeds: list[int]
+    exact: np.ndarray          # (K,) the program over every pattern
+    estimated: np.ndarray      # (K,) over harvested and sampled outer patterns
+    best_gap: np.ndarray       # (K,) best trained net's (value − exact)/exact
+    share: np.ndarray          # (K,) share of restarts within hit_tol of exact
+    branches: np.ndarray       # (K,) int, branches of the exact solution after Carathéodory
+    optimal_gap: np.ndarray    # (K,) that net's (value − exact)/exact
+
+    @property
+    def excess(self) -> np.ndarray:
+        """(K,) (estimated − exact)/exact."""
+        return (self.estimated - self.exact) / self.exact
+
+    def table(self) -> pd.DataFrame:
+        """For display: one row per data set (index: its seed)."""
+        return pd.DataFrame({"exact": self.exact, "estimated": self.estimated, "(estimated − exact)/exact": self.excess,
+                             "best trained gap vs exact": self.best_gap, "share within tol of exact": self.share,
+                             "optimal net: branches": self.branches,
+                             "optimal net: (value − exact)/exact": self.optimal_gap},
+                            index=pd.Index(self.seeds, name="data seed"))
 
 
 def exact_comparison(n: int, seeds: Sequence[int], *, restarts: int, beta: float, harvest: float, samples: int,
-                     hit_tol: float, seed: int, device: str = "auto", **train: Any) -> pd.DataFrame:
-    """B.3, n small enough to list every outer pattern: per data set (index: its seed) the exact convex value,
-    B.2's estimate, the best trained net at m = n + 1 and its share within ``hit_tol``, and the exact solution
-    rebuilt and reduced to at most n + 1 branches with its value."""
-    data = [rd.planar_instance(n, s) for s in seeds]
+                     hit_tol: float, seed: int, device: Device = "cpu", **train: Any) -> ExactComparison:
+    """B.3, n small enough to list every outer pattern: per data set the exact convex value, B.2's estimate, the
+    trained nets at m = n + 1, and the exact solution rebuilt and reduced to at most n + 1 branches."""
+    data = [cf.planar_instance(n, s) for s in seeds]
     X, Y = np.stack([x for x, _ in data]), np.stack([y for _, y in data])
-    tr = rd.train_regularized(X, Y, [n + 1], kind="path", h1=n, restarts=restarts, beta=beta, seed=seed,
-                              device=device, **train)
+    tr = train_relu_regularized(X, Y, [n + 1], kind="path", h1=n, restarts=restarts, beta=beta, seed=seed,
+                                device=device, **train)
     rows = []
     for k, s in enumerate(seeds):
-        inner = rd.arrangement_patterns_3d(X[k])
-        exact = rd.parallel_program(X[k], Y[k], inner, rd.exact_patterns(rd.feature_basis(X[k], inner)), beta=beta)
-        net = rd.caratheodory(rd.reconstruct(exact), X[k])
-        est = rd.parallel_program(X[k], Y[k], inner, rd.union_patterns(
-            tr.patterns(X[k], k, harvest)[1], rd.sample_branch_patterns(X[k], n, samples, s)), beta=beta).value
-        rows.append({"data seed": s, "exact": exact.value, "estimated": est,
-                     "(estimated − exact)/exact": (est - exact.value) / exact.value,
-                     "best trained gap vs exact": float(rd.relative_gap(tr.values[k, 0].min(), exact.value)),
-                     "share within tol of exact": float(rd.hit_share(tr.values[k, 0], exact.value, hit_tol)),
-                     "optimal net: branches": len(net[0]),
-                     "optimal net: (value − exact)/exact": rd.net_objective(X[k], Y[k], net, beta) / exact.value - 1})
-    return pd.DataFrame(rows).set_index("data seed")
+        inner = rp.arrangement_patterns_3d(X[k])
+        exact = rp.exact_program(X[k], Y[k], inner=inner, beta=beta)
+        net = rp.caratheodory(rp.reconstruct(exact), X[k])
+        est = rp.parallel_program(X[k], Y[k], inner, rp.union_patterns(
+            tr.patterns(X[k], k, harvest)[1], rp.sample_branch_patterns(X[k], n, samples, s)), beta=beta).value
+        rows.append((exact.value, est, float(relative_gap(tr.values[k, 0].min(), exact.value)),
+                     float(hit_share(tr.values[k, 0], exact.value, hit_tol)), len(net[0]),
+                     net_objective(X[k], Y[k], net, beta) / exact.value - 1))
+    cols = [np.array(c) for c in zip(*rows)]
+    return ExactComparison(list(seeds), cols[0], cols[1], cols[2], cols[3], cols[4].astype(int), cols[5])

@@ -1,0 +1,173 @@
+"""The parallel_linear chapter's experiments on P2's deep linear results: each returns its numbers as arrays, with a
+``table()`` for display only. The mathematics (closed forms, convex programs, training) is in
+:mod:`companion.duality.parallel_linear`.
+
+1. :func:`weight_decay_study`: standard nets with weight decay, closed forms, the dual by cvxpy, training.
+2. :func:`low_rank_study`: the regularised problem's low-rank bias, 1-D global minimum against training.
+3. :func:`path_study`: parallel nets with the path regulariser as m grows.
+4. :class:`Meeting`: P1's Schatten regulariser beside P2's on the same data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from companion.core.devices import Device
+from companion.duality import parallel_linear as pl
+
+#: wraps a loop over configurations, e.g. a progress bar: (iterable, label) → iterable
+Progress = Callable[[Iterable[Any], str], Iterable[Any]]
+
+
+def _plain(it: Iterable[Any], _label: str) -> Iterable[Any]:
+    return it
+
+
+@dataclass(frozen=True)
+class WeightDecay:
+    """Standard nets (m = 1) with weight decay, per depth L (sorted): closed forms, the dual by cvxpy, training."""
+    sigma: np.ndarray                        # singular values of W*
+    depths: tuple[int, ...]                  # every depth, sorted
+    primal: np.ndarray                       # (D,) (L/2) Σ σ^{2/L}
+    dual: np.ndarray                         # (D,) (L/2) (Σ σ)^{2/L}
+    nuclear_cvx: float                       # max ⟨Λ, Y⟩ s.t. ‖XᵀΛ‖₂ ≤ 1 by cvxpy
+    dual_cvx: np.ndarray                     # (D,) the 1-D minimisation over t on nuclear_cvx
+    trained: dict[int, pl.InterpolationResult]   # the trained depths, in the order asked for
+
+    def best(self) -> np.ndarray:
+        """(D,) best training value, NaN at depths not trained."""
+        return np.array([self.trained[L].value if L in self.trained else np.nan for L in self.depths])
+
+    def table(self) -> pd.DataFrame:
+        """For display: one row per depth."""
+        return pd.DataFrame({"primal (closed form)": self.primal, "dual (closed form)": self.dual,
+                             "dual (cvxpy + 1-D min over t)": self.dual_cvx, "best training": self.best(),
+                             "gap P − D": self.primal - self.dual}, index=pd.Index(list(self.depths), name="L"))
+
+
+def weight_decay_study(X: np.ndarray, Y: np.ndarray, depths: Sequence[int], train_depths: Sequence[int], *,
+                       progress: Progress = _plain, **train: Any) -> WeightDecay:
+    """Closed forms and the cvxpy dual at every depth in ``depths`` ∪ ``train_depths``; the best of the batched
+    restarts (``train``: :func:`~companion.duality.parallel_linear.train_interpolation` options) at
+    ``train_depths``. X n × d, Y n × k."""
+    s = pl.singular_values(X, Y)
+    nuc = pl.nuclear_dual_cvx(X, Y)
+    trained = {L: pl.train_interpolation(X, Y, L, kind="weight_decay", m=1, **train)
+               for L in progress(train_depths, "weight decay, L")}
+    Ls = tuple(sorted(set(depths) | set(train_depths)))
+    return WeightDecay(s, Ls, np.array([pl.weight_decay_primal(s, L) for L in Ls]),
+                       np.array([pl.weight_decay_dual(s, L) for L in Ls]), nuc,
+                       np.array([pl.weight_decay_dual_numeric(nuc, L) for L in Ls]), trained)
+
+
+@dataclass(frozen=True)
+class LowRank:
+    """min ½‖W₁⋯W_L − Y‖² + (β/2)Σ‖W_l‖² (X = I) per β: the 1-D global minimum per singular value against training."""
+    L: int
+    betas: tuple[float, ...]
+    closed_sv: list[np.ndarray]     # per β: the minimiser's singular values (one per singular value of Y)
+    trained_sv: list[np.ndarray]    # per β: the best restart's end-to-end singular values
+    closed: np.ndarray              # (B,) objective at the closed-form minimiser
+    trained: np.ndarray             # (B,) best restart's objective
+
+    def sv_error(self) -> np.ndarray:
+        """(B,) largest |trained − closed-form| singular value (trained sorted decreasing, as many as closed)."""
+        return np.array([float(np.max(np.abs(np.sort(t)[::-1][: len(c)] - c)))
+                         for t, c in zip(self.trained_sv, self.closed_sv)])
+
+    def table(self, rank_tol: float = 1e-6) -> pd.DataFrame:
+        """For display: one row per β; ranks count singular values above ``rank_tol``."""
+        return pd.DataFrame({"closed-form σ(W)": [np.round(w, 5) for w in self.closed_sv],
+                             "trained σ(W)": [np.round(w, 5) for w in self.trained_sv],
+                             "closed-form rank": [int(np.sum(w > rank_tol)) for w in self.closed_sv],
+                             "trained rank": [int(np.sum(w > rank_tol)) for w in self.trained_sv],
+                             "objective closed form": self.closed, "objective trained": self.trained},
+                            index=pd.Index(list(self.betas), name="β"))
+
+
+def low_rank_study(Y: np.ndarray, L: int, betas: Sequence[float], *, restarts: int, steps: int, seed: int,
+                   device: Device = "cpu", progress: Progress = _plain) -> LowRank:
+    """Per β: :func:`~companion.duality.parallel_linear.weight_decay_regularized` on Y's singular values against
+    :func:`~companion.duality.parallel_linear.train_regularized` (Y d × k, X = I)."""
+    s = pl.singular_values(np.eye(Y.shape[0]), Y)
+    closed_sv, trained_sv, closed, trained = [], [], [], []
+    for beta in progress(betas, "beta"):
+        w = pl.weight_decay_regularized(s, beta, L)
+        sv, obj = pl.train_regularized(Y, L, beta, restarts=restarts, steps=steps, seed=seed, device=device)
+        closed_sv.append(w)
+        trained_sv.append(sv)
+        closed.append(pl.regularized_value(s, w, beta, L))
+        trained.append(obj)
+    return LowRank(L, tuple(betas), closed_sv, trained_sv, np.array(closed), np.array(trained))
+
+
+@dataclass(frozen=True)
+class Path:
+    """Parallel nets with the path regulariser at depth L, per branch count m: closed form, training, the dual."""
+    L: int
+    ms: tuple[int, ...]
+    primal: np.ndarray                     # (M,) best grouping of σ into ≤ m branches
+    dual: float                            # ‖W*‖_*
+    trained: dict[int, pl.InterpolationResult]
+    feasible: np.ndarray                   # (M,) int, restarts whose violation is ≤ 1e-6 · max(1, ‖Y‖_F)
+    restarts: int
+
+    def best(self) -> np.ndarray:
+        """(M,) best training value per m."""
+        return np.array([self.trained[m].value for m in self.ms])
+
+    def table(self) -> pd.DataFrame:
+        """For display: one row per m."""
+        best = self.best()
+        return pd.DataFrame({"primal (closed form)": self.primal, "best training": best, "dual ‖W*‖_*": self.dual,
+                             "gap (training − dual)": best - self.dual,
+                             "feasible restarts": [f"{k}/{self.restarts}" for k in self.feasible]},
+                            index=pd.Index(list(self.ms), name="m"))
+
+
+def path_study(X: np.ndarray, Y: np.ndarray, L: int, ms: Sequence[int], *, restarts: int,
+               progress: Progress = _plain, **train: Any) -> Path:
+    """Per m in ``ms``: :func:`~companion.duality.parallel_linear.path_primal` against the best of ``restarts``
+    trained parallel nets (``train``: :func:`~companion.duality.parallel_linear.train_interpolation` options)."""
+    s = pl.singular_values(X, Y)
+    trained = {m: pl.train_interpolation(X, Y, L, kind="path", m=m, restarts=restarts, **train)
+               for m in progress(ms, "branches m")}
+    limit = 1e-6 * max(1, np.linalg.norm(Y))
+    return Path(L, tuple(ms), np.array([pl.path_primal(s, L, m) for m in ms]), pl.path_dual(s), trained,
+                np.array([int(np.sum(trained[m].violations <= limit)) for m in ms]), restarts)
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """P1's and P2's regularisers of one depth-L network on the same data: per row the best training, the closed
+    form and the dual."""
+    labels: tuple[str, ...]
+    short: tuple[str, ...]       # the same, in a word or two (plot ticks)
+    trained: np.ndarray
+    closed: np.ndarray
+    dual: np.ndarray
+
+    def table(self) -> pd.DataFrame:
+        """For display: one row per network and regulariser."""
+        return pd.DataFrame({"primal (trained)": self.trained, "primal (closed)": self.closed, "dual": self.dual,
+                             "gap (closed − dual)": self.closed - self.dual},
+                            index=pd.Index(list(self.labels), name="network and regulariser"))
+
+
+def meeting(sigma: np.ndarray, L: int, *, schatten: float, weight_decay: float, parallel_wd: tuple[int, float],
+            parallel_path: tuple[int, float]) -> Meeting:
+    """The four rows: standard net with P1's Schatten-L regulariser, standard and parallel (m branches) nets with
+    weight decay, the parallel net with the path regulariser; the trained values are given, ``parallel_*`` as
+    (m, value). The closed forms and duals come from σ."""
+    (m_wd, wd), (m_path, path) = parallel_wd, parallel_path
+    labels = (f"standard, P1's Schatten-H (H = L = {L})", "standard, weight decay (P2)",
+              f"parallel m = {m_wd}, weight decay",
+              f"parallel m = {m_path}, path regulariser (P2's modification, our reading)")
+    P, D, nuc = pl.weight_decay_primal(sigma, L), pl.weight_decay_dual(sigma, L), pl.path_dual(sigma)
+    return Meeting(labels, ("P1 Schatten", "P2 weight decay", "parallel + WD", "parallel + path"),
+                   np.array([schatten, weight_decay, wd, path]),
+                   np.array([nuc, P, P, pl.path_primal(sigma, L, m_path)]), np.array([nuc, D, D, nuc]))
