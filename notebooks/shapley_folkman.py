@@ -95,16 +95,19 @@ print(f"largest distance of a sampled average outside the computed set: {worst_o
 
 # %%
 claims.close("hull_is_l1_ball", "the convex hull of the ℓ½ ball is the ℓ1 ball (largest deviation of the "
-             "computed hull from x + y = 1)", float(np.max(np.abs(hull_y - (1 - hull_x)))), 0.0, 1e-12)
+             "computed hull from x + y = 1)", float(np.max(np.abs(hull_y - (1 - hull_x)))), 0.0, 1e-12,
+             kind="sanity")
 for I in (1, 2, 10):
     if I <= I_max:
-        claims.close(f"dH_I{I}", f"d_H(average of {I} ℓ½ balls, ℓ1 ball) = √2/(4I)", dH[I - 1], closed[I - 1], tol)
+        claims.close(f"dH_I{I}", f"d_H(average of {I} ℓ½ balls, ℓ1 ball) = √2/(4I)", dH[I - 1], closed[I - 1], tol,
+                     part="P1.fig3:bound")
 claims.close("dH_times_I", f"max over I ≤ {I_max} of |I·d_H − √2/4| (the distance decays exactly like 1/I)",
-             float(np.max(np.abs(Is * dH - np.sqrt(2) / 4))), 0.0, tol)
-claims.at_most("starr_bound", f"max over I ≤ {I_max} of d_H / Starr bound √min(2,I)/I", float(np.max(dH / starr)), 1.0)
-claims.at_most("resolution", "largest stated resolution of the computed distances", float(res.max()), tol)
+             float(np.max(np.abs(Is * dH - np.sqrt(2) / 4))), 0.0, tol, part="P1.fig3:bound")
+claims.at_most("starr_bound", f"max over I ≤ {I_max} of d_H / Starr bound √min(2,I)/I", float(np.max(dH / starr)), 1.0,
+               kind="sanity")
+claims.at_most("resolution", "largest stated resolution of the computed distances", float(res.max()), tol, kind="sanity")
 claims.close("bruteforce_inside", "sampled Minkowski averages lie in the computed set (largest distance outside)",
-             worst_outside, 0.0, float(res.max()))
+             worst_outside, 0.0, float(res.max()), kind="sanity")
 claims.save()
 glue_many("sf", dH1=dH[0], dH2=dH[1], dH10=dH[9] if I_max >= 10 else float("nan"), res=res.max(),
           tdp=t_dp, tall=t_all, N=N, Imax=I_max, preset=preset, device=describe_device(dev))

@@ -93,7 +93,7 @@ print(f"τ = {tau:.4f}")
 
 # %%
 claims.at_least("assumption1", "τ exceeds max y·f over all parameters and data (Assumption 1), margin τ − max",
-                tau - max_yf, 0.0, note=f"τ = {tau_factor}·max y·f")
+                tau - max_yf, 0.0, note=f"τ = {tau_factor}·max y·f", kind="sanity")
 
 # %% [markdown]
 # ## The two sides of the bound, for every I and K
@@ -106,17 +106,18 @@ tab, Is = gt.primal, gt.primal.Is
 claims.add_timing("DP for I = 1…I_max, all K (identical)", gt.dp_seconds)
 for label, r in results.items():
     claims.at_most(f"bound_{label}", f"{label} branches: largest (normalised gap)/(2/I) over I ≤ {I_max} and "
-                   f"K ∈ {Ks} (≤ 1 is Theorem 1)", float(r.bound_ratio.max()), 1.0)
+                   f"K ∈ {Ks} (≤ 1 is Theorem 1)", float(r.bound_ratio.max()), 1.0, part="P1.thm1:bound")
     claims.at_least(f"weak_duality_{label}", f"{label} branches: smallest primal − dual over all I, K "
-                    "(≥ 0 is weak duality; tolerance = float64 rounding of values near 1)", float(r.gap.min()), 0.0, 1e-12)
+                    "(≥ 0 is weak duality; tolerance = float64 rounding of values near 1)", float(r.gap.min()), 0.0, 1e-12,
+                    kind="sanity")
 # cross-check the dual against the convex envelope of φ (identical branches)
 hull = sp.convexified_value(identical[0], Ks, t_step / 10)
 claims.close("dual_vs_envelope", "identical branches: Lagrangian dual = lower convex envelope of φ at K "
-             "(largest difference)", float(np.max(np.abs(gt.dual[0] - hull))), 0.0, 1e-6)
+             "(largest difference)", float(np.max(np.abs(gt.dual[0] - hull))), 0.0, 1e-6, kind="sanity")
 # the resolution floor
 g_floor = gt.gap[floor_I - 1]
 claims.at_most("floor_identical", f"identical branches, I = {floor_I}: largest primal − dual over K is within the "
-               "resolution of the primal grid", float(g_floor.max()), tab.resolution)
+               "resolution of the primal grid", float(g_floor.max()), tab.resolution, kind="sanity")
 display(pd.DataFrame({"K": Ks, "Δ (identical)": gt.deltas[0], "inf P, I=1": tab.values[0], "sup D": gt.dual[0],
                       "gap I=1": gt.gap[0], "gap I=2": gt.gap[1], f"gap I={floor_I}": g_floor}).set_index("K")
         .style.format("{:.3e}"))
@@ -188,7 +189,7 @@ taus = {"Assumption 1 holds": tau, f"τ = {small_tau}·max y·f": small_tau * ma
 bf = pd.DataFrame(sp.brute_force_table(b0, bf_I, Ks, taus, n_grid=bf_N, device=dev))
 display(bf.pivot_table(index=["τ", "K"], columns="I", values="(P − D)/P").style.format("{:.3e}"))
 claims.at_least("bf_weak_duality", "brute force (both τ): smallest P − D (weak duality on the finite set; "
-                "tolerance = float64 rounding)", float(bf["P − D"].min()), 0.0, 1e-12)
+                "tolerance = float64 rounding)", float(bf["P − D"].min()), 0.0, 1e-12, kind="sanity")
 
 # %% [markdown]
 # ## Claims

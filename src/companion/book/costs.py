@@ -34,7 +34,7 @@ SCS_ITERS = 2500
 CVXPY_OPS = 30_000
 #: Host operations to decode one 32 × 32 JPEG (PIL) and convert it.
 JPEG_OPS = 12
-#: Elementwise passes over the activations in one Adam step of ``relu_duality.train_regularized`` (two ReLU
+#: Elementwise passes over the activations in one Adam step of ``relu_train.train_relu_regularized`` (two ReLU
 #: layers forward and backward, the loss, Adam's moment updates).
 ADAM_PASSES = 40
 #: Small operations of one such Adam step (autograd nodes, three parameter updates, the scheduler).
@@ -439,7 +439,7 @@ def parallel_linear(p: Mapping[str, Any], device: str) -> list[Work]:
 
 
 def adam(stage: str, *, steps: int, elements: float, flops_per_step: float, dtype: int = F32) -> Work:
-    """``steps`` Adam steps on many tiny nets trained as one batch (``relu_duality.train_regularized``): per step
+    """``steps`` Adam steps on many tiny nets trained as one batch (``relu_train.train_relu_regularized``): per step
     a forward and a backward over ``elements`` activations (≈ ``ADAM_PASSES`` elementwise passes) and
     ``ADAM_STEP_OPS`` small operations; ``flops_per_step`` of products."""
     return Work(stage, flops=steps * flops_per_step, bytes=steps * ADAM_PASSES * elements * dtype,
@@ -448,7 +448,7 @@ def adam(stage: str, *, steps: int, elements: float, flops_per_step: float, dtyp
 
 def socp(stage: str, *, variables: float, count: int = 1) -> Work:
     """``count`` group-lasso programs by cvxpy + Clarabel on the host: canonicalisation and an interior-point
-    solve, ``SOCP_OPS_PER_VARIABLE`` host operations per variable (``relu_duality.parallel_program``)."""
+    solve, ``SOCP_OPS_PER_VARIABLE`` host operations per variable (``relu_program.parallel_program``)."""
     return Work(stage, ops=count * (CVXPY_OPS + SOCP_OPS_PER_VARIABLE * variables), host=True,
                 peak=F64 * 400 * variables)
 

@@ -66,7 +66,8 @@ class Protocol:
 @dataclass
 class Rates:
     """Per width (W,): ``hits`` (full-data loss ≤ hit_loss), ``batch_hits`` (the rule stopped on a minibatch
-    loss < its stop loss: a hit as the rule sees it), ``S`` seeds each, median ``steps`` taken, and the work
+    loss < its stop loss: a hit as the rule sees it), ``S`` seeds each, median ``steps`` taken, ``at_cap`` (networks
+    the rule did not stop: they ran to the step cap, so their loss may still have been changing), and the work
     ``net_steps`` and ``seconds`` of the whole run."""
 
     widths: list[int]
@@ -76,6 +77,13 @@ class Rates:
     median_steps: np.ndarray
     net_steps: int
     seconds: float
+    at_cap: np.ndarray | None = None
+
+    @property
+    def at_cap_share(self) -> float:
+        """Share of all the row's networks that ran to the step cap (an upper bound on the share still changing
+        there: Table 1's training gate); NaN when not recorded."""
+        return float("nan") if self.at_cap is None else float(np.sum(self.at_cap) / (self.S * len(self.widths)))
 
     def interval(self, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Wilson interval of the hitting rate per width."""
@@ -112,7 +120,7 @@ def run_width(config: Mapping[str, Any]) -> Rates:
     return Rates(widths=[w], S=S, hits=r.hits(p.hit_loss).sum(keepdims=True),
                  batch_hits=(r.batch_loss < 1e-5).cpu().numpy().sum(keepdims=True),
                  median_steps=np.median(r.steps.cpu().numpy(), keepdims=True), net_steps=r.net_steps,
-                 seconds=r.seconds)
+                 seconds=r.seconds, at_cap=(~r.stopped_by_rule).cpu().numpy().sum(keepdims=True))
 
 
 def combine(parts: Sequence[Rates]) -> Rates:
@@ -123,7 +131,8 @@ def combine(parts: Sequence[Rates]) -> Rates:
     return Rates(widths=[w for r in parts for w in r.widths], S=parts[0].S,
                  hits=np.concatenate([r.hits for r in parts]), batch_hits=np.concatenate([r.batch_hits for r in parts]),
                  median_steps=np.concatenate([r.median_steps for r in parts]),
-                 net_steps=sum(r.net_steps for r in parts), seconds=sum(r.seconds for r in parts))
+                 net_steps=sum(r.net_steps for r in parts), seconds=sum(r.seconds for r in parts),
+                 at_cap=None if any(r.at_cap is None for r in parts) else np.concatenate([r.at_cap for r in parts]))
 
 
 def run_protocols(rows: Mapping[str, tuple[Protocol, int]], widths: Sequence[int], *, seed: int = 0,
