@@ -207,12 +207,12 @@ display(bench.style.format({"fast (points·examples/s)": "{:.2e}", "per-point (p
 #
 # Not run here: the `paper` preset's widest deep CIFAR-10 network has 1.24 billion parameters. Its pipeline (train,
 # plane, evaluate, measures, align, accuracy) was profiled on this project's 2-core CPU machine at growing I with
-# `companion.landscapes.pipeline.profile_stages` (20 SGD steps on 2,000 examples, a 5×5 grid; one fresh process per
+# `companion.landscapes.profile.profile_stages` (20 SGD steps on 2,000 examples, a 5×5 grid; one fresh process per
 # I) and recorded with the package (`recorded_profile()`); straight lines through it (`fit_scaling`) give the
 # I = 50,000 row below. `companion plan --preset paper` prints the same row's estimate on a GPU.
 
 # %%
-from companion.landscapes.pipeline import fit_scaling, recorded_profile
+from companion.landscapes.profile import fit_scaling, recorded_profile
 
 profile = recorded_profile()
 totals = profile[profile.stage == "total"].set_index("I")[["seconds", "peak_gib"]]

@@ -53,7 +53,7 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from companion.landscapes import landscape as ls
+from companion.landscapes.measures import score_vs_window
 from companion.core.data import synthetic_teacher
 from companion.core.devices import describe_device
 from companion.training.losses import tau_hinge
@@ -137,7 +137,7 @@ bars = {I: p.main.barriers / p.zero_loss for I, p in panels.items()}
 gaps = np.array([panels[I].main.jensen_gap / panels[I].zero_loss for I in Is])
 scores = np.array([panels[I].score.max for I in Is])
 rho, _ = spearman(np.array(Is), scores)
-wide = np.array([ls.score_vs_window(p.plane, x, y, tau_hinge, [6 * p.grid[-1] / p.plane.unit], G=G, scale="mean")[0].max
+wide = np.array([score_vs_window(p.plane, x, y, tau_hinge, [6 * p.grid[-1] / p.plane.unit], G=G, scale="mean")[0].max
                  for p in panels.values()])                       # the same solutions on a window 6× wider
 rho_wide, _ = spearman(np.array(Is), wide)
 for I, p in panels.items():

@@ -10,22 +10,23 @@ at a time (3 more: centre and two axes; dropped after its surface unless ``keep_
 at most one layer of one network (the plane's construction, a segment's axis) or one branch chunk (the
 evaluators, training). The aligned view relabels the solutions in place and undoes it exactly afterwards.
 So the peak is about 6N + 1N = 35 GB plus the evaluator's buffers, against 18N = 90 GB before.
-:func:`profile_stages` measures each stage's time and peak memory.
+:func:`companion.landscapes.profile.profile_stages` measures each stage's time and peak memory.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, ContextManager, Literal, Sequence
 
 import numpy as np
 import torch
 
-from companion.landscapes import landscape as ls
+from companion.core.devices import Device
+from companion.landscapes.evaluate import Benchmark, benchmark_plane, evaluate_fast
+from companion.landscapes.measures import Score, jensen_gaps, nonconvexity_score, segment_barriers, zero_loss
+from companion.landscapes.plane import Plane, grid_for, plane_from_solutions
 from companion.training.losses import LossFn
 from companion.training.nets import Scale, example_chunk_for, forward, init_branches
 from companion.landscapes.symmetry import align_to_first, match_to_first, relabel_
@@ -42,12 +43,12 @@ def _no_stage(name: str) -> ContextManager:
 
 @dataclass
 class PlaneView:
-    plane: ls.Plane | None      # the plane's weights (None when not kept: 3 networks' worth at huge I)
+    plane: Plane | None      # the plane's weights (None when not kept: 3 networks' worth at huge I)
     points: np.ndarray          # (3, 2) the solutions' plane coordinates
     unit: float                 # ‖θ₃‖ in plane coordinates
     grid: np.ndarray            # (G,) coordinates on both axes
     surface: np.ndarray         # (G, G) loss on the evaluation set
-    score: ls.Score
+    score: Score
     jensen_gap: float           # L(centre) − mean of the three solutions' losses (≤ 0 if L is convex)
     barriers: np.ndarray        # (3,) largest barrier along θ₁→θ₂, θ₁→θ₃, θ₂→θ₃ (≥ 0; 0 if L is convex on them)
     eval_seconds: float         # evaluating the surface (and aligning, for "aligned")
@@ -60,7 +61,7 @@ class Panel:
     train: TrainResult
     accuracy_train: np.ndarray  # (3,)
     accuracy_test: np.ndarray   # (3,) (nan without a test set)
-    bench: ls.Benchmark | None  # fast vs per-point on a small grid, float64 (None if not asked)
+    bench: Benchmark | None  # fast vs per-point on a small grid, float64 (None if not asked)
     n_eval: int
     zero_loss: float            # the loss of the zero function on the evaluation set (a scale for barriers)
 
@@ -69,7 +70,7 @@ class Panel:
         return next(iter(self.views.values()))
 
     @property
-    def plane(self) -> ls.Plane | None:
+    def plane(self) -> Plane | None:
         return self.main.plane
 
     @property
@@ -81,7 +82,7 @@ class Panel:
         return self.main.surface
 
     @property
-    def score(self) -> ls.Score:
+    def score(self) -> Score:
         return self.main.score
 
     @property
@@ -121,24 +122,24 @@ def plane_view(solutions: Sequence[torch.Tensor], view: View, x: torch.Tensor, y
     do not depend on the grid). ``x_probe``: inputs for aligning (default: x). The aligned view relabels
     ``solutions`` in place and restores them exactly before returning. ``keep_plane``: keep the plane's
     weights in the result (3 networks' worth); else only its coordinates. ``stage``: a hook timing the
-    stages ``align``, ``plane``, ``evaluate``, ``measures`` (:func:`profile_stages`)."""
+    stages ``align``, ``plane``, ``evaluate``, ``measures`` (:func:`companion.landscapes.profile.profile_stages`)."""
     if view not in ("none", "aligned"):
         raise ValueError(f"unknown view {view!r}: choose 'none' or 'aligned'")
     t0 = time.perf_counter()
     with (_aligned(solutions, x if x_probe is None else x_probe, branch_chunk, stage) if view == "aligned"
           else contextlib.nullcontext(solutions)) as sols:
         with stage("plane"):
-            plane = ls.plane_from_solutions(sols)
-        g = ls.grid_for(plane, G, margin=margin)
+            plane = plane_from_solutions(sols)
+        g = grid_for(plane, G, margin=margin)
         with stage("evaluate"):
-            surf = ls.evaluate_fast(plane, x, y, loss_fn, g, g, scale=scale, branch_chunk=branch_chunk)
+            surf = evaluate_fast(plane, x, y, loss_fn, g, g, scale=scale, branch_chunk=branch_chunk)
         points, unit = plane.points, plane.unit
         plane = plane if keep_plane else None
         with stage("measures"):
-            gap = float(ls.jensen_gaps(sols, x, y, loss_fn, scale=scale, branch_chunk=branch_chunk)[0])
-            bars = ls.segment_barriers(sols, x, y, loss_fn, K=K, scale=scale, branch_chunk=branch_chunk)[0]
+            gap = float(jensen_gaps(sols, x, y, loss_fn, scale=scale, branch_chunk=branch_chunk)[0])
+            bars = segment_barriers(sols, x, y, loss_fn, K=K, scale=scale, branch_chunk=branch_chunk)[0]
     return PlaneView(plane=plane, points=points, unit=unit, grid=g, surface=surf,
-                     score=ls.nonconvexity_score(surf, g, g), jensen_gap=gap, barriers=bars,
+                     score=nonconvexity_score(surf, g, g), jensen_gap=gap, barriers=bars,
                      eval_seconds=time.perf_counter() - t0)
 
 
@@ -173,7 +174,7 @@ class PanelConfig:
     bench_G: int = 0
     bench_branches: int | None = None
     keep_planes: bool = True
-    device: str = "auto"
+    device: Device = "cpu"
     dtype: torch.dtype = torch.float32
 
     def __post_init__(self) -> None:
@@ -209,15 +210,15 @@ class PanelConfig:
                          example_chunk=self.example_chunk)
 
 
-def _bench(plane: ls.Plane, grid: np.ndarray, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
-           config: PanelConfig) -> ls.Benchmark:
+def _bench(plane: Plane, grid: np.ndarray, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
+           config: PanelConfig) -> Benchmark:
     """Both evaluators, float64, on a bench_G×bench_G grid over the main view's window, on the first
     ``bench_branches`` branches (a float64 copy of three planes' worth of weights: bounded for huge I)."""
     k = config.bench_branches or config.I
-    p64 = ls.Plane(*[[W[:, :k].double() for W in part] for part in (plane.center, plane.d1, plane.d2)], plane.points)
+    p64 = Plane(*[[W[:, :k].double() for W in part] for part in (plane.center, plane.d1, plane.d2)], plane.points)
     gb = np.linspace(grid[0], grid[-1], config.bench_G)
     y64 = y.double() if y.is_floating_point() else y
-    return ls.benchmark_plane(p64, x.double(), y64, loss_fn, gb, gb, scale=config.scale)[1]
+    return benchmark_plane(p64, x.double(), y64, loss_fn, gb, gb, scale=config.scale)[1]
 
 
 def landscape_panel(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, config: PanelConfig, *,
@@ -227,7 +228,7 @@ def landscape_panel(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, config: P
     """Train 3 networks as one batch on (x, y) (:class:`PanelConfig`), then evaluate the loss on the plane
     through them on a G×G grid over (x_eval, y_eval) (default: the training data) and score it, once per view.
     (x_test, y_test): test accuracy. ``stage``: a hook timing the stages ``init``, ``train``, ``align``,
-    ``plane``, ``evaluate``, ``measures``, ``bench``, ``accuracy`` (:func:`profile_stages`)."""
+    ``plane``, ``evaluate``, ``measures``, ``bench``, ``accuracy`` (:func:`companion.landscapes.profile.profile_stages`)."""
     c = config
     with stage("init"):
         L0 = init_branches(3, c.I, c.widths, seed=list(c.seeds), device=c.device, dtype=c.dtype,
@@ -254,7 +255,7 @@ def landscape_panel(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, config: P
         acc_tr = accuracy(r.layers, x, y, **chunks)
         acc_te = (accuracy(r.layers, x_test.to(dev, c.dtype), y_test.to(dev), **chunks) if x_test is not None
                   else np.full(3, np.nan))
-    zero = ls.zero_loss(loss_fn, ye, r.layers[-1].shape[2], dtype=c.dtype)
+    zero = zero_loss(loss_fn, ye, r.layers[-1].shape[2], dtype=c.dtype)
     return Panel(I=c.I, views=out, train=r, accuracy_train=acc_tr, accuracy_test=acc_te, bench=bench,
                  n_eval=int(xe.shape[0]), zero_loss=zero)
 
@@ -307,141 +308,3 @@ def fig4_data(rows: Sequence[str], *, n_train: int, n_test: int, seed: int, data
                                               cf_te.labels if cf_te else cf_tr.labels[:0])
         used += [cf_tr.record.describe()] + ([cf_te.record.describe()] if cf_te else [])
     return sets, used
-
-
-# ---- where the time and the memory go: per-stage profile of a panel, and its scaling in I ----
-
-def _rss_bytes() -> int:
-    """This process's resident memory now (Linux: /proc/self/statm; elsewhere its peak so far)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        import resource
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-@dataclass
-class StageRecorder:
-    """A stage hook (:data:`Stage`) recording, per stage, the wall time (summed over its calls) and the peak
-    memory during it: on a CPU the process's resident memory, sampled every ``interval`` seconds by a thread;
-    on CUDA the peak of allocated device memory. Rows: dicts (I, stage, seconds, peak_gib)."""
-
-    device: torch.device
-    I: int = 0
-    interval: float = 0.005
-    rows: list[dict] = field(default_factory=list)
-
-    @contextlib.contextmanager
-    def __call__(self, name: str):
-        cuda = self.device.type == "cuda"
-        peak, stop = [_rss_bytes()], threading.Event()
-
-        def sample() -> None:
-            while not stop.wait(self.interval):
-                peak[0] = max(peak[0], _rss_bytes())
-
-        if cuda:
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-        else:
-            watcher = threading.Thread(target=sample, daemon=True)
-            watcher.start()
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            if cuda:
-                torch.cuda.synchronize(self.device)
-                top = torch.cuda.max_memory_allocated(self.device)
-            else:
-                stop.set()
-                watcher.join()
-                top = max(peak[0], _rss_bytes())
-            self._add(name, time.perf_counter() - t0, top / 2**30)
-
-    def _add(self, name: str, seconds: float, peak_gib: float) -> None:
-        for row in self.rows:
-            if row["I"] == self.I and row["stage"] == name:
-                row["seconds"] += seconds
-                row["peak_gib"] = max(row["peak_gib"], peak_gib)
-                return
-        self.rows.append({"I": self.I, "stage": name, "seconds": seconds, "peak_gib": peak_gib})
-
-
-def profile_stages(Is: Sequence[int], *, widths: Sequence[int] = (3072, 8, 8, 8, 10), n_train: int = 2000,
-                   n_eval: int = 500, n_probe: int = 500, steps: int = 20, batch_size: int = 128, G: int = 5,
-                   K: int = 21, branch_chunk: int | None = 2048, views: Sequence[View] = ("none", "aligned"),
-                   seed: int = 0, device: str = "cpu", progress: Callable | None = None):
-    """Per-stage wall time and peak memory of :func:`landscape_panel` at each width I in ``Is`` (default: the
-    deep CIFAR-10 row, 8-8-8 branches, with few steps and a small grid), on random Gaussian inputs and labels
-    (the costs do not depend on the values). Planes are not kept (as for the paper's I = 50,000).
-
-    Returns a pandas DataFrame with columns I, stage, seconds, peak_gib (see :class:`StageRecorder`) and one
-    row per I with stage ``"total"`` (summed time, largest peak). Fit with :func:`fit_scaling`.
-    """
-    import pandas as pd
-
-    from companion.core.devices import resolve_device
-    from companion.training.losses import multiclass_hinge
-
-    dev = resolve_device(device)
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n_train, widths[0], generator=g)
-    y = torch.randint(0, widths[-1], (n_train,), generator=g)
-    rec = StageRecorder(dev)
-    for I in (progress(Is, "I") if progress else Is):
-        rec.I = I
-        config = PanelConfig(I=I, widths=tuple(widths), seeds=(seed + 1, seed + 2, seed + 3), steps=steps,
-                             lr=0.05 * I, G=G, K=K, batch_size=batch_size, scale="mean", parametrization="mean",
-                             branch_chunk=branch_chunk, views=tuple(views), n_probe=n_probe, keep_planes=False,
-                             device=str(dev))
-        t0 = time.perf_counter()
-        landscape_panel(x, y, multiclass_hinge, config, x_eval=x[:n_eval], y_eval=y[:n_eval], stage=rec)
-        mine = [r for r in rec.rows if r["I"] == I]
-        rec.rows.append({"I": I, "stage": "total", "seconds": time.perf_counter() - t0,
-                         "peak_gib": max(r["peak_gib"] for r in mine)})
-    return pd.DataFrame(rec.rows)
-
-
-#: The recorded profile (:func:`recorded_profile`): package data beside this module.
-RECORDED_PROFILE = "paper_scale.csv"
-
-
-def recorded_profile():
-    """The :func:`profile_stages` table measured for issue 17 ("paper scale"; its header says where and how):
-    the defaults at I = 1,000 … 25,000 on the project's 2-core CPU machine, one fresh process per I, as a
-    pandas DataFrame (columns I, stage, seconds, peak_gib). Fit it with :func:`fit_scaling`."""
-    from importlib import resources
-
-    import pandas as pd
-
-    with resources.files("companion.landscapes").joinpath(RECORDED_PROFILE).open(encoding="utf-8") as f:
-        return pd.read_csv(f, comment="#")
-
-
-def fit_scaling(table, target_I: int = 50_000):
-    """Per stage, least-squares lines seconds = a + b·I and peak_gib = c + e·I through the rows of a
-    :func:`profile_stages` table (at least 3 distinct I), and their values at ``target_I``: a DataFrame with
-    columns stage, s_per_1000_branches, seconds_at_target, gib_per_1000_branches, peak_gib_at_target,
-    max_rel_residual (the largest relative miss of either line on the measured points)."""
-    import pandas as pd
-
-    rows = []
-    for name, part in table.groupby("stage", sort=False):
-        I = part["I"].to_numpy(float)
-        if len(np.unique(I)) < 3:
-            raise ValueError(f"stage {name!r}: need at least 3 distinct I to fit a line and see its error, got {sorted(set(I))}")
-        fit = {}
-        miss = 0.0
-        for col in ("seconds", "peak_gib"):
-            v = part[col].to_numpy(float)
-            b, a = np.polyfit(I, v, 1)
-            miss = max(miss, float(np.max(np.abs(a + b * I - v) / np.maximum(np.abs(v), 1e-9))))
-            fit[col] = (a, b)
-        rows.append({"stage": name, "s_per_1000_branches": 1000 * fit["seconds"][1],
-                     "seconds_at_target": fit["seconds"][0] + fit["seconds"][1] * target_I,
-                     "gib_per_1000_branches": 1000 * fit["peak_gib"][1],
-                     "peak_gib_at_target": fit["peak_gib"][0] + fit["peak_gib"][1] * target_I,
-                     "max_rel_residual": miss})
-    return pd.DataFrame(rows)

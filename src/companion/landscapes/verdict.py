@@ -31,8 +31,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from companion.landscapes import landscape as ls
+from companion.landscapes.measures import jensen_gaps, losses_of, score_vs_window, segment_barriers, zero_loss
+from companion.landscapes.plane import plane_from_solutions
 from companion.core import fanout as fanout
+from companion.core import seeds
+from companion.core.devices import Device
 from companion.training.losses import LossFn
 from companion.training.onehidden import intra_op_threads
 from companion.training.nets import Layers, forward, init_branches, init_default, trainable_masks, with_ones
@@ -99,11 +102,11 @@ class Trained:
 
 
 def train_triples(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, I: int, widths: Sequence[int],
-                  settings: Sequence[Setting], T: int, seed: int, training: Training, device: torch.device,
+                  settings: Sequence[Setting], T: int, seed: int, training: Training, device: Device = "cpu",
                   dtype: torch.dtype = torch.float32, progress: Callable | None = None) -> list[Trained]:
     """Train T triples per setting at width I: one batch per protocol (settings and triples batched).
-    Triple t, member k starts from seed ``seed·10 000 + 3t + k`` in every setting of a protocol."""
-    seeds = [seed * 10_000 + j for j in range(3 * T)]
+    Triple t, member k starts from seed ``seed·10 000 + 3t + k`` (seed layout ``"sweep_init"``) in every setting of a protocol."""
+    inits = seeds.derive_many(seed, "sweep_init", "init", 3 * T)
     out = []
     for protocol in ("authors", "ours"):
         block = [s for s in settings if s.protocol == protocol]
@@ -111,17 +114,17 @@ def train_triples(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, I: int, 
             continue
         A = len(block)
         if protocol == "authors":
-            L0 = init_default(A * 3 * T, I, widths, seed=seeds * A, device=str(device), dtype=dtype)
+            L0 = init_default(A * 3 * T, I, widths, seed=inits * A, device=device, dtype=dtype)
             xb, masks, n_fixed = with_ones(x), trainable_masks(L0), 1
-            lr = [training.lr * (I if s.lr_scaling == "times_I" else 1) for s in block for _ in seeds]
-            wd = [s.weight_decay for s in block for _ in seeds]
-            r = train_sgd(L0, xb, y, loss_fn, steps=training.steps, lr=lr, seeds=seeds * A, weight_decay=wd,
+            lr = [training.lr * (I if s.lr_scaling == "times_I" else 1) for s in block for _ in inits]
+            wd = [s.weight_decay for s in block for _ in inits]
+            r = train_sgd(L0, xb, y, loss_fn, steps=training.steps, lr=lr, seeds=inits * A, weight_decay=wd,
                           batch_size=training.batch_size, check_every=training.check_every, trainable=masks,
                           rule="authors", scale="mean", progress=progress)
         else:
-            L0 = init_branches(3 * T, I, widths, seed=seeds, device=str(device), dtype=dtype, parametrization="mean")
+            L0 = init_branches(3 * T, I, widths, seed=inits, device=device, dtype=dtype, parametrization="mean")
             xb, masks, n_fixed = x, None, 0
-            r = train_sgd(L0, xb, y, loss_fn, steps=training.steps_ours, lr=training.lr_ours * I, seeds=seeds,
+            r = train_sgd(L0, xb, y, loss_fn, steps=training.steps_ours, lr=training.lr_ours * I, seeds=inits,
                           batch_size=training.batch_size_ours, check_every=training.check_every, scale="mean",
                           progress=progress)
         for a, s in enumerate(block):
@@ -146,8 +149,8 @@ def measure_triples(tr: Trained, y: torch.Tensor, loss_fn: LossFn, *, views: Seq
     ``n_window`` training examples, default all)."""
     x, L = tr.x, tr.layers
     T = L[0].shape[0] // 3
-    zero = ls.zero_loss(loss_fn, y, L[-1].shape[2], dtype=x.dtype)
-    losses = ls.losses_of(L, x, y, loss_fn, scale="mean")
+    zero = zero_loss(loss_fn, y, L[-1].shape[2], dtype=x.dtype)
+    losses = losses_of(L, x, y, loss_fn, scale="mean")
     acc = _accuracy(L, x, y).reshape(T, 3).mean(1)
     rows = []
     for view in views:
@@ -158,13 +161,13 @@ def measure_triples(tr: Trained, y: torch.Tensor, loss_fn: LossFn, *, views: Seq
             V = L
         else:
             raise ValueError(f"unknown view {view!r}: choose 'none' or 'aligned'")
-        lv = ls.losses_of(V, x, y, loss_fn, scale="mean")            # aligning must not change them
-        gaps = ls.jensen_gaps(V, x, y, loss_fn, scale="mean", solution_losses=lv) / zero
-        bars = ls.segment_barriers(V, x, y, loss_fn, K=K, scale="mean") / zero
+        lv = losses_of(V, x, y, loss_fn, scale="mean")            # aligning must not change them
+        gaps = jensen_gaps(V, x, y, loss_fn, scale="mean", solution_losses=lv) / zero
+        bars = segment_barriers(V, x, y, loss_fn, K=K, scale="mean") / zero
         for t in range(T):
             trip = [W[3 * t:3 * t + 3] for W in V]
-            plane = ls.plane_from_solutions(trip, axes="authors", trainable=tr.trainable)
-            scores = ls.score_vs_window(plane, x[:n_window], y[:n_window], loss_fn, radii, G=G, scale="mean")
+            plane = plane_from_solutions(trip, axes="authors", trainable=tr.trainable)
+            scores = score_vs_window(plane, x[:n_window], y[:n_window], loss_fn, radii, G=G, scale="mean")
             rows.append({"setting": tr.setting.name, "view": view, "triple": t,
                          "loss_rel": float(losses[3 * t:3 * t + 3].mean()) / zero, "acc": float(acc[t]),
                          "steps": float(tr.steps[3 * t:3 * t + 3].mean()), "gap": float(gaps[t]),
@@ -177,7 +180,7 @@ def measure_triples(tr: Trained, y: torch.Tensor, loss_fn: LossFn, *, views: Seq
 def sweep_configs(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequence[int], widths: Sequence[int],
                   settings: Sequence[Setting], T: int, seed: int, training: Training, views: Sequence[View],
                   radii: Sequence[float], G: int, K: int, n_probe: int, n_window: int | None,
-                  device: torch.device | str, dtype: torch.dtype) -> list[dict]:
+                  device: Device, dtype: torch.dtype) -> list[dict]:
     """The configurations of :func:`sweep`, as :func:`companion.core.fanout.map` takes them: one per (I, protocol),
     with all that protocol's settings and T triples inside (batched as they train), in the order I, then the
     authors' protocol before ours. Plain values only: a configuration is its own key in a store, so it names
@@ -185,7 +188,7 @@ def sweep_configs(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequ
     of this process, which every process then uses for it (reductions split by thread: the same count gives
     the same bits). With one thread a configuration's result is the same bits in any process; with more, the
     plane evaluator's worker threads are not bit-reproducible even from one call to the next in one process
-    (``landscape.evaluate_fast``: window scores differ by ~1e-7 relative between repeated calls here), and
+    (``evaluate.evaluate_fast``: window scores differ by ~1e-7 relative between repeated calls here), and
     neither then is a rerun or a Dask run."""
     common = {"kind": "landscape_sweep", "widths": [int(w) for w in widths], "T": int(T), "seed": int(seed),
               "training": asdict(training), "views": list(views), "radii": [float(r) for r in radii], "G": int(G),
@@ -223,7 +226,7 @@ def _run_config(config: dict, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn)
 def sweep(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequence[int], widths: Sequence[int],
           settings: Sequence[Setting], T: int, seed: int, training: Training, views: Sequence[View],
           radii: Sequence[float], G: int, K: int = 21, n_probe: int = 500, n_window: int | None = None,
-          device: torch.device, dtype: torch.dtype = torch.float32, progress: Callable | None = None,
+          device: Device = "cpu", dtype: torch.dtype = torch.float32, progress: Callable | None = None,
           scheduler: str | None = None, store: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
     """Train and measure every (I, setting, triple); returns (one row per I, setting, view, triple — see
     :func:`measure_triples` — and the seconds spent training and measuring, summed over configurations).
