@@ -18,22 +18,29 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Literal, Sequence
+from typing import Any, Callable, ContextManager, Literal, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
-from companion.core.devices import Device
+from companion.core import seeds
+from companion.core.devices import Device, describe_device
 from companion.landscapes.evaluate import Benchmark, benchmark_plane, evaluate_fast
-from companion.landscapes.measures import Score, jensen_gaps, nonconvexity_score, segment_barriers, zero_loss
+from companion.landscapes.measures import (Score, jensen_gaps, nonconvexity_score, score_vs_window, segment_barriers,
+                                          zero_loss)
 from companion.landscapes.plane import Plane, grid_for, plane_from_solutions
-from companion.training.losses import LossFn
-from companion.training.nets import Scale, example_chunk_for, forward, init_branches
-from companion.landscapes.symmetry import align_to_first, match_to_first, relabel_
+from companion.training.losses import LossFn, multiclass_hinge, tau_hinge
+from companion.training.nets import Scale, example_chunk_for, forward, init_branches, n_parameters
+from companion.landscapes.symmetry import alignment_change, match_to_first, relabel_
 from companion.training.train import SGDConfig, TrainResult, train
 
 View = Literal["none", "aligned"]
 Stage = Callable[[str], ContextManager]
+#: a claim for the chapter to record: (``"close"`` | ``"true"`` | ``"finding"``, the keyword arguments of that
+#: method of :class:`companion.book.claims.Claims`), in the order they are recorded
+ClaimSpec = tuple[Literal["close", "true", "finding"], dict[str, Any]]
+Progress = Callable[..., Any]
 
 
 def _no_stage(name: str) -> ContextManager:
@@ -88,6 +95,14 @@ class Panel:
     @property
     def eval_seconds(self) -> float:
         return self.main.eval_seconds
+
+    def gap(self, view: View = "none") -> float:
+        """The Jensen gap at the centre of ``view``'s plane ÷ the zero function's loss."""
+        return self.views[view].jensen_gap / self.zero_loss
+
+    def barriers(self, view: View = "none") -> np.ndarray:
+        """(3,) the segment barriers of ``view`` ÷ the zero function's loss."""
+        return self.views[view].barriers / self.zero_loss
 
 
 def accuracy(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, *, scale: Scale = "sum",
@@ -308,3 +323,167 @@ def fig4_data(rows: Sequence[str], *, n_train: int, n_test: int, seed: int, data
                                               cf_te.labels if cf_te else cf_tr.labels[:0])
         used += [cf_tr.record.describe()] + ([cf_te.record.describe()] if cf_te else [])
     return sets, used
+
+
+# ---- P1 Figure 1 (synthetic_landscape): one panel per width on the synthetic teacher set ----
+
+def fig1_panels(x: torch.Tensor, y: torch.Tensor, Is: Sequence[int], *, seed: int, steps: int, lr0: float, G: int,
+                margin: float, bench_G: int, device: Device = "cpu", progress: Progress | None = None) -> dict[int, Panel]:
+    """Figure 1's panels, one per width I in ``Is``: three networks of I one-unit branches (widths (10, 1, 1),
+    f = mean of branches) from seeds ``seed·1000 + 100 + k`` (seed layout ``"fig1_triple"``), trained by
+    full-batch gradient descent at rate ``lr0``·I for at most ``steps`` steps on (x (n, 10), y (n,) ±1) with
+    the hinge loss (τ = 1), the plane through them on a G×G grid, and both evaluators on a bench_G×bench_G grid."""
+    triple = tuple(seeds.derive_many(seed, "fig1_triple", "solution", 3))
+    panels = {}
+    for I in (progress(Is, "widths I") if progress else Is):
+        config = PanelConfig(I=I, widths=(10, 1, 1), seeds=triple, steps=steps, lr=lr0 * I, G=G, margin=margin,
+                             scale="mean", parametrization="mean", bench_G=bench_G, device=device)
+        panels[I] = landscape_panel(x, y, tau_hinge, config)
+    return panels
+
+
+def fig1_summary(panels: Mapping[int, Panel], *, G: int, bench_G: int) -> pd.DataFrame:
+    """One row per width I of :func:`fig1_panels`: parameters, training losses, accuracies and time, the Jensen
+    gap and barriers (÷ zero loss), the score, the grid's evaluation time and the benchmark."""
+    return pd.DataFrame([{
+        "I": I, "parameters": n_parameters(I, (10, 1, 1)), "train losses": np.round(p.train.loss.cpu().numpy(), 5),
+        "train accuracy": np.round(p.accuracy_train, 3), "train s": p.train.seconds,
+        "Jensen gap / L(0)": p.gap(), "barriers / L(0)": np.round(p.barriers(), 3), "score (max)": p.score.max,
+        "score (mean)": p.score.mean, f"{G}×{G} grid s": p.eval_seconds, "fast/naive rel. diff": p.bench.max_rel_diff,
+        f"speed-up on {bench_G}×{bench_G}": p.bench.speedup} for I, p in panels.items()]).set_index("I")
+
+
+def fig1_measures(panels: Mapping[int, Panel], x: torch.Tensor, y: torch.Tensor, *, G: int,
+                  widen: float = 6.0) -> dict[str, np.ndarray]:
+    """Per width of :func:`fig1_panels` (in their order): ``gaps`` (K,) Jensen gaps, ``barriers`` (K, 3)
+    segment barriers (÷ zero loss), ``scores`` (K,) the score on the panel's window and ``wide`` (K,) the score
+    of the same plane on a G×G window ``widen`` times wider."""
+    return {"gaps": np.array([p.gap() for p in panels.values()]),
+            "barriers": np.array([p.barriers() for p in panels.values()]),
+            "scores": np.array([p.score.max for p in panels.values()]),
+            "wide": np.array([score_vs_window(p.plane, x, y, tau_hinge, [widen * p.grid[-1] / p.plane.unit], G=G,
+                                              scale="mean")[0].max for p in panels.values()])}
+
+
+def fig1_claims(panels: Mapping[int, Panel], *, near_zero: float) -> list[ClaimSpec]:
+    """Figure 1's claims: fast = naive evaluator at every width, and the finding on the widest width's barriers
+    (one triple: estimate their mean, interval their smallest and largest) against "near zero" (≤ ``near_zero``)."""
+    I_top = list(panels)[-1]
+    top = panels[I_top].barriers()
+    return [("close", dict(id=f"fast_equals_naive_I{I}", description=f"I = {I}: fast plane evaluator = per-point "
+                           "forward (largest relative difference, float64)", measured=p.bench.max_rel_diff,
+                           reference=0.0, tolerance=1e-5)) for I, p in panels.items()] + [
+        ("finding", dict(id="fig1_barrier", description=f"P1 Fig 1: 'no non-convexity' at I = {I_top} — mean of the "
+                         "three segment barriers of one triple ÷ zero-function loss; interval: smallest and largest of "
+                         "the three pairs (one triple; the seed-triple intervals are in landscape_verdict)",
+                         estimate=float(top.mean()), low=float(top.min()), high=float(top.max()),
+                         region=(None, near_zero)))]
+
+
+# ---- P1 Figure 4 (real_landscapes): one panel per row and width ----
+
+#: the Figure 4 rows whose widths are ``Is_deep`` in :func:`fig4_widths` (the others take ``Is_shallow``)
+DEEP_ROWS = ("cifar_deep",)
+
+
+def fig4_widths(rows: Sequence[str], Is_shallow: Sequence[int], Is_deep: Sequence[int]) -> dict[str, list[int]]:
+    """The widths I of each Figure 4 row run, in the order of ``rows``."""
+    return {key: list(Is_deep if key in DEEP_ROWS else Is_shallow) for key in rows}
+
+
+def fig4_seeds(seed: int, row: int) -> tuple[int, ...]:
+    """The three solutions' seeds of the ``row``-th row run: ``seed·1000 + 10·row + k`` (layout ``"fig4_triple"``)."""
+    return tuple(seeds.derive_many(seed, "fig4_triple", "solution", 3, row=row))
+
+
+def fig4_panels(sets: Mapping[str, tuple], widths: Mapping[str, Sequence[int]], *, seed: int, steps: int, lr: float,
+                G: int, margin: float, batch_size: int, bench_G: int, branch_chunk: int | None, n_probe: int,
+                bench_branches: int | None, n_eval: int, device: Device = "cpu",
+                progress: Progress | None = None) -> dict[tuple[str, int], Panel]:
+    """Figure 4's panels, keyed (row, I): for each row of ``widths`` (:func:`fig4_widths`) and each of its I,
+    three networks of :data:`FIG4_ROWS`' widths (seeds :func:`fig4_seeds`) trained by minibatch SGD at rate
+    ``lr``·I on ``sets[row]`` = (x_train, y_train, x_test, y_test) (:func:`fig4_data`) with the 10-class hinge
+    loss, their plane as trained and aligned on the first ``n_eval`` training examples, and, at the row's widest
+    I, both evaluators on a bench_G×bench_G grid."""
+    panels = {}
+    for r, (key, Is) in enumerate(widths.items()):
+        x_tr, y_tr, x_te, y_te = sets[key]
+        for I in (progress(Is, key) if progress else Is):
+            config = PanelConfig(I=I, widths=FIG4_ROWS[key][1], seeds=fig4_seeds(seed, r), steps=steps, lr=lr * I, G=G,
+                                 margin=margin, batch_size=batch_size, scale="mean", parametrization="mean",
+                                 bench_G=bench_G if I == Is[-1] else 0, branch_chunk=branch_chunk,
+                                 views=("none", "aligned"), n_probe=n_probe, bench_branches=bench_branches,
+                                 keep_planes=False, device=device)
+            panels[key, I] = landscape_panel(x_tr, y_tr, multiclass_hinge, config, x_eval=x_tr[:n_eval],
+                                             y_eval=y_tr[:n_eval], x_test=x_te, y_test=y_te)
+    return panels
+
+
+def fig4_summary(panels: Mapping[tuple[str, int], Panel]) -> pd.DataFrame:
+    """One row per (row, I) of :func:`fig4_panels`: parameters, training loss and accuracies of the three
+    solutions, Jensen gap and largest barrier (÷ zero loss) and score as trained and aligned, and the seconds
+    spent training and on the planes."""
+    return pd.DataFrame([{
+        "row": FIG4_ROWS[key][0], "I": I, "parameters": n_parameters(I, FIG4_ROWS[key][1]),
+        "train loss": np.round(p.train.loss.cpu().numpy(), 3), "train acc.": np.round(p.accuracy_train, 3),
+        "test acc.": np.round(p.accuracy_test, 3),
+        "Jensen gap, as trained": p.gap("none"), "Jensen gap, aligned": p.gap("aligned"),
+        "barrier, as trained": p.barriers("none").max(), "barrier, aligned": p.barriers("aligned").max(),
+        "score, as trained": p.views["none"].score.max, "score, aligned": p.views["aligned"].score.max,
+        "train s": p.train.seconds, "planes s": p.views["none"].eval_seconds + p.views["aligned"].eval_seconds}
+        for (key, I), p in panels.items()]).set_index(["row", "I"])
+
+
+def fig4_bench(panels: Mapping[tuple[str, int], Panel], device: Device = "cpu") -> pd.DataFrame:
+    """The benchmarks of :func:`fig4_panels` (the widest I of each row): engine, throughput of both evaluators
+    (grid points × examples per second), speed-up and largest relative difference."""
+    return pd.DataFrame([{"row": FIG4_ROWS[key][0], "I": I, "device": describe_device(device), "engine": p.bench.engine,
+                          "fast (points·examples/s)": p.bench.fast_rate,
+                          "per-point (points·examples/s)": p.bench.naive_rate,
+                          "speed-up": p.bench.speedup, "rel. difference": p.bench.max_rel_diff}
+                         for (key, I), p in panels.items() if p.bench is not None]).set_index(["row", "I"])
+
+
+def fig4_claims(panels: Mapping[tuple[str, int], Panel], sets: Mapping[str, tuple], widths: Mapping[str, Sequence[int]],
+                *, n_probe: int, branch_chunk: int | None, near_zero: float, device: Device = "cpu") -> list[ClaimSpec]:
+    """Figure 4's claims, per row at its widest I: fast = naive evaluator; aligning keeps the functions
+    (:func:`companion.landscapes.symmetry.alignment_change` on the first ``n_probe`` training inputs); the finding
+    on the barriers as trained (one triple) against "near zero"; and, at every I, aligned gap ≤ gap as trained."""
+    out: list[ClaimSpec] = []
+    for key, Is in widths.items():
+        name, p = FIG4_ROWS[key][0], panels[key, Is[-1]]
+        x_probe = sets[key][0][:n_probe].to(device)
+        b = p.barriers("none")
+        out += [("close", dict(id=f"{key}_fast_equals_naive", description=f"{name}, I = {Is[-1]:,}: fast plane "
+                               "evaluator = per-point forward (largest relative difference, float64)",
+                               measured=p.bench.max_rel_diff, reference=0.0, tolerance=1e-5)),
+                ("close", dict(id=f"{key}_alignment_keeps_functions", description=f"{name}, I = {Is[-1]:,}: aligning "
+                               "relabels units only — largest change of any output, relative to the largest output "
+                               "(float32)", measured=alignment_change(p.train.layers, x_probe, branch_chunk=branch_chunk),
+                               reference=0.0, tolerance=1e-5)),
+                ("finding", dict(id=f"{key}_almost_convex", description=f"{name}: P1 reads the plane at I = {Is[-1]:,} "
+                                 "as 'almost convex' — mean segment barrier (as trained) ÷ zero-function loss; interval: "
+                                 "smallest and largest of the three pairs of one triple", estimate=float(b.mean()),
+                                 low=float(b.min()), high=float(b.max()), region=(None, near_zero))),
+                ("true", dict(id=f"{key}_alignment_lowers_the_barrier", description=f"{name}: the Jensen gap after "
+                              f"alignment is at most the gap as trained, at every I in {Is}",
+                              statement=all(panels[key, I].gap("aligned") <= panels[key, I].gap("none") for I in Is)))]
+    return out
+
+
+def fig4_trends(panels: Mapping[tuple[str, int], Panel], widths: Mapping[str, Sequence[int]]) -> dict[str, Any]:
+    """For the page's table: per row of :data:`FIG4_ROWS`, the Jensen gap (÷ zero loss) as trained and aligned at
+    the first and the widest I (``{row}_{view}_first``, ``…_last``), that I (``{row}_Ilast``) and whether the
+    aligned gap falls (``{row}_aligned_trend``); rows not run get NaN, "—" and "was not run"."""
+    out: dict[str, Any] = {}
+    for key in set(FIG4_ROWS) - set(widths):
+        out.update({f"{key}_{v}_{e}": float("nan") for v in ("none", "aligned") for e in ("first", "last")})
+        out.update({f"{key}_Ilast": "—", f"{key}_aligned_trend": "was not run"})
+    for key, Is in widths.items():
+        for view in ("none", "aligned"):
+            out[f"{key}_{view}_first"] = panels[key, Is[0]].gap(view)
+            out[f"{key}_{view}_last"] = panels[key, Is[-1]].gap(view)
+        out[f"{key}_Ilast"] = Is[-1]
+        falls = out[f"{key}_aligned_last"] < out[f"{key}_aligned_first"]
+        out[f"{key}_aligned_trend"] = "falls" if falls else "does not fall"
+    return out
