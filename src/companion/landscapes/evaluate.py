@@ -335,7 +335,7 @@ BENCH_SHAPES: dict[str, tuple[int, int, int, int, int]] = {
 
 
 def benchmark_shapes(case: BenchCase, *, G: int = 11, I: int | None = None, n: int | None = None,
-                     naive_points: int | None = 3, seed: int = 0, device: str = "cpu",
+                     naive_points: int | None = 3, seed: int = 0, device: Device = "cpu",
                      dtype: torch.dtype = torch.float64, **fast_kwargs) -> Benchmark:
     """:func:`benchmark_plane` at a chapter's shapes with random data and weights, so the throughput can be
     reproduced without the data: the plane through three random networks (f = mean of branches), on the
