@@ -69,19 +69,15 @@ scheduler = None
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import torch
 from IPython.display import Markdown, display
 
+from companion.landscapes import figures
 from companion.landscapes import verdict as sw
-from companion.book.claims import atomic_write_text
+from companion.book.runtime import glue_many, progress, start_chapter
 from companion.core.data import synthetic_teacher
 from companion.core.devices import describe_device
-from companion.training.losses import multiclass_hinge, tau_hinge
-from companion.landscapes.pipeline import FIG4_ROWS, fig4_data
-from companion.core.plotting import subplots
-from companion.book.runtime import glue_many, progress, start_chapter
+from companion.training.losses import tau_hinge
+from companion.landscapes.pipeline import fig4_data
 
 t_start = time.perf_counter()
 ds = synthetic_teacher(n=n, d=10, hidden=11, seed=seed)
@@ -130,19 +126,8 @@ rows_syn, secs = sw.sweep(ds.x, ds.y, tau_hinge, Is=Is, widths=(10, 1, 1), setti
                           training=training, views=("none", "aligned"), radii=radii, G=G, K=K, n_probe=n_probe,
                           n_window=n_window, device=dev, progress=progress, **fan_out)
 summ = sw.summarise(rows_syn, confidence)
-atomic_write_text(Path(claims_path).with_name("landscape_verdict.synthetic.csv"), summ.to_csv(index=False))
-show = ["loss_rel", "acc", "gap", "barrier", "extent"] + [f"score@{r:g}" for r in radii]
-
-
-def table(s: pd.DataFrame) -> pd.DataFrame:
-    """Means with intervals over triples, one row per (I, setting, view)."""
-    cell = lambda r, c: f"{r[c]:.3f} [{r[c + '_lo']:.3f}, {r[c + '_hi']:.3f}]" if c in ("gap", "barrier", "loss_rel") else f"{r[c]:.3f}"
-    df = pd.DataFrame([{"I": r["I"], "setting": r["setting"], "view": r["view"], **{c: cell(r, c) for c in show}}
-                       for r in s.to_dict("records")]).set_index(["I", "setting", "view"])
-    return df.style.set_table_attributes('class="dataframe"').format(precision=3)      # every row, untruncated
-
-
-display(table(summ))
+show = lambda s: display(sw.table(s, radii).style.set_table_attributes('class="dataframe"').format(precision=3))
+show(summ)                                                     # every row, untruncated
 
 # %% [markdown]
 # ## At a glance
@@ -153,39 +138,13 @@ display(table(summ))
 # {glue:text}`lv_collapse` of the zero function's loss).
 
 # %%
-def curves(s: pd.DataFrame, title: str, sts: list):
-    fig, axes = subplots(2, 2, width=4.2, height=2.9, squeeze=False)
-    for c, view in enumerate(("none", "aligned")):
-        for r, m in enumerate(("gap", "barrier")):
-            ax = axes[r, c]
-            for k, st in enumerate(sts):
-                q = s[(s.setting == st.name) & (s.view == view)].sort_values("I")
-                col = f"C{k}"
-                ax.plot(q.I, q[m], "-", color=col, label=st.name, lw=1.2)
-                ax.fill_between(q.I, q[m + "_lo"], q[m + "_hi"], color=col, alpha=0.15)
-                hollow = q.loss_rel_lo >= collapse
-                ax.plot(q.I[~hollow], q[m][~hollow], "o", color=col, ms=4)
-                ax.plot(q.I[hollow], q[m][hollow], "o", mfc="none", color=col, ms=5)
-            ax.axhline(near_zero, color="0.5", lw=0.8, ls="--")
-            ax.set(xscale="log", xlabel="I", ylabel=("Jensen gap" if m == "gap" else "largest barrier") + " / L(0)",
-                   title=f"{title}: {'as trained' if view == 'none' else 'aligned'}")
-    axes[0, 1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
-    return fig
-
-
-curves(summ, "synthetic", settings);
+figures.sweep_curves({"synthetic": summ}, settings, near_zero=near_zero, collapse=collapse);
 
 # %% [markdown]
 # The score as a function of the window radius at the widest I (as trained, the authors' plane):
 
 # %%
-fig, ax = subplots(1, width=5.0, height=3.0)
-top = summ[(summ.I == max(Is)) & (summ.view == "none")]
-for k, st in enumerate(settings):
-    q = top[top.setting == st.name].iloc[0]
-    ax.plot(radii, [q[f"score@{r:g}"] for r in radii], "o-", color=f"C{k}", label=st.name, ms=3)
-ax.set(xscale="log", xlabel="window radius (units of ‖θ₃‖)", ylabel="score (÷ range)", title=f"I = {max(Is)}")
-ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1));
+figures.score_by_window(summ, settings, radii);
 
 # %% [markdown]
 # ## Figure 4's rows
@@ -198,18 +157,15 @@ ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1));
 real_settings = sw.settings_grid(real_weight_decays, ["fixed"])
 real_training = sw.Training(lr=real_lr, batch_size=real_batch_size, steps=real_steps, lr_ours=real_lr_ours,
                             steps_ours=real_steps, batch_size_ours=real_batch_size)
-summ_real, drift = {}, float(rows_syn.loss_drift.max())
-for key in rows:
-    x_tr, y_tr = sets[key][:2]
-    r_rows, r_secs = sw.sweep(x_tr, y_tr, multiclass_hinge, Is=real_Is, widths=FIG4_ROWS[key][1], settings=real_settings,
-                              T=real_T, seed=seed, training=real_training, views=("none", "aligned"), radii=radii,
-                              G=G, K=K, n_probe=n_probe, n_window=n_window, device=dev, progress=progress, **fan_out)
-    summ_real[key], drift = sw.summarise(r_rows, confidence), max(drift, float(r_rows.loss_drift.max()))
-    atomic_write_text(Path(claims_path).with_name(f"landscape_verdict.{key}.csv"), summ_real[key].to_csv(index=False))
-    secs = {k: secs[k] + r_secs[k] for k in secs}
-    print(FIG4_ROWS[key][0])
-    display(table(summ_real[key]))
-    curves(summ_real[key], key, real_settings)
+summ_real, real_drift, real_secs = sw.sweep_rows(
+    sets, rows, confidence=confidence, Is=real_Is, settings=real_settings, T=real_T, seed=seed, training=real_training,
+    views=("none", "aligned"), radii=radii, G=G, K=K, n_probe=n_probe, n_window=n_window, device=dev,
+    progress=progress, **fan_out)
+drift, secs = max(float(rows_syn.loss_drift.max()), real_drift), {k: secs[k] + real_secs[k] for k in secs}
+sw.write_summaries(Path(claims_path).parent, {"synthetic": summ, **summ_real})
+if summ_real:
+    show(summ_real)                                            # the rows together, one index level each
+figures.sweep_curves(summ_real, real_settings, near_zero=near_zero, collapse=collapse);
 
 # %% [markdown]
 # ## Findings and checks
@@ -222,24 +178,10 @@ for key in rows:
 # no solution's loss (it relabels units).
 
 # %%
-def findings(s: pd.DataFrame, prefix: str, what: str) -> None:
-    I_top = int(s.I.max())
-    for k, st in enumerate(settings if prefix == "fig1" else real_settings):
-        r = s[(s.I == I_top) & (s.setting == st.name) & (s.view == "none")].iloc[0]
-        for m, label in (("gap", "Jensen gap at the centre"), ("barrier", "largest segment barrier")):
-            claims.finding(f"{prefix}_{m}_{k}", f"{what}, I = {I_top}, {st.name}: {label} ÷ zero-function loss "
-                           f"(as trained; {int(r['triples'])} triples; the solutions' training loss is "
-                           f"{r['loss_rel']:.2f} of the zero function's)", estimate=r[m], low=r[m + "_lo"],
-                           high=r[m + "_hi"], region=(None, near_zero))
-
-
-findings(summ, "fig1", "P1 Fig 1 (synthetic)")
-for key, s in summ_real.items():
-    findings(s, f"fig4_{key}", f"P1 Fig 4 ({FIG4_ROWS[key][0]})")
-every = pd.concat([summ, *summ_real.values()])
+for f in sw.findings(summ, summ_real, settings=settings, real_settings=real_settings, near_zero=near_zero):
+    claims.finding(**f)
 claims.true("measures_finite", "every gap, barrier, loss and score in the sweep is finite",
-            bool(np.isfinite(every[[c for c in every.columns if any(c == m or c.startswith(m + "_") for m in show)]]
-                                .to_numpy(float)).all()))
+            sw.measures_finite([summ, *summ_real.values()], radii))
 claims.close("alignment_keeps_losses", "largest change of a solution's loss by aligning (÷ zero-function loss; "
              "aligning relabels units only)", drift, 0.0, 1e-4)
 claims.save()
@@ -258,27 +200,17 @@ Markdown(claims.table())
 
 # %%
 ex = sw.explain(summ, near_zero=near_zero, collapse=collapse)
-word = lambda b: "supported" if b else "not supported"
 ex_real = {key: sw.explain(s, near_zero=near_zero, collapse=collapse) for key, s in summ_real.items()}
-reading = " ".join(text for flag, text in (
-    (ex.a, "Every setting's plane is flat at the widest I."),
-    (ex.b, "The well-trained settings keep a barrier at the widest I while their score falls as the window widens."),
-    (ex.c, "Every flat plane belongs to solutions near the zero function."),
-    (ex.d, "Every well-trained setting's barrier at the widest I vanishes once the units are aligned.")) if flag) \
-    or "No explanation's rule holds on the synthetic set."
-real_words = "; ".join(f"{FIG4_ROWS[k][0]}: (a) {word(e.a)}, (b) {word(e.b)}, (c) {word(e.c)}, (d) {word(e.d)}"
-                       for k, e in ex_real.items()) or "no rows run"
-glue_many("lv", reading=reading, a=word(ex.a), b=word(ex.b), c=word(ex.c), d=word(ex.d), n_flat=len(ex.flat),
-          n_flat_trained=len(ex.flat_trained), trained_max=", ".join(ex.trained_at_max) or "none",
-          flat_list=", ".join(f"I = {I}: {s}" for I, s in ex.flat) or "none", real=real_words, Imax=max(Is),
+words = sw.readings(ex, ex_real)
+glue_many("lv", **words, n_flat=len(ex.flat), n_flat_trained=len(ex.flat_trained), Imax=max(Is),
           batch_size=batch_size, lr=lr, steps=steps, wds=str(weight_decays), radii=str(radii), lr_ours=lr_ours,
           steps_ours=steps_ours, T=T, K=K, G=G, n_window=n_window, near_zero=near_zero, collapse=collapse,
           rows=", ".join(rows) or "none", real_batch_size=real_batch_size, real_lr_ours=real_lr_ours, real_lr=real_lr,
           real_Is=str(real_Is), real_T=real_T, real_steps=real_steps, real_n_train=real_n_train,
           t_train=secs["train"], t_measure=secs["measure"], total=time.perf_counter() - t_start, preset=preset,
           device=describe_device(dev), n=n)
-print(f"(a) {word(ex.a)}, (b) {word(ex.b)}, (c) {word(ex.c)}, (d) {word(ex.d)}; flat cells: {ex.flat}; "
-      f"well trained at I = {max(Is)}: {ex.trained_at_max}\nFigure 4 rows: {real_words}")
+print(f"(a) {words['a']}, (b) {words['b']}, (c) {words['c']}, (d) {words['d']}; flat cells: {ex.flat}; "
+      f"well trained at I = {max(Is)}: {ex.trained_at_max}\nFigure 4 rows: {words['real']}")
 
 # %% [markdown]
 # ## What this shows

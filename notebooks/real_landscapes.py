@@ -59,18 +59,15 @@ near_zero = 0.1
 # %%
 import time
 
-import numpy as np
 import pandas as pd
-import torch
 from IPython.display import Markdown, display
 
 from companion.core.devices import describe_device
-from companion.training.losses import multiclass_hinge
-from companion.training.nets import forward, n_parameters
-from companion.landscapes.pipeline import FIG4_ROWS as ROWS, PanelConfig, fig4_data, landscape_panel
-from companion.core.plotting import subplots
+from companion.landscapes import figures
+from companion.landscapes.pipeline import (fig4_bench, fig4_claims, fig4_data, fig4_panels, fig4_summary, fig4_trends,
+                                          fig4_widths)
+from companion.landscapes.profile import fit_scaling, recorded_profile
 from companion.book.runtime import glue_many, progress, start_chapter
-from companion.landscapes.symmetry import align_to_first
 
 t_start = time.perf_counter()
 sets, used = fig4_data(rows, n_train=n_train, n_test=n_test, seed=seed, data_dir=data_dir or None, mnist_split=mnist_split)
@@ -111,39 +108,14 @@ for u in used[1:]:
 # whole plane is low and flat its range shrinks, and a small bump then scores as high as a tall barrier.
 
 # %%
-panels = {}
-for r, key in enumerate(rows):
-    name, widths = ROWS[key]
-    x_tr, y_tr, x_te, y_te = sets[key]
-    Is = Is_deep if key == "cifar_deep" else Is_shallow
-    for I in progress(Is, key):
-        config = PanelConfig(I=I, widths=widths, seeds=tuple(seed * 1000 + 10 * r + k for k in range(3)), steps=steps,
-                             lr=lr * I, G=G, margin=margin, batch_size=batch_size, scale="mean", parametrization="mean",
-                             bench_G=bench_G if I == Is[-1] else 0, branch_chunk=branch_chunk, views=("none", "aligned"),
-                             n_probe=n_probe, bench_branches=bench_branches, keep_planes=False, device=device)
-        panels[key, I] = landscape_panel(x_tr, y_tr, multiclass_hinge, config, x_eval=x_tr[:n_eval], y_eval=y_tr[:n_eval],
-                                         x_test=x_te, y_test=y_te)
-
-
-def jensen(p, view: str) -> float:
-    """The Jensen gap at the centre of the plane, in units of the zero function's loss."""
-    return p.views[view].jensen_gap / p.zero_loss
-
-
-summary = pd.DataFrame([{
-    "row": ROWS[key][0], "I": I, "parameters": n_parameters(I, ROWS[key][1]),
-    "train loss": np.round(p.train.loss.cpu().numpy(), 3), "train acc.": np.round(p.accuracy_train, 3),
-    "test acc.": np.round(p.accuracy_test, 3),
-    "Jensen gap, as trained": jensen(p, "none"), "Jensen gap, aligned": jensen(p, "aligned"),
-    "barrier, as trained": p.views["none"].barriers.max() / p.zero_loss,
-    "barrier, aligned": p.views["aligned"].barriers.max() / p.zero_loss,
-    "score, as trained": p.views["none"].score.max, "score, aligned": p.views["aligned"].score.max,
-    "train s": p.train.seconds, "planes s": p.views["none"].eval_seconds + p.views["aligned"].eval_seconds}
-    for (key, I), p in panels.items()]).set_index(["row", "I"])
-display(summary.style.format({"parameters": "{:,}", "Jensen gap, as trained": "{:.3f}", "Jensen gap, aligned": "{:.3f}",
-                              "barrier, as trained": "{:.3f}", "barrier, aligned": "{:.3f}",
-                              "score, as trained": "{:.3f}", "score, aligned": "{:.3f}", "train s": "{:.1f}",
-                              "planes s": "{:.2f}"}))
+widths = fig4_widths(rows, Is_shallow, Is_deep)               # the I of each row
+panels = fig4_panels(sets, widths, seed=seed, steps=steps, lr=lr, G=G, margin=margin, batch_size=batch_size,
+                     bench_G=bench_G, branch_chunk=branch_chunk, n_probe=n_probe, bench_branches=bench_branches,
+                     n_eval=n_eval, device=dev, progress=progress)
+display(fig4_summary(panels).style.format({
+    "parameters": "{:,}", "Jensen gap, as trained": "{:.3f}", "Jensen gap, aligned": "{:.3f}",
+    "barrier, as trained": "{:.3f}", "barrier, aligned": "{:.3f}", "score, as trained": "{:.3f}",
+    "score, aligned": "{:.3f}", "train s": "{:.1f}", "planes s": "{:.2f}"}))
 
 # %% [markdown]
 # ## The three rows of Figure 4
@@ -154,36 +126,13 @@ display(summary.style.format({"parameters": "{:,}", "Jensen gap, as trained": "{
 # values, in the far corners of the deep networks' planes, get the top colour).
 
 # %%
-def draw(view: str):
-    ncol = max(len(Is_deep if key == "cifar_deep" else Is_shallow) for key in rows)
-    fig, axes = subplots(ncol, len(rows), width=2.5, height=2.4, squeeze=False)
-    for r, key in enumerate(rows):
-        Is = Is_deep if key == "cifar_deep" else Is_shallow
-        for c in range(ncol):
-            ax = axes[r, c]
-            if c >= len(Is):
-                ax.axis("off")
-                continue
-            p = panels[key, Is[c]]
-            v = p.views[view]
-            top = min(float(v.surface.max()), 2 * p.zero_loss)     # far corners of deep nets would swamp the scale
-            ax.contourf(v.grid, v.grid, np.minimum(v.surface, top), levels=np.linspace(v.surface.min(), top, 21),
-                        cmap="viridis")
-            ax.plot(v.points[:, 0], v.points[:, 1], "w*", ms=7, mec="k", mew=0.5)
-            ax.plot([0], [0], "r+", ms=7)
-            ax.set(title=f"I = {Is[c]:,}: gap {jensen(p, view):.2f}", xticks=[], yticks=[], aspect="equal")
-            if c == 0:
-                ax.set_ylabel(ROWS[key][0].replace(", ", ",\n"), fontsize=8)
-    return fig
-
-
-draw("none");
+figures.fig4_planes(panels, widths, "none");
 
 # %% [markdown]
 # The same solutions after alignment (red cross: the centre of the plane):
 
 # %%
-draw("aligned");
+figures.fig4_planes(panels, widths, "aligned");
 
 # %% [markdown]
 # ## Throughput of the plane evaluator against the per-point baseline
@@ -194,11 +143,7 @@ draw("aligned");
 # kernel of `companion.landscapes.plane_kernel` (one hidden layer, on a CPU with a C compiler), `torch` the rest.
 
 # %%
-bench = pd.DataFrame([{"row": ROWS[key][0], "I": I, "device": describe_device(dev), "engine": p.bench.engine,
-                       "fast (points·examples/s)": bench_G**2 * p.n_eval / p.bench.fast_seconds,
-                       "per-point (points·examples/s)": bench_G**2 * p.n_eval / p.bench.naive_seconds,
-                       "speed-up": p.bench.speedup, "rel. difference": p.bench.max_rel_diff}
-                      for (key, I), p in panels.items() if p.bench is not None]).set_index(["row", "I"])
+bench = fig4_bench(panels, device=dev)
 display(bench.style.format({"fast (points·examples/s)": "{:.2e}", "per-point (points·examples/s)": "{:.2e}",
                             "speed-up": "{:.1f}×", "rel. difference": "{:.1e}"}))
 
@@ -207,13 +152,11 @@ display(bench.style.format({"fast (points·examples/s)": "{:.2e}", "per-point (p
 #
 # Not run here: the `paper` preset's widest deep CIFAR-10 network has 1.24 billion parameters. Its pipeline (train,
 # plane, evaluate, measures, align, accuracy) was profiled on this project's 2-core CPU machine at growing I with
-# `companion.landscapes.pipeline.profile_stages` (20 SGD steps on 2,000 examples, a 5×5 grid; one fresh process per
+# `companion.landscapes.profile.profile_stages` (20 SGD steps on 2,000 examples, a 5×5 grid; one fresh process per
 # I) and recorded with the package (`recorded_profile()`); straight lines through it (`fit_scaling`) give the
 # I = 50,000 row below. `companion plan --preset paper` prints the same row's estimate on a GPU.
 
 # %%
-from companion.landscapes.pipeline import fit_scaling, recorded_profile
-
 profile = recorded_profile()
 totals = profile[profile.stage == "total"].set_index("I")[["seconds", "peak_gib"]]
 scaling = fit_scaling(profile).set_index("stage")
@@ -234,42 +177,11 @@ display(scaling[["s_per_1000_branches", "gib_per_1000_branches", "seconds_at_tar
 # aligned ≤ as trained at every I.
 
 # %%
-for key in rows:
-    name = ROWS[key][0]
-    Is = Is_deep if key == "cifar_deep" else Is_shallow
-    p = panels[key, Is[-1]]
-    x_tr = sets[key][0][:n_probe].to(dev)
-    with torch.no_grad():
-        before = forward(p.train.layers, x_tr, scale="mean", branch_chunk=branch_chunk)
-        after = forward(align_to_first(p.train.layers, x_tr, branch_chunk=branch_chunk or 4096), x_tr, scale="mean",
-                        branch_chunk=branch_chunk)
-    claims.close(f"{key}_fast_equals_naive", f"{name}, I = {Is[-1]:,}: fast plane evaluator = per-point forward "
-                 "(largest relative difference, float64)", p.bench.max_rel_diff, 0.0, 1e-5)
-    claims.close(f"{key}_alignment_keeps_functions", f"{name}, I = {Is[-1]:,}: aligning relabels units only — largest "
-                 "change of any output, relative to the largest output (float32)",
-                 float((after - before).abs().max() / before.abs().max()), 0.0, 1e-5)
-    b = p.views["none"].barriers / p.zero_loss
-    claims.finding(f"{key}_almost_convex", f"{name}: P1 reads the plane at I = {Is[-1]:,} as 'almost convex' — mean "
-                   "segment barrier (as trained) ÷ zero-function loss; interval: smallest and largest of the three "
-                   "pairs of one triple", estimate=float(b.mean()), low=float(b.min()), high=float(b.max()),
-                   region=(None, near_zero))
-    claims.true(f"{key}_alignment_lowers_the_barrier", f"{name}: the Jensen gap after alignment is at most the gap as "
-                f"trained, at every I in {Is}",
-                all(jensen(panels[key, I], "aligned") <= jensen(panels[key, I], "none") for I in Is))
+for kind, spec in fig4_claims(panels, sets, widths, n_probe=n_probe, branch_chunk=branch_chunk, near_zero=near_zero,
+                              device=dev):
+    getattr(claims, kind)(**spec)
 claims.save()
-
-first_last = {}
-for key in set(ROWS) - set(rows):       # rows not run this time (a `rows` override): the page says so
-    first_last.update({f"{key}_{v}_{e}": float("nan") for v in ("none", "aligned") for e in ("first", "last")})
-    first_last.update({f"{key}_Ilast": "—", f"{key}_aligned_trend": "was not run"})
-for key in rows:
-    Is = Is_deep if key == "cifar_deep" else Is_shallow
-    for view in ("none", "aligned"):
-        first_last[f"{key}_{view}_first"] = jensen(panels[key, Is[0]], view)
-        first_last[f"{key}_{view}_last"] = jensen(panels[key, Is[-1]], view)
-    first_last[f"{key}_Ilast"] = Is[-1]
-    falls = first_last[f"{key}_aligned_last"] < first_last[f"{key}_aligned_first"]
-    first_last[f"{key}_aligned_trend"] = "falls" if falls else "does not fall"
+first_last = fig4_trends(panels, widths)
 glue_many("rl", total=time.perf_counter() - t_start, preset=preset, device=describe_device(dev), n_train=n_train,
           n_test=n_test, n_eval=n_eval, steps=steps, G=G, n_probe=n_probe, near_zero=near_zero,
           deep_max=Is_deep[-1], rows=", ".join(rows), speed_min=bench["speed-up"].min(),

@@ -49,19 +49,15 @@ near_zero = 0.1
 import time
 
 import numpy as np
-import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from companion.landscapes import landscape as ls
 from companion.core.data import synthetic_teacher
 from companion.core.devices import describe_device
-from companion.training.losses import tau_hinge
-from companion.training.nets import n_parameters
-from companion.landscapes.pipeline import PanelConfig, landscape_panel
-from companion.core.plotting import COLORS, subplots
-from companion.book.runtime import glue_many, progress, start_chapter
 from companion.core.stats import spearman
+from companion.landscapes import figures
+from companion.landscapes.pipeline import fig1_claims, fig1_measures, fig1_panels, fig1_summary
+from companion.book.runtime import glue_many, progress, start_chapter
 
 t_start = time.perf_counter()
 ds = synthetic_teacher(n=n, d=10, hidden=11, seed=seed)
@@ -82,33 +78,14 @@ x, y = ds.x.to(dev, torch.float32), ds.y.to(dev, torch.float32)
 # solutions with a margin of `margin` of their extent — **this window is a plotting choice**.
 
 # %%
-panels = {}
-for I in progress(Is, "widths I"):
-    config = PanelConfig(I=I, widths=(10, 1, 1), seeds=tuple(seed * 1000 + 100 + k for k in range(3)), steps=steps,
-                         lr=lr0 * I, G=G, margin=margin, scale="mean", parametrization="mean", bench_G=bench_G,
-                         device=device)
-    panels[I] = landscape_panel(x, y, tau_hinge, config)
-
-rows = [{"I": I, "parameters": n_parameters(I, (10, 1, 1)), "train losses": np.round(p.train.loss.cpu().numpy(), 5),
-         "train accuracy": np.round(p.accuracy_train, 3), "train s": p.train.seconds,
-         "Jensen gap / L(0)": p.main.jensen_gap / p.zero_loss, "barriers / L(0)": np.round(p.main.barriers / p.zero_loss, 3),
-         "score (max)": p.score.max,
-         "score (mean)": p.score.mean, f"{G}×{G} grid s": p.eval_seconds, "fast/naive rel. diff": p.bench.max_rel_diff,
-         f"speed-up on {bench_G}×{bench_G}": p.bench.speedup} for I, p in panels.items()]
-summary = pd.DataFrame(rows).set_index("I")
-display(summary.style.format({"train s": "{:.1f}", "Jensen gap / L(0)": "{:.3f}", "score (max)": "{:.3f}", "score (mean)": "{:.4f}", f"{G}×{G} grid s": "{:.2f}",
-                              "fast/naive rel. diff": "{:.1e}", f"speed-up on {bench_G}×{bench_G}": "{:.1f}×"}))
+panels = fig1_panels(x, y, Is, seed=seed, steps=steps, lr0=lr0, G=G, margin=margin, bench_G=bench_G, device=dev,
+                     progress=progress)
+display(fig1_summary(panels, G=G, bench_G=bench_G).style.format({
+    "train s": "{:.1f}", "Jensen gap / L(0)": "{:.3f}", "score (max)": "{:.3f}", "score (mean)": "{:.4f}",
+    f"{G}×{G} grid s": "{:.2f}", "fast/naive rel. diff": "{:.1e}", f"speed-up on {bench_G}×{bench_G}": "{:.1f}×"}))
 
 # %%
-fig, axes = subplots(len(Is), width=3.1, height=3.0)
-for ax, (I, p) in zip(np.atleast_1d(axes), panels.items()):
-    g = p.grid
-    cs = ax.contourf(g, g, p.surface, levels=25, cmap="viridis")
-    ax.contour(g, g, p.surface, levels=25, colors="k", linewidths=0.25, alpha=0.5)
-    ax.plot(p.plane.points[:, 0], p.plane.points[:, 1], "w*", ms=9, mec="k", mew=0.5)
-    ax.set(title=f"I = {I}: barrier {p.main.barriers.max() / p.zero_loss:.3f}", xlabel="α", ylabel="β" if I == Is[0] else "",
-           aspect="equal")
-fig.colorbar(cs, ax=np.atleast_1d(axes)[-1], shrink=0.8, label="hinge loss");
+figures.fig1_planes(panels);
 
 # %% [markdown]
 # For interactive readers, a 3-D view of any panel:
@@ -133,25 +110,16 @@ if interactive:
 # ## Claims
 
 # %%
-bars = {I: p.main.barriers / p.zero_loss for I, p in panels.items()}
-gaps = np.array([panels[I].main.jensen_gap / panels[I].zero_loss for I in Is])
-scores = np.array([panels[I].score.max for I in Is])
-rho, _ = spearman(np.array(Is), scores)
-wide = np.array([ls.score_vs_window(p.plane, x, y, tau_hinge, [6 * p.grid[-1] / p.plane.unit], G=G, scale="mean")[0].max
-                 for p in panels.values()])                       # the same solutions on a window 6× wider
-rho_wide, _ = spearman(np.array(Is), wide)
-for I, p in panels.items():
-    claims.close(f"fast_equals_naive_I{I}", f"I = {I}: fast plane evaluator = per-point forward (largest relative "
-                 "difference, float64)", p.bench.max_rel_diff, 0.0, 1e-5)
-top = bars[Is[-1]]
-claims.finding("fig1_barrier", f"P1 Fig 1: 'no non-convexity' at I = {Is[-1]} — mean of the three segment barriers of "
-               "one triple ÷ zero-function loss; interval: smallest and largest of the three pairs (one triple; the "
-               "seed-triple intervals are in landscape_verdict)", estimate=float(top.mean()), low=float(top.min()),
-               high=float(top.max()), region=(None, near_zero))
+m = fig1_measures(panels, x, y, G=G)                 # gaps, barriers, scores; the score on a window 6× wider
+rho, _ = spearman(np.array(Is), m["scores"])
+rho_wide, _ = spearman(np.array(Is), m["wide"])
+for kind, spec in fig1_claims(panels, near_zero=near_zero):
+    getattr(claims, kind)(**spec)
 claims.save()
-glue_many("sl", Imin=Is[0], Imax=Is[-1], s_first=scores[0], s_last=scores[-1], rho=rho, near_zero=near_zero,
-          w_first=wide[0], w_last=wide[-1], rho_wide=rho_wide,
-          g_first=gaps[0], g_last=gaps[-1], b_first=bars[Is[0]].max(), b_last=top.max(), b_low=top.min(),
+top = m["barriers"][-1]
+glue_many("sl", Imin=Is[0], Imax=Is[-1], s_first=m["scores"][0], s_last=m["scores"][-1], rho=rho,
+          near_zero=near_zero, w_first=m["wide"][0], w_last=m["wide"][-1], rho_wide=rho_wide, g_first=m["gaps"][0],
+          g_last=m["gaps"][-1], b_first=m["barriers"][0].max(), b_last=top.max(), b_low=top.min(),
           outcome=claims.findings()[0].outcome, speed_max=max(p.bench.speedup for p in panels.values()),
           speed_min=min(p.bench.speedup for p in panels.values()), engine=panels[Is[-1]].bench.engine, bench_G=bench_G,
           total=time.perf_counter() - t_start, preset=preset, device=describe_device(dev), G=G, steps=steps)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from companion.duality import deep_linear as dl
-from companion.landscapes import landscape as ls
+from companion.landscapes import evaluate as ev, plane as pl
 from companion.training import onehidden as oh
 from companion.training.losses import multiclass_hinge, tau_hinge
 from companion.training.nets import forward, init_branches
@@ -56,8 +56,8 @@ def test_plane_evaluator(d, out):
 
     def run(dev):
         sols = init_branches(3, 20, (d, 4, out), seed=3, device=dev, dtype=torch.float64)
-        plane = ls.plane_from_solutions(sols)
-        return ls.evaluate_fast(plane, x.to(dev), y.to(dev), loss, grid, grid, scale="mean")
+        plane = pl.plane_from_solutions(sols)
+        return ev.evaluate_fast(plane, x.to(dev), y.to(dev), loss, grid, grid, scale="mean")
     close(*both(run), 1e-10)
 
 

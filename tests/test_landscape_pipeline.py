@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from companion.landscapes import landscape as ls
 from companion.core.data import synthetic_teacher
 from companion.training.losses import multiclass_hinge, tau_hinge
 from companion.training.nets import flatten, forward, init_branches, n_parameters
@@ -66,7 +65,7 @@ def test_panel_config_refuses_bad_settings():
 
 def test_profile_stages_and_scaling_fit():
     """A tiny profile: every stage of the panel timed at each I, and lines through ≥ 3 widths."""
-    from companion.landscapes.pipeline import fit_scaling, profile_stages
+    from companion.landscapes.profile import fit_scaling, profile_stages
 
     t = profile_stages([2, 4, 6], widths=(6, 3, 3, 2), n_train=60, n_eval=30, n_probe=20, steps=3, batch_size=16,
                        G=3, K=3, branch_chunk=4)
@@ -90,7 +89,7 @@ def test_profile_stages_and_scaling_fit():
 def test_the_recorded_paper_scale_profile():
     """The measured table behind the README's "Paper scale": every stage at every recorded I, consistent totals,
     and the extrapolation to I = 50,000 the README quotes."""
-    from companion.landscapes.pipeline import fit_scaling, recorded_profile
+    from companion.landscapes.profile import fit_scaling, recorded_profile
 
     t = recorded_profile()
     assert list(t.columns) == ["I", "stage", "seconds", "peak_gib"]

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from companion.landscapes import landscape as ls
 from companion.core.data import synthetic_teacher
 from companion.training.losses import multiclass_hinge, tau_hinge
 from companion.training.nets import flatten, forward, init_branches, n_parameters

@@ -91,7 +91,7 @@ def test_the_peak_model_against_the_recorded_profile():
     # landscape_pipeline.profile_stages' defaults (I branches 3072-8-8-8-10, 2,000 examples, batches of 128,
     # G = 5, n_eval = n_probe = 500, chunks of 2,048), measured on the 2-core CPU machine (resident memory): the
     # model counts what is alive, not what the allocator keeps, and stays within 0.7–1.1 of the measured peak
-    from companion.landscapes.pipeline import recorded_profile
+    from companion.landscapes.profile import recorded_profile
 
     t = recorded_profile()
     for I, gib in t[t["stage"] == "total"].set_index("I")["peak_gib"].items():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from companion.landscapes import landscape as ls
+from companion.landscapes import evaluate as ev, plane as pl
 from companion.landscapes import plane_kernel as rk
 from companion.training.losses import multiclass_hinge
 from companion.training.nets import init_branches
@@ -94,14 +94,14 @@ def test_without_a_compiler_the_evaluator_falls_back_to_torch(monkeypatch, tmp_p
     try:
         assert not rk.available() and "no C compiler" in rk.why_unavailable()
         L = init_branches(3, 4, (5, 3, 2), seed=0, device="cpu", dtype=torch.float64)
-        plane = ls.plane_from_solutions(L)
+        plane = pl.plane_from_solutions(L)
         x = torch.randn(30, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
         y = torch.arange(30) % 2
         g = np.linspace(-1, 1, 3)
-        assert ls.fast_engine(plane) == "torch"
-        np.testing.assert_allclose(ls.evaluate_fast(plane, x, y, multiclass_hinge, g, g),
-                                   ls.evaluate_naive(plane, x, y, multiclass_hinge, g, g), rtol=1e-10)
+        assert ev.fast_engine(plane) == "torch"
+        np.testing.assert_allclose(ev.evaluate_fast(plane, x, y, multiclass_hinge, g, g),
+                                   ev.evaluate_naive(plane, x, y, multiclass_hinge, g, g), rtol=1e-10)
         with pytest.raises(ValueError, match="no C compiler"):
-            ls.evaluate_fast(plane, x, y, multiclass_hinge, g, g, engine="compiled")
+            ev.evaluate_fast(plane, x, y, multiclass_hinge, g, g, engine="compiled")
     finally:
         rk._library.cache_clear()

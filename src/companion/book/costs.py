@@ -16,7 +16,8 @@ from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
 from companion.book.work import F32, F64, Work
-from companion.landscapes.landscape import BLOCK_ENTRIES, EVAL_BLOCK, EXAMPLE_BLOCK_CPU
+from companion.landscapes.evaluate import EVAL_BLOCK, EXAMPLE_BLOCK_CPU
+from companion.landscapes.plane import BLOCK_ENTRIES
 from companion.landscapes.pipeline import FIG4_ROWS
 from companion.training.nets import example_chunk_for, n_parameters
 

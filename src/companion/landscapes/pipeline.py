@@ -10,29 +10,37 @@ at a time (3 more: centre and two axes; dropped after its surface unless ``keep_
 at most one layer of one network (the plane's construction, a segment's axis) or one branch chunk (the
 evaluators, training). The aligned view relabels the solutions in place and undoes it exactly afterwards.
 So the peak is about 6N + 1N = 35 GB plus the evaluator's buffers, against 18N = 90 GB before.
-:func:`profile_stages` measures each stage's time and peak memory.
+:func:`companion.landscapes.profile.profile_stages` measures each stage's time and peak memory.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable, ContextManager, Literal, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager, Literal, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
-from companion.landscapes import landscape as ls
-from companion.training.losses import LossFn
-from companion.training.nets import Scale, example_chunk_for, forward, init_branches
-from companion.landscapes.symmetry import align_to_first, match_to_first, relabel_
+from companion.core import seeds
+from companion.core.devices import Device, describe_device
+from companion.landscapes.evaluate import Benchmark, benchmark_plane, evaluate_fast
+from companion.landscapes.measures import (Score, jensen_gaps, nonconvexity_score, score_vs_window, segment_barriers,
+                                          zero_loss)
+from companion.landscapes.plane import Plane, grid_for, plane_from_solutions
+from companion.training.losses import LossFn, multiclass_hinge, tau_hinge
+from companion.training.nets import Scale, example_chunk_for, forward, init_branches, n_parameters
+from companion.landscapes.symmetry import alignment_change, match_to_first, relabel_
 from companion.training.train import SGDConfig, TrainResult, train
 
 View = Literal["none", "aligned"]
 Stage = Callable[[str], ContextManager]
+#: a claim for the chapter to record: (``"close"`` | ``"true"`` | ``"finding"``, the keyword arguments of that
+#: method of :class:`companion.book.claims.Claims`), in the order they are recorded
+ClaimSpec = tuple[Literal["close", "true", "finding"], dict[str, Any]]
+Progress = Callable[..., Any]
 
 
 def _no_stage(name: str) -> ContextManager:
@@ -42,12 +50,12 @@ def _no_stage(name: str) -> ContextManager:
 
 @dataclass
 class PlaneView:
-    plane: ls.Plane | None      # the plane's weights (None when not kept: 3 networks' worth at huge I)
+    plane: Plane | None      # the plane's weights (None when not kept: 3 networks' worth at huge I)
     points: np.ndarray          # (3, 2) the solutions' plane coordinates
     unit: float                 # ‖θ₃‖ in plane coordinates
     grid: np.ndarray            # (G,) coordinates on both axes
     surface: np.ndarray         # (G, G) loss on the evaluation set
-    score: ls.Score
+    score: Score
     jensen_gap: float           # L(centre) − mean of the three solutions' losses (≤ 0 if L is convex)
     barriers: np.ndarray        # (3,) largest barrier along θ₁→θ₂, θ₁→θ₃, θ₂→θ₃ (≥ 0; 0 if L is convex on them)
     eval_seconds: float         # evaluating the surface (and aligning, for "aligned")
@@ -60,7 +68,7 @@ class Panel:
     train: TrainResult
     accuracy_train: np.ndarray  # (3,)
     accuracy_test: np.ndarray   # (3,) (nan without a test set)
-    bench: ls.Benchmark | None  # fast vs per-point on a small grid, float64 (None if not asked)
+    bench: Benchmark | None  # fast vs per-point on a small grid, float64 (None if not asked)
     n_eval: int
     zero_loss: float            # the loss of the zero function on the evaluation set (a scale for barriers)
 
@@ -69,7 +77,7 @@ class Panel:
         return next(iter(self.views.values()))
 
     @property
-    def plane(self) -> ls.Plane | None:
+    def plane(self) -> Plane | None:
         return self.main.plane
 
     @property
@@ -81,12 +89,20 @@ class Panel:
         return self.main.surface
 
     @property
-    def score(self) -> ls.Score:
+    def score(self) -> Score:
         return self.main.score
 
     @property
     def eval_seconds(self) -> float:
         return self.main.eval_seconds
+
+    def gap(self, view: View = "none") -> float:
+        """The Jensen gap at the centre of ``view``'s plane ÷ the zero function's loss."""
+        return self.views[view].jensen_gap / self.zero_loss
+
+    def barriers(self, view: View = "none") -> np.ndarray:
+        """(3,) the segment barriers of ``view`` ÷ the zero function's loss."""
+        return self.views[view].barriers / self.zero_loss
 
 
 def accuracy(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, *, scale: Scale = "sum",
@@ -121,24 +137,24 @@ def plane_view(solutions: Sequence[torch.Tensor], view: View, x: torch.Tensor, y
     do not depend on the grid). ``x_probe``: inputs for aligning (default: x). The aligned view relabels
     ``solutions`` in place and restores them exactly before returning. ``keep_plane``: keep the plane's
     weights in the result (3 networks' worth); else only its coordinates. ``stage``: a hook timing the
-    stages ``align``, ``plane``, ``evaluate``, ``measures`` (:func:`profile_stages`)."""
+    stages ``align``, ``plane``, ``evaluate``, ``measures`` (:func:`companion.landscapes.profile.profile_stages`)."""
     if view not in ("none", "aligned"):
         raise ValueError(f"unknown view {view!r}: choose 'none' or 'aligned'")
     t0 = time.perf_counter()
     with (_aligned(solutions, x if x_probe is None else x_probe, branch_chunk, stage) if view == "aligned"
           else contextlib.nullcontext(solutions)) as sols:
         with stage("plane"):
-            plane = ls.plane_from_solutions(sols)
-        g = ls.grid_for(plane, G, margin=margin)
+            plane = plane_from_solutions(sols)
+        g = grid_for(plane, G, margin=margin)
         with stage("evaluate"):
-            surf = ls.evaluate_fast(plane, x, y, loss_fn, g, g, scale=scale, branch_chunk=branch_chunk)
+            surf = evaluate_fast(plane, x, y, loss_fn, g, g, scale=scale, branch_chunk=branch_chunk)
         points, unit = plane.points, plane.unit
         plane = plane if keep_plane else None
         with stage("measures"):
-            gap = float(ls.jensen_gaps(sols, x, y, loss_fn, scale=scale, branch_chunk=branch_chunk)[0])
-            bars = ls.segment_barriers(sols, x, y, loss_fn, K=K, scale=scale, branch_chunk=branch_chunk)[0]
+            gap = float(jensen_gaps(sols, x, y, loss_fn, scale=scale, branch_chunk=branch_chunk)[0])
+            bars = segment_barriers(sols, x, y, loss_fn, K=K, scale=scale, branch_chunk=branch_chunk)[0]
     return PlaneView(plane=plane, points=points, unit=unit, grid=g, surface=surf,
-                     score=ls.nonconvexity_score(surf, g, g), jensen_gap=gap, barriers=bars,
+                     score=nonconvexity_score(surf, g, g), jensen_gap=gap, barriers=bars,
                      eval_seconds=time.perf_counter() - t0)
 
 
@@ -173,7 +189,7 @@ class PanelConfig:
     bench_G: int = 0
     bench_branches: int | None = None
     keep_planes: bool = True
-    device: str = "auto"
+    device: Device = "cpu"
     dtype: torch.dtype = torch.float32
 
     def __post_init__(self) -> None:
@@ -209,15 +225,15 @@ class PanelConfig:
                          example_chunk=self.example_chunk)
 
 
-def _bench(plane: ls.Plane, grid: np.ndarray, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
-           config: PanelConfig) -> ls.Benchmark:
+def _bench(plane: Plane, grid: np.ndarray, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
+           config: PanelConfig) -> Benchmark:
     """Both evaluators, float64, on a bench_G×bench_G grid over the main view's window, on the first
     ``bench_branches`` branches (a float64 copy of three planes' worth of weights: bounded for huge I)."""
     k = config.bench_branches or config.I
-    p64 = ls.Plane(*[[W[:, :k].double() for W in part] for part in (plane.center, plane.d1, plane.d2)], plane.points)
+    p64 = Plane(*[[W[:, :k].double() for W in part] for part in (plane.center, plane.d1, plane.d2)], plane.points)
     gb = np.linspace(grid[0], grid[-1], config.bench_G)
     y64 = y.double() if y.is_floating_point() else y
-    return ls.benchmark_plane(p64, x.double(), y64, loss_fn, gb, gb, scale=config.scale)[1]
+    return benchmark_plane(p64, x.double(), y64, loss_fn, gb, gb, scale=config.scale)[1]
 
 
 def landscape_panel(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, config: PanelConfig, *,
@@ -227,7 +243,7 @@ def landscape_panel(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, config: P
     """Train 3 networks as one batch on (x, y) (:class:`PanelConfig`), then evaluate the loss on the plane
     through them on a G×G grid over (x_eval, y_eval) (default: the training data) and score it, once per view.
     (x_test, y_test): test accuracy. ``stage``: a hook timing the stages ``init``, ``train``, ``align``,
-    ``plane``, ``evaluate``, ``measures``, ``bench``, ``accuracy`` (:func:`profile_stages`)."""
+    ``plane``, ``evaluate``, ``measures``, ``bench``, ``accuracy`` (:func:`companion.landscapes.profile.profile_stages`)."""
     c = config
     with stage("init"):
         L0 = init_branches(3, c.I, c.widths, seed=list(c.seeds), device=c.device, dtype=c.dtype,
@@ -254,7 +270,7 @@ def landscape_panel(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, config: P
         acc_tr = accuracy(r.layers, x, y, **chunks)
         acc_te = (accuracy(r.layers, x_test.to(dev, c.dtype), y_test.to(dev), **chunks) if x_test is not None
                   else np.full(3, np.nan))
-    zero = ls.zero_loss(loss_fn, ye, r.layers[-1].shape[2], dtype=c.dtype)
+    zero = zero_loss(loss_fn, ye, r.layers[-1].shape[2], dtype=c.dtype)
     return Panel(I=c.I, views=out, train=r, accuracy_train=acc_tr, accuracy_test=acc_te, bench=bench,
                  n_eval=int(xe.shape[0]), zero_loss=zero)
 
@@ -309,139 +325,165 @@ def fig4_data(rows: Sequence[str], *, n_train: int, n_test: int, seed: int, data
     return sets, used
 
 
-# ---- where the time and the memory go: per-stage profile of a panel, and its scaling in I ----
+# ---- P1 Figure 1 (synthetic_landscape): one panel per width on the synthetic teacher set ----
 
-def _rss_bytes() -> int:
-    """This process's resident memory now (Linux: /proc/self/statm; elsewhere its peak so far)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        import resource
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-@dataclass
-class StageRecorder:
-    """A stage hook (:data:`Stage`) recording, per stage, the wall time (summed over its calls) and the peak
-    memory during it: on a CPU the process's resident memory, sampled every ``interval`` seconds by a thread;
-    on CUDA the peak of allocated device memory. Rows: dicts (I, stage, seconds, peak_gib)."""
-
-    device: torch.device
-    I: int = 0
-    interval: float = 0.005
-    rows: list[dict] = field(default_factory=list)
-
-    @contextlib.contextmanager
-    def __call__(self, name: str):
-        cuda = self.device.type == "cuda"
-        peak, stop = [_rss_bytes()], threading.Event()
-
-        def sample() -> None:
-            while not stop.wait(self.interval):
-                peak[0] = max(peak[0], _rss_bytes())
-
-        if cuda:
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-        else:
-            watcher = threading.Thread(target=sample, daemon=True)
-            watcher.start()
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            if cuda:
-                torch.cuda.synchronize(self.device)
-                top = torch.cuda.max_memory_allocated(self.device)
-            else:
-                stop.set()
-                watcher.join()
-                top = max(peak[0], _rss_bytes())
-            self._add(name, time.perf_counter() - t0, top / 2**30)
-
-    def _add(self, name: str, seconds: float, peak_gib: float) -> None:
-        for row in self.rows:
-            if row["I"] == self.I and row["stage"] == name:
-                row["seconds"] += seconds
-                row["peak_gib"] = max(row["peak_gib"], peak_gib)
-                return
-        self.rows.append({"I": self.I, "stage": name, "seconds": seconds, "peak_gib": peak_gib})
+def fig1_panels(x: torch.Tensor, y: torch.Tensor, Is: Sequence[int], *, seed: int, steps: int, lr0: float, G: int,
+                margin: float, bench_G: int, device: Device = "cpu", progress: Progress | None = None) -> dict[int, Panel]:
+    """Figure 1's panels, one per width I in ``Is``: three networks of I one-unit branches (widths (10, 1, 1),
+    f = mean of branches) from seeds ``seed·1000 + 100 + k`` (seed layout ``"fig1_triple"``), trained by
+    full-batch gradient descent at rate ``lr0``·I for at most ``steps`` steps on (x (n, 10), y (n,) ±1) with
+    the hinge loss (τ = 1), the plane through them on a G×G grid, and both evaluators on a bench_G×bench_G grid."""
+    triple = tuple(seeds.derive_many(seed, "fig1_triple", "solution", 3))
+    panels = {}
+    for I in (progress(Is, "widths I") if progress else Is):
+        config = PanelConfig(I=I, widths=(10, 1, 1), seeds=triple, steps=steps, lr=lr0 * I, G=G, margin=margin,
+                             scale="mean", parametrization="mean", bench_G=bench_G, device=device)
+        panels[I] = landscape_panel(x, y, tau_hinge, config)
+    return panels
 
 
-def profile_stages(Is: Sequence[int], *, widths: Sequence[int] = (3072, 8, 8, 8, 10), n_train: int = 2000,
-                   n_eval: int = 500, n_probe: int = 500, steps: int = 20, batch_size: int = 128, G: int = 5,
-                   K: int = 21, branch_chunk: int | None = 2048, views: Sequence[View] = ("none", "aligned"),
-                   seed: int = 0, device: str = "cpu", progress: Callable | None = None):
-    """Per-stage wall time and peak memory of :func:`landscape_panel` at each width I in ``Is`` (default: the
-    deep CIFAR-10 row, 8-8-8 branches, with few steps and a small grid), on random Gaussian inputs and labels
-    (the costs do not depend on the values). Planes are not kept (as for the paper's I = 50,000).
-
-    Returns a pandas DataFrame with columns I, stage, seconds, peak_gib (see :class:`StageRecorder`) and one
-    row per I with stage ``"total"`` (summed time, largest peak). Fit with :func:`fit_scaling`.
-    """
-    import pandas as pd
-
-    from companion.core.devices import resolve_device
-    from companion.training.losses import multiclass_hinge
-
-    dev = resolve_device(device)
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n_train, widths[0], generator=g)
-    y = torch.randint(0, widths[-1], (n_train,), generator=g)
-    rec = StageRecorder(dev)
-    for I in (progress(Is, "I") if progress else Is):
-        rec.I = I
-        config = PanelConfig(I=I, widths=tuple(widths), seeds=(seed + 1, seed + 2, seed + 3), steps=steps,
-                             lr=0.05 * I, G=G, K=K, batch_size=batch_size, scale="mean", parametrization="mean",
-                             branch_chunk=branch_chunk, views=tuple(views), n_probe=n_probe, keep_planes=False,
-                             device=str(dev))
-        t0 = time.perf_counter()
-        landscape_panel(x, y, multiclass_hinge, config, x_eval=x[:n_eval], y_eval=y[:n_eval], stage=rec)
-        mine = [r for r in rec.rows if r["I"] == I]
-        rec.rows.append({"I": I, "stage": "total", "seconds": time.perf_counter() - t0,
-                         "peak_gib": max(r["peak_gib"] for r in mine)})
-    return pd.DataFrame(rec.rows)
+def fig1_summary(panels: Mapping[int, Panel], *, G: int, bench_G: int) -> pd.DataFrame:
+    """One row per width I of :func:`fig1_panels`: parameters, training losses, accuracies and time, the Jensen
+    gap and barriers (÷ zero loss), the score, the grid's evaluation time and the benchmark."""
+    return pd.DataFrame([{
+        "I": I, "parameters": n_parameters(I, (10, 1, 1)), "train losses": np.round(p.train.loss.cpu().numpy(), 5),
+        "train accuracy": np.round(p.accuracy_train, 3), "train s": p.train.seconds,
+        "Jensen gap / L(0)": p.gap(), "barriers / L(0)": np.round(p.barriers(), 3), "score (max)": p.score.max,
+        "score (mean)": p.score.mean, f"{G}×{G} grid s": p.eval_seconds, "fast/naive rel. diff": p.bench.max_rel_diff,
+        f"speed-up on {bench_G}×{bench_G}": p.bench.speedup} for I, p in panels.items()]).set_index("I")
 
 
-#: The recorded profile (:func:`recorded_profile`): package data beside this module.
-RECORDED_PROFILE = "paper_scale.csv"
+def fig1_measures(panels: Mapping[int, Panel], x: torch.Tensor, y: torch.Tensor, *, G: int,
+                  widen: float = 6.0) -> dict[str, np.ndarray]:
+    """Per width of :func:`fig1_panels` (in their order): ``gaps`` (K,) Jensen gaps, ``barriers`` (K, 3)
+    segment barriers (÷ zero loss), ``scores`` (K,) the score on the panel's window and ``wide`` (K,) the score
+    of the same plane on a G×G window ``widen`` times wider."""
+    return {"gaps": np.array([p.gap() for p in panels.values()]),
+            "barriers": np.array([p.barriers() for p in panels.values()]),
+            "scores": np.array([p.score.max for p in panels.values()]),
+            "wide": np.array([score_vs_window(p.plane, x, y, tau_hinge, [widen * p.grid[-1] / p.plane.unit], G=G,
+                                              scale="mean")[0].max for p in panels.values()])}
 
 
-def recorded_profile():
-    """The :func:`profile_stages` table measured for issue 17 ("paper scale"; its header says where and how):
-    the defaults at I = 1,000 … 25,000 on the project's 2-core CPU machine, one fresh process per I, as a
-    pandas DataFrame (columns I, stage, seconds, peak_gib). Fit it with :func:`fit_scaling`."""
-    from importlib import resources
+def fig1_claims(panels: Mapping[int, Panel], *, near_zero: float) -> list[ClaimSpec]:
+    """Figure 1's claims: fast = naive evaluator at every width, and the finding on the widest width's barriers
+    (one triple: estimate their mean, interval their smallest and largest) against "near zero" (≤ ``near_zero``)."""
+    I_top = list(panels)[-1]
+    top = panels[I_top].barriers()
+    return [("close", dict(id=f"fast_equals_naive_I{I}", description=f"I = {I}: fast plane evaluator = per-point "
+                           "forward (largest relative difference, float64)", measured=p.bench.max_rel_diff,
+                           reference=0.0, tolerance=1e-5)) for I, p in panels.items()] + [
+        ("finding", dict(id="fig1_barrier", description=f"P1 Fig 1: 'no non-convexity' at I = {I_top} — mean of the "
+                         "three segment barriers of one triple ÷ zero-function loss; interval: smallest and largest of "
+                         "the three pairs (one triple; the seed-triple intervals are in landscape_verdict)",
+                         estimate=float(top.mean()), low=float(top.min()), high=float(top.max()),
+                         region=(None, near_zero)))]
 
-    import pandas as pd
 
-    with resources.files("companion.landscapes").joinpath(RECORDED_PROFILE).open(encoding="utf-8") as f:
-        return pd.read_csv(f, comment="#")
+# ---- P1 Figure 4 (real_landscapes): one panel per row and width ----
+
+#: the Figure 4 rows whose widths are ``Is_deep`` in :func:`fig4_widths` (the others take ``Is_shallow``)
+DEEP_ROWS = ("cifar_deep",)
 
 
-def fit_scaling(table, target_I: int = 50_000):
-    """Per stage, least-squares lines seconds = a + b·I and peak_gib = c + e·I through the rows of a
-    :func:`profile_stages` table (at least 3 distinct I), and their values at ``target_I``: a DataFrame with
-    columns stage, s_per_1000_branches, seconds_at_target, gib_per_1000_branches, peak_gib_at_target,
-    max_rel_residual (the largest relative miss of either line on the measured points)."""
-    import pandas as pd
+def fig4_widths(rows: Sequence[str], Is_shallow: Sequence[int], Is_deep: Sequence[int]) -> dict[str, list[int]]:
+    """The widths I of each Figure 4 row run, in the order of ``rows``."""
+    return {key: list(Is_deep if key in DEEP_ROWS else Is_shallow) for key in rows}
 
-    rows = []
-    for name, part in table.groupby("stage", sort=False):
-        I = part["I"].to_numpy(float)
-        if len(np.unique(I)) < 3:
-            raise ValueError(f"stage {name!r}: need at least 3 distinct I to fit a line and see its error, got {sorted(set(I))}")
-        fit = {}
-        miss = 0.0
-        for col in ("seconds", "peak_gib"):
-            v = part[col].to_numpy(float)
-            b, a = np.polyfit(I, v, 1)
-            miss = max(miss, float(np.max(np.abs(a + b * I - v) / np.maximum(np.abs(v), 1e-9))))
-            fit[col] = (a, b)
-        rows.append({"stage": name, "s_per_1000_branches": 1000 * fit["seconds"][1],
-                     "seconds_at_target": fit["seconds"][0] + fit["seconds"][1] * target_I,
-                     "gib_per_1000_branches": 1000 * fit["peak_gib"][1],
-                     "peak_gib_at_target": fit["peak_gib"][0] + fit["peak_gib"][1] * target_I,
-                     "max_rel_residual": miss})
-    return pd.DataFrame(rows)
+
+def fig4_seeds(seed: int, row: int) -> tuple[int, ...]:
+    """The three solutions' seeds of the ``row``-th row run: ``seed·1000 + 10·row + k`` (layout ``"fig4_triple"``)."""
+    return tuple(seeds.derive_many(seed, "fig4_triple", "solution", 3, row=row))
+
+
+def fig4_panels(sets: Mapping[str, tuple], widths: Mapping[str, Sequence[int]], *, seed: int, steps: int, lr: float,
+                G: int, margin: float, batch_size: int, bench_G: int, branch_chunk: int | None, n_probe: int,
+                bench_branches: int | None, n_eval: int, device: Device = "cpu",
+                progress: Progress | None = None) -> dict[tuple[str, int], Panel]:
+    """Figure 4's panels, keyed (row, I): for each row of ``widths`` (:func:`fig4_widths`) and each of its I,
+    three networks of :data:`FIG4_ROWS`' widths (seeds :func:`fig4_seeds`) trained by minibatch SGD at rate
+    ``lr``·I on ``sets[row]`` = (x_train, y_train, x_test, y_test) (:func:`fig4_data`) with the 10-class hinge
+    loss, their plane as trained and aligned on the first ``n_eval`` training examples, and, at the row's widest
+    I, both evaluators on a bench_G×bench_G grid."""
+    panels = {}
+    for r, (key, Is) in enumerate(widths.items()):
+        x_tr, y_tr, x_te, y_te = sets[key]
+        for I in (progress(Is, key) if progress else Is):
+            config = PanelConfig(I=I, widths=FIG4_ROWS[key][1], seeds=fig4_seeds(seed, r), steps=steps, lr=lr * I, G=G,
+                                 margin=margin, batch_size=batch_size, scale="mean", parametrization="mean",
+                                 bench_G=bench_G if I == Is[-1] else 0, branch_chunk=branch_chunk,
+                                 views=("none", "aligned"), n_probe=n_probe, bench_branches=bench_branches,
+                                 keep_planes=False, device=device)
+            panels[key, I] = landscape_panel(x_tr, y_tr, multiclass_hinge, config, x_eval=x_tr[:n_eval],
+                                             y_eval=y_tr[:n_eval], x_test=x_te, y_test=y_te)
+    return panels
+
+
+def fig4_summary(panels: Mapping[tuple[str, int], Panel]) -> pd.DataFrame:
+    """One row per (row, I) of :func:`fig4_panels`: parameters, training loss and accuracies of the three
+    solutions, Jensen gap and largest barrier (÷ zero loss) and score as trained and aligned, and the seconds
+    spent training and on the planes."""
+    return pd.DataFrame([{
+        "row": FIG4_ROWS[key][0], "I": I, "parameters": n_parameters(I, FIG4_ROWS[key][1]),
+        "train loss": np.round(p.train.loss.cpu().numpy(), 3), "train acc.": np.round(p.accuracy_train, 3),
+        "test acc.": np.round(p.accuracy_test, 3),
+        "Jensen gap, as trained": p.gap("none"), "Jensen gap, aligned": p.gap("aligned"),
+        "barrier, as trained": p.barriers("none").max(), "barrier, aligned": p.barriers("aligned").max(),
+        "score, as trained": p.views["none"].score.max, "score, aligned": p.views["aligned"].score.max,
+        "train s": p.train.seconds, "planes s": p.views["none"].eval_seconds + p.views["aligned"].eval_seconds}
+        for (key, I), p in panels.items()]).set_index(["row", "I"])
+
+
+def fig4_bench(panels: Mapping[tuple[str, int], Panel], device: Device = "cpu") -> pd.DataFrame:
+    """The benchmarks of :func:`fig4_panels` (the widest I of each row): engine, throughput of both evaluators
+    (grid points × examples per second), speed-up and largest relative difference."""
+    return pd.DataFrame([{"row": FIG4_ROWS[key][0], "I": I, "device": describe_device(device), "engine": p.bench.engine,
+                          "fast (points·examples/s)": p.bench.fast_rate,
+                          "per-point (points·examples/s)": p.bench.naive_rate,
+                          "speed-up": p.bench.speedup, "rel. difference": p.bench.max_rel_diff}
+                         for (key, I), p in panels.items() if p.bench is not None]).set_index(["row", "I"])
+
+
+def fig4_claims(panels: Mapping[tuple[str, int], Panel], sets: Mapping[str, tuple], widths: Mapping[str, Sequence[int]],
+                *, n_probe: int, branch_chunk: int | None, near_zero: float, device: Device = "cpu") -> list[ClaimSpec]:
+    """Figure 4's claims, per row at its widest I: fast = naive evaluator; aligning keeps the functions
+    (:func:`companion.landscapes.symmetry.alignment_change` on the first ``n_probe`` training inputs); the finding
+    on the barriers as trained (one triple) against "near zero"; and, at every I, aligned gap ≤ gap as trained."""
+    out: list[ClaimSpec] = []
+    for key, Is in widths.items():
+        name, p = FIG4_ROWS[key][0], panels[key, Is[-1]]
+        x_probe = sets[key][0][:n_probe].to(device)
+        b = p.barriers("none")
+        out += [("close", dict(id=f"{key}_fast_equals_naive", description=f"{name}, I = {Is[-1]:,}: fast plane "
+                               "evaluator = per-point forward (largest relative difference, float64)",
+                               measured=p.bench.max_rel_diff, reference=0.0, tolerance=1e-5)),
+                ("close", dict(id=f"{key}_alignment_keeps_functions", description=f"{name}, I = {Is[-1]:,}: aligning "
+                               "relabels units only — largest change of any output, relative to the largest output "
+                               "(float32)", measured=alignment_change(p.train.layers, x_probe, branch_chunk=branch_chunk),
+                               reference=0.0, tolerance=1e-5)),
+                ("finding", dict(id=f"{key}_almost_convex", description=f"{name}: P1 reads the plane at I = {Is[-1]:,} "
+                                 "as 'almost convex' — mean segment barrier (as trained) ÷ zero-function loss; interval: "
+                                 "smallest and largest of the three pairs of one triple", estimate=float(b.mean()),
+                                 low=float(b.min()), high=float(b.max()), region=(None, near_zero))),
+                ("true", dict(id=f"{key}_alignment_lowers_the_barrier", description=f"{name}: the Jensen gap after "
+                              f"alignment is at most the gap as trained, at every I in {Is}",
+                              statement=all(panels[key, I].gap("aligned") <= panels[key, I].gap("none") for I in Is)))]
+    return out
+
+
+def fig4_trends(panels: Mapping[tuple[str, int], Panel], widths: Mapping[str, Sequence[int]]) -> dict[str, Any]:
+    """For the page's table: per row of :data:`FIG4_ROWS`, the Jensen gap (÷ zero loss) as trained and aligned at
+    the first and the widest I (``{row}_{view}_first``, ``…_last``), that I (``{row}_Ilast``) and whether the
+    aligned gap falls (``{row}_aligned_trend``); rows not run get NaN, "—" and "was not run"."""
+    out: dict[str, Any] = {}
+    for key in set(FIG4_ROWS) - set(widths):
+        out.update({f"{key}_{v}_{e}": float("nan") for v in ("none", "aligned") for e in ("first", "last")})
+        out.update({f"{key}_Ilast": "—", f"{key}_aligned_trend": "was not run"})
+    for key, Is in widths.items():
+        for view in ("none", "aligned"):
+            out[f"{key}_{view}_first"] = panels[key, Is[0]].gap(view)
+            out[f"{key}_{view}_last"] = panels[key, Is[-1]].gap(view)
+        out[f"{key}_Ilast"] = Is[-1]
+        falls = out[f"{key}_aligned_last"] < out[f"{key}_aligned_first"]
+        out[f"{key}_aligned_trend"] = "falls" if falls else "does not fall"
+    return out

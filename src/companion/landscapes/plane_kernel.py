@@ -1,6 +1,6 @@
 """The fused CPU step of the plane evaluator, ``plane_kernel.c``, compiled once per machine.
 
-For branches with one hidden layer, :func:`companion.landscapes.landscape.evaluate_fast` spends its per-point time on
+For branches with one hidden layer, :func:`companion.landscapes.evaluate.evaluate_fast` spends its per-point time on
 ``relu(P₀ + αP₁ + βP₂)`` (U × m activations) and on contracting them with the point's last layer (out × U).
 In torch these are an elementwise pass through memory and a GEMM with only ``out`` rows (half the machine's
 GEMM rate); the C kernel forms the activations in vector registers and contracts them at once, so they never

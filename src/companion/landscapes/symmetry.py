@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from companion.training.nets import Layers
+from companion.training.nets import Layers, Scale, forward
 
 
 def _standardize_rows(Z: torch.Tensor) -> torch.Tensor:
@@ -296,6 +296,18 @@ def align_to_first(layers: Sequence[torch.Tensor], x_probe: torch.Tensor, *, blo
     with torch.no_grad():
         relabel_(out, relabelling)
     return out
+
+
+def alignment_change(layers: Sequence[torch.Tensor], x: torch.Tensor, *, scale: Scale = "mean",
+                     branch_chunk: int | None = None) -> float:
+    """How much aligning changes the networks' functions: :func:`align_to_first` of ``layers`` (S, I, ·, ·) on
+    the probe inputs ``x`` (n, d), then the largest change of any output on ``x``, relative to the largest
+    output (each its own forward pass). 0 up to rounding: aligning relabels units only."""
+    with torch.no_grad():
+        before = forward(layers, x, scale=scale, branch_chunk=branch_chunk)
+        after = forward(align_to_first(layers, x, branch_chunk=branch_chunk or 4096), x, scale=scale,
+                        branch_chunk=branch_chunk)
+    return float((after - before).abs().max() / before.abs().max())
 
 
 def random_symmetry(layers: Sequence[torch.Tensor], seed: int) -> Layers:

@@ -25,14 +25,19 @@ import time
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from companion.landscapes import landscape as ls
+from companion.landscapes.pipeline import FIG4_ROWS
+from companion.landscapes.measures import jensen_gaps, losses_of, score_vs_window, segment_barriers, zero_loss
+from companion.landscapes.plane import plane_from_solutions
 from companion.core import fanout as fanout
+from companion.core import seeds
+from companion.core.devices import Device
+from companion.core.files import atomic_write_text
 from companion.training.losses import LossFn
 from companion.training.onehidden import intra_op_threads
 from companion.training.nets import Layers, forward, init_branches, init_default, trainable_masks, with_ones
@@ -99,11 +104,11 @@ class Trained:
 
 
 def train_triples(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, I: int, widths: Sequence[int],
-                  settings: Sequence[Setting], T: int, seed: int, training: Training, device: torch.device,
+                  settings: Sequence[Setting], T: int, seed: int, training: Training, device: Device = "cpu",
                   dtype: torch.dtype = torch.float32, progress: Callable | None = None) -> list[Trained]:
     """Train T triples per setting at width I: one batch per protocol (settings and triples batched).
-    Triple t, member k starts from seed ``seed·10 000 + 3t + k`` in every setting of a protocol."""
-    seeds = [seed * 10_000 + j for j in range(3 * T)]
+    Triple t, member k starts from seed ``seed·10 000 + 3t + k`` (seed layout ``"sweep_init"``) in every setting of a protocol."""
+    inits = seeds.derive_many(seed, "sweep_init", "init", 3 * T)
     out = []
     for protocol in ("authors", "ours"):
         block = [s for s in settings if s.protocol == protocol]
@@ -111,17 +116,17 @@ def train_triples(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, I: int, 
             continue
         A = len(block)
         if protocol == "authors":
-            L0 = init_default(A * 3 * T, I, widths, seed=seeds * A, device=str(device), dtype=dtype)
+            L0 = init_default(A * 3 * T, I, widths, seed=inits * A, device=device, dtype=dtype)
             xb, masks, n_fixed = with_ones(x), trainable_masks(L0), 1
-            lr = [training.lr * (I if s.lr_scaling == "times_I" else 1) for s in block for _ in seeds]
-            wd = [s.weight_decay for s in block for _ in seeds]
-            r = train_sgd(L0, xb, y, loss_fn, steps=training.steps, lr=lr, seeds=seeds * A, weight_decay=wd,
+            lr = [training.lr * (I if s.lr_scaling == "times_I" else 1) for s in block for _ in inits]
+            wd = [s.weight_decay for s in block for _ in inits]
+            r = train_sgd(L0, xb, y, loss_fn, steps=training.steps, lr=lr, seeds=inits * A, weight_decay=wd,
                           batch_size=training.batch_size, check_every=training.check_every, trainable=masks,
                           rule="authors", scale="mean", progress=progress)
         else:
-            L0 = init_branches(3 * T, I, widths, seed=seeds, device=str(device), dtype=dtype, parametrization="mean")
+            L0 = init_branches(3 * T, I, widths, seed=inits, device=device, dtype=dtype, parametrization="mean")
             xb, masks, n_fixed = x, None, 0
-            r = train_sgd(L0, xb, y, loss_fn, steps=training.steps_ours, lr=training.lr_ours * I, seeds=seeds,
+            r = train_sgd(L0, xb, y, loss_fn, steps=training.steps_ours, lr=training.lr_ours * I, seeds=inits,
                           batch_size=training.batch_size_ours, check_every=training.check_every, scale="mean",
                           progress=progress)
         for a, s in enumerate(block):
@@ -146,8 +151,8 @@ def measure_triples(tr: Trained, y: torch.Tensor, loss_fn: LossFn, *, views: Seq
     ``n_window`` training examples, default all)."""
     x, L = tr.x, tr.layers
     T = L[0].shape[0] // 3
-    zero = ls.zero_loss(loss_fn, y, L[-1].shape[2], dtype=x.dtype)
-    losses = ls.losses_of(L, x, y, loss_fn, scale="mean")
+    zero = zero_loss(loss_fn, y, L[-1].shape[2], dtype=x.dtype)
+    losses = losses_of(L, x, y, loss_fn, scale="mean")
     acc = _accuracy(L, x, y).reshape(T, 3).mean(1)
     rows = []
     for view in views:
@@ -158,13 +163,13 @@ def measure_triples(tr: Trained, y: torch.Tensor, loss_fn: LossFn, *, views: Seq
             V = L
         else:
             raise ValueError(f"unknown view {view!r}: choose 'none' or 'aligned'")
-        lv = ls.losses_of(V, x, y, loss_fn, scale="mean")            # aligning must not change them
-        gaps = ls.jensen_gaps(V, x, y, loss_fn, scale="mean", solution_losses=lv) / zero
-        bars = ls.segment_barriers(V, x, y, loss_fn, K=K, scale="mean") / zero
+        lv = losses_of(V, x, y, loss_fn, scale="mean")            # aligning must not change them
+        gaps = jensen_gaps(V, x, y, loss_fn, scale="mean", solution_losses=lv) / zero
+        bars = segment_barriers(V, x, y, loss_fn, K=K, scale="mean") / zero
         for t in range(T):
             trip = [W[3 * t:3 * t + 3] for W in V]
-            plane = ls.plane_from_solutions(trip, axes="authors", trainable=tr.trainable)
-            scores = ls.score_vs_window(plane, x[:n_window], y[:n_window], loss_fn, radii, G=G, scale="mean")
+            plane = plane_from_solutions(trip, axes="authors", trainable=tr.trainable)
+            scores = score_vs_window(plane, x[:n_window], y[:n_window], loss_fn, radii, G=G, scale="mean")
             rows.append({"setting": tr.setting.name, "view": view, "triple": t,
                          "loss_rel": float(losses[3 * t:3 * t + 3].mean()) / zero, "acc": float(acc[t]),
                          "steps": float(tr.steps[3 * t:3 * t + 3].mean()), "gap": float(gaps[t]),
@@ -177,7 +182,7 @@ def measure_triples(tr: Trained, y: torch.Tensor, loss_fn: LossFn, *, views: Seq
 def sweep_configs(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequence[int], widths: Sequence[int],
                   settings: Sequence[Setting], T: int, seed: int, training: Training, views: Sequence[View],
                   radii: Sequence[float], G: int, K: int, n_probe: int, n_window: int | None,
-                  device: torch.device | str, dtype: torch.dtype) -> list[dict]:
+                  device: Device, dtype: torch.dtype) -> list[dict]:
     """The configurations of :func:`sweep`, as :func:`companion.core.fanout.map` takes them: one per (I, protocol),
     with all that protocol's settings and T triples inside (batched as they train), in the order I, then the
     authors' protocol before ours. Plain values only: a configuration is its own key in a store, so it names
@@ -185,7 +190,7 @@ def sweep_configs(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequ
     of this process, which every process then uses for it (reductions split by thread: the same count gives
     the same bits). With one thread a configuration's result is the same bits in any process; with more, the
     plane evaluator's worker threads are not bit-reproducible even from one call to the next in one process
-    (``landscape.evaluate_fast``: window scores differ by ~1e-7 relative between repeated calls here), and
+    (``evaluate.evaluate_fast``: window scores differ by ~1e-7 relative between repeated calls here), and
     neither then is a rerun or a Dask run."""
     common = {"kind": "landscape_sweep", "widths": [int(w) for w in widths], "T": int(T), "seed": int(seed),
               "training": asdict(training), "views": list(views), "radii": [float(r) for r in radii], "G": int(G),
@@ -223,7 +228,7 @@ def _run_config(config: dict, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn)
 def sweep(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequence[int], widths: Sequence[int],
           settings: Sequence[Setting], T: int, seed: int, training: Training, views: Sequence[View],
           radii: Sequence[float], G: int, K: int = 21, n_probe: int = 500, n_window: int | None = None,
-          device: torch.device, dtype: torch.dtype = torch.float32, progress: Callable | None = None,
+          device: Device = "cpu", dtype: torch.dtype = torch.float32, progress: Callable | None = None,
           scheduler: str | None = None, store: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
     """Train and measure every (I, setting, triple); returns (one row per I, setting, view, triple — see
     :func:`measure_triples` — and the seconds spent training and measuring, summed over configurations).
@@ -301,3 +306,96 @@ def explain(summary: pd.DataFrame, *, near_zero: float, collapse: float) -> Expl
     return Explanations(a=a, b=b, c=c, d=d, flat=[(int(r["I"]), r["setting"]) for r in flats],
                         flat_trained=[(int(r["I"]), r["setting"]) for r in flats if r["loss_rel_hi"] < collapse],
                         trained_at_max=[r["setting"] for r in trained])
+
+
+def sweep_rows(sets: Mapping[str, tuple], rows: Sequence[str], *, confidence: float, **sweep_args: Any
+               ) -> tuple[dict[str, pd.DataFrame], float, dict[str, float]]:
+    """:func:`sweep` on each Figure 4 row in ``rows`` (``sets[row]`` = (x_train, y_train, …) from
+    :func:`companion.landscapes.pipeline.fig4_data`; widths from :data:`FIG4_ROWS`; 10-class hinge loss; the
+    other arguments ``sweep_args`` as :func:`sweep` takes them). Returns (per row, :func:`summarise` at
+    ``confidence``; the largest ``loss_drift`` of any triple, -inf without rows; the seconds spent training and
+    measuring, summed over rows)."""
+    from companion.training.losses import multiclass_hinge
+
+    summaries, drift, secs = {}, -np.inf, {"train": 0.0, "measure": 0.0}
+    for key in rows:
+        x_tr, y_tr = sets[key][:2]
+        r_rows, r_secs = sweep(x_tr, y_tr, multiclass_hinge, widths=FIG4_ROWS[key][1], **sweep_args)
+        summaries[key], drift = summarise(r_rows, confidence), max(drift, float(r_rows.loss_drift.max()))
+        secs = {k: secs[k] + r_secs[k] for k in secs}
+    return summaries, drift, secs
+
+
+def shown(radii: Sequence[float]) -> list[str]:
+    """The measures the chapter shows, in order: :data:`MEASURES` and the score at each window radius."""
+    return list(MEASURES) + [f"score@{r:g}" for r in radii]
+
+
+def table(summary: pd.DataFrame | Mapping[str, pd.DataFrame], radii: Sequence[float]) -> pd.DataFrame:
+    """:func:`summarise`'s rows for display, one per (I, setting, view): the loss, gap and barrier as
+    "mean [low, high]", the other measures (:func:`shown`) as means, to 3 decimals. Given Figure 4 rows' summaries
+    (row key → summary), one table with the row's name (:data:`FIG4_ROWS`) as the first index level."""
+    if isinstance(summary, Mapping):
+        summary = pd.concat([s.assign(row=FIG4_ROWS[k][0]) for k, s in summary.items()], ignore_index=True)
+    interval = ("gap", "barrier", "loss_rel")
+    cell = lambda r, c: f"{r[c]:.3f} [{r[c + '_lo']:.3f}, {r[c + '_hi']:.3f}]" if c in interval else f"{r[c]:.3f}"
+    keys = [k for k in ("row", "I", "setting", "view") if k in summary.columns]
+    return pd.DataFrame([{**{k: r[k] for k in keys}, **{c: cell(r, c) for c in shown(radii)}}
+                         for r in summary.to_dict("records")]).set_index(keys)
+
+
+def measures_finite(summaries: Sequence[pd.DataFrame], radii: Sequence[float]) -> bool:
+    """Whether every shown measure (:func:`shown`), with its interval ends, is finite in all ``summaries``."""
+    every = pd.concat(list(summaries))
+    cols = [c for c in every.columns if any(c == m or c.startswith(m + "_") for m in shown(radii))]
+    return bool(np.isfinite(every[cols].to_numpy(float)).all())
+
+
+def findings(synthetic: pd.DataFrame, real: Mapping[str, pd.DataFrame], *, settings: Sequence[Setting],
+             real_settings: Sequence[Setting], near_zero: float) -> list[dict[str, Any]]:
+    """The chapter's findings, as keyword arguments of ``Claims.finding``: at the widest I, as trained, per
+    setting (numbered k in its list), the Jensen gap and the largest barrier (÷ zero loss) with their intervals
+    over triples, against "near zero" (≤ ``near_zero``); first the synthetic set (ids ``fig1_{gap|barrier}_{k}``),
+    then each Figure 4 row of ``real`` (``fig4_{row}_…``, settings ``real_settings``)."""
+    parts = [(synthetic, "fig1", "P1 Fig 1 (synthetic)", settings)]
+    parts += [(s, f"fig4_{key}", f"P1 Fig 4 ({FIG4_ROWS[key][0]})", real_settings) for key, s in real.items()]
+    out = []
+    for s, prefix, what, sts in parts:
+        I_top = int(s.I.max())
+        for k, st in enumerate(sts):
+            r = s[(s.I == I_top) & (s.setting == st.name) & (s.view == "none")].iloc[0]
+            for m, label in (("gap", "Jensen gap at the centre"), ("barrier", "largest segment barrier")):
+                out.append(dict(id=f"{prefix}_{m}_{k}", description=f"{what}, I = {I_top}, {st.name}: {label} ÷ "
+                                f"zero-function loss (as trained; {int(r['triples'])} triples; the solutions' training "
+                                f"loss is {r['loss_rel']:.2f} of the zero function's)", estimate=r[m], low=r[m + "_lo"],
+                                high=r[m + "_hi"], region=(None, near_zero)))
+    return out
+
+
+def word(flag: bool) -> str:
+    """A rule's outcome in words."""
+    return "supported" if flag else "not supported"
+
+
+def readings(ex: Explanations, real: Mapping[str, Explanations]) -> dict[str, str]:
+    """The page's sentences on :func:`explain`'s outcomes: ``reading`` (the synthetic set's supported
+    explanations in words), ``a``…``d`` (each rule's outcome), ``real`` (Figure 4's rows, one clause each),
+    ``trained_max`` and ``flat_list`` (the well-trained settings at the widest I; the flat cells)."""
+    reading = " ".join(text for flag, text in (
+        (ex.a, "Every setting's plane is flat at the widest I."),
+        (ex.b, "The well-trained settings keep a barrier at the widest I while their score falls as the window widens."),
+        (ex.c, "Every flat plane belongs to solutions near the zero function."),
+        (ex.d, "Every well-trained setting's barrier at the widest I vanishes once the units are aligned.")) if flag) \
+        or "No explanation's rule holds on the synthetic set."
+    real_words = "; ".join(f"{FIG4_ROWS[k][0]}: (a) {word(e.a)}, (b) {word(e.b)}, (c) {word(e.c)}, (d) {word(e.d)}"
+                           for k, e in real.items()) or "no rows run"
+    return {"reading": reading, "a": word(ex.a), "b": word(ex.b), "c": word(ex.c), "d": word(ex.d), "real": real_words,
+            "trained_max": ", ".join(ex.trained_at_max) or "none",
+            "flat_list": ", ".join(f"I = {I}: {s}" for I, s in ex.flat) or "none"}
+
+
+def write_summaries(folder: str | Path, summaries: Mapping[str, pd.DataFrame], *,
+                    prefix: str = "landscape_verdict") -> list[Path]:
+    """Write each summary as CSV to ``folder/{prefix}.{name}.csv``, atomically; returns the paths."""
+    return [atomic_write_text(Path(folder) / f"{prefix}.{name}.csv", s.to_csv(index=False))
+            for name, s in summaries.items()]

@@ -1,0 +1,96 @@
+"""The landscape chapters' figures, in the book's style (:mod:`companion.core.plotting`): the planes of P1's
+Figures 1 and 4, and the landscape sweep's measures against the width I and the window."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from companion.core.plotting import subplots
+from companion.landscapes.pipeline import FIG4_ROWS, Panel, View
+from companion.landscapes.verdict import Setting
+
+
+def fig1_planes(panels: Mapping[int, Panel]):
+    """Figure 1: the loss on each panel's plane (contours), the three solutions (white stars), one panel per
+    width I, titled with its largest barrier ÷ the zero function's loss."""
+    Is = list(panels)
+    fig, axes = subplots(len(Is), width=3.1, height=3.0)
+    for ax, (I, p) in zip(np.atleast_1d(axes), panels.items()):
+        g = p.grid
+        cs = ax.contourf(g, g, p.surface, levels=25, cmap="viridis")
+        ax.contour(g, g, p.surface, levels=25, colors="k", linewidths=0.25, alpha=0.5)
+        ax.plot(p.plane.points[:, 0], p.plane.points[:, 1], "w*", ms=9, mec="k", mew=0.5)
+        ax.set(title=f"I = {I}: barrier {p.barriers().max():.3f}", xlabel="α", ylabel="β" if I == Is[0] else "",
+               aspect="equal")
+    fig.colorbar(cs, ax=np.atleast_1d(axes)[-1], shrink=0.8, label="hinge loss")
+    return fig
+
+
+def fig4_planes(panels: Mapping[tuple[str, int], Panel], widths: Mapping[str, Sequence[int]], view: View):
+    """Figure 4: one row of panels per data row of ``widths``, one panel per I: the loss on ``view``'s plane,
+    coloured from its lowest value to twice the zero function's loss, the solutions (white stars) and the
+    centre (red cross), titled with I and the Jensen gap ÷ the zero function's loss."""
+    ncol = max(len(Is) for Is in widths.values())
+    fig, axes = subplots(ncol, len(widths), width=2.5, height=2.4, squeeze=False)
+    for r, (key, Is) in enumerate(widths.items()):
+        for c in range(ncol):
+            ax = axes[r, c]
+            if c >= len(Is):
+                ax.axis("off")
+                continue
+            p = panels[key, Is[c]]
+            v = p.views[view]
+            top = min(float(v.surface.max()), 2 * p.zero_loss)     # far corners of deep nets would swamp the scale
+            ax.contourf(v.grid, v.grid, np.minimum(v.surface, top), levels=np.linspace(v.surface.min(), top, 21),
+                        cmap="viridis")
+            ax.plot(v.points[:, 0], v.points[:, 1], "w*", ms=7, mec="k", mew=0.5)
+            ax.plot([0], [0], "r+", ms=7)
+            ax.set(title=f"I = {Is[c]:,}: gap {p.gap(view):.2f}", xticks=[], yticks=[], aspect="equal")
+            if c == 0:
+                ax.set_ylabel(FIG4_ROWS[key][0].replace(", ", ",\n"), fontsize=8)
+    return fig
+
+
+def sweep_curves(summaries: Mapping[str, pd.DataFrame], settings: Sequence[Setting], *, near_zero: float,
+                 collapse: float) -> list:
+    """Per summary (:func:`companion.landscapes.verdict.summarise`, titled by its key), a 2×2 figure: Jensen gap
+    (top) and largest barrier (bottom) ÷ zero loss against I, one curve per setting with its interval band, as
+    trained (left) and aligned (right); markers hollow where the loss interval lies at or above ``collapse``;
+    a dashed line at ``near_zero``."""
+    figs = []
+    for title, s in summaries.items():
+        fig, axes = subplots(2, 2, width=4.2, height=2.9, squeeze=False)
+        for c, view in enumerate(("none", "aligned")):
+            for r, m in enumerate(("gap", "barrier")):
+                ax = axes[r, c]
+                for k, st in enumerate(settings):
+                    q = s[(s.setting == st.name) & (s.view == view)].sort_values("I")
+                    col = f"C{k}"
+                    ax.plot(q.I, q[m], "-", color=col, label=st.name, lw=1.2)
+                    ax.fill_between(q.I, q[m + "_lo"], q[m + "_hi"], color=col, alpha=0.15)
+                    hollow = q.loss_rel_lo >= collapse
+                    ax.plot(q.I[~hollow], q[m][~hollow], "o", color=col, ms=4)
+                    ax.plot(q.I[hollow], q[m][hollow], "o", mfc="none", color=col, ms=5)
+                ax.axhline(near_zero, color="0.5", lw=0.8, ls="--")
+                ax.set(xscale="log", xlabel="I", ylabel=("Jensen gap" if m == "gap" else "largest barrier") + " / L(0)",
+                       title=f"{title}: {'as trained' if view == 'none' else 'aligned'}")
+        axes[0, 1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+        figs.append(fig)
+    return figs
+
+
+def score_by_window(summary: pd.DataFrame, settings: Sequence[Setting], radii: Sequence[float]):
+    """The score (÷ range) against the window radius (units of ‖θ₃‖) at the widest I, as trained, one curve
+    per setting."""
+    I = summary.I.max()
+    fig, ax = subplots(1, width=5.0, height=3.0)
+    top = summary[(summary.I == I) & (summary.view == "none")]
+    for k, st in enumerate(settings):
+        q = top[top.setting == st.name].iloc[0]
+        ax.plot(radii, [q[f"score@{r:g}"] for r in radii], "o-", color=f"C{k}", label=st.name, ms=3)
+    ax.set(xscale="log", xlabel="window radius (units of ‖θ₃‖)", ylabel="score (÷ range)", title=f"I = {I}")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    return fig

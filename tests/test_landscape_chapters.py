@@ -1,0 +1,169 @@
+"""The landscape chapters' computations (moved out of the notebooks): Figure 1's and Figure 4's panels, tables,
+measures and claims, the sweep's row loop, findings, sentences and CSV files, the seed layouts they use, the
+alignment check and the figures, on tiny instances."""
+
+import math
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from companion.core import seeds
+from companion.core.data import synthetic_teacher
+from companion.landscapes import pipeline as pp
+from companion.landscapes import symmetry
+from companion.landscapes import verdict as sw
+from companion.landscapes.measures import score_vs_window
+from companion.training.losses import multiclass_hinge, tau_hinge
+from companion.training.nets import init_branches
+
+matplotlib.use("Agg")
+CPU = torch.device("cpu")
+
+
+def test_seed_layouts_keep_the_chapters_formulas():
+    for seed in (0, 3):
+        assert pp.fig4_seeds(seed, 2) == tuple(seed * 1000 + 10 * 2 + k for k in range(3))
+        assert seeds.derive_many(seed, "fig1_triple", "solution", 3) == [seed * 1000 + 100 + k for k in range(3)]
+        assert seeds.derive_many(seed, "profile_triple", "solution", 3) == [seed + 1, seed + 2, seed + 3]
+        assert seeds.derive_many(seed, "sweep_init", "init", 6) == [seed * 10_000 + j for j in range(6)]
+    assert pp.fig4_widths(["cifar_deep", "mnist"], [1, 3], [2]) == {"cifar_deep": [2], "mnist": [1, 3]}
+
+
+@pytest.fixture(scope="module")
+def fig1():
+    ds = synthetic_teacher(n=80, d=10, hidden=3, seed=4)
+    x, y = ds.x.float(), ds.y.float()
+    return x, y, pp.fig1_panels(x, y, [2, 5], seed=1, steps=30, lr0=0.5, G=5, margin=0.5, bench_G=3, device=CPU)
+
+
+def test_fig1_panels_use_their_seeds_and_the_summary_and_measures_match_them(fig1):
+    x, y, panels = fig1
+    assert list(panels) == [2, 5]
+    ref = pp.landscape_panel(x, y, tau_hinge, pp.PanelConfig(
+        I=5, widths=(10, 1, 1), seeds=(1100, 1101, 1102), steps=30, lr=2.5, G=5, scale="mean", parametrization="mean",
+        bench_G=3, device="cpu"))
+    np.testing.assert_array_equal(panels[5].surface, ref.surface)            # the seed layout and the settings
+    t = pp.fig1_summary(panels, G=5, bench_G=3)
+    assert list(t.index) == [2, 5] and "5×5 grid s" in t and "speed-up on 3×3" in t
+    assert t.loc[5, "Jensen gap / L(0)"] == panels[5].main.jensen_gap / panels[5].zero_loss
+    m = pp.fig1_measures(panels, x, y, G=5)
+    p = panels[2]
+    assert m["barriers"].shape == (2, 3) and m["gaps"][0] == p.gap() and m["scores"][1] == panels[5].score.max
+    wide = score_vs_window(p.plane, x, y, tau_hinge, [6 * p.grid[-1] / p.plane.unit], G=5, scale="mean")[0].max
+    assert m["wide"][0] == wide
+    specs = pp.fig1_claims(panels, near_zero=0.1)
+    assert [(k, s["id"]) for k, s in specs] == [("close", "fast_equals_naive_I2"), ("close", "fast_equals_naive_I5"),
+                                                ("finding", "fig1_barrier")]
+    top = panels[5].views["none"].barriers / panels[5].zero_loss
+    f = specs[-1][1]
+    assert (f["estimate"], f["low"], f["high"], f["region"]) == (top.mean(), top.min(), top.max(), (None, 0.1))
+    assert specs[0][1]["measured"] == panels[2].bench.max_rel_diff < 1e-5
+
+
+@pytest.fixture(scope="module")
+def fig4():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 784, generator=g)
+    y = torch.randint(0, 10, (40,), generator=g)
+    sets = {"mnist": (x[:30], y[:30], x[30:], y[30:])}
+    widths = pp.fig4_widths(["mnist"], [1, 2], [1])
+    panels = pp.fig4_panels(sets, widths, seed=0, steps=5, lr=0.05, G=3, margin=0.5, batch_size=10, bench_G=2,
+                            branch_chunk=None, n_probe=20, bench_branches=None, n_eval=20, device=CPU)
+    return sets, widths, panels
+
+
+def test_fig4_panels_tables_claims_and_trends(fig4):
+    sets, widths, panels = fig4
+    assert list(panels) == [("mnist", 1), ("mnist", 2)]
+    assert panels["mnist", 1].bench is None and panels["mnist", 2].bench is not None   # benchmarked at the widest I
+    t = pp.fig4_summary(panels)
+    assert t.shape == (2, 12) and t.index.names == ["row", "I"]                        # 12 columns + (row, I)
+    p = panels["mnist", 2]
+    assert t.iloc[1]["barrier, aligned"] == pytest.approx(p.views["aligned"].barriers.max() / p.zero_loss, rel=1e-15)
+    assert t.iloc[1]["parameters"] == 2 * (784 * 8 + 8 * 10)
+    b = pp.fig4_bench(panels, CPU)
+    assert len(b) == 1 and b.iloc[0]["fast (points·examples/s)"] == 2**2 * p.n_eval / p.bench.fast_seconds
+    specs = pp.fig4_claims(panels, sets, widths, n_probe=20, branch_chunk=None, near_zero=0.1, device=CPU)
+    assert [s["id"] for _, s in specs] == ["mnist_fast_equals_naive", "mnist_alignment_keeps_functions",
+                                          "mnist_almost_convex", "mnist_alignment_lowers_the_barrier"]
+    assert specs[1][1]["measured"] < 1e-5 and specs[3][1]["description"].endswith("at every I in [1, 2]")
+    assert specs[3][1]["statement"] == all(panels["mnist", I].gap("aligned") <= panels["mnist", I].gap("none")
+                                           for I in (1, 2))
+    tr = pp.fig4_trends(panels, widths)
+    assert tr["mnist_Ilast"] == 2 and tr["mnist_none_first"] == panels["mnist", 1].gap("none")
+    assert math.isnan(tr["cifar_aligned_last"]) and tr["cifar_deep_aligned_trend"] == "was not run"
+    assert tr["mnist_aligned_trend"] == ("falls" if tr["mnist_aligned_last"] < tr["mnist_aligned_first"]
+                                         else "does not fall")
+
+
+def test_alignment_change_is_zero_for_aligning_and_sees_a_broken_one(monkeypatch):
+    L = init_branches(3, 4, (5, 3, 2), seed=[1, 2, 3], device="cpu", dtype=torch.float64)
+    x = torch.randn(30, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert symmetry.alignment_change(L, x) < 1e-12
+    broken = lambda layers, x, **kw: [W * 1.5 for W in layers]             # scales every output by 1.5²
+    monkeypatch.setattr(symmetry, "align_to_first", broken)
+    assert symmetry.alignment_change(L, x) == pytest.approx(1.25)
+
+
+def cell(I, setting, view, v, half=0.01):
+    r = {"I": I, "setting": setting, "view": view, "triples": 2, "steps": 3.0}
+    for k in list(sw.MEASURES) + ["score@0.5", "score@2"]:
+        r.update({k: v, f"{k}_lo": v - half, f"{k}_hi": v + half})
+    return r
+
+
+def test_findings_table_finiteness_readings_and_files(tmp_path):
+    A, B = sw.Setting("authors"), sw.Setting("ours")
+    syn = pd.DataFrame([cell(1, A.name, "none", 0.5), cell(10, A.name, "none", 0.2), cell(10, B.name, "none", 0.05),
+                        cell(10, A.name, "aligned", 0.0), cell(10, B.name, "aligned", 0.0)])
+    real = {"mnist": pd.DataFrame([cell(3, B.name, "none", 0.3), cell(3, B.name, "aligned", 0.1)])}
+    f = sw.findings(syn, real, settings=[A, B], real_settings=[B], near_zero=0.1)
+    assert [d["id"] for d in f] == ["fig1_gap_0", "fig1_barrier_0", "fig1_gap_1", "fig1_barrier_1",
+                                    "fig4_mnist_gap_0", "fig4_mnist_barrier_0"]
+    assert (f[2]["estimate"], f[2]["low"], f[2]["high"], f[2]["region"]) == (0.05, 0.05 - 0.01, 0.05 + 0.01, (None, 0.1))
+    assert f[0]["description"] == ("P1 Fig 1 (synthetic), I = 10, authors, wd 0, rate fixed: Jensen gap at the centre ÷ "
+                                   "zero-function loss (as trained; 2 triples; the solutions' training loss is 0.20 "
+                                   "of the zero function's)")
+    assert f[4]["description"].startswith("P1 Fig 4 (MNIST, one hidden layer (h = 8)), I = 3, ours")
+    t = sw.table(syn, [0.5, 2])
+    assert t.loc[(10, A.name, "none"), "gap"] == "0.200 [0.190, 0.210]" and t.loc[(10, A.name, "none"), "acc"] == "0.200"
+    assert sw.table(real, [0.5, 2]).index.names == ["row", "I", "setting", "view"]
+    assert sw.measures_finite([syn, *real.values()], [0.5, 2])
+    assert not sw.measures_finite([syn, real["mnist"].assign(barrier_hi=np.nan)], [0.5, 2])
+    ex = sw.explain(syn, near_zero=0.1, collapse=0.5)
+    words = sw.readings(ex, {"mnist": sw.explain(real["mnist"], near_zero=0.1, collapse=0.5)})
+    assert words["a"] == sw.word(ex.a) and words["real"].startswith("MNIST, one hidden layer (h = 8): (a) not supported")
+    assert words["flat_list"] == "I = 10: ours (rate·I, no decay)" and sw.readings(ex, {})["real"] == "no rows run"
+    paths = sw.write_summaries(tmp_path, {"synthetic": syn, **real})
+    assert [p.name for p in paths] == ["landscape_verdict.synthetic.csv", "landscape_verdict.mnist.csv"]
+    pd.testing.assert_frame_equal(pd.read_csv(paths[1]), real["mnist"])
+
+
+def test_sweep_rows_equals_the_sweep_of_each_row():
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(30, 784, generator=g), torch.randint(0, 10, (30,), generator=g)
+    tr = sw.Training(lr=0.05, batch_size=10, steps=4, check_every=2, steps_ours=4, batch_size_ours=10)
+    kw = dict(Is=[1, 2], settings=[sw.Setting("ours")], T=2, seed=0, training=tr, views=("none",), radii=[1.0], G=3,
+              K=3, n_probe=10, n_window=None, device=CPU)
+    summaries, drift, secs = sw.sweep_rows({"mnist": (x, y)}, ["mnist"], confidence=0.9, **kw)
+    rows, _ = sw.sweep(x, y, multiclass_hinge, widths=(784, 8, 10), **kw)
+    pd.testing.assert_frame_equal(summaries["mnist"], sw.summarise(rows, 0.9))
+    assert drift == float(rows.loss_drift.max()) and secs["train"] > 0
+    assert sw.sweep_rows({}, [], confidence=0.9, **kw) == ({}, -np.inf, {"train": 0.0, "measure": 0.0})
+
+
+def test_figures_draw_every_panel(fig1, fig4):
+    from companion.landscapes import figures
+
+    assert len(figures.fig1_planes(fig1[2]).axes) == 2 + 1                        # two panels and the colour bar
+    _, widths, panels = fig4
+    assert len(figures.fig4_planes(panels, widths, "aligned").axes) == 2
+    s = pd.DataFrame([cell(1, "ours (rate·I, no decay)", v, 0.2) for v in ("none", "aligned")]
+                     + [cell(4, "ours (rate·I, no decay)", v, 0.1) for v in ("none", "aligned")])
+    figs = figures.sweep_curves({"a": s, "b": s}, [sw.Setting("ours")], near_zero=0.1, collapse=0.5)
+    assert len(figs) == 2 and all(len(f.axes) == 4 for f in figs)
+    ax = figures.score_by_window(s, [sw.Setting("ours")], [0.5, 2]).axes[0]
+    assert ax.get_title() == "I = 4" and list(ax.lines[0].get_ydata()) == [0.1, 0.1]
