@@ -103,7 +103,7 @@ def onehidden(stage: str, *, units: int, d: int, batch: int, steps: int, n: int)
 def plane_grid(stage: str, *, points: int, I: int, widths: Sequence[int], n: int, device: str, planes: int = 1,
                rows: int | None = None, dtype: int = F32, branch_chunk: int | None = None,
                plane_networks: float = 3.0) -> Work:
-    """``companion.landscapes.landscape.evaluate_fast`` on ``planes`` planes of ``points`` points each (``rows`` grid rows,
+    """``companion.landscapes.evaluate.evaluate_fast`` on ``planes`` planes of ``points`` points each (``rows`` grid rows,
     default √points) over n examples: the three first-layer products once per plane, the later layers at every
     point, ≈ 4 passes over the (I·h₁ × n) first-layer activations per point, ≈ L + 3 operations per block of
     :data:`EVAL_BLOCK` elements (or per grid row and block of 1024 examples on a CPU). Peak: the plane
@@ -125,7 +125,7 @@ def plane_grid(stage: str, *, points: int, I: int, widths: Sequence[int], n: int
 
 
 def plane_from(stage: str, *, I: int, widths: Sequence[int], dtype: int = F32) -> Work:
-    """``companion.landscapes.landscape.plane_from_solutions`` on three networks: the centre and two axes (3 networks
+    """``companion.landscapes.plane.plane_from_solutions`` on three networks: the centre and two axes (3 networks
     written), their norms and scaling, the Gram matrix and the three solutions' coordinates (blockwise
     differences): ≈ 30 passes over one network's weights; a few operations per layer and block. Peak: the
     plane and one block (:data:`BLOCK_ENTRIES`) of a solution minus the centre."""

@@ -1,4 +1,4 @@
-/* The fused step of the plane evaluator (companion.landscapes.landscape.evaluate_fast) for branches with one hidden
+/* The fused step of the plane evaluator (companion.landscapes.evaluate.evaluate_fast) for branches with one hidden
  * layer, compiled once per machine by companion.landscapes.plane_kernel:
  *
  *     out[p, o, e] (+)= sum_u Lt[p, u, o] * relu(P0[u, e] + a_p P1[u, e] + b_p P2[u, e])
