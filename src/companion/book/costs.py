@@ -423,11 +423,13 @@ def vgg_branches(p: Mapping[str, Any], device: str) -> list[Work]:
 
 def parallel_linear(p: Mapping[str, Any], device: str) -> list[Work]:
     """Augmented-Lagrangian training ((outer + 1) L-BFGS runs of ``inner`` iterations on ``restarts`` batched
-    restarts) for every weight-decay depth and every branch count m (path regulariser, L = 3); the
+    restarts) for every weight-decay depth (and at depths ≥ 3 the rescaled primal at t = 1) and every branch count
+    m (path regulariser, L = 3; full-width and, for rank_one_ms, rank-one branches, counted as full width); the
     regularised fits (``inner``·10 iterations per β); two small convex programs; the 1-D closed-form grids."""
     k = len(p["sigma"])
     R, out = p["restarts"], []
-    runs = [(L, 1) for L in p["train_depths"]] + [(3, m) for m in p["ms"]]
+    runs = [(L, 1) for L in p["train_depths"]] + [(3, m) for m in p["ms"]] + [(3, m) for m in p.get("rank_one_ms", [])]
+    runs += [(L, 1) for L in p["train_depths"] if L >= 3]           # the rescaled primal at t = 1
     for L, m in runs:
         out.append(lbfgs(f"interpolation L={L} m={m}", iterations=(p["outer"] + 1) * p["inner"],
                          flops_per_eval=R * m * L * 6.0 * k**3, ops_per_eval=12.0 * L + 25, params=R * m * L * k * k))
@@ -435,7 +437,7 @@ def parallel_linear(p: Mapping[str, Any], device: str) -> list[Work]:
         out.append(lbfgs(f"regularised β={b}", iterations=10 * p["inner"], flops_per_eval=R * 3 * 6.0 * k**3,
                          ops_per_eval=40, params=R * 3 * k * k))
         out.append(Work(f"closed form β={b}", bytes=F64 * 200_001 * 3 * 12, ops=200))
-    out.append(sdp("convex programs", cone_sizes=(2 * k, 2 * k), count=2))
+    out.append(sdp("convex programs", cone_sizes=(2 * k, 2 * k), count=2 + len(set(p["depths"]) | set(p["train_depths"]))))
     return out
 
 

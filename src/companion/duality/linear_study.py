@@ -2,9 +2,11 @@
 ``table()`` for display only. The mathematics (closed forms, convex programs, training) is in
 :mod:`companion.duality.parallel_linear`.
 
-1. :func:`weight_decay_study`: standard nets with weight decay, closed forms, the dual by cvxpy, training.
+1. :func:`weight_decay_study`: standard nets with weight decay, closed forms, the dual by cvxpy, training; both gap
+   measures (at a fixed rescaling t = 1, with P(1) trained directly and D(1) by cvxpy, and minimised over t).
 2. :func:`low_rank_study`: the regularised problem's low-rank bias, 1-D global minimum against training.
-3. :func:`path_study`: parallel nets with the path regulariser as m grows.
+3. :func:`path_study`: parallel nets with the path regulariser as m grows, with full-width branches or P2's
+   rank-one branches (``branch``).
 4. :class:`Meeting`: P1's Schatten regulariser beside P2's on the same data.
 """
 
@@ -37,31 +39,49 @@ class WeightDecay:
     nuclear_cvx: float                       # max ⟨Λ, Y⟩ s.t. ‖XᵀΛ‖₂ ≤ 1 by cvxpy
     dual_cvx: np.ndarray                     # (D,) the 1-D minimisation over t on nuclear_cvx
     trained: dict[int, pl.InterpolationResult]   # the trained depths, in the order asked for
+    rescaled: dict[int, pl.InterpolationResult]  # trained depths L ≥ 3: the rescaled primal P(1), trained directly
+    rescaled_dual_cvx: np.ndarray            # (D,) D(1) = max ⟨Λ, Y⟩ s.t. ‖XᵀΛ‖₂ ≤ 1 by cvxpy (t = 1)
 
     def best(self) -> np.ndarray:
         """(D,) best training value, NaN at depths not trained."""
         return np.array([self.trained[L].value if L in self.trained else np.nan for L in self.depths])
 
+    @property
+    def fixed_t_ratio(self) -> np.ndarray:
+        """(D,) P(t)/D(t) at a fixed rescaling t (closed forms; the same for every t)."""
+        return np.array([pl.gap_measures(self.sigma, L)[0] for L in self.depths])
+
+    @property
+    def minimised_ratio(self) -> np.ndarray:
+        """(D,) P/D, both minimised over t (closed forms): the fixed-t ratio to the power 2/L."""
+        return self.primal / self.dual
+
     def table(self) -> pd.DataFrame:
-        """For display: one row per depth."""
+        """For display: one row per depth, with both gap measures."""
+        trained_t = [self.rescaled[L].value if L in self.rescaled else np.nan for L in self.depths]
         return pd.DataFrame({"primal (closed form)": self.primal, "dual (closed form)": self.dual,
                              "dual (cvxpy + 1-D min over t)": self.dual_cvx, "best training": self.best(),
-                             "gap P − D": self.primal - self.dual}, index=pd.Index(list(self.depths), name="L"))
+                             "gap P − D": self.primal - self.dual, "P/D, minimised over t": self.minimised_ratio,
+                             "P(t)/D(t), fixed t": self.fixed_t_ratio, "P(1) trained at t = 1": trained_t,
+                             "D(1) by cvxpy": self.rescaled_dual_cvx}, index=pd.Index(list(self.depths), name="L"))
 
 
 def weight_decay_study(X: np.ndarray, Y: np.ndarray, depths: Sequence[int], train_depths: Sequence[int], *,
                        progress: Progress = _plain, **train: Any) -> WeightDecay:
     """Closed forms and the cvxpy dual at every depth in ``depths`` ∪ ``train_depths``; the best of the batched
     restarts (``train``: :func:`~companion.duality.parallel_linear.train_interpolation` options) at
-    ``train_depths``. X n × d, Y n × k."""
+    ``train_depths``, and at those ≥ 3 the rescaled primal at t = 1 trained directly
+    (:func:`~companion.duality.parallel_linear.train_rescaled`). X n × d, Y n × k."""
     s = pl.singular_values(X, Y)
     nuc = pl.nuclear_dual_cvx(X, Y)
     trained = {L: pl.train_interpolation(X, Y, L, kind="weight_decay", m=1, **train)
                for L in progress(train_depths, "weight decay, L")}
+    rescaled = {L: pl.train_rescaled(X, Y, L, 1.0, **train) for L in train_depths if L >= 3}
     Ls = tuple(sorted(set(depths) | set(train_depths)))
     return WeightDecay(s, Ls, np.array([pl.weight_decay_primal(s, L) for L in Ls]),
                        np.array([pl.weight_decay_dual(s, L) for L in Ls]), nuc,
-                       np.array([pl.weight_decay_dual_numeric(nuc, L) for L in Ls]), trained)
+                       np.array([pl.weight_decay_dual_numeric(nuc, L) for L in Ls]), trained, rescaled,
+                       np.array([pl.rescaled_dual_cvx(X, Y, L, 1.0) for L in Ls]))
 
 
 @dataclass(frozen=True)
@@ -107,7 +127,8 @@ def low_rank_study(Y: np.ndarray, L: int, betas: Sequence[float], *, restarts: i
 
 @dataclass(frozen=True)
 class Path:
-    """Parallel nets with the path regulariser at depth L, per branch count m: closed form, training, the dual."""
+    """Parallel nets with the path regulariser at depth L, per branch count m: closed form, training, the dual;
+    ``branch`` says which branch shape (:data:`~companion.duality.parallel_linear.Branch`)."""
     L: int
     ms: tuple[int, ...]
     primal: np.ndarray                     # (M,) best grouping of σ into ≤ m branches
@@ -115,6 +136,7 @@ class Path:
     trained: dict[int, pl.InterpolationResult]
     feasible: np.ndarray                   # (M,) int, restarts whose violation is ≤ 1e-6 · max(1, ‖Y‖_F)
     restarts: int
+    branch: pl.Branch = "full"
 
     def best(self) -> np.ndarray:
         """(M,) best training value per m."""
@@ -129,16 +151,17 @@ class Path:
                             index=pd.Index(list(self.ms), name="m"))
 
 
-def path_study(X: np.ndarray, Y: np.ndarray, L: int, ms: Sequence[int], *, restarts: int,
+def path_study(X: np.ndarray, Y: np.ndarray, L: int, ms: Sequence[int], *, restarts: int, branch: pl.Branch = "full",
                progress: Progress = _plain, **train: Any) -> Path:
     """Per m in ``ms``: :func:`~companion.duality.parallel_linear.path_primal` against the best of ``restarts``
-    trained parallel nets (``train``: :func:`~companion.duality.parallel_linear.train_interpolation` options)."""
+    trained parallel nets of the given ``branch`` shape (``train``:
+    :func:`~companion.duality.parallel_linear.train_interpolation` options)."""
     s = pl.singular_values(X, Y)
-    trained = {m: pl.train_interpolation(X, Y, L, kind="path", m=m, restarts=restarts, **train)
-               for m in progress(ms, "branches m")}
+    trained = {m: pl.train_interpolation(X, Y, L, kind="path", m=m, branch=branch, restarts=restarts, **train)
+               for m in progress(ms, f"branches m ({branch})")}
     limit = 1e-6 * max(1, np.linalg.norm(Y))
-    return Path(L, tuple(ms), np.array([pl.path_primal(s, L, m) for m in ms]), pl.path_dual(s), trained,
-                np.array([int(np.sum(trained[m].violations <= limit)) for m in ms]), restarts)
+    return Path(L, tuple(ms), np.array([pl.path_primal(s, L, m, branch) for m in ms]), pl.path_dual(s), trained,
+                np.array([int(np.sum(trained[m].violations <= limit)) for m in ms]), restarts, branch)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,15 @@ values σ, minimum-norm interpolation ``min R(W) s.t. network(X) = Y`` has:
   primal with m branches ``min over partitions of the σ into ≤ m groups of Σ_g (Σ_{i∈g} σ_i^{2/L})^{L/2}``,
   which is ``‖W*‖_* = Σ σ_i`` once m ≥ rank; dual ``‖W*‖_*`` for every m;
 - P1's Schatten regulariser ``R = (1/L) Σ_l ‖W_l‖^L_{S_L}`` (m = 1): primal = dual = ``‖W*‖_*``.
+
+Two branch shapes (:data:`Branch`): ``"full"``, every branch a full-width, vector-output net (hidden widths h);
+``"rank_one"``, P2's shape as secondary accounts describe it: each branch's last hidden layer has width one, so
+branch j is a scalar-output net X W_{1j}⋯W_{L−1,j} (last factor h × 1) and the last layer's row j (1 × k)
+combines it into the output; each branch has rank ≤ 1 and the net needs m ≥ rank W* to interpolate.
+
+Two gap measures (:func:`gap_measures`): at a fixed rescaling t, P(t) = t^{−(L−2)} (Σσ_i^{2/L})^{L/2} against
+D(t) = t^{−(L−2)} Σσ_i (:func:`fixed_t_primal`, :func:`fixed_t_dual`; their ratio does not depend on t), and
+minimised over t, the primal and dual above; the minimised ratio is the fixed-t ratio to the power 2/L.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -30,6 +39,8 @@ from companion.core.devices import Device, resolve_device
 
 Regularizer = Literal["weight_decay", "path", "schatten"]
 REGULARIZERS: tuple[str, ...] = ("weight_decay", "path", "schatten")
+Branch = Literal["full", "rank_one"]
+BRANCHES: tuple[str, ...] = ("full", "rank_one")
 
 
 def min_norm_solution(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -66,6 +77,29 @@ def weight_decay_dual(sigma: Sequence[float], L: int) -> float:
     return float(L / 2 * np.sum(s) ** (2.0 / L))
 
 
+def fixed_t_primal(sigma: Sequence[float], L: int, t: float = 1.0) -> float:
+    """P(t) = t^{−(L−2)} (Σ σ_i^{2/L})^{L/2}: min ½(‖W_{L−1}‖² + ‖W_L‖²) over factorisations W_1⋯W_L of a matrix
+    with singular values σ whose first L − 2 factors have ‖W_l‖_F ≤ t (P2's rescaled primal, our derivation)."""
+    if t <= 0:
+        raise ValueError(f"the rescaling t must be > 0, got {t}")
+    s = np.asarray(sigma, dtype=float)
+    return float(t ** (-(L - 2)) * np.sum(s ** (2.0 / L)) ** (L / 2))
+
+
+def fixed_t_dual(sigma: Sequence[float], L: int, t: float = 1.0) -> float:
+    """D(t) = t^{−(L−2)} Σ σ_i: the Lagrangian dual of the rescaled problem at fixed t (see :func:`weight_decay_dual`)."""
+    if t <= 0:
+        raise ValueError(f"the rescaling t must be > 0, got {t}")
+    return float(t ** (-(L - 2)) * np.sum(np.asarray(sigma, dtype=float)))
+
+
+def gap_measures(sigma: Sequence[float], L: int) -> tuple[float, float]:
+    """(P(t)/D(t), P/D): the ratio at a fixed rescaling t (the same for every t) and minimised over t on both
+    sides; the second is the first to the power 2/L, so both are 1 exactly when the other is."""
+    return (fixed_t_primal(sigma, L) / fixed_t_dual(sigma, L),
+            weight_decay_primal(sigma, L) / weight_decay_dual(sigma, L))
+
+
 def relative_gap_sweep(depths: Sequence[int], spreads: Sequence[float]) -> tuple[np.ndarray, bool]:
     """(P − D)/P of weight decay for σ = (1, r, r²) (zeros dropped), shape (len(depths), len(spreads)), and
     whether the gap's sign follows the closed forms' prediction everywhere: > 0 exactly when L ≥ 3 and the
@@ -82,15 +116,21 @@ def relative_gap_sweep(depths: Sequence[int], spreads: Sequence[float]) -> tuple
     return gaps, ok
 
 
-def path_primal(sigma: Sequence[float], L: int, m: int) -> float:
+def path_primal(sigma: Sequence[float], L: int, m: int, branch: Branch = "full") -> float:
     """Parallel net, path regulariser, m branches: min over partitions of σ into ≤ m groups of
     Σ_groups (Σ_{i∈g} σ_i^{2/L})^{L/2} (a branch of rank r costs its Schatten-2/L quasi-norm; our formula,
     checked against training). Equals Σ σ_i once m ≥ len(σ). Exhaustive over partitions (len(σ) ≤ 10).
+    ``branch="rank_one"`` (P2's shape): Σ σ_i once m ≥ len(σ), ∞ below (m rank-one branches cannot
+    interpolate a target of rank > m).
     """
+    if branch not in BRANCHES:
+        raise ValueError(f"unknown branch shape {branch!r}: choose one of {', '.join(BRANCHES)}")
     s = np.asarray(sigma, dtype=float)
     r = len(s)
     if m >= r:
         return float(s.sum())
+    if branch == "rank_one":
+        return float("inf")
     if r > 10:
         raise ValueError("path_primal enumerates partitions: at most 10 singular values")
     best = np.inf
@@ -140,6 +180,17 @@ def nuclear_dual_cvx(X: np.ndarray, Y: np.ndarray) -> float:
 
     Lam = cp.Variable(Y.shape)
     prob = cp.Problem(cp.Maximize(cp.trace(Lam.T @ Y)), [cp.sigma_max(X.T @ Lam) <= 1])
+    prob.solve(solver="CLARABEL")
+    return float(prob.value)
+
+
+def rescaled_dual_cvx(X: np.ndarray, Y: np.ndarray, L: int, t: float = 1.0) -> float:
+    """D(t) = max ⟨Λ, Y⟩ s.t. ‖XᵀΛ‖₂ ≤ t^{−(L−2)}, solved with cvxpy: the Lagrangian dual of the rescaled
+    problem at a fixed t (its closed form is :func:`fixed_t_dual`)."""
+    import cvxpy as cp
+
+    Lam = cp.Variable(Y.shape)
+    prob = cp.Problem(cp.Maximize(cp.trace(Lam.T @ Y)), [cp.sigma_max(X.T @ Lam) <= t ** (-(L - 2))])
     prob.solve(solver="CLARABEL")
     return float(prob.value)
 
@@ -199,10 +250,14 @@ class InterpolationResult:
 
 
 def train_interpolation(X: np.ndarray, Y: np.ndarray, L: int, *, kind: Regularizer, m: int = 1,
-                        hidden: int | None = None, restarts: int = 8, outer: int = 30, inner: int = 200,
-                        rho: float = 10.0, feas_tol: float = 1e-6, warm_start: bool = True, seed: int = 0,
-                        device: Device = "cpu", dtype: torch.dtype = torch.float64) -> InterpolationResult:
+                        hidden: int | None = None, branch: Branch = "full", restarts: int = 8, outer: int = 30,
+                        inner: int = 200, rho: float = 10.0, feas_tol: float = 1e-6, warm_start: bool = True,
+                        seed: int = 0, device: Device = "cpu", dtype: torch.dtype = torch.float64
+                        ) -> InterpolationResult:
     """min R(W) s.t. Σ_j X W_{1j}⋯W_{Lj} = Y, from ``restarts`` random starts trained as one batch.
+
+    Layer widths d, h, …, h, k (``hidden`` = h, default max(d, k)); ``branch="rank_one"`` makes the last hidden
+    width of every branch 1 (P2's scalar-output branches combined by the last layer, see :data:`Branch`).
 
     Augmented Lagrangian: L-BFGS on R + ⟨Λ, F − Y⟩ + (ρ/2)‖F − Y‖², then Λ ← Λ + ρ(F − Y); ρ doubles when
     the constraint violation fails to halve. ``warm_start`` first fits ½‖F − Y‖² alone (a homotopy: for
@@ -214,28 +269,70 @@ def train_interpolation(X: np.ndarray, Y: np.ndarray, L: int, *, kind: Regulariz
         raise ValueError(f"depth L must be ≥ 2, got {L}")
     if kind == "schatten" and m != 1:
         raise ValueError("the Schatten regulariser is P1's, for a standard network: use m = 1")
-    dev = resolve_device(device)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    Xt, Yt = (torch.as_tensor(a, dtype=dtype, device=dev) for a in (X, Y))
+    if branch not in BRANCHES:
+        raise ValueError(f"unknown branch shape {branch!r}: choose one of {', '.join(BRANCHES)}")
     d, k = X.shape[1], Y.shape[1]
     h = hidden or max(d, k)
-    dims = [d] + [h] * (L - 1) + [k]
-    Ws = [(torch.randn(restarts, m, dims[i], dims[i + 1], generator=gen, dtype=dtype) / np.sqrt(dims[i]))
-          .to(dev).requires_grad_() for i in range(L)]
+    dims = [d] + [h] * (L - 2) + [1 if branch == "rank_one" else h, k]
+    Ws, Xt, Yt = _init_layers(X, Y, dims, restarts, m, seed, device, dtype)
     t0 = time.perf_counter()
     augmented_lagrangian(Ws, lambda: parallel_forward(Ws, Xt) - Yt, lambda: regularizer(Ws, kind), outer=outer, inner=inner,
                          rho=rho, warm_start=warm_start, stop_tol=1e-10 * max(1.0, float(Yt.norm())))
     secs = time.perf_counter() - t0
+    return _result(Ws, Xt, Yt, Y, lambda: regularizer(Ws, kind), feas_tol, m, secs)
+
+
+def _init_layers(X: np.ndarray, Y: np.ndarray, dims: Sequence[int], restarts: int, m: int, seed: int, device: Device,
+                 dtype: torch.dtype) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Random layers (restarts, m, dims[l], dims[l + 1]) scaled by 1/√dims[l], and X, Y as tensors."""
+    dev = resolve_device(device)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    Xt, Yt = (torch.as_tensor(a, dtype=dtype, device=dev) for a in (X, Y))
+    Ws = [(torch.randn(restarts, m, dims[i], dims[i + 1], generator=gen, dtype=dtype) / np.sqrt(dims[i]))
+          .to(dev).requires_grad_() for i in range(len(dims) - 1)]
+    return Ws, Xt, Yt
+
+
+def _result(layers: Sequence[torch.Tensor], Xt: torch.Tensor, Yt: torch.Tensor,
+            Y: np.ndarray, reg: Callable[[], torch.Tensor], feas_tol: float, m: int, secs: float
+            ) -> InterpolationResult:
+    """Package a trained batch: ``layers`` are the network's layers (the parameters or functions of them)."""
     with torch.no_grad():
-        vals = regularizer(Ws, kind).cpu().numpy()
-        viol = (parallel_forward(Ws, Xt) - Yt).pow(2).sum((-1, -2)).sqrt().cpu().numpy()
+        vals = reg().cpu().numpy()
+        viol = (parallel_forward(layers, Xt) - Yt).pow(2).sum((-1, -2)).sqrt().cpu().numpy()
         feasible = viol <= feas_tol * max(1.0, float(np.linalg.norm(Y)))
         masked = np.where(feasible & np.isfinite(vals), vals, np.inf)
         b = int(np.argmin(masked))
-        E = sum(_chain([W[b, j] for W in Ws]) for j in range(m)).cpu().numpy()
-        layer_sv = [torch.linalg.svdvals(W[b, 0]).cpu().numpy() for W in Ws]
+        E = sum(_chain([W[b, j] for W in layers]) for j in range(m)).cpu().numpy()
+        layer_sv = [torch.linalg.svdvals(W[b, 0]).cpu().numpy() for W in layers]
     return InterpolationResult(value=float(masked[b]), values=vals, violations=viol, end_to_end=E,
-                       layer_singular_values=layer_sv, seconds=secs)
+                               layer_singular_values=layer_sv, seconds=secs)
+
+
+def train_rescaled(X: np.ndarray, Y: np.ndarray, L: int, t: float = 1.0, *, restarts: int = 8, outer: int = 30,
+                   inner: int = 200, rho: float = 10.0, feas_tol: float = 1e-6, seed: int = 0, device: Device = "cpu",
+                   dtype: torch.dtype = torch.float64) -> InterpolationResult:
+    """P2's rescaled primal at a fixed t, by direct optimisation: min ½(‖W_{L−1}‖² + ‖W_L‖²) s.t. X W_1⋯W_L = Y
+    with ‖W_l‖_F = t for l ≤ L − 2 (each written as t·V_l/‖V_l‖_F; the bound ‖W_l‖_F ≤ t is active at the
+    optimum, since a larger first layer lets the last two shrink). Standard net, widths d, max(d, k), …, k;
+    augmented Lagrangian as in :func:`train_interpolation`. Its value should be :func:`fixed_t_primal`."""
+    if L < 3 or t <= 0:
+        raise ValueError(f"the rescaled problem needs L ≥ 3 and t > 0, got L = {L}, t = {t}")
+    d, k = X.shape[1], Y.shape[1]
+    h = max(d, k)
+    Ws, Xt, Yt = _init_layers(X, Y, [d] + [h] * (L - 1) + [k], restarts, 1, seed, device, dtype)
+
+    def layers() -> list[torch.Tensor]:
+        return [t * W / W.pow(2).sum((-1, -2), keepdim=True).sqrt() for W in Ws[:L - 2]] + list(Ws[L - 2:])
+
+    def reg() -> torch.Tensor:
+        return 0.5 * sum(W.pow(2).sum((-1, -2)).sum(-1) for W in Ws[L - 2:])
+
+    t0 = time.perf_counter()
+    augmented_lagrangian(Ws, lambda: parallel_forward(layers(), Xt) - Yt, reg, outer=outer, inner=inner, rho=rho,
+                         warm_start=True, stop_tol=1e-10 * max(1.0, float(Yt.norm())))
+    secs = time.perf_counter() - t0
+    return _result(layers(), Xt, Yt, Y, reg, feas_tol, 1, secs)
 
 
 def _chain(mats: Sequence[torch.Tensor]) -> torch.Tensor:

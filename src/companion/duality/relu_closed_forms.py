@@ -42,6 +42,22 @@ def standard_dual(gauge: float) -> float:
     return float(1.5 * gauge ** (2.0 / 3.0))
 
 
+def rescaled_primal(primal: float, t: float = 1.0) -> float:
+    """P(t) = (2P/3)^{3/2}/t: the standard net's optimum with ‖W₁‖_F = t fixed (½(‖W₂‖² + ‖w₃‖²) only), from its
+    optimum P minimised over t. Scaling W₁ by t and the last two layers by t^{−1/2} keeps the output, so
+    P(t) = P(1)/t, and P = min_t t²/2 + P(1)/t = (3/2)P(1)^{2/3}."""
+    if t <= 0:
+        raise ValueError(f"the rescaling t must be > 0, got {t}")
+    return float((2.0 * primal / 3.0) ** 1.5 / t)
+
+
+def gap_measures(primal: float, gauge: float) -> tuple[float, float]:
+    """(P(t)/D(t), P/D) of a standard three-layer net from its optimum P (minimised over t) and the gauge γ(y):
+    at a fixed t, D(t) = γ/t, so the ratio (2P/3)^{3/2}/γ does not depend on t; minimised over t,
+    D = (3/2)γ^{2/3} and P/D is the fixed-t ratio to the power 2/3."""
+    return rescaled_primal(primal) / gauge, primal / standard_dual(gauge)
+
+
 def rank_one_coefficients(c: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """(y_a, y_b) with y = y_a c₊ + y_b c₋ (c ∈ ℝⁿ with both signs); raises if y is not of that form.
 
@@ -73,6 +89,14 @@ def rank_one_primal(y_a: float, y_b: float, a_norm: float = 1.0) -> float:
     if y_a * y_b >= 0:
         return standard_dual(rank_one_gauge(y_a, y_b, a_norm))
     return weight_decay_primal([abs(y_a) / a_norm, abs(y_b) / a_norm], 3)
+
+
+def rank_one_fixed_t_ratio(y_a: float, y_b: float) -> float:
+    """P(t)/D(t) on rank-one data: 1 for labels of one sign, (|y_a|^{2/3} + |y_b|^{2/3})^{3/2}/(|y_a| + |y_b|) > 1
+    for opposite signs (our derivation; the minimised ratio P/D is its 2/3 power)."""
+    if y_a * y_b >= 0:
+        return 1.0
+    return float((abs(y_a) ** (2 / 3) + abs(y_b) ** (2 / 3)) ** 1.5 / (abs(y_a) + abs(y_b)))
 
 
 # ---- the regularised problem ½‖f(X) − y‖² + βR ------------------------------------------------------------------

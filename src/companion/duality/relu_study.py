@@ -24,7 +24,7 @@ from companion.core.stats import mean_interval, wilson_interval
 from companion.duality import relu_closed_forms as cf
 from companion.duality import relu_program as rp
 from companion.duality.relu_nets import Net, net_objective
-from companion.duality.relu_train import Trained, train_nets, train_relu_regularized
+from companion.duality.relu_train import Trained, train_nets, train_relu_regularized, train_rescaled
 
 
 def relative_gap(values: np.ndarray, reference: float | np.ndarray) -> np.ndarray:
@@ -68,7 +68,9 @@ class Whitened:
         cols: dict[str, Any] = {"P closed": self.primal, "D closed": self.dual, "standard, trained": self.standard}
         cols |= {f"parallel m={m}, weight decay": self.parallel_wd[:, j] for j, m in enumerate(self.ms)}
         cols |= {f"parallel m={m}, P2 reg.": self.parallel_path[:, j] for j, m in enumerate(self.ms)}
-        return pd.DataFrame({**cols, "γ = p + q": self.gauge}, index=pd.Index(list(self.ratios), name="q/p"))
+        fixed, minimised = np.array([cf.gap_measures(P, g) for P, g in zip(self.primal, self.gauge)]).T
+        return pd.DataFrame({**cols, "γ = p + q": self.gauge, "P/D, minimised over t": minimised,
+                             "P(t)/D(t), fixed t": fixed}, index=pd.Index(list(self.ratios), name="q/p"))
 
 
 def whitened_study(n: int, ratios: Sequence[float], ms: Sequence[int], *, seed: int, **train: Any) -> Whitened:
@@ -89,33 +91,62 @@ def whitened_study(n: int, ratios: Sequence[float], ms: Sequence[int], *, seed: 
 
 @dataclass(frozen=True)
 class RankOne:
-    """C: per case (y_a, y_b) the best trained standard net, our closed-form P and the dual D."""
+    """C: per case (y_a, y_b) (C of them) and rank-one data set k (K of them, X = c aᵀ with ‖a‖ = 1): the best
+    trained standard net, minimised over t and at the fixed t = 1, and the gauge γ = D(1) by the exact program;
+    our closed forms beside them. Both gap measures: minimised over t, (trained − D)/D; at t = 1,
+    (trained P(1) − γ)/γ."""
     cases: tuple[tuple[float, float], ...]
-    trained: np.ndarray   # (C,)
-    primal: np.ndarray    # (C,)
-    dual: np.ndarray      # (C,)
+    trained: np.ndarray     # (C, K) best trained standard net, weight decay (minimised over t)
+    trained_t: np.ndarray   # (C, K) best trained at ‖W₁‖_F = 1, ½(‖W₂‖² + ‖w₃‖²)
+    gauge: np.ndarray       # (C, K) γ(y) by the exact convex program: D(1)
+    primal: np.ndarray      # (C,) P, our closed form
+    dual: np.ndarray        # (C,) D = (3/2)γ^{2/3}, γ = |y_a| + |y_b|
 
     @property
     def gap(self) -> np.ndarray:
-        """(C,) (trained − D)/D."""
-        return (self.trained - self.dual) / self.dual
+        """(C, K) (trained − D)/D, both minimised over t."""
+        return (self.trained - self.dual[:, None]) / self.dual[:, None]
+
+    @property
+    def gap_fixed_t(self) -> np.ndarray:
+        """(C, K) (P(1) trained − γ)/γ at the fixed t = 1."""
+        return (self.trained_t - self.gauge) / self.gauge
+
+    @property
+    def closed_gap(self) -> np.ndarray:
+        """(C, 2) our closed forms of both relative gaps: (fixed t, minimised over t)."""
+        r = np.array([cf.rank_one_fixed_t_ratio(a, b) for a, b in self.cases])
+        return np.stack([r - 1, r ** (2 / 3) - 1], 1)
+
+    def primal_error(self) -> np.ndarray:
+        """(C,) largest |trained − P|/P over the data sets: how far training is from our closed-form optimum."""
+        return np.abs(self.trained / self.primal[:, None] - 1).max(1)
 
     def table(self) -> pd.DataFrame:
-        """For display: one row per case."""
-        return pd.DataFrame({"trained": self.trained, "P (our closed form)": self.primal, "D": self.dual,
-                             "(trained − D)/D": self.gap},
+        """For display: one row per case (the first data set's numbers), both gap measures."""
+        cg = self.closed_gap
+        return pd.DataFrame({"trained": self.trained[:, 0], "P (our closed form)": self.primal, "D": self.dual,
+                             "(trained − D)/D, minimised over t": self.gap[:, 0], "closed form, minimised": cg[:, 1],
+                             "P(1) trained at t = 1": self.trained_t[:, 0], "γ = D(1), exact program": self.gauge[:, 0],
+                             "(P(1) − D(1))/D(1), fixed t": self.gap_fixed_t[:, 0], "closed form, fixed t": cg[:, 0]},
                             index=pd.Index([f"({a:g}, {b:g})" for a, b in self.cases], name="(y_a, y_b)"))
 
 
-def rank_one_study(cases: Sequence[Sequence[float]], *, seed: int, **train: Any) -> RankOne:
-    """Rank-one X = c aᵀ (n = 6, d = 3), y = y_a c₊ + y_b c₋ for each (y_a, y_b): best trained standard net
-    (weight decay, ``train``: :func:`~companion.duality.relu_train.train_nets` options), P and D."""
-    best = []
-    for ya, yb in cases:
-        X, y, _ = cf.rank_one_instance(6, 3, ya, yb, seed)
-        best.append(train_nets(X, y, [1], kind="weight_decay", h1=6, h2=6, seed=seed, **train).best()[0, 0])
+def rank_one_study(cases: Sequence[Sequence[float]], *, seed: int, sets: int = 1, **train: Any) -> RankOne:
+    """Rank-one X = c aᵀ (n = 6, d = 3; data set k seeded seed + k), y = y_a c₊ + y_b c₋ for each (y_a, y_b): the
+    best trained standard nets (weight decay, every case and data set one batch; ``train``:
+    :func:`~companion.duality.relu_train.train_nets` options), the same at ‖W₁‖_F = 1
+    (:func:`~companion.duality.relu_train.train_rescaled`), γ by :func:`~companion.duality.relu_program.exact_program`,
+    and our closed forms P and D."""
     pairs = tuple((float(a), float(b)) for a, b in cases)
-    return RankOne(pairs, np.array(best), np.array([cf.rank_one_primal(a, b) for a, b in pairs]),
+    inst = [cf.rank_one_instance(6, 3, a, b, seed + k) for a, b in pairs for k in range(sets)]
+    X, Y = np.stack([x for x, _, _ in inst]), np.stack([y for _, y, _ in inst])
+    best = train_nets(X, Y, [1], kind="weight_decay", h1=6, h2=6, seed=seed, **train).best()[:, 0]
+    best_t = train_rescaled(X, Y, 1.0, h1=6, h2=6, seed=seed, **train).best()[:, 0]
+    gauge = np.array([rp.exact_program(x, y).value for x, y, _ in inst])
+    C = len(pairs)
+    return RankOne(pairs, best.reshape(C, sets), best_t.reshape(C, sets), gauge.reshape(C, sets),
+                   np.array([cf.rank_one_primal(a, b) for a, b in pairs]),
                    np.array([cf.standard_dual(cf.rank_one_gauge(a, b)) for a, b in pairs]))
 
 

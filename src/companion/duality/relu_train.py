@@ -170,6 +170,37 @@ def train_nets(X: np.ndarray, Y: np.ndarray, ms: Sequence[int], *, kind: ReluReg
         return b.trained(b.reg(kind), viol <= feas_tol, secs)
 
 
+def train_rescaled(X: np.ndarray, Y: np.ndarray, t: float = 1.0, *, h1: int, h2: int, restarts: int = 8,
+                   outer: int = 20, inner: int = 150, rho: float = 100.0, rho_max: float = 1e4, feas_tol: float = 1e-5,
+                   seed: int = 0, device: Device = "cpu", dtype: torch.dtype = torch.float64) -> Trained:
+    """P2's rescaled primal of the standard net at a fixed t, by direct optimisation: min ½(‖W₂‖² + ‖w₃‖²)
+    s.t. f(X) = y with ‖W₁‖_F = t (W₁ written as t·V/‖V‖_F; the bound ‖W₁‖_F ≤ t is active at the optimum).
+    Targets, X and the augmented Lagrangian as in :func:`train_nets` (ms = [1]); the returned W1 has norm t.
+    Its value should be :func:`~companion.duality.relu_closed_forms.rescaled_primal`."""
+    if t <= 0:
+        raise ValueError(f"the rescaling t must be > 0, got {t}")
+    b = _batch(X, Y, [1], kind="weight_decay", h1=h1, h2=h2, restarts=restarts, seed=seed, device=device, dtype=dtype)
+    V = b.W1
+
+    def first() -> torch.Tensor:
+        return t * V / V.pow(2).sum((-1, -2), keepdim=True).sqrt()
+
+    def residual() -> torch.Tensor:
+        return relu_forward(first(), b.W2, b.w3, b.mask, b.X) - b.Y
+
+    def reg() -> torch.Tensor:
+        return 0.5 * ((b.W2.pow(2).sum((-1, -2)) + b.w3.pow(2).sum(-1)) * b.mask).sum(-1)
+
+    t0 = time.perf_counter()
+    augmented_lagrangian([V, b.W2, b.w3], residual, reg, outer=outer, inner=inner, rho=rho, rho_max=rho_max,
+                         stop_tol=1e-10 * max(1.0, float(b.Y.norm(dim=1).max())), line_search="per_problem")
+    secs = time.perf_counter() - t0
+    with torch.no_grad():
+        b.W1 = first().detach()
+        viol = residual().norm(dim=1) / b.Y.norm(dim=1).clamp(min=1.0)
+        return b.trained(reg(), viol <= feas_tol, secs)
+
+
 def train_relu_regularized(X: np.ndarray, Y: np.ndarray, ms: Sequence[int], *, kind: ReluRegularizer, beta: float,
                            h1: int, h2: int = 1, restarts: int = 8, steps: int = 10000, lr: float = 0.01,
                            taus: Sequence[float] = (1e-3, 1e-4, 0.0), iters: int = 100, start: Net | None = None,
