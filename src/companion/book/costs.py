@@ -238,14 +238,15 @@ def theorem1(p: Mapping[str, Any], device: str) -> list[Work]:
 
 
 def theorem2(p: Mapping[str, Any], device: str) -> list[Work]:
-    """Every instance (Fig 6 sizes, γ sweep, depths, the rectangular X): the dual SDP (cones Z: n, the Schur
+    """Every instance (Fig 6 sizes, γ sweeps against σ_min and σ_dmin, depths, the rectangular X): the dual SDP (cones Z: n, the Schur
     LMI: 2n, σ_max: 2n) and ``steps`` L-BFGS iterations on ``restarts`` batched restarts (per evaluation: the
     H products forward and backward, the Gram matrices, their eigenvalues and, for the backward, eigenvectors;
     ≈ 15 operations per layer and one per eigendecomposition)."""
     def width(n: int) -> int:
         return max(1, math.ceil(p["width_ratio"] * n))
 
-    problems = ([(n, p["H"]) for n in p["sizes"]] + [(p["gamma_size"], p["H"])] * len(p["gamma_ratios"])
+    problems = ([(n, p["H"]) for n in p["sizes"]]
+                + [(p["gamma_size"], p["H"])] * (len(p["gamma_ratios"]) + len(p.get("gamma_dmin_ratios", [])))
                 + [(p["depth_size"], H) for H in p["depths"]] + [(12, 3)])
     R, out = p["restarts"], []
     for n, H in problems:
@@ -458,8 +459,9 @@ def socp(stage: str, *, variables: float, count: int = 1) -> Work:
 
 def parallel_relu(p: Mapping[str, Any], device: str) -> list[Work]:
     """A: three-layer ReLU nets by the augmented Lagrangian ((outer + 1) × inner L-BFGS iterations): the
-    standard nets on every whitened ratio, the parallel nets for every m in a_ms under both regularisers, one
-    standard batch per rank-one instance. B: Adam then a per-net L-BFGS polish (len(b_taus) × b_iters
+    standard nets on every whitened ratio, the parallel nets for every m in a_ms under both regularisers, the
+    rank-one standard nets (every case and data set one batch) minimised over t and at t = 1 (the exact gauge
+    programs there are tiny and left out). B: Adam then a per-net L-BFGS polish (len(b_taus) × b_iters
     iterations) on b_datasets × b_ms × b_restarts parallel nets and b_datasets × b_restarts standard ones, the
     whitened and exact (b_exact_n) batches; per data set one full convex program (all 2(1 + (n−1) + C(n−1, 2))
     inner patterns × about 4n harvested outer ones) and a small one; the exact program over 2^n outer sign
@@ -468,7 +470,8 @@ def parallel_relu(p: Mapping[str, Any], device: str) -> list[Work]:
     T, a_ms = len(p["ratios"]), p.get("a_ms", [2])
     batches = [("A: whitened, standard", T, 1, n)]
     batches += [(f"A: whitened, parallel {kind}", T * len(a_ms), max(a_ms), 1) for kind in ("path", "weight decay")]
-    batches += [(f"C: rank-one {i}", 1, 1, n) for i in range(len(p["rank_one"]))]
+    C = len(p["rank_one"]) * p.get("rank_one_sets", 1)
+    batches += [("C: rank-one", C, 1, n), ("C: rank-one at t = 1", C, 1, n)]
     for name, nets, m, h2 in batches:
         B = nets * R * m
         out.append(lbfgs(name, iterations=(p["outer"] + 1) * p["inner"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from companion.core.devices import Device
@@ -52,6 +53,27 @@ def gamma_sweep(n: int, ratios: Sequence[float], *, depth: int, width_ratio: flo
     smin = sigma_min_nonzero(Y)
     return {r: compare(X, Y, r * smin, hidden_widths(n, depth, width_ratio), restarts=restarts, steps=steps,
                        seed=seed, device=device, outside_theorem=r >= 1) for r in progress(ratios, "gamma")}
+
+
+def sigma_dmin(Y: np.ndarray, k: int) -> float:
+    """σ_k(Y), the k-th largest singular value (k = d_min: the smallest one the rank constraint lets through)."""
+    s = np.linalg.svd(np.asarray(Y, float), compute_uv=False)
+    if not 1 <= k <= len(s):
+        raise ValueError(f"k = {k} must be between 1 and {len(s)}")
+    return float(s[k - 1])
+
+
+def gamma_dmin_sweep(n: int, ratios: Sequence[float], *, depth: int, width_ratio: float, instance_seed: int,
+                     seed: int, restarts: int, steps: int, device: Device = "cpu", progress: Progress = _plain
+                     ) -> dict[float, ThreeWays]:
+    """The instance of :func:`gamma_sweep` at γ = r · σ_{d_min}(Ỹ) (X = I, so Ỹ = Y) for every r in ``ratios``:
+    for r > 1 the soft threshold removes some of the top d_min singular values too, so the solution's rank falls
+    below d_min. Far outside Theorem 2's hypothesis γ < σ_min(Ỹ)."""
+    X, Y = gaussian_instance(n, instance_seed)
+    widths = hidden_widths(n, depth, width_ratio)
+    s_k = sigma_dmin(Y, min(widths[1:-1]))
+    return {r: compare(X, Y, r * s_k, widths, restarts=restarts, steps=steps, seed=seed, device=device,
+                       outside_theorem=True) for r in progress(ratios, "gamma / sigma_dmin")}
 
 
 def depth_sweep(n: int, depths: Sequence[int], *, width_ratio: float, gamma_ratio: float, instance_seed: int,

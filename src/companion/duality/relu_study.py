@@ -12,7 +12,10 @@ The mathematics is in :mod:`~companion.duality.relu_closed_forms`, :mod:`~compan
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -20,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from companion.core.devices import Device
-from companion.core.stats import mean_interval, wilson_interval
+from companion.core.plotting import COLORS
+from companion.core.stats import bootstrap_mean_interval, mean_interval, wilson_interval
 from companion.duality import relu_closed_forms as cf
 from companion.duality import relu_program as rp
 from companion.duality.relu_nets import Net, net_objective
@@ -226,16 +230,43 @@ class GeneralData:
         }, index=pd.Index(self.seeds, name="data seed"))
 
 
+def _convex_one(job: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, float]
+                ) -> tuple[rp.ProgramResult, Net, Net, float, tuple[int, int]]:
+    """One data set's convex work (a module-level function, so a worker process can run it): the program over
+    every inner pattern and the given outer ones, its solution rebuilt and reduced, and the best standard net's
+    bound βt²/2 + G(β/t) over that net's outer patterns and the rebuilt optimal net's (which keep it tight and
+    small). ``job`` = (X, y, outer, the standard net's outer patterns, its t = ‖W₁‖_F, β)."""
+    X, y, outer, outer_std, t, beta = job
+    inner = rp.arrangement_patterns_3d(X)
+    program = rp.parallel_program(X, y, inner, outer, beta=beta)
+    rebuilt = rp.reconstruct(program)
+    both = rp.union_patterns(outer_std, rp.branch_patterns(*rebuilt[:2], X)[1])
+    bound = cf.rescaled_dual_bound(beta, t, rp.parallel_program(X, y, inner, both, beta=beta / t).value)
+    return program, rebuilt, rp.caratheodory(rebuilt, X), bound, (len(inner), len(outer))
+
+
+def _map_programs(jobs: list[Any], workers: int | None) -> Iterable[Any]:
+    """:func:`_convex_one` over the jobs, in order: in this process (``workers`` ≤ 1), or in that many spawned
+    worker processes (each program is a single-threaded interior-point solve; the results are the same)."""
+    workers = min(len(jobs), os.cpu_count() or 1, 2) if workers is None else min(workers, len(jobs))
+    if workers <= 1:
+        yield from map(_convex_one, jobs)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield from pool.map(_convex_one, jobs)
+
+
 def general_data(n: int, seeds: Sequence[int], ms: Sequence[int], *, h1: int, restarts: int, beta: float,
                  harvest: float, samples: int, seed: int, device: Device = "cpu",
                  progress: Callable[[Iterable[int], str, int], Iterable[int]] | None = None,
-                 **train: Any) -> GeneralData:
+                 workers: int | None = None, **train: Any) -> GeneralData:
     """B.2: one planar data set per seed (n points and a bias column, ±1 targets); parallel nets (P2's
     regulariser, every m in ``ms``) and standard nets (weight decay, h₂ = h₁) trained by
     :func:`~companion.duality.relu_train.train_relu_regularized` (``train``: steps, lr, taus, iters); per data set
     the convex program over every inner pattern and the outer patterns of the nets within ``harvest`` × the best
     plus ``samples`` random branches', its solution rebuilt and reduced, and the standard nets' bound at the best
-    one's t."""
+    one's t. ``workers``: processes for the convex programs (default: up to 2, one per core; 1 runs them here).
+    """
     t0 = time.perf_counter()
     bar = progress or (lambda it, _label, _total: it)
     data = [cf.planar_instance(n, s) for s in seeds]
@@ -246,21 +277,15 @@ def general_data(n: int, seeds: Sequence[int], ms: Sequence[int], *, h1: int, re
                                  progress=lambda it: bar(it, "Adam steps (parallel)", steps), **kw)
     std = train_relu_regularized(X, Y, [1], kind="weight_decay", h1=h1, h2=h1,
                                  progress=lambda it: bar(it, "Adam steps (standard)", steps), **kw)
-    programs, rebuilt, reduced, bounds, counts = [], [], [], [], []
-    for k in bar(range(len(seeds)), "convex programs", len(seeds)):
-        inner = rp.arrangement_patterns_3d(X[k])
+    jobs = []
+    for k in range(len(seeds)):
+        best = int(np.argmin(std.values[k, 0]))
         outer = rp.union_patterns(par.patterns(X[k], k, harvest)[1], std.patterns(X[k], k, harvest)[1],
                                   rp.sample_branch_patterns(X[k], h1, samples, seeds[k]))
-        programs.append(rp.parallel_program(X[k], Y[k], inner, outer, beta=beta))
-        rebuilt.append(rp.reconstruct(programs[-1]))
-        reduced.append(rp.caratheodory(rebuilt[-1], X[k]))
-        counts.append((len(inner), len(outer)))
-        best = int(np.argmin(std.values[k, 0]))
-        t = float(np.linalg.norm(std.W1[k, 0, best, 0]))
-        # the bound needs the best standard net's own patterns; the rebuilt optimal net's keep it tight and small
-        outer_std = rp.union_patterns(std.patterns(X[k], k, 1.0)[1], rp.branch_patterns(*rebuilt[-1][:2], X[k])[1])
-        bounds.append(cf.rescaled_dual_bound(beta, t, rp.parallel_program(X[k], Y[k], inner, outer_std,
-                                                                          beta=beta / t).value))
+        jobs.append((X[k], Y[k], outer, std.patterns(X[k], k, 1.0)[1], float(np.linalg.norm(std.W1[k, 0, best, 0])),
+                     beta))
+    done = list(bar(_map_programs(jobs, workers), "convex programs", len(seeds)))
+    programs, rebuilt, reduced, bounds, counts = (list(c) for c in zip(*done))
     return GeneralData(list(seeds), X, Y, par, std, programs, rebuilt, reduced, np.array(bounds), counts, beta,
                        time.perf_counter() - t0)
 
@@ -278,17 +303,17 @@ def perturbed_polish(study: GeneralData, k: int = 0, *, restarts: int, noise: fl
 
 
 def region_gaps(study: GeneralData) -> np.ndarray:
-    """Relative improvement (value − region optimum)/value of the best restart of every (data set, m ≥ 2) by
-    :func:`~companion.duality.relu_program.region_program`: how far training stopped short of its own activation
-    region's optimum."""
-    out = []
+    """(K, |ms|) relative improvement (value − region optimum)/value of the best restart of every (data set, m) by
+    :func:`~companion.duality.relu_program.region_program` (NaN at m = 1): how far training stopped short of its own
+    activation region's optimum."""
+    out = np.full(study.parallel.values.shape[:2], np.nan)
     for k in range(len(study.seeds)):
         for mi, m in enumerate(study.parallel.ms):
             if m >= 2:
                 r = int(np.argmin(study.parallel.values[k, mi]))
                 v = study.parallel.values[k, mi, r]
-                out.append((v - rp.region_program(study.X[k], study.Y[k], study.parallel.net(k, mi, r), study.beta)) / v)
-    return np.array(out)
+                out[k, mi] = (v - rp.region_program(study.X[k], study.Y[k], study.parallel.net(k, mi, r), study.beta)) / v
+    return out
 
 
 @dataclass(frozen=True)
@@ -374,3 +399,45 @@ def exact_comparison(n: int, seeds: Sequence[int], *, restarts: int, beta: float
                      net_objective(X[k], Y[k], net, beta) / exact.value - 1))
     cols = [np.array(c) for c in zip(*rows)]
     return ExactComparison(list(seeds), cols[0], cols[1], cols[2], cols[3], cols[4].astype(int), cols[5])
+
+
+def best_gap_interval(gaps: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """Mean over data sets of the best restart's gap, with a percentile-bootstrap 95% interval that cannot reach
+    below 0: ``gaps`` (K,) per data set, clipped at 0 first (a gap below 0 is the estimate's rounding, ≥ −1e-6 by
+    the harvest bound)."""
+    m, lo, hi = bootstrap_mean_interval(np.maximum(np.asarray(gaps, float), 0.0), seed=seed)
+    return float(m), float(lo), float(hi)
+
+
+def plot_whitened(ax: Any, wh: Whitened) -> None:
+    """A's panel: P/D closed form against q/p, and the trained standard and parallel nets (largest m) against
+    their duals."""
+    rr = np.linspace(0, 1, 101)
+    ax.plot(rr, [cf.whitened_primal(1, x) / cf.whitened_dual(1, x) for x in rr], color=COLORS["reference"],
+            label="P/D closed form")
+    ax.plot(wh.ratios, wh.standard / wh.dual, "o", color=COLORS["measured"], label="standard, trained / D")
+    ax.plot(wh.ratios, wh.parallel_wd[:, -1] / wh.dual, "s", mfc="none", color=COLORS["other"],
+            label=f"parallel m = {wh.ms[-1]}, weight decay / D")
+    ax.plot(wh.ratios, wh.parallel_path[:, -1] / wh.gauge, "^", color=COLORS["bound"],
+            label=f"parallel m = {wh.ms[-1]}, P2 reg. / its dual γ")
+    ax.set(xlabel="q/p", ylabel="trained / dual", title="whitened data, three-layer ReLU nets")
+    ax.legend()
+
+
+def plot_gaps(axs: Sequence[Any], gaps: np.ndarray, summary: GapSummary, *, n: int, beta: float, hit_tol: float) -> None:
+    """B.2's two panels: the gap of the best and median restart against m (one faint line per data set), and the
+    share of restarts within ``hit_tol`` (pooled, Wilson interval). ``gaps`` (K, |ms|, restarts)."""
+    ms, best = np.asarray(summary.ms), gaps.min(-1)
+    axs[0].plot(ms, np.maximum(best, 1e-6).T, color=COLORS["measured"], alpha=0.25, lw=0.8)
+    axs[0].plot(ms, np.maximum(summary.best, 1e-6), "o-", color=COLORS["measured"], label="best restart (mean)")
+    axs[0].plot(ms, np.maximum(summary.median, 1e-6), "s--", color=COLORS["other"], label="median restart (mean)")
+    axs[0].axhline(hit_tol, color=COLORS["reference"], lw=1, ls=":", label=f"{hit_tol:.0%}")
+    axs[0].axvline(n + 1, color=COLORS["bound"], lw=1, ls="--", label="m = n + 1")
+    axs[0].set(xscale="log", yscale="log", xlabel="branches m", ylabel="(trained − convex)/convex, estimated",
+               title=f"n = {n}, β = {beta:g}, {len(gaps)} data sets")
+    axs[0].legend(fontsize=8)
+    sh, lo, hi = summary.share, summary.share_low, summary.share_high
+    axs[1].errorbar(ms, sh, yerr=[sh - lo, hi - sh], fmt="o-", color=COLORS["measured"], capsize=3)
+    axs[1].axvline(n + 1, color=COLORS["bound"], lw=1, ls="--")
+    axs[1].set(xscale="log", ylim=(-0.02, 1.02), xlabel="branches m", ylabel=f"share of restarts within {hit_tol:.0%}",
+               title="hitting rate (pooled over data sets)")
