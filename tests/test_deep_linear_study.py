@@ -31,3 +31,18 @@ def test_sweeps_equal_single_comparisons_and_zero_gap():
     np.testing.assert_array_equal(t["closed form"], [dep[2].closed, dep[3].closed])
     with pytest.raises(ValueError, match="one seed per size"):
         study.size_sweep([3, 4], [7], depth=2, gamma_ratio=0.5, **KW)
+
+
+def test_gamma_above_sigma_dmin_cuts_into_the_kept_values_and_the_gap_stays_zero():
+    X, Y = dl.gaussian_instance(6, 1)
+    s = np.linalg.svd(Y, compute_uv=False)
+    assert study.sigma_dmin(Y, 3) == pytest.approx(s[2])
+    gdm = study.gamma_dmin_sweep(6, [1.5], depth=3, instance_seed=1, seed=0, width_ratio=0.5, restarts=4, steps=400,
+                                 device="cpu")
+    c = gdm[1.5]
+    assert c.gamma == pytest.approx(1.5 * s[2]) and c.gamma > c.sigma_min        # far outside Theorem 2's γ < σ_min
+    rank = np.linalg.matrix_rank(dl.closed_form_solution(X, Y, c.gamma, 3), tol=1e-9)
+    assert rank == int(np.sum(s[:3] > c.gamma)) < 3                              # the threshold removed a kept value
+    assert c.rel("dual") <= 1e-4 and c.rel("primal") <= 1e-4                     # and still no gap
+    with pytest.raises(ValueError, match="between 1 and"):
+        study.sigma_dmin(Y, 7)

@@ -44,3 +44,22 @@ def test_path_study_and_meeting_rows():
     np.testing.assert_allclose(meet.closed[1:3], pl.weight_decay_primal(s, 3))
     np.testing.assert_allclose(meet.table()["gap (closed − dual)"], meet.closed - meet.dual)
     assert len(meet.short) == len(meet.labels) == 4
+
+
+def test_weight_decay_study_shows_both_gap_measures():
+    X, Y = pl.spectrum_instance([2.0, 1.0], seed=0)
+    wd = study.weight_decay_study(X, Y, [2], [3], **TRAIN)
+    t = wd.table()
+    f3, m3 = pl.gap_measures([2.0, 1.0], 3)
+    assert t.loc[3, "P(t)/D(t), fixed t"] == pytest.approx(f3) and t.loc[3, "P/D, minimised over t"] == pytest.approx(m3)
+    assert t.loc[2, "P(t)/D(t), fixed t"] == pytest.approx(1.0)           # L = 2: no gap either way
+    assert list(wd.rescaled) == [3] and np.isnan(t.loc[2, "P(1) trained at t = 1"])
+    assert t.loc[3, "P(1) trained at t = 1"] == pytest.approx(pl.fixed_t_primal([2.0, 1.0], 3), rel=1e-4)
+    np.testing.assert_allclose(wd.rescaled_dual_cvx, 3.0, rtol=1e-6)       # D(1) = Σσ at every depth
+
+
+def test_path_study_with_rank_one_branches():
+    X, Y = pl.spectrum_instance([2.0, 1.0], seed=0)
+    p = study.path_study(X, Y, 3, [2, 3], branch="rank_one", **TRAIN)
+    assert p.branch == "rank_one" and p.trained[2].layer_singular_values[1].shape == (1,)
+    np.testing.assert_allclose(p.best(), p.dual, rtol=1e-4)               # m ≥ rank: ‖W*‖_*

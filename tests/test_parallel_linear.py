@@ -103,3 +103,55 @@ def test_relative_gap_sweep_matches_the_pointwise_closed_forms():
     s = np.array([1.0, 0.5, 0.25])
     P, D = pl.weight_decay_primal(s, 3), pl.weight_decay_dual(s, 3)
     assert gaps[1, 1] == pytest.approx((P - D) / P, rel=1e-12) and gaps[1, 1] > 0.01
+
+
+def test_both_gap_measures_match_the_issue_table_and_each_other():
+    s = [3.0, 2.0, 1.0]
+    for L, (fixed, minimised) in {3: (1.681, 1.414), 4: (2.865, 1.693)}.items():
+        f, m = pl.gap_measures(s, L)
+        assert f == pytest.approx(fixed, abs=5e-4) and m == pytest.approx(minimised, abs=5e-4)
+        assert m == pytest.approx(f ** (2 / L), rel=1e-12)          # minimised = fixed-t ratio to the power 2/L
+        for t in (0.5, 2.0):                                          # the fixed-t ratio does not depend on t
+            assert pl.fixed_t_primal(s, L, t) / pl.fixed_t_dual(s, L, t) == pytest.approx(f, rel=1e-12)
+    assert pl.gap_measures([2.0], 4) == pytest.approx((1.0, 1.0))   # rank one: no gap either way
+    with pytest.raises(ValueError, match="t must be > 0"):
+        pl.fixed_t_primal(s, 3, 0.0)
+
+
+@pytest.mark.parametrize("L", [3, 4])
+def test_both_gap_measures_against_direct_optimisation(L):
+    """σ = (3, 2, 1): the four closed forms against optimisation that does not use them, to 1e-6 relative."""
+    X, Y = pl.spectrum_instance([3.0, 2.0, 1.0], seed=0)
+    s = pl.singular_values(X, Y)
+    kw = dict(restarts=4, outer=30, inner=200, seed=0, device="cpu")
+    # fixed t: the rescaled primal trained directly (first L − 2 layers of norm t), the dual by cvxpy
+    for t in (1.0, 0.8):
+        assert pl.train_rescaled(X, Y, L, t, **kw).value == pytest.approx(pl.fixed_t_primal(s, L, t), rel=1e-6)
+        assert pl.rescaled_dual_cvx(X, Y, L, t) == pytest.approx(pl.fixed_t_dual(s, L, t), rel=1e-6)
+    # minimised over t: weight decay trained, the dual as cvxpy + a scalar search over t
+    assert pl.train_interpolation(X, Y, L, kind="weight_decay", **kw).value == pytest.approx(
+        pl.weight_decay_primal(s, L), rel=1e-6)
+    assert pl.weight_decay_dual_numeric(pl.nuclear_dual_cvx(X, Y), L) == pytest.approx(pl.weight_decay_dual(s, L),
+                                                                                        rel=1e-6)
+
+
+@pytest.mark.parametrize("m", [3, 4])
+def test_rank_one_branches_train_to_the_nuclear_norm(m):
+    """P2's branch shape: scalar-output branches combined by the last layer reach ‖W*‖_* once m ≥ rank."""
+    X, Y = pl.spectrum_instance([3.0, 2.0, 1.0], seed=0)
+    r = pl.train_interpolation(X, Y, 3, kind="path", m=m, branch="rank_one", restarts=4, outer=20, inner=150,
+                               device="cpu")
+    assert abs(r.value / pl.path_dual([3.0, 2.0, 1.0]) - 1) <= 1e-4
+    assert np.allclose(r.end_to_end, Y, atol=1e-5)
+    assert r.layer_singular_values[1].shape == (1,)                   # the last hidden layer has width one
+
+
+def test_rank_one_branches_cannot_interpolate_below_the_rank():
+    X, Y = pl.spectrum_instance([3.0, 2.0, 1.0], seed=0)
+    r = pl.train_interpolation(X, Y, 3, kind="path", m=2, branch="rank_one", restarts=2, outer=5, inner=50,
+                               device="cpu")
+    assert r.value == np.inf and r.violations.min() > 1e-3           # two rank-one branches: rank ≤ 2 < 3
+    assert pl.path_primal([3.0, 2.0, 1.0], 3, 2, "rank_one") == np.inf
+    assert pl.path_primal([3.0, 2.0, 1.0], 3, 3, "rank_one") == pytest.approx(6.0)
+    with pytest.raises(ValueError, match="unknown branch shape"):
+        pl.path_primal([1.0], 3, 1, "wide")

@@ -24,3 +24,19 @@ def test_rank_one_coefficients_and_closed_forms():
         cf.rank_one_coefficients(c, y + 0.1)
     assert cf.rank_one_primal(1.0, 0.5) == pytest.approx(cf.standard_dual(cf.rank_one_gauge(1.0, 0.5)))
     assert cf.rank_one_primal(1.0, -0.5) > cf.standard_dual(cf.rank_one_gauge(1.0, -0.5))
+
+
+def test_rank_one_gap_measures_and_the_rescaled_primal():
+    assert cf.rank_one_fixed_t_ratio(1.0, 0.5) == 1.0
+    r = cf.rank_one_fixed_t_ratio(1.0, -0.5)
+    assert r == pytest.approx((1 + 0.5 ** (2 / 3)) ** 1.5 / 1.5) and r - 1 == pytest.approx(0.3873, abs=5e-5)
+    P, gamma = cf.rank_one_primal(1.0, -0.5), cf.rank_one_gauge(1.0, -0.5)
+    fixed, minimised = cf.gap_measures(P, gamma)
+    assert fixed == pytest.approx(r) and minimised == pytest.approx(r ** (2 / 3))
+    assert minimised - 1 == pytest.approx(0.2439, abs=5e-5)
+    # P = min_t t²/2 + P(1)/t, and P(t) = P(1)/t
+    t = np.linspace(0.2, 3.0, 200_001)
+    assert np.min(t ** 2 / 2 + cf.rescaled_primal(P) / t) == pytest.approx(P, rel=1e-9)
+    assert cf.rescaled_primal(P, 2.0) == pytest.approx(cf.rescaled_primal(P) / 2)
+    with pytest.raises(ValueError, match="t must be > 0"):
+        cf.rescaled_primal(P, -1.0)

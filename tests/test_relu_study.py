@@ -5,6 +5,7 @@ import pytest
 
 from companion.core.stats import mean_interval, wilson_interval
 from companion.duality import relu_closed_forms as cf
+from companion.duality import relu_program as rp
 from companion.duality import relu_study as study
 
 TRAIN = dict(steps=300, lr=0.01, taus=(1e-3, 0.0), iters=30)
@@ -74,10 +75,47 @@ def test_whitened_and_rank_one_studies_match_the_closed_forms():
     np.testing.assert_allclose(w.parallel_wd[:, 0], w.primal, rtol=1e-3)
     t = w.table()
     assert list(t.index) == [0.0, 1.0] and t.loc[1.0, "parallel m=2, P2 reg."] == w.parallel_path[1, 0]
-    r = study.rank_one_study([[1.0, 0.5], [1.0, -0.5]], seed=0, restarts=4, outer=10, inner=100, device="cpu")
-    assert r.gap[0] == pytest.approx(0.0, abs=1e-3) and r.gap[1] > 0.01        # same signs: no gap; opposite: one
-    np.testing.assert_allclose(r.trained, r.primal, rtol=1e-3)
+    fixed, minimised = np.array([cf.gap_measures(P, g) for P, g in zip(w.primal, w.gauge)]).T
+    np.testing.assert_allclose(t["P(t)/D(t), fixed t"], fixed)
+    assert fixed[0] == pytest.approx(1.0) and minimised[1] == pytest.approx(fixed[1] ** (2 / 3))
+    r = study.rank_one_study([[1.0, 0.5], [1.0, -0.5]], seed=0, sets=2, restarts=4, outer=10, inner=100, device="cpu")
+    assert r.trained.shape == r.trained_t.shape == r.gauge.shape == (2, 2)
+    assert np.all(np.abs(r.gap[0]) <= 1e-3) and np.all(r.gap[1] > 0.01)    # same signs: no gap; opposite: one
+    np.testing.assert_allclose(r.trained, r.primal[:, None] * np.ones((1, 2)), rtol=1e-3)
+    np.testing.assert_allclose(r.gap_fixed_t, r.closed_gap[:, :1] * np.ones((1, 2)), atol=1e-3)
+    assert r.primal_error().max() <= 1e-3
     assert list(r.table().index) == ["(1, 0.5)", "(1, -0.5)"]
+
+
+def test_rank_one_both_gap_measures_against_direct_optimisation():
+    """Rank one at (y_a, y_b) = (1, −0.5): P minimised over t and P(1) trained directly, γ = D(1) by the exact
+    convex program, against the closed forms to 1e-6 relative; the relative gaps 0.387 (fixed t), 0.244."""
+    r = study.rank_one_study([[1.0, -0.5]], seed=0, sets=1, restarts=8, outer=20, inner=150, device="cpu")
+    P, gamma = cf.rank_one_primal(1.0, -0.5), cf.rank_one_gauge(1.0, -0.5)
+    assert r.trained[0, 0] == pytest.approx(P, rel=1e-6)
+    assert r.trained_t[0, 0] == pytest.approx(cf.rescaled_primal(P), rel=1e-6)
+    assert r.gauge[0, 0] == pytest.approx(gamma, rel=1e-6)
+    assert r.dual[0] == pytest.approx(cf.standard_dual(gamma))
+    assert r.gap_fixed_t[0, 0] == pytest.approx(0.3873, abs=5e-4) and r.gap[0, 0] == pytest.approx(0.2439, abs=5e-4)
+
+
+def test_convex_programs_in_worker_processes_equal_the_serial_ones():
+    jobs = []
+    for s in (3, 4):
+        X, y = cf.planar_instance(5, s)
+        outer = rp.sample_branch_patterns(X, 4, 20, s)
+        jobs.append((X, y, outer, outer[:3], 1.3, 0.05))
+    serial = list(study._map_programs(jobs, 1))
+    pooled = list(study._map_programs(jobs, 2))
+    for a, b in zip(serial, pooled):
+        assert a[0].value == b[0].value and a[3] == b[3] and a[4] == b[4]
+        for u, v in zip(a[2], b[2]):
+            np.testing.assert_array_equal(u, v)
+
+
+def test_best_gap_interval_never_below_zero():
+    m, lo, hi = study.best_gap_interval(np.array([-1e-9, 0.001, 0.002, 0.05]))
+    assert lo >= 0.0 and lo <= m <= hi and m == pytest.approx(np.mean([0.0, 0.001, 0.002, 0.05]))
 
 
 def test_regularized_whitened_check_reaches_the_huber_closed_form():
