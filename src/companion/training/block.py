@@ -474,3 +474,55 @@ def train_block(nets: Nets, x: torch.Tensor, y: torch.Tensor, *, lr: Any, batch_
                        stopped_by_rule=by_rule, converged=converged, changing=changing, loss_at_mark=at_mark,
                        batch_loss=st.last_loss.to(dt), net_steps=net_steps, seconds=time.perf_counter() - t_start,
                        engine=eng.name)
+
+
+# ------------------------------------------------------------------------------------------------ the benchmark
+
+def benchmark(widths: Sequence[int] = tuple(range(10, 22)), S: int = 100, steps: int = 2000, *, old_steps: int = 200,
+              batch_size: int = 100, lr: float = 0.1, n: int = 1000, d: int = 10, seed: int = 0,
+              threads: int | None = None) -> dict[str, float]:
+    """The fixed-iteration work of Table 1's headline block (S seeds of every width, float32, rule ``"none"``,
+    nobody stopping) by (a) :func:`train_block` on the compiled engine (``threads`` threads, None: all cores),
+    ``steps`` steps, and on one thread; (b) :func:`~companion.training.onehidden.train_onehidden` on the same block
+    (one torch thread, as the chapter's configurations run), ``old_steps`` steps; (c) the per-width design: one
+    train_onehidden call per width; (d) :func:`train_block` on the torch engine, ``old_steps`` steps.
+
+    Returns for each (``block``, ``block_1thread``, ``onehidden_block``, ``per_width``, ``torch_block``)
+    ``*_net_steps_per_s`` and ``*_gflops``, counting :func:`~companion.training.onehidden.matmul_flops`
+    (4·B·(d+1) = 44·B FLOP per unit and step at d = 10: forward w·x and a·h, backward for w and a), and the
+    counts ``networks``, ``units``, ``flop_per_net_step``.
+    """
+    from companion.core.data import synthetic_teacher
+    from companion.training.onehidden import init_nets, train_onehidden
+
+    ds = synthetic_teacher(n=n, d=d, seed=seed)
+    x, y = ds.x.float(), ds.y.float()
+    per_net = [int(w) for w in widths for _ in range(S)]
+    nets = init_nets(per_net, d, [1000 * w + s for w in widths for s in range(S)])
+    U = sum(per_net)
+    flop_step = matmul_flops(U, d, batch_size)
+    out: dict[str, float] = {"networks": float(len(per_net)), "units": float(U),
+                             "flop_per_net_step": flop_step / len(per_net)}
+
+    def record(key: str, net_steps: int, seconds: float, work: float) -> None:
+        out[f"{key}_net_steps_per_s"] = net_steps / seconds
+        out[f"{key}_gflops"] = work / seconds / 1e9
+        out[f"{key}_seconds"] = seconds
+
+    for key, th in (("block", threads), ("block_1thread", 1)):
+        r = train_block(nets, x, y, lr=lr, batch_size=batch_size, steps=steps, rule="none", engine="compiled",
+                        threads=th)
+        work = matmul_flops(int((r.steps * nets.widths).sum()), d, batch_size)
+        record(key, r.net_steps, r.seconds, work)
+    kw = dict(lr=lr, batch_size=batch_size, steps=old_steps, check_every=old_steps + 1, stop_loss=-1.0, threads=1)
+    r = train_onehidden(nets, x, y, **kw)
+    record("onehidden_block", r.net_steps, r.seconds, flop_step * old_steps)
+    net_steps, seconds = 0, 0.0
+    for w in widths:
+        sub = nets.select(torch.tensor([i for i, wi in enumerate(per_net) if wi == w]))
+        r = train_onehidden(sub, x, y, **kw)
+        net_steps, seconds = net_steps + r.net_steps, seconds + r.seconds
+    record("per_width", net_steps, seconds, flop_step * old_steps)
+    r = train_block(nets, x, y, lr=lr, batch_size=batch_size, steps=old_steps, rule="none", engine="torch", threads=1)
+    record("torch_block", r.net_steps, r.seconds, flop_step * old_steps)
+    return out
