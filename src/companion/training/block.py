@@ -274,14 +274,26 @@ class _Compiled:
         self.lib = _library()[0]
         self.threads = max(1, threads if threads is not None else len(os.sched_getaffinity(0)))
         self.x, self.y = st.x.contiguous(), st.y.contiguous()
+        self._layout: dict[str, Any] | None = None
 
     def _pack(self, ids: torch.Tensor) -> dict[str, Any]:
-        """Networks ``ids`` (sorted by width, stable) into groups: W (Σ_g I_g·d·L,), a (Σ_g I_g·L,), index maps."""
+        """Networks ``ids`` (sorted by width, stable) into groups: W (Σ_g I_g·d·L,), a (Σ_g I_g·L,) filled from the
+        master weights, and the index maps (kept while the same networks are packed again)."""
+        if self._layout is None or not torch.equal(self._layout["ids"], ids):
+            self._layout = self._lay_out(ids)
+        p, st = self._layout, self.st
+        p["W"], p["a"] = torch.zeros(p["W_size"], dtype=st.nets.W.dtype), torch.zeros(p["a_size"], dtype=st.nets.W.dtype)
+        p["W"][p["W_dst"]] = st.nets.W[p["a_src"]]
+        p["a"][p["a_dst"]] = st.nets.a[p["a_src"]]
+        return p
+
+    def _lay_out(self, ids: torch.Tensor) -> dict[str, Any]:
+        """Where each weight of networks ``ids`` goes: network q[k] in group k // L, lane k % L (q: ids sorted by
+        width), unit i of it at a[aoff_g + i·L + lane], W[(aoff_g + i·L)·d + j·L + lane]."""
         st, L = self.st, self.L
         d = st.nets.W.shape[1]
         w_all = st.nets.widths.cpu()
-        order = torch.sort(w_all[ids], stable=True).indices
-        q = ids[order]
+        q = ids[torch.sort(w_all[ids], stable=True).indices]
         w = w_all[q]
         S, G = len(q), -(-len(q) // L)
         pos = torch.arange(S)
@@ -290,21 +302,17 @@ class _Compiled:
         aoff = torch.cat([torch.zeros(1, dtype=torch.int64), (width * L).cumsum(0)])
         unit_net = torch.repeat_interleave(pos, w)
         i = torch.arange(int(w.sum())) - torch.repeat_interleave(w.cumsum(0) - w, w)
-        a_dst = aoff[group[unit_net]] + i * L + lane[unit_net]
-        a_src = st.units(q)
-        W_dst = (aoff[group[unit_net]] * d + i * d * L + lane[unit_net])[:, None] + torch.arange(d) * L
-        Wb = torch.zeros(int(aoff[-1]) * d, dtype=st.nets.W.dtype)
-        ab = torch.zeros(int(aoff[-1]), dtype=st.nets.W.dtype)
-        Wb[W_dst] = st.nets.W[a_src]
-        ab[a_dst] = st.nets.a[a_src]
+        unit_row, unit_lane = aoff[group[unit_net]] + i * L, lane[unit_net]
 
         def lanes_of(v: torch.Tensor, fill: float, dtype: torch.dtype) -> torch.Tensor:
             out = torch.full((G * L,), fill, dtype=dtype)
             out[:S] = v[q].to(dtype)
             return out
 
-        return dict(q=q, G=G, width=width.contiguous(), off=(aoff[:-1] * d).contiguous(), W=Wb, a=ab,
-                    W_dst=W_dst, a_dst=a_dst, a_src=a_src, lanes_of=lanes_of, split=self._split(width))
+        return dict(ids=ids.clone(), q=q, G=G, width=width.contiguous(), off=(aoff[:-1] * d).contiguous(),
+                    W_dst=(unit_row * d + unit_lane)[:, None] + torch.arange(d) * L, a_dst=unit_row + unit_lane,
+                    a_src=st.units(q), W_size=int(aoff[-1]) * d, a_size=int(aoff[-1]), lanes_of=lanes_of,
+                    split=self._split(width))
 
     def _split(self, width: torch.Tensor) -> list[tuple[int, int]]:
         """Contiguous ranges of groups with about equal work (Σ I_g), one per thread."""
