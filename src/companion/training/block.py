@@ -37,11 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-import numpy as np
 import torch
 
 from companion.core import ckernel
-from companion.training.onehidden import Nets, epoch_batches, intra_op_threads, matmul_flops, sgd_step, unit_sum_matrix
+from companion.training.onehidden import (Nets, OneHiddenResult, epoch_batches, intra_op_threads, matmul_flops, sgd_step,
+                                          unit_sum_matrix)
 from companion.training.schedule import AuthorsRule
 
 Rule = Literal["authors", "cuts", "none"]
@@ -111,32 +111,19 @@ def resolve_engine(engine: Engine, device: torch.device, dtype: torch.dtype, d: 
 # ------------------------------------------------------------------------------------------------ the result
 
 @dataclass
-class BlockResult:
-    """Per network (S,): final ``nets``; ``loss`` its full-data loss at the end (= when it stopped); ``steps``
-    steps taken; ``lr`` final rate; ``cuts`` rate cuts made; ``stopped_by_rule`` the authors' rule ended it
-    (a minibatch loss < stop_loss or not finite, or a rise with no cuts left); ``converged`` stopped at a full-data
-    loss of exactly 0 (``"cuts"``/``"none"``); ``changing`` ran to its cap with the relative change of its full-data
-    loss over the last tenth of its steps above ``settle_tol``; ``loss_at_mark`` the full-data loss at step
-    cap − ⌊cap/10⌋ (nan if it stopped before); ``batch_loss`` the minibatch loss of its last step.
-    ``net_steps``: Σ_s steps (the work done); ``seconds``: wall time; ``engine``: the engine that ran."""
+class BlockResult(OneHiddenResult):
+    """:class:`~companion.training.onehidden.OneHiddenResult` (per network (S,): ``nets``, ``loss`` the full-data
+    loss at the end = when it stopped, ``steps``, ``lr``, ``cuts``, ``stopped_by_rule`` the authors' rule ended it
+    (a minibatch loss < stop_loss or not finite, or a rise with no cuts left), ``batch_loss`` the minibatch loss of
+    its last step; ``net_steps`` Σ_s steps; ``seconds``; ``hits()``) and, per network: ``converged`` stopped at a
+    full-data loss of exactly 0 (``"cuts"``/``"none"``); ``changing`` ran to its cap with the relative change of its
+    full-data loss over the last tenth of its steps above ``settle_tol``; ``loss_at_mark`` the full-data loss at step
+    cap − ⌊cap/10⌋ (nan if it stopped before); ``engine`` the engine that ran."""
 
-    nets: Nets
-    loss: torch.Tensor
-    steps: torch.Tensor
-    lr: torch.Tensor
-    cuts: torch.Tensor
-    stopped_by_rule: torch.Tensor
     converged: torch.Tensor
     changing: torch.Tensor
     loss_at_mark: torch.Tensor
-    batch_loss: torch.Tensor
-    net_steps: int
-    seconds: float
     engine: str
-
-    def hits(self, threshold: float = 1e-5) -> np.ndarray:
-        """(S,) bool: full-data loss ≤ threshold (P1's 'hit')."""
-        return (self.loss <= threshold).cpu().numpy()
 
 
 # ------------------------------------------------------------------------------------------------ the inputs
@@ -282,7 +269,8 @@ class _Compiled:
         if self._layout is None or not torch.equal(self._layout["ids"], ids):
             self._layout = self._lay_out(ids)
         p, st = self._layout, self.st
-        p["W"], p["a"] = torch.zeros(p["W_size"], dtype=st.nets.W.dtype), torch.zeros(p["a_size"], dtype=st.nets.W.dtype)
+        dt = st.nets.W.dtype
+        p["W"], p["a"] = torch.zeros(p["W_size"], dtype=dt), torch.zeros(p["a_size"], dtype=dt)
         p["W"][p["W_dst"]] = st.nets.W[p["a_src"]]
         p["a"][p["a_dst"]] = st.nets.a[p["a_src"]]
         return p
