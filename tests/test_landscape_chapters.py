@@ -214,6 +214,7 @@ def test_findings_endpoint_trend_gate_primary_and_judged():
     assert r["fig1_endpoint_barrier_authors_wd0_fixed"].outcome == threshold_outcome(lo, hi, 0.1, "below")
     w = sw.primary_words(c.findings())
     assert w["fig1_trend_outcome"] == "reproduced" and w["fig1_trend_est"] == pytest.approx(-0.2)
+    assert w["fig1_trend_gate"] == "trained (0.30)" and w["fig1_endpoint_lo"] == pytest.approx(lo)
     assert w["fig1_trend_tally"].endswith(f"of {sum(x.statement == 'P1.fig1:trend' and x.gate == 'trained' for x in c.findings())} trained")
     assert np.isnan(sw.primary_words([])["fig4_trend_est"]) and sw.primary_words([])["fig4_trend_outcome"] == "not run"
 

@@ -461,10 +461,16 @@ PARTS = {"P1.fig1:endpoint": "fig1_endpoint", "P1.fig1:trend": "fig1_trend", "P1
          "P1.fig4:trend": "fig4_trend"}
 
 
+def gate_words(finding: Any) -> str:
+    """A finding's gate with its measured training loss ÷ zero loss, e.g. "untrained (0.99)"."""
+    m = (finding.gate_detail or {}).get("measured")
+    return f"{finding.gate} ({m:.2f})" if m is not None else str(finding.gate)
+
+
 def primary_words(recorded: Sequence[Any]) -> dict[str, Any]:
     """For the page, per part of :data:`PARTS` (named ``fig1_endpoint`` …): the primary finding's estimate,
-    interval ends, outcome and gate (``{part}_est``, ``_lo``, ``_hi``, ``_outcome``, ``_gate``; NaN and "not
-    run" without one) and the outcomes of the part's trained findings (``{part}_tally``, e.g. "3 reproduced, 1
+    interval ends, outcome and gate (``{part}_est``, ``_lo``, ``_hi``, ``_outcome``, ``_gate`` as
+    :func:`gate_words`; NaN and "not run" without one) and the outcomes of the part's trained findings (``{part}_tally``, e.g. "3 reproduced, 1
     inconclusive of 4 trained"). ``recorded``: the chapter's findings (objects with the fields of
     ``companion.book.claims.Claim``)."""
     out: dict[str, Any] = {}
@@ -473,7 +479,7 @@ def primary_words(recorded: Sequence[Any]) -> dict[str, Any]:
         p = next((c for c in mine if c.primary), None)
         num = lambda v: np.nan if p is None or v is None else float(v)          # an infinite end is stored as None
         out.update({f"{name}_est": num(p and p.measured), f"{name}_lo": num(p and p.low), f"{name}_hi": num(p and p.high),
-                    f"{name}_outcome": p.outcome if p else "not run", f"{name}_gate": p.gate if p else "not run"})
+                    f"{name}_outcome": p.outcome if p else "not run", f"{name}_gate": gate_words(p) if p else "not run"})
         trained = [c.outcome for c in mine if c.gate == "trained"]
         counts = ", ".join(f"{trained.count(o)} {o}" for o in ("reproduced", "not reproduced", "inconclusive")
                            if trained.count(o))
