@@ -229,7 +229,8 @@ Markdown(claims.table())
 #   P1: {glue:text}`rl_p1_shallow:,`, {glue:text}`rl_p1_shallow:,` and {glue:text}`rl_p1_deep:,`). One triple per
 #   panel cannot say whether a measure falls with I: the trend and the endpoint are judged, with seed triples as
 #   replicates and the authors' protocol beside ours, in *Landscapes, settled*. The range-normalised score in the
-#   table rises with I where the wide networks' planes are low everywhere except for a hill at the centre.
+#   table can rise with I while the barrier falls: a wide network's plane that is low everywhere except for a
+#   hill at the centre has a small range, so a small hill scores high.
 # - **Why the gap as trained need not vanish (an argument, not a measurement).** The centre of the plane averages
 #   the weights of three networks whose units are in unrelated orders. In P1's 1/I form, a wide network is an
 #   average over its branches, and the centre's function tends, as I grows, to the average over *triples* of

@@ -18,6 +18,10 @@ then measured in two views (as trained; aligned by :mod:`companion.landscapes.sy
 accuracy, the Jensen gap at the centre and the three segment barriers (both ÷ the zero function's loss), the
 solutions' extent in units of ‖θ₃‖, and the range-normalised score at each window radius (units of ‖θ₃‖,
 the authors' plane).
+
+The findings on P1's statement (:func:`findings`) come from the per-triple rows (:func:`by_width`), seed
+triples being the replicates: per row, setting and view, the endpoint (the measure at the widest I) and the
+trend (its slope against log10 I), each gated on the setting's training loss.
 """
 
 from __future__ import annotations
