@@ -138,7 +138,7 @@ show(summ)                                                     # every row, untr
 # ## At a glance
 #
 # Jensen gap (top) and largest barrier (bottom) against I, one curve per setting, with intervals over triples;
-# left as trained (P1's protocol), right aligned; grey line: "near zero" ({glue:text}`lv_near_zero` of the zero
+# left as trained (P1's plane), right aligned; grey line: "near zero" ({glue:text}`lv_near_zero` of the zero
 # function's loss). Markers are hollow where the solutions are near the zero function (loss above
 # {glue:text}`lv_collapse` of the zero function's loss).
 

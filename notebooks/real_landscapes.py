@@ -94,7 +94,7 @@ for u in used[1:]:
 #
 # Each panel is looked at in two ways:
 #
-# - **as trained** — P1's protocol: the plane through the three weight vectors, centred at their mean, axes
+# - **as trained** — P1's plane: the plane through the three weight vectors, centred at their mean, axes
 #   θ₁ − θ₂ and θ₁ − θ₃;
 # - **aligned** — the same three functions after undoing the networks' permutation symmetry
 #   (`companion.landscapes.symmetry.align_to_first`): branches can be reordered and the hidden units of each layer
@@ -126,7 +126,7 @@ display(fig4_summary(panels).style.format({
 # %% [markdown]
 # ## The three rows of Figure 4
 #
-# Loss on the plane through the three solutions (white stars), as trained (P1's protocol); each panel's title
+# Loss on the plane through the three solutions (white stars), as trained (P1's plane); each panel's title
 # gives I and the Jensen gap at the centre (red cross). The grid spans the solutions with a margin of `margin`
 # of their extent, on both axes; colours run from the lowest loss to twice the zero function's loss (higher
 # values, in the far corners of the deep networks' planes, get the top colour).
