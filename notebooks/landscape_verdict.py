@@ -179,7 +179,9 @@ figures.sweep_curves(summ_real, real_settings, near_zero=near_zero, collapse=col
 # Every finding names the part of P1's statement it judges and is judged at the threshold registered for that
 # part before the run (`companion/book/statements.yaml`), over **seed triples as replicates** (never the three
 # pairs of one triple), per row (the synthetic set; each Figure 4 row), setting and measure (segment barrier,
-# Jensen gap), as trained and, as a second finding, after alignment:
+# Jensen gap), as trained and, as a second finding, after alignment. P1 plots the planes as trained, so only the
+# as-trained findings vote on P1's statement; the aligned ones are our own view, shown beside them and never
+# counted:
 #
 # - **endpoint** (`P1.fig1:endpoint`, `P1.fig4:endpoint`): the measure at the widest I is *near zero*, at most
 #   {glue:text}`lv_near_zero` of the zero function's loss. The barrier cannot be negative, so its interval is a

@@ -197,6 +197,7 @@ def test_findings_endpoint_trend_gate_primary_and_judged():
                                          for k in range(3)], confidence=0.9)
     assert (tg["estimate"], tg["low"], tg["high"], tg["replicates"]) == pytest.approx(ref)
     assert d["fig1_trend_gap_ours"]["gate"] == 0.9 and d["fig1_endpoint_gap_ours"]["gate"] == pytest.approx(0.2)
+    assert all(x["votes"] == (not x["id"].endswith("_aligned")) for x in f)      # aligned: our view, never votes
     prim = [x["id"] for x in f if x["primary"]]
     assert prim == ["fig1_endpoint_barrier_authors_wd0_fixed", "fig1_trend_barrier_authors_wd0_fixed",
                     "fig4_mnist_endpoint_barrier_authors_wd0_fixed", "fig4_mnist_trend_barrier_authors_wd0_fixed"]

@@ -445,7 +445,8 @@ def findings(per_triple: Mapping[str, pd.DataFrame], settings: Mapping[str, Sequ
                         description=f"{what}, {st.name}, {VIEW_WORDS[view]}: {label} ÷ zero-function loss at the "
                         f"widest I = {int(Is[-1]):,} ({len(top)} seed triples, {confidence:.0%} {how}); training "
                         f"loss {loss_by_I[-1]:.2f} of the zero function's", estimate=float(est), low=float(lo),
-                        high=float(hi), side="below", gate=float(loss_by_I[-1]), replicates=len(top), primary=primary))
+                        high=float(hi), side="below", gate=float(loss_by_I[-1]), replicates=len(top), primary=primary,
+                        votes=view == "none"))
                     slope, s_lo, s_hi, n = log_slope(Is, v, base=10, confidence=confidence) if len(Is) > 1 else (
                         np.nan, np.nan, np.nan, 0)
                     if n == 0:                                                # one width, or no complete triple
@@ -456,7 +457,7 @@ def findings(per_triple: Mapping[str, pd.DataFrame], settings: Mapping[str, Sequ
                         f"loss) per decade of I over I = {', '.join(f'{int(i):,}' for i in Is)} (one slope per seed "
                         f"triple, {n} triples, {confidence:.0%} Student-t interval); worst training loss across the "
                         f"widths {np.max(loss_by_I):.2f} of the zero function's", estimate=slope, low=s_lo, high=s_hi,
-                        side="below", gate=float(np.max(loss_by_I)), replicates=n, primary=primary))
+                        side="below", gate=float(np.max(loss_by_I)), replicates=n, primary=primary, votes=view == "none"))
     return out
 
 
