@@ -172,3 +172,16 @@ def test_legacy_map_names_registered_parts():
         assert m.findings
     with pytest.raises(ValueError, match="no part"):
         db.legacy_maps("- {statement: 'P1.fig1:nothing', chapter: x, findings: ['*']}")
+
+
+def test_our_own_views_are_shown_but_never_vote(tmp_path):
+    c = chapter(tmp_path, "landscape_verdict")
+    endpoint(c, "as_trained", 0.5, 0.7, primary=True)                # not reproduced, votes
+    endpoint(c, "aligned", 0.01, 0.02, votes=False)                  # reproduced, our own view: must not vote
+    c.save()
+    row = rows_by_ref(tmp_path, ["landscape_verdict"])["P1.fig1:endpoint"]
+    assert row.verdict == "not reproduced"
+    assert "1 of our own views" in row.why and "1 of 1 trained settings agree" in row.why
+    assert db.part_verdict([{"outcome": "reproduced", "gate": "trained", "votes": False}]) == "inconclusive"
+    with pytest.raises(ValueError, match="primary finding must vote"):
+        endpoint(chapter(tmp_path, "x"), "p", 0.0, 0.1, primary=True, votes=False)

@@ -54,12 +54,9 @@ def test_fig1_panels_use_their_seeds_and_the_summary_and_measures_match_them(fig
     assert m["barriers"].shape == (2, 3) and m["gaps"][0] == p.gap() and m["scores"][1] == panels[5].score.max
     wide = score_vs_window(p.plane, x, y, tau_hinge, [6 * p.grid[-1] / p.plane.unit], G=5, scale="mean")[0].max
     assert m["wide"][0] == wide
-    specs = pp.fig1_claims(panels, near_zero=0.1)
-    assert [(k, s["id"]) for k, s in specs] == [("close", "fast_equals_naive_I2"), ("close", "fast_equals_naive_I5"),
-                                                ("finding", "fig1_barrier")]
-    top = panels[5].views["none"].barriers / panels[5].zero_loss
-    f = specs[-1][1]
-    assert (f["estimate"], f["low"], f["high"], f["region"]) == (top.mean(), top.min(), top.max(), (None, 0.1))
+    specs = pp.fig1_claims(panels)                     # sanity checks only: one triple makes no finding
+    assert [(k, s["id"], s["kind"]) for k, s in specs] == [("close", "fast_equals_naive_I2", "sanity"),
+                                                          ("close", "fast_equals_naive_I5", "sanity")]
     assert specs[0][1]["measured"] == panels[2].bench.max_rel_diff < 1e-5
 
 
@@ -86,11 +83,12 @@ def test_fig4_panels_tables_claims_and_trends(fig4):
     assert t.iloc[1]["parameters"] == 2 * (784 * 8 + 8 * 10)
     b = pp.fig4_bench(panels, CPU)
     assert len(b) == 1 and b.iloc[0]["fast (points·examples/s)"] == 2**2 * p.n_eval / p.bench.fast_seconds
-    specs = pp.fig4_claims(panels, sets, widths, n_probe=20, branch_chunk=None, near_zero=0.1, device=CPU)
-    assert [s["id"] for _, s in specs] == ["mnist_fast_equals_naive", "mnist_alignment_keeps_functions",
-                                          "mnist_almost_convex", "mnist_alignment_lowers_the_barrier"]
-    assert specs[1][1]["measured"] < 1e-5 and specs[3][1]["description"].endswith("at every I in [1, 2]")
-    assert specs[3][1]["statement"] == all(panels["mnist", I].gap("aligned") <= panels["mnist", I].gap("none")
+    specs = pp.fig4_claims(panels, sets, widths, n_probe=20, branch_chunk=None, device=CPU)
+    assert [(s["id"], s.get("kind", "check")) for _, s in specs] == [
+        ("mnist_fast_equals_naive", "sanity"), ("mnist_alignment_keeps_functions", "sanity"),
+        ("mnist_alignment_lowers_the_barrier", "check")]
+    assert specs[1][1]["measured"] < 1e-5 and specs[2][1]["description"].endswith("at every I in [1, 2]")
+    assert specs[2][1]["statement"] == all(panels["mnist", I].gap("aligned") <= panels["mnist", I].gap("none")
                                            for I in (1, 2))
     tr = pp.fig4_trends(panels, widths)
     assert tr["mnist_Ilast"] == 2 and tr["mnist_none_first"] == panels["mnist", 1].gap("none")
@@ -115,19 +113,11 @@ def cell(I, setting, view, v, half=0.01):
     return r
 
 
-def test_findings_table_finiteness_readings_and_files(tmp_path):
+def test_table_finiteness_readings_and_files(tmp_path):
     A, B = sw.Setting("authors"), sw.Setting("ours")
     syn = pd.DataFrame([cell(1, A.name, "none", 0.5), cell(10, A.name, "none", 0.2), cell(10, B.name, "none", 0.05),
                         cell(10, A.name, "aligned", 0.0), cell(10, B.name, "aligned", 0.0)])
     real = {"mnist": pd.DataFrame([cell(3, B.name, "none", 0.3), cell(3, B.name, "aligned", 0.1)])}
-    f = sw.findings(syn, real, settings=[A, B], real_settings=[B], near_zero=0.1)
-    assert [d["id"] for d in f] == ["fig1_gap_0", "fig1_barrier_0", "fig1_gap_1", "fig1_barrier_1",
-                                    "fig4_mnist_gap_0", "fig4_mnist_barrier_0"]
-    assert (f[2]["estimate"], f[2]["low"], f[2]["high"], f[2]["region"]) == (0.05, 0.05 - 0.01, 0.05 + 0.01, (None, 0.1))
-    assert f[0]["description"] == ("P1 Fig 1 (synthetic), I = 10, authors, wd 0, rate fixed: Jensen gap at the centre ÷ "
-                                   "zero-function loss (as trained; 2 triples; the solutions' training loss is 0.20 "
-                                   "of the zero function's)")
-    assert f[4]["description"].startswith("P1 Fig 4 (MNIST, one hidden layer (h = 8)), I = 3, ours")
     t = sw.table(syn, [0.5, 2])
     assert t.loc[(10, A.name, "none"), "gap"] == "0.200 [0.190, 0.210]" and t.loc[(10, A.name, "none"), "acc"] == "0.200"
     assert sw.table(real, [0.5, 2]).index.names == ["row", "I", "setting", "view"]
@@ -142,17 +132,106 @@ def test_findings_table_finiteness_readings_and_files(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(paths[1]), real["mnist"])
 
 
+def triples(settings, Is=(1, 10, 100), T=3, loss=None):
+    """Hand-made per-triple rows of a sweep: barrier 0.5 − 0.2·log10 I + 0.01·t (a slope of exactly −0.2 per
+    decade in every triple), gap 0.1 − 0.05·log10 I + 0.02·(t − 1)·I/100 (negative for some triples), aligned
+    measures halved; ``loss[setting name]``: the training loss ÷ zero loss at each I (default 0.3)."""
+    out = []
+    for st in settings:
+        for view, f in (("none", 1.0), ("aligned", 0.5)):
+            for i, I in enumerate(Is):
+                for t in range(T):
+                    lx = np.log10(I)
+                    out.append({"setting": st.name, "view": view, "triple": t, "I": I,
+                                "loss_rel": (loss or {}).get(st.name, [0.3] * len(Is))[i],
+                                "barrier": f * (0.5 - 0.2 * lx + 0.01 * t),
+                                "gap": f * (0.1 - 0.05 * lx + 0.02 * (t - 1) * I / 100)})
+    return pd.DataFrame(out).sample(frac=1.0, random_state=0)          # the order of the rows must not matter
+
+
+def test_by_width_gives_triples_by_increasing_I():
+    A = sw.Setting("authors")
+    rows = triples([A])
+    Is, v = sw.by_width(rows, "barrier", A.name, "none")
+    assert list(Is) == [1, 10, 100] and v.shape == (3, 3)
+    np.testing.assert_allclose(v, [[0.5 - 0.2 * np.log10(I) + 0.01 * t for I in (1, 10, 100)] for t in range(3)])
+    _, v = sw.by_width(rows.drop(index=rows.index[(rows.triple == 2) & (rows.I == 10) & (rows.view == "none")]), "barrier", A.name, "none")
+    assert np.isnan(v).sum() == 1
+    with pytest.raises(ValueError, match="no rows"):
+        sw.by_width(rows, "barrier", "nobody", "none")
+
+
+def test_findings_endpoint_trend_gate_primary_and_judged():
+    from companion.book.claims import Claims, gate_from, threshold_outcome
+    from companion.core import stats
+
+    A, B = sw.Setting("authors"), sw.Setting("ours")            # A: the authors' protocol, no decay, fixed rate
+    assert A.is_primary and not B.is_primary and not sw.Setting("authors", 0.001, "times_I").is_primary
+    assert (A.slug, B.slug, sw.Setting("authors", 0.001, "times_I").slug) == ("authors_wd0_fixed", "ours",
+                                                                             "authors_wd0.001_timesI")
+    syn = triples([A, B], loss={B.name: [0.9, 0.2, 0.2]})          # B: untrained at I = 1 only
+    per = {"synthetic": syn, "mnist": triples([A]), "cifar": triples([A], Is=(3,))}
+    f = sw.findings(per, {"synthetic": [A, B], "mnist": [A], "cifar": [A]}, seed=5, confidence=0.9)
+    ids = [d["id"] for d in f]
+    assert ids[:4] == ["fig1_endpoint_barrier_authors_wd0_fixed", "fig1_trend_barrier_authors_wd0_fixed",
+                       "fig1_endpoint_gap_authors_wd0_fixed", "fig1_trend_gap_authors_wd0_fixed"]
+    assert len(ids) == len(set(ids)) == 2 * 2 * 2 * 2 + 2 * 2 * 2 + 2 * 2      # cifar: one width, no trend
+    assert "fig4_mnist_trend_gap_authors_wd0_fixed_aligned" in ids and not any(i.startswith("fig4_cifar_trend") for i in ids)
+    d = {x["id"]: x for x in f}
+    top = 0.5 - 0.4 + 0.01 * np.arange(3)                         # the barriers at I = 100
+    e = d["fig1_endpoint_barrier_authors_wd0_fixed"]
+    m, lo, hi = stats.bootstrap_mean_interval(top, confidence=0.9, seed=seeds.spawn(
+        5, "landscape_verdict", "bootstrap", "synthetic", A.slug, "none"))
+    assert (e["estimate"], e["low"], e["high"]) == pytest.approx((m, lo, hi)) and e["low"] >= 0
+    assert (e["statement"], e["side"], e["replicates"], e["gate"], e["primary"]) == ("P1.fig1:endpoint", "below", 3,
+                                                                                 pytest.approx(0.3), True)
+    g = d["fig1_endpoint_gap_authors_wd0_fixed_aligned"]
+    gm, glo, ghi = stats.mean_interval(0.5 * (0.1 - 0.1 + 0.02 * (np.arange(3) - 1)), 0.9)
+    assert (g["estimate"], g["low"], g["high"]) == pytest.approx((gm, glo, ghi)) and g["low"] < 0   # a gap can be < 0
+    t = d["fig1_trend_barrier_authors_wd0_fixed"]
+    assert (t["estimate"], t["low"], t["high"], t["replicates"]) == pytest.approx((-0.2, -0.2, -0.2, 3))
+    assert d["fig1_trend_barrier_ours_aligned"]["estimate"] == pytest.approx(-0.1)
+    tg = d["fig1_trend_gap_ours"]
+    lx = np.log10([1, 10, 100])
+    ref = stats.log_slope([1, 10, 100], [[0.1 - 0.05 * l + 0.02 * (k - 1) * I / 100 for l, I in zip(lx, (1, 10, 100))]
+                                         for k in range(3)], confidence=0.9)
+    assert (tg["estimate"], tg["low"], tg["high"], tg["replicates"]) == pytest.approx(ref)
+    assert d["fig1_trend_gap_ours"]["gate"] == 0.9 and d["fig1_endpoint_gap_ours"]["gate"] == pytest.approx(0.2)
+    assert all(x["votes"] == (not x["id"].endswith("_aligned")) for x in f)      # aligned: our view, never votes
+    prim = [x["id"] for x in f if x["primary"]]
+    assert prim == ["fig1_endpoint_barrier_authors_wd0_fixed", "fig1_trend_barrier_authors_wd0_fixed",
+                    "fig4_mnist_endpoint_barrier_authors_wd0_fixed", "fig4_mnist_trend_barrier_authors_wd0_fixed"]
+    assert d["fig4_cifar_endpoint_barrier_authors_wd0_fixed"]["statement"] == "P1.fig4:endpoint"
+
+    c = Claims("landscape_verdict", "smoke", "cpu", 0, "unused.json")
+    for x in f:                                                       # as the chapter records them
+        c.judge(**{**x, "gate": gate_from(x["statement"], x["gate"])})
+    r = {x.id: x for x in c.findings()}
+    assert r["fig1_trend_barrier_authors_wd0_fixed"].outcome == "reproduced"       # −0.2 below 0 and the whole band
+    assert not r["fig1_trend_barrier_authors_wd0_fixed"].fragile
+    assert r["fig1_trend_barrier_ours"].gate == "untrained" and r["fig1_trend_barrier_ours"].outcome == "inconclusive"
+    assert r["fig1_trend_barrier_ours"].outcome_if_trained == "reproduced"
+    assert r["fig1_endpoint_barrier_ours"].gate == "trained"                      # trained at the widest I
+    assert r["fig1_endpoint_barrier_authors_wd0_fixed"].outcome == threshold_outcome(lo, hi, 0.1, "below")
+    w = sw.primary_words(c.findings())
+    assert w["fig1_trend_outcome"] == "reproduced" and w["fig1_trend_est"] == pytest.approx(-0.2)
+    assert w["fig1_trend_gate"] == "trained (0.30)" and w["fig1_endpoint_lo"] == pytest.approx(lo)
+    assert w["fig1_trend_tally"].endswith(f"of {sum(x.statement == 'P1.fig1:trend' and x.gate == 'trained' for x in c.findings())} trained")
+    assert np.isnan(sw.primary_words([])["fig4_trend_est"]) and sw.primary_words([])["fig4_trend_outcome"] == "not run"
+
+
 def test_sweep_rows_equals_the_sweep_of_each_row():
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(30, 784, generator=g), torch.randint(0, 10, (30,), generator=g)
     tr = sw.Training(lr=0.05, batch_size=10, steps=4, check_every=2, steps_ours=4, batch_size_ours=10)
     kw = dict(Is=[1, 2], settings=[sw.Setting("ours")], T=2, seed=0, training=tr, views=("none",), radii=[1.0], G=3,
               K=3, n_probe=10, n_window=None, device=CPU)
-    summaries, drift, secs = sw.sweep_rows({"mnist": (x, y)}, ["mnist"], confidence=0.9, **kw)
+    summaries, per_triple, drift, secs = sw.sweep_rows({"mnist": (x, y)}, ["mnist"], confidence=0.9, **kw)
     rows, _ = sw.sweep(x, y, multiclass_hinge, widths=(784, 8, 10), **kw)
     pd.testing.assert_frame_equal(summaries["mnist"], sw.summarise(rows, 0.9))
+    pd.testing.assert_frame_equal(per_triple["mnist"], rows)
     assert drift == float(rows.loss_drift.max()) and secs["train"] > 0
-    assert sw.sweep_rows({}, [], confidence=0.9, **kw) == ({}, -np.inf, {"train": 0.0, "measure": 0.0})
+    assert sw.sweep_rows({}, [], confidence=0.9, **kw) == ({}, {}, -np.inf, {"train": 0.0, "measure": 0.0})
 
 
 def test_figures_draw_every_panel(fig1, fig4):

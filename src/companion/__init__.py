@@ -5,9 +5,10 @@ and plot.
 
 - ``core``: what every wing uses — one device type (``devices``), data sets with checksums (``data``),
   local or Dask fan-out (``fanout``), intervals and tests (``stats``), one plot style (``plotting``), atomic
-  writes and cache paths (``files``), one seed scheme (``seeds``);
+  writes and cache paths (``files``), one seed scheme (``seeds``), small C kernels compiled at first use
+  (``ckernel``);
 - ``training``: losses, multi-branch nets, the authors' rate rule, seed-batched SGD, the fast one-hidden-layer
-  block trainer, Table 1's experiment and the multi-branch VGG-9 (P1 §5.2, Table 1, Fig 5);
+  trainer, the block trainer with per-network hyper-parameters and its fused C kernel (``block``), Table 1's experiment and the multi-branch VGG-9 (P1 §5.2, Table 1, Fig 5);
 - ``landscapes``: planes through trained solutions, their evaluation (with a compiled kernel), window-independent
   measures, permutation symmetry, the panel pipeline and the landscape sweep (P1 Figs 1 and 4);
 - ``convexity``: tropical (max-plus) algebra, Shapley–Folkman and separable duality gaps (P1 Fig 3, Theorem 1);

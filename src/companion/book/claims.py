@@ -97,6 +97,8 @@ class Claim:
     flips: list[dict[str, Any]] | None = None         # [{between: [t1, t2], from, to}] where it changes
     replicates: int | None = None                     # independent replicates behind the interval
     primary: bool | None = None                       # (findings) the part's most representative setting
+    votes: bool | None = None                         # (findings) False: our own view (e.g. after aligning
+                                                      # units), shown beside the paper's but never voting
 
 
 def finding_outcome(low: float, high: float, *, region: tuple[float | None, float | None] | None = None,
@@ -344,7 +346,7 @@ class Claims:
 
     def judge(self, id: str, description: str, *, statement: str, estimate: float, low: float, high: float,
               side: Side | Rule, gate: Gate, replicates: int, paper: float | None = None, note: str = "",
-              primary: bool = False) -> Claim:
+              primary: bool = False, votes: bool = True) -> Claim:
         """A finding on the statement part ``statement`` (``"STATEMENT:PART"``, e.g. ``"P1.fig1:endpoint"``),
         judged at the threshold registered for that part.
 
@@ -356,9 +358,12 @@ class Claims:
         untrained the outcome is *inconclusive* and ``outcome_if_trained`` keeps what the numbers say.
         Also recorded: the outcome at every threshold of the part's band (:func:`statements.band`), whether
         it changes there (``fragile``) and where (``flips``). ``primary``: this setting is the part's most
-        representative one (the front page quotes it).
+        representative one (the front page quotes it). ``votes=False``: a view of our own beside the paper's (e.g.
+        the measure after aligning units, which P1 does not plot): recorded and shown, never counted in a verdict.
         """
         self._new_id(id)
+        if primary and not votes:
+            raise ValueError(f"finding {id!r}: a primary finding must vote")
         _, part = registry.part(statement)
         if part.judged_by != "findings" or part.threshold is None or part.gate is None:
             raise ValueError(f"finding {id!r}: {statement} is judged by checks; record checks with part={statement!r}")
@@ -381,7 +386,8 @@ class Claims:
                       low=_finite_or_none(low), high=_finite_or_none(high), statement=statement,
                       provenance=part.provenance, gate=gate.state, gate_detail=gate.detail(),
                       outcome_if_trained=at, threshold=part.threshold.value, side=side_name, threshold_band=band,
-                      fragile=bool(flips), flips=flips, replicates=int(replicates), primary=bool(primary))
+                      fragile=bool(flips), flips=flips, replicates=int(replicates), primary=bool(primary),
+                      votes=bool(votes))
         self.claims.append(claim)
         return claim
 

@@ -60,7 +60,7 @@ def write_failure_page(dest: Path, name: str, preset: str, reason: str, title: s
 def part_verdict(findings: Sequence[dict[str, Any]], *, legacy: bool = False) -> PartWord:
     """The verdict of a statement part from its findings (claim dicts): only trained ones vote (``legacy``:
     old-style findings, which recorded no gate, all vote)."""
-    voters = [c for c in findings if legacy or c.get("gate") == "trained"]
+    voters = [c for c in findings if legacy or (c.get("gate") == "trained" and c.get("votes") is not False)]
     seen = {c["outcome"] for c in voters}
     if not seen or seen == {"inconclusive"}:
         return "inconclusive"
@@ -149,6 +149,8 @@ def _findings_row(st: registry.Statement, pt: registry.Part, claims: dict[str, l
                   maps: Sequence[LegacyMap]) -> tuple[PartWord, str]:
     ref = f"{st.id}:{pt.id}"
     tagged = [(ch, c) for ch, cl in claims.items() for c in cl or [] if c.get("statement") == ref]
+    views = sum(c.get("votes") is False for _, c in tagged)          # our own views: shown, never voting
+    tagged = [(ch, c) for ch, c in tagged if c.get("votes") is not False]
     if tagged:
         found = [c for _, c in tagged]
         verdict = part_verdict(found)
@@ -165,6 +167,8 @@ def _findings_row(st: registry.Statement, pt: registry.Part, claims: dict[str, l
                   else f"{len(trained)} trained settings: {_counts([c for _, c in trained])}")]
         if untrained:
             parts.append(f"{untrained} untrained not counted")
+        if views:
+            parts.append(f"{views} of our own views (e.g. aligned) shown, not counted")
         fragile = sum(bool(c.get("fragile")) for _, c in trained)
         if fragile:
             parts.append(f"{fragile} fragile (the outcome changes inside the threshold band)")

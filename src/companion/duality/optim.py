@@ -139,6 +139,22 @@ def lbfgs_per_problem(params: Sequence[torch.Tensor], objective: Callable[[], to
     return f
 
 
+def lbfgs_shared(params: Sequence[torch.Tensor], objective: Callable[[], torch.Tensor], *, iters: int) -> None:
+    """torch's L-BFGS (history 50, strong-Wolfe line search, tolerances at float64 rounding) on the SUM of the
+    batch of objectives ``objective()`` (B,), in place: one shared line search for all problems (compare
+    :func:`lbfgs_per_problem`)."""
+    opt = torch.optim.LBFGS(list(params), lr=1.0, max_iter=iters, history_size=50, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-12, tolerance_change=1e-16)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = objective().sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+
+
 def augmented_lagrangian(params: Sequence[torch.Tensor], residual: Callable[[], torch.Tensor],
                          reg: Callable[[], torch.Tensor], *, outer: int, inner: int, rho: float = 10.0,
                          warm_start: bool = True, stop_tol: float = 0.0, rho_max: float = np.inf,
@@ -161,16 +177,7 @@ def augmented_lagrangian(params: Sequence[torch.Tensor], residual: Callable[[], 
         if line_search == "per_problem":
             lbfgs_per_problem(params, objective, iters=inner)
             return
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=inner, history_size=50, line_search_fn="strong_wolfe",
-                                tolerance_grad=1e-12, tolerance_change=1e-16)
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = objective().sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
+        lbfgs_shared(params, objective, iters=inner)
 
     if warm_start:
         minimise(lambda: 0.5 * residual().pow(2).flatten(1).sum(1))

@@ -33,7 +33,7 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 import torch
 
-from companion.duality.optim import augmented_lagrangian
+from companion.duality.optim import augmented_lagrangian, lbfgs_shared
 from companion.duality.deep_linear import schatten_power
 from companion.core.devices import Device, resolve_device
 
@@ -360,16 +360,7 @@ def train_regularized(Y: np.ndarray, L: int, beta: float, *, restarts: int = 8, 
     def objective() -> torch.Tensor:
         return 0.5 * (_chain(Ws) - Yt).pow(2).sum((-1, -2)) + beta / 2 * sum(W.pow(2).sum((-1, -2)) for W in Ws)
 
-    opt = torch.optim.LBFGS(Ws, lr=1.0, max_iter=steps, history_size=50, line_search_fn="strong_wolfe",
-                            tolerance_grad=1e-12, tolerance_change=1e-16)
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        o = objective().sum()
-        o.backward()
-        return o
-
-    opt.step(closure)
+    lbfgs_shared(Ws, objective, iters=steps)
     with torch.no_grad():
         vals = objective()
         b = int(torch.argmin(vals))

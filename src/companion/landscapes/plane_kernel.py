@@ -4,79 +4,34 @@ For branches with one hidden layer, :func:`companion.landscapes.evaluate.evaluat
 ``relu(P₀ + αP₁ + βP₂)`` (U × m activations) and on contracting them with the point's last layer (out × U).
 In torch these are an elementwise pass through memory and a GEMM with only ``out`` rows (half the machine's
 GEMM rate); the C kernel forms the activations in vector registers and contracts them at once, so they never
-reach memory. It is compiled at first use with the system C compiler (``$CC``, else ``cc``; ``-O3
--march=native``, about half a second) into ``<cache>/kernels`` (see :func:`companion.core.files.cache_dir`), keyed
-by the source, the compiler and the CPU, and loaded with ctypes (which releases the GIL, so worker threads run
-it in parallel). Without a compiler :func:`available` is False and the evaluator uses torch alone.
+reach memory. It is compiled at first use by :func:`companion.core.ckernel.build` (the system C compiler,
+``-O3 -march=native``, about half a second, cached under ``<cache>/kernels`` per source, compiler and CPU) and
+loaded with ctypes (which releases the GIL, so worker threads run it in parallel). Without a compiler :func:`available` is False and the evaluator uses torch alone.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
 
+from companion.core import ckernel
+
 SOURCE = Path(__file__).with_name("plane_kernel.c")
-FLAGS = (["-O3", "-march=native", "-std=gnu11", "-shared", "-fPIC"],   # the machine's vectors (AVX-512 here)
-         ["-O3", "-std=gnu11", "-shared", "-fPIC"])                    # a compiler without -march=native
+FLAGS = ckernel.FLAGS
 _SUFFIX = {torch.float64: "f64", torch.float32: "f32"}
-
-
-def _cpu_signature() -> str:
-    """What -march=native depends on: the CPU's model and flags (Linux), else the platform's description."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return "|".join(sorted({ln for ln in lines if ln.split(":")[0].strip() in ("model name", "flags")}))
-    except OSError:
-        return platform.processor() + platform.machine()
-
-
-def _compile(cc: str, out: Path) -> str:
-    """Compile the source into ``out`` (atomically); returns "" or the compiler's complaint."""
-    errors = []
-    for flags in FLAGS:
-        tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-        r = subprocess.run([cc, *flags, "-o", str(tmp), str(SOURCE)], capture_output=True, text=True)
-        if r.returncode == 0:
-            os.replace(tmp, out)
-            return ""
-        errors.append(r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}")
-    return "; ".join(errors)
 
 
 @functools.lru_cache(maxsize=1)
 def _library() -> tuple[ctypes.CDLL | None, str]:
-    """(the loaded library, "") or (None, why not): compiled on first call, then from the cache."""
-    from companion.core.files import cache_dir
-
-    cc = shutil.which(os.environ.get("CC", "cc"))
-    if cc is None:
-        return None, "no C compiler (set CC or install cc)"
-    try:
-        version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
-        key = hashlib.sha256("\0".join([SOURCE.read_text(), version, repr(FLAGS), _cpu_signature()])
-                             .encode()).hexdigest()[:16]
-        folder = cache_dir() / "kernels"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            folder = Path(tempfile.gettempdir()) / f"companion-kernels-{os.getuid()}"
-            folder.mkdir(exist_ok=True)
-        lib = folder / f"plane_kernel-{key}.so"
-        if not lib.exists() and (err := _compile(cc, lib)):
-            return None, f"compiling {SOURCE.name} failed: {err}"
-        dll = ctypes.CDLL(str(lib))
-    except OSError as e:
-        return None, f"the kernel could not be built or loaded: {e}"
-    for suf, ct in (("f64", ctypes.c_double), ("f32", ctypes.c_float)):
+    """(the loaded library, "") or (None, why not): compiled on first call, then from the cache
+    (:func:`companion.core.ckernel.build`)."""
+    dll, why = ckernel.build(SOURCE)
+    if dll is None:
+        return None, why
+    for suf in ("f64", "f32"):
         fn = getattr(dll, f"relu_contract_{suf}")
         fn.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_long] * 5 + [ctypes.c_int]
         fn.restype = None

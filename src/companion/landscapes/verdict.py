@@ -3,7 +3,8 @@ window-independent quantities, to decide what P1's landscape pictures (Figures 1
 
 A *setting* is a training protocol plus its free arguments:
 
-- ``"authors"``: the authors' ``fully_connected.py`` — nn.Linear branches with biases and PyTorch's
+- ``"authors"``: the authors' ``fully_connected.py`` (written for MNIST: 784 inputs, 10 classes, the
+  multi-margin loss; here applied to every data set, the synthetic one included) — nn.Linear branches with biases and PyTorch's
   default initialisation (:func:`companion.training.nets.init_default`), f = mean of branches, minibatch SGD with
   coupled weight decay at a fixed rate (or the rate × I), their rate-cut / stopping rule on minibatch losses;
 - ``"ours"``: the book's earlier protocol — no biases, N(0, 1/fan-in) weights with O(1) output weights,
@@ -17,6 +18,10 @@ then measured in two views (as trained; aligned by :mod:`companion.landscapes.sy
 accuracy, the Jensen gap at the centre and the three segment barriers (both ÷ the zero function's loss), the
 solutions' extent in units of ‖θ₃‖, and the range-normalised score at each window radius (units of ‖θ₃‖,
 the authors' plane).
+
+The findings on P1's statement (:func:`findings`) come from the per-triple rows (:func:`by_width`), seed
+triples being the replicates: per row, setting and view, the endpoint (the measure at the widest I) and the
+trend (its slope against log10 I), each gated on the setting's training loss.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from companion.core.files import atomic_write_text
 from companion.training.losses import LossFn
 from companion.training.onehidden import intra_op_threads
 from companion.training.nets import Layers, forward, init_branches, init_default, trainable_masks, with_ones
-from companion.core.stats import mean_interval
+from companion.core.stats import bootstrap_mean_interval, log_slope, mean_interval
 from companion.landscapes.symmetry import align_to_first
 from companion.training.train import train_sgd
 
@@ -64,6 +69,19 @@ class Setting:
         if self.protocol == "ours":
             return "ours (rate·I, no decay)"
         return f"authors, wd {self.weight_decay:g}, rate{'·I' if self.lr_scaling == 'times_I' else ' fixed'}"
+
+    @property
+    def slug(self) -> str:
+        """The setting in a claim id: ``ours``, ``authors_wd0_fixed``, ``authors_wd0.001_timesI``."""
+        if self.protocol == "ours":
+            return "ours"
+        return f"authors_wd{self.weight_decay:g}_{'timesI' if self.lr_scaling == 'times_I' else 'fixed'}"
+
+    @property
+    def is_primary(self) -> bool:
+        """The authors' protocol at no weight decay and a fixed rate: the setting a part's primary finding
+        quotes (see :func:`findings`)."""
+        return self.protocol == "authors" and self.weight_decay == 0.0 and self.lr_scaling == "fixed"
 
 
 def settings_grid(weight_decays: Sequence[float], lr_scalings: Sequence[LrScaling], *, ours: bool = True) -> list[Setting]:
@@ -309,21 +327,22 @@ def explain(summary: pd.DataFrame, *, near_zero: float, collapse: float) -> Expl
 
 
 def sweep_rows(sets: Mapping[str, tuple], rows: Sequence[str], *, confidence: float, **sweep_args: Any
-               ) -> tuple[dict[str, pd.DataFrame], float, dict[str, float]]:
+               ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], float, dict[str, float]]:
     """:func:`sweep` on each Figure 4 row in ``rows`` (``sets[row]`` = (x_train, y_train, …) from
     :func:`companion.landscapes.pipeline.fig4_data`; widths from :data:`FIG4_ROWS`; 10-class hinge loss; the
     other arguments ``sweep_args`` as :func:`sweep` takes them). Returns (per row, :func:`summarise` at
-    ``confidence``; the largest ``loss_drift`` of any triple, -inf without rows; the seconds spent training and
-    measuring, summed over rows)."""
+    ``confidence``; per row, :func:`sweep`'s per-triple rows, for :func:`findings`; the largest ``loss_drift``
+    of any triple, -inf without rows; the seconds spent training and measuring, summed over rows)."""
     from companion.training.losses import multiclass_hinge
 
-    summaries, drift, secs = {}, -np.inf, {"train": 0.0, "measure": 0.0}
+    summaries, per_triple, drift, secs = {}, {}, -np.inf, {"train": 0.0, "measure": 0.0}
     for key in rows:
         x_tr, y_tr = sets[key][:2]
         r_rows, r_secs = sweep(x_tr, y_tr, multiclass_hinge, widths=FIG4_ROWS[key][1], **sweep_args)
         summaries[key], drift = summarise(r_rows, confidence), max(drift, float(r_rows.loss_drift.max()))
+        per_triple[key] = r_rows
         secs = {k: secs[k] + r_secs[k] for k in secs}
-    return summaries, drift, secs
+    return summaries, per_triple, drift, secs
 
 
 def shown(radii: Sequence[float]) -> list[str]:
@@ -351,24 +370,125 @@ def measures_finite(summaries: Sequence[pd.DataFrame], radii: Sequence[float]) -
     return bool(np.isfinite(every[cols].to_numpy(float)).all())
 
 
-def findings(synthetic: pd.DataFrame, real: Mapping[str, pd.DataFrame], *, settings: Sequence[Setting],
-             real_settings: Sequence[Setting], near_zero: float) -> list[dict[str, Any]]:
-    """The chapter's findings, as keyword arguments of ``Claims.finding``: at the widest I, as trained, per
-    setting (numbered k in its list), the Jensen gap and the largest barrier (÷ zero loss) with their intervals
-    over triples, against "near zero" (≤ ``near_zero``); first the synthetic set (ids ``fig1_{gap|barrier}_{k}``),
-    then each Figure 4 row of ``real`` (``fig4_{row}_…``, settings ``real_settings``)."""
-    parts = [(synthetic, "fig1", "P1 Fig 1 (synthetic)", settings)]
-    parts += [(s, f"fig4_{key}", f"P1 Fig 4 ({FIG4_ROWS[key][0]})", real_settings) for key, s in real.items()]
-    out = []
-    for s, prefix, what, sts in parts:
-        I_top = int(s.I.max())
-        for k, st in enumerate(sts):
-            r = s[(s.I == I_top) & (s.setting == st.name) & (s.view == "none")].iloc[0]
-            for m, label in (("gap", "Jensen gap at the centre"), ("barrier", "largest segment barrier")):
-                out.append(dict(id=f"{prefix}_{m}_{k}", description=f"{what}, I = {I_top}, {st.name}: {label} ÷ "
-                                f"zero-function loss (as trained; {int(r['triples'])} triples; the solutions' training "
-                                f"loss is {r['loss_rel']:.2f} of the zero function's)", estimate=r[m], low=r[m + "_lo"],
-                                high=r[m + "_hi"], region=(None, near_zero)))
+def by_width(rows: pd.DataFrame, measure: str, setting: str, view: View) -> tuple[np.ndarray, np.ndarray]:
+    """The per-triple values of ``measure`` for one setting (its :attr:`Setting.name`) and view in
+    :func:`sweep`'s rows (before :func:`summarise`): (Is (W,), increasing; values (T, W), row t = seed triple t,
+    whose initial networks have the same seeds at every I). A (triple, I) missing from the rows is NaN."""
+    g = rows[(rows.setting == setting) & (rows.view == view)]
+    if g.empty:
+        raise ValueError(f"no rows for setting {setting!r}, view {view!r}")
+    table = g.pivot(index="triple", columns="I", values=measure).sort_index().sort_index(axis=1)
+    return table.columns.to_numpy(), table.to_numpy(float)
+
+
+#: the measures judged, with their words: the segment barrier is ≥ 0 (bootstrap interval over triples),
+#: the Jensen gap can be negative (Student-t interval over triples)
+JUDGED = {"barrier": "largest segment barrier", "gap": "Jensen gap at the centre"}
+VIEW_WORDS = {"none": "as trained", "aligned": "after alignment"}
+
+
+def findings(per_triple: Mapping[str, pd.DataFrame], settings: Mapping[str, Sequence[Setting]], *, seed: int,
+             confidence: float = 0.95, views: Sequence[View] = ("none", "aligned")) -> list[dict[str, Any]]:
+    """The findings on P1's Figures 1 and 4, as keyword arguments of ``Claims.judge``, except that ``gate`` is
+    the gate's measured value (the training loss ÷ the zero function's loss), for the chapter to turn into a
+    gate with ``claims.gate_from(spec["statement"], spec["gate"])`` (this package does not import the book).
+
+    ``per_triple``: per row, :func:`sweep`'s per-triple rows; the key ``"synthetic"`` is Figure 1's row
+    (statement ``P1.fig1``), every other key a Figure 4 row of :data:`FIG4_ROWS` (``P1.fig4``). ``settings``:
+    per row, the settings swept. Per row, setting, view and measure (:data:`JUDGED`), seed triples as the
+    replicates (never the pairs of one triple):
+
+    - **endpoint** (``{prefix}_endpoint_{measure}_{setting}[_aligned]``): the measure at the widest I, mean over
+      triples; the barrier (≥ 0) with a percentile-bootstrap interval over triples (never below 0; seeded by
+      ``seeds.spawn(seed, "landscape_verdict", "bootstrap", row, setting, view)``), the Jensen gap (which can
+      be negative) with a Student-t interval; gate: the setting's mean training loss at that I;
+    - **trend** (``{prefix}_trend_…``, only with two widths or more): the slope of the measure against log10 I,
+      one ordinary-least-squares slope per triple and a Student-t interval over triples
+      (:func:`companion.core.stats.log_slope`); gate: the worst (largest) of the setting's mean training
+      losses across the widths, so a setting that did not train at some width does not vote on the trend.
+
+    Both are judged ``side="below"`` (endpoint: at most the registered "near zero"; trend: a slope below 0).
+    ``primary``: per statement part, the barrier of the first row's :attr:`Setting.is_primary` setting, as
+    trained — the authors' own protocol (the nearest we have to what produced P1's figures), at no weight decay
+    (a decay pulls wide networks towards the zero function: explanation (c)) and at their fixed rate (rate·I is
+    our variant), on P1's plane (the solutions as trained; aligning is our addition); the barrier because it is
+    ≥ 0 and 0 only where the loss is convex along the segments, while a Jensen gap ≤ 0 does not rule out a
+    bump elsewhere."""
+    out: list[dict[str, Any]] = []
+    first = {}
+    for key in per_triple:
+        first.setdefault("P1.fig1" if key == "synthetic" else "P1.fig4", key)
+    for key, rows in per_triple.items():
+        statement = "P1.fig1" if key == "synthetic" else "P1.fig4"
+        prefix, what = (("fig1", "P1 Fig 1 (synthetic)") if key == "synthetic"
+                        else (f"fig4_{key}", f"P1 Fig 4 ({FIG4_ROWS[key][0]})"))
+        for st in settings[key]:
+            Is, loss = by_width(rows, "loss_rel", st.name, "none")
+            loss_by_I = np.nanmean(loss, axis=0)                              # (W,) the setting's mean per width
+            for view in views:
+                tail = "" if view == "none" else f"_{view}"
+                for m, label in JUDGED.items():
+                    _, v = by_width(rows, m, st.name, view)
+                    top = v[:, -1][np.isfinite(v[:, -1])]
+                    if m == "barrier":
+                        boot = seeds.spawn(seed, "landscape_verdict", "bootstrap", key, st.slug, view)
+                        est, lo, hi = bootstrap_mean_interval(top, confidence=confidence, seed=boot)
+                        how = "percentile bootstrap over triples"
+                    else:
+                        est, lo, hi = mean_interval(top, confidence)
+                        how = "Student-t interval over triples"
+                    primary = bool(first[statement] == key and st.is_primary and view == "none" and m == "barrier")
+                    if top.size == 0:                                         # no finite value at the widest I
+                        continue
+                    out.append(dict(
+                        id=f"{prefix}_endpoint_{m}_{st.slug}{tail}", statement=f"{statement}:endpoint",
+                        description=f"{what}, {st.name}, {VIEW_WORDS[view]}: {label} ÷ zero-function loss at the "
+                        f"widest I = {int(Is[-1]):,} ({len(top)} seed triples, {confidence:.0%} {how}); training "
+                        f"loss {loss_by_I[-1]:.2f} of the zero function's", estimate=float(est), low=float(lo),
+                        high=float(hi), side="below", gate=float(loss_by_I[-1]), replicates=len(top), primary=primary,
+                        votes=view == "none"))
+                    slope, s_lo, s_hi, n = log_slope(Is, v, base=10, confidence=confidence) if len(Is) > 1 else (
+                        np.nan, np.nan, np.nan, 0)
+                    if n == 0:                                                # one width, or no complete triple
+                        continue
+                    out.append(dict(
+                        id=f"{prefix}_trend_{m}_{st.slug}{tail}", statement=f"{statement}:trend",
+                        description=f"{what}, {st.name}, {VIEW_WORDS[view]}: slope of the {label} (÷ zero-function "
+                        f"loss) per decade of I over I = {', '.join(f'{int(i):,}' for i in Is)} (one slope per seed "
+                        f"triple, {n} triples, {confidence:.0%} Student-t interval); worst training loss across the "
+                        f"widths {np.max(loss_by_I):.2f} of the zero function's", estimate=slope, low=s_lo, high=s_hi,
+                        side="below", gate=float(np.max(loss_by_I)), replicates=n, primary=primary, votes=view == "none"))
+    return out
+
+
+#: the statement parts :func:`findings` judges, with their names on the page
+PARTS = {"P1.fig1:endpoint": "fig1_endpoint", "P1.fig1:trend": "fig1_trend", "P1.fig4:endpoint": "fig4_endpoint",
+         "P1.fig4:trend": "fig4_trend"}
+
+
+def gate_words(finding: Any) -> str:
+    """A finding's gate with its measured training loss ÷ zero loss, e.g. "untrained (0.99)"."""
+    m = (finding.gate_detail or {}).get("measured")
+    return f"{finding.gate} ({m:.2f})" if m is not None else str(finding.gate)
+
+
+def primary_words(recorded: Sequence[Any]) -> dict[str, Any]:
+    """For the page, per part of :data:`PARTS` (named ``fig1_endpoint`` …): the primary finding's estimate,
+    interval ends, outcome and gate (``{part}_est``, ``_lo``, ``_hi``, ``_outcome``, ``_gate`` as
+    :func:`gate_words`; NaN and "not run" without one) and the outcomes of the part's trained findings (``{part}_tally``, e.g. "3 reproduced, 1
+    inconclusive of 4 trained"). ``recorded``: the chapter's findings (objects with the fields of
+    ``companion.book.claims.Claim``)."""
+    out: dict[str, Any] = {}
+    for statement, name in PARTS.items():
+        mine = [c for c in recorded if c.statement == statement]
+        p = next((c for c in mine if c.primary), None)
+        num = lambda v: np.nan if p is None or v is None else float(v)          # an infinite end is stored as None
+        out.update({f"{name}_est": num(p and p.measured), f"{name}_lo": num(p and p.low), f"{name}_hi": num(p and p.high),
+                    f"{name}_outcome": p.outcome if p else "not run", f"{name}_gate": gate_words(p) if p else "not run"})
+        trained = [c.outcome for c in mine if c.gate == "trained"]
+        counts = ", ".join(f"{trained.count(o)} {o}" for o in ("reproduced", "not reproduced", "inconclusive")
+                           if trained.count(o))
+        out[f"{name}_tally"] = f"{counts} of {len(trained)} trained" if trained else f"none of {len(mine)} trained"
     return out
 
 
