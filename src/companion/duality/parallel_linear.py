@@ -315,7 +315,9 @@ def train_rescaled(X: np.ndarray, Y: np.ndarray, L: int, t: float = 1.0, *, rest
     """P2's rescaled primal at a fixed t, by direct optimisation: min ½(‖W_{L−1}‖² + ‖W_L‖²) s.t. X W_1⋯W_L = Y
     with ‖W_l‖_F = t for l ≤ L − 2 (each written as t·V_l/‖V_l‖_F; the bound ‖W_l‖_F ≤ t is active at the
     optimum, since a larger first layer lets the last two shrink). Standard net, widths d, max(d, k), …, k;
-    augmented Lagrangian as in :func:`train_interpolation`. Its value should be :func:`fixed_t_primal`."""
+    augmented Lagrangian as in :func:`train_interpolation`. Its value should be :func:`fixed_t_primal`. Small t
+    make the last two layers large and the problem ill-conditioned: at σ = (3, 2, 1), L = 4, t = 0.8 no restart
+    reached the constraint, while t = 1 and 1.5 (the balanced scale is (Σσ)^{1/L} ≈ 1.57) do."""
     if L < 3 or t <= 0:
         raise ValueError(f"the rescaled problem needs L ≥ 3 and t > 0, got L = {L}, t = {t}")
     d, k = X.shape[1], Y.shape[1]
