@@ -485,3 +485,21 @@ def test_arm_trends_see_a_fall_and_noise():
     (t,) = arm_trends(figure5_rows([c for c in figure5_configs([2], [4, 8, 16, 32]) if c.arm == "multi-branch"],
                                    _fake_runs(noise, noise, Is=(4, 8, 16, 32))))
     assert t.low < 0 < t.high
+
+
+def test_refresh_batchnorm_averages_the_batches_and_leaves_training_alone():
+    from companion.training.vgg import refresh_batchnorm
+
+    images = _tiny_data(24)[0]
+    model = make_networks(1, 2, [3], form="loop")
+    refresh_batchnorm(model, images, settings=device_settings("cpu"), chunk=8)
+    bn, conv = model.paths[0].bns[0], model.paths[0].convs[0]
+    with torch.no_grad():
+        outs = [conv(normalize(images[a:a + 8])) for a in (0, 8, 16)]
+    torch.testing.assert_close(bn.running_mean, torch.stack([o.mean((0, 2, 3)) for o in outs]).mean(0))
+    torch.testing.assert_close(bn.running_var, torch.stack([o.var((0, 2, 3)) for o in outs]).mean(0))
+    assert bn.momentum == 0.1                                          # restored
+    kw = dict(I=2, w=2, seeds=[3], form="loop", recipe=RECIPE)
+    plain = train_networks(_tiny_data(), _tiny_data(10, 1), **kw)
+    fresh = train_networks(_tiny_data(), _tiny_data(10, 1), bn_refresh=16, **kw)
+    assert [h["train_loss"] for h in fresh.history] == [h["train_loss"] for h in plain.history]

@@ -395,7 +395,8 @@ def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
 def vgg_branches(p: Mapping[str, Any], device: str) -> list[Work]:
     """Every network of the grid and its two controls (``vgg_model.figure5_configs``: each distinct (branch
     width, branches), at every weight decay) trained for ``epochs`` on n_train images with n_seeds networks side
-    by side, tested after every ``test_every``-th epoch and the last (``vgg_model.grid_flops``); ≈ 3840·w
+    by side, tested after every ``test_every``-th epoch and the last, each test after a forward pass over
+    ``bn_refresh`` training images to recompute the BatchNorm statistics (``vgg_model.grid_flops``); ≈ 3840·w
     activations per branch and image (the seven convolutions' outputs), ≈ 12 passes in training (BatchNorm,
     ReLU, pooling, their backward), 4 in testing; bf16 on CUDA (tensor cores, 2-byte activations). The points
     run ``workers`` at a time in one process on a CPU, so their peaks add up there. Then the benchmark of the
@@ -414,8 +415,9 @@ def vgg_branches(p: Mapping[str, Any], device: str) -> list[Work]:
             act = 3840 * w * I * S
             out.append(Work(f"train w={w} I={I} wd={wd:g}", tensor_cores=cuda,
                             flops=grid_flops([w], [I], epochs=p["epochs"], n_train=p["n_train"], n_test=0, seeds=S)
-                            + grid_flops([w], [I], epochs=tests, n_train=0, n_test=p["n_test"], seeds=S),
-                            bytes=act * act_b * (12.0 * p["epochs"] * p["n_train"] + 4.0 * tests * p["n_test"]),
+                            + grid_flops([w], [I], epochs=tests, n_train=0, n_test=p["n_test"] + p["bn_refresh"], seeds=S),
+                            bytes=act * act_b * (12.0 * p["epochs"] * p["n_train"]
+                                                 + 4.0 * tests * (p["n_test"] + p["bn_refresh"])),
                             ops=steps * (120 if cuda else 60 * I * S) + tests * math.ceil(p["n_test"] / 1000) * 40,
                             peak=side * (3.0 * act_b * act * B + 4 * F32 * S * I * vgg9_parameters(w))
                             + F32 * 3072 * (p["n_train"] + p["n_test"])))

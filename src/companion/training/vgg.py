@@ -150,6 +150,27 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, se
     return correct.double().cpu() / len(labels)
 
 
+def refresh_batchnorm(model: nn.Module, images: torch.Tensor, *, settings: Settings, chunk: int = 128) -> None:
+    """Recompute every BatchNorm's running mean and variance as the plain average over the batches of
+    ``images`` (uint8 (n, 3, 32, 32), unaugmented, in chunks of ``chunk``), the weights unchanged ("precise
+    BN"). The running averages of a short run lag behind its weights, which move fast at a high learning
+    rate; this measures the network the weights are. Training in train mode never reads them, so it is
+    unchanged."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    dev, dtype = next(model.parameters()).device, next(model.parameters()).dtype
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None                                 # a cumulative average
+    model.train()
+    with torch.no_grad(), torch.autocast(dev.type, dtype=settings.amp or torch.float32, enabled=settings.amp is not None):
+        for a, b in _batches(len(images), chunk):
+            x = normalize(images[a:b].to(dev)).to(dtype)
+            model(x.contiguous(memory_format=torch.channels_last) if settings.channels_last else x)
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     atomic_write(path, lambda fh: torch.save(state, fh))
 
@@ -237,7 +258,7 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: tuple[torch
 def train_networks(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], *, I: int,
                    w: int, seeds: Sequence[int], recipe: Recipe, device: Device = "cpu", form: Form = "auto",
                    amp: Amp = "auto", dtype: torch.dtype = torch.float32, checkpoint: str | Path | None = None,
-                   progress: Callable | None = None, test_every: int = 1,
+                   progress: Callable | None = None, test_every: int = 1, bn_refresh: int = 0,
                    on_epoch: Callable[[int, TrainRun], None] | None = None) -> TrainRun:
     """Train S = len(seeds) networks of I VGG-9 branches (width w) together, each on its own data order.
 
@@ -249,7 +270,9 @@ def train_networks(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.T
     ``checkpoint``: a file written atomically after every epoch; an interrupted call resumes from it (a
     finished one returns at once). ``progress(iterable, desc=, total=)``: a progress bar per epoch.
     ``test_every``: test after every that many epochs and after the last (0: after the last only; the
-    history's ``test_acc`` is None for the others). ``on_epoch(epoch, run)`` is called after each epoch's
+    history's ``test_acc`` is None for the others). ``bn_refresh``: before each test, recompute the BatchNorm
+    statistics over the first that many training images (:func:`refresh_batchnorm`; 0: the running averages,
+    as the authors' code). ``on_epoch(epoch, run)`` is called after each epoch's
     checkpoint.
     """
     _check_training_input(train, recipe)
@@ -257,7 +280,7 @@ def train_networks(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.T
     st = device_settings(device, form, amp)
     S, n = len(seeds), len(train[1])
     config = {"I": I, "w": w, "seeds": list(seeds), "recipe": asdict(recipe), "n_train": n, "form": st.form,
-              "dtype": str(dtype), "label_sum": int(train[1].sum())}
+              "dtype": str(dtype), "label_sum": int(train[1].sum()), "bn_refresh": bn_refresh}
     model = make_networks(I, w, seeds, form=st.form, device=device).to(dtype)
     if st.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -280,6 +303,8 @@ def train_networks(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.T
             torch.cuda.synchronize(device)
         secs = time.perf_counter() - t0
         tested = epoch + 1 == recipe.epochs or (test_every > 0 and (epoch + 1) % test_every == 0)
+        if tested and bn_refresh:
+            refresh_batchnorm(model, train[0][:bn_refresh], settings=st)
         test_acc = evaluate(model, *test, settings=st).tolist() if tested else None
         run.history.append({"epoch": epoch + 1, "lr": lr, "train_loss": (tot_loss / seen).tolist(),
                             "train_acc": (tot_hit / seen).tolist(), "test_acc": test_acc, "seconds": secs})
@@ -327,6 +352,7 @@ class GridPoint:
     checkpoint: str | None = None
     threads: int | None = None       # torch threads while training it (None: as the caller has them)
     test_every: int = 1
+    bn_refresh: int = 0
 
     @property
     def cost(self) -> float:
@@ -342,7 +368,7 @@ def checkpoint_name(w: int, I: int, seeds: Sequence[int], weight_decay: float) -
 def points_for(pairs: Sequence[tuple[int, int]], seeds: Sequence[int], recipes: Sequence[Recipe], *,
                data_dir: str | None, n_train: int, n_test: int, data_seed: int, device: Device = "cpu",
                form: Form = "auto", amp: Amp = "auto", checkpoint_dir: str | Path | None = None,
-               test_every: int = 1) -> list[GridPoint]:
+               test_every: int = 1, bn_refresh: int = 0) -> list[GridPoint]:
     """One :class:`GridPoint` per recipe (outer) and (width, branches) pair (inner, duplicates dropped), each
     with all ``seeds``; with ``checkpoint_dir`` each checkpoints to :func:`checkpoint_name` there (the recipes
     must then differ in weight decay alone, or their checkpoints would collide)."""
@@ -352,7 +378,7 @@ def points_for(pairs: Sequence[tuple[int, int]], seeds: Sequence[int], recipes: 
     return [GridPoint(w=w, I=I, seeds=tuple(seeds), recipe=r, data_dir=data_dir or None, n_train=n_train,
                       n_test=n_test, data_seed=data_seed, device=str(device), form=form, amp=amp,
                       checkpoint=str(ck / checkpoint_name(w, I, seeds, r.weight_decay)) if ck else None,
-                      test_every=test_every)
+                      test_every=test_every, bn_refresh=bn_refresh)
             for r in recipes for w, I in dict.fromkeys(pairs)]
 
 
@@ -378,7 +404,7 @@ def train_grid_point(point: GridPoint, data: tuple[Dataset, Dataset] | None = No
         return train_networks((tr.images, tr.labels), (te.images, te.labels), I=point.I, w=point.w,
                               seeds=list(point.seeds), recipe=point.recipe, device=resolve_device(point.device),
                               form=point.form, amp=point.amp, checkpoint=point.checkpoint, progress=progress,
-                              test_every=point.test_every)
+                              test_every=point.test_every, bn_refresh=point.bn_refresh)
     finally:
         torch.set_num_threads(before)
 
