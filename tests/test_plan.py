@@ -140,10 +140,15 @@ def test_flop_counts_match_hand_counts():
     # per step (6·30 − 2·24)·5·3 = 1,980 (P = 30 parameters; the first layer's 24 need no input gradient),
     # and 3 checks of 2·30·20·3 = 3,600
     assert costs.sgd("t", S=3, I=2, widths=(4, 3, 1), steps=10, batch=5, n=20, check_every=5).flops == 30_600
-    # vgg_branches at smoke: w = 8 (46,336·64 + 27,688·8 = 3,187,008 MACs per branch and image), I ∈ {1, 4},
-    # 2 seeds, 2 epochs of 2,000 training images (6 FLOPs per MAC) and 1,000 test images (2 per MAC)
+    # vgg_branches at smoke: w = 4, I ∈ {2, 4} and the controls, i.e. the distinct networks (width, branches)
+    # (4, 2), (4, 4), matched (6, 1), (8, 1), split (3, 4) (the split at I = 2 is (4, 2)), with 852,128,
+    # 1,834,224, 3,187,008 and 500,088 MACs per branch and image at w = 4, 6, 8, 3 (46,336w² + 27,688w);
+    # 2 seeds, 1 epoch of 512 training images (6 FLOPs per MAC), then a forward pass over 512 of them (the
+    # BatchNorm statistics) and a test over 500 (2 per MAC each)
     train = sum(w.flops for w in stages("vgg_branches", "smoke") if w.stage.startswith("train"))
-    assert train == 2 * 2 * (1 + 4) * 3_187_008 * (6 * 2_000 + 2 * 1_000) == 892_362_240_000
+    macs = (2 + 4) * 852_128 + 1_834_224 + 3_187_008 + 4 * 500_088
+    assert macs == 12_134_352
+    assert train == 2 * 1 * macs * (6 * 512 + 2 * (500 + 512)) == 123_673_315_584
 
 
 def test_the_fit_recovers_the_efficiencies_it_was_made_with():

@@ -3,16 +3,20 @@ augmentation against brute force, and training (batched seeds = separate runs; r
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 import torch
 
 from companion.training.vgg import (
-    GridPoint, Recipe, _batches, benchmark_forms, crop_flip, device_settings, grid_points, load_train_test, normalize,
-    run_rows, train_grid, train_networks, trend_by_width, trend_per_doubling,
+    BENCH_FORMS, GridPoint, Recipe, _batches, arm_trends, benchmark_forms, crop_flip, device_settings, figure5_rows,
+    grid_points, load_train_test, normalize, points_for, run_rows, train_grid, train_networks, trend_rows,
 )
 from companion.training.vgg_model import (
-    VGG9, BranchLoop, BranchVGG9, branch_seed, compare_forms, copy_branches, count_macs, count_table, grid_flops,
-    init_branch, make_networks, vgg9_macs, vgg9_parameters,
+    VGG9, BranchLoop, BranchVGG9, branch_seed, compare_forms, config_rows, control_checks, copy_branches, count_macs,
+    count_table, figure5_configs, grid_flops, init_branch, make_networks, matched_width, nearest_width, split_width,
+    vgg9_macs, vgg9_parameters,
 )
 
 
@@ -96,11 +100,11 @@ def test_channels_last_and_cpu_bf16_autocast_keep_the_function():
 
 def test_device_settings():
     cpu = device_settings(torch.device("cpu"))
-    assert (cpu.form, cpu.amp, cpu.channels_last) == ("grouped", None, False)
+    assert (cpu.form, cpu.amp, cpu.channels_last) == ("loop", None, True)
     cuda = device_settings(torch.device("cuda"))       # a description only: needs no GPU
     assert (cuda.form, cuda.amp, cuda.channels_last) == ("grouped", torch.bfloat16, True)
     assert device_settings(torch.device("cpu"), "grouped", "bf16").amp == torch.bfloat16
-    assert not device_settings(torch.device("cuda"), "loop").channels_last
+    assert device_settings(torch.device("cuda"), "loop").form == "loop"
     with pytest.raises(ValueError, match="choose form"):
         device_settings(torch.device("cpu"), "fast")
 
@@ -218,11 +222,15 @@ def test_make_networks_is_the_same_network_alone_or_beside_others():
 
 
 def test_benchmark_forms_agree_and_report_every_form():
-    rows = benchmark_forms([1, 2], 2, batch=4, repeats=2, device=torch.device("cpu"))
-    assert [r["I"] for r in rows] == [1, 2]
+    before = torch.get_num_threads()
+    rows = benchmark_forms([1, 2], 2, batch=4, repeats=2, device=torch.device("cpu"), S=2, threads=1, gemm=1e9)
+    assert torch.get_num_threads() == before                       # restored
+    assert [(r["I"], r["form"]) for r in rows] == [(I, f) for I in (1, 2) for f in BENCH_FORMS]
     for r in rows:
-        assert r["max_diff"] < 1e-4 and r["speedup"] > 0
-        assert {"loop (img/s)", "grouped (img/s)", "grouped, channels_last (img/s)"} <= set(r)
+        assert r["max_diff"] < 1e-4 and r["threads"] == 1 and r["img/s"] > 0
+        assert r["GFLOP/s"] == pytest.approx(r["img/s"] * 6 * r["I"] * vgg9_macs(2) / 1e9)
+        assert r["of GEMM rate"] == pytest.approx(r["GFLOP/s"])     # gemm = 1 GFLOP/s
+    assert all(r["time ÷ loop's"] == 1.0 for r in rows if r["form"] == "loop")
 
 
 @pytest.mark.parametrize("I,S", [(1, 1), (3, 2)])
@@ -234,18 +242,6 @@ def test_compare_forms_finds_them_equal_in_float64(I, S):
 def test_grid_flops_by_brute_force():
     brute = sum(3 * 2 * I * vgg9_macs(w) * 50 + 2 * I * vgg9_macs(w) * 10 for w in (2, 4) for I in (1, 3) for _ in range(7))
     assert grid_flops([2, 4], [1, 3], epochs=7, n_train=50, n_test=10) == pytest.approx(brute, rel=1e-12)
-
-
-def test_trend_per_doubling_recovers_a_known_slope_and_straddles_zero_for_noise():
-    I = [1, 2, 4, 8] * 3
-    acc = [0.5 + 0.02 * k for k in [0, 1, 2, 3] * 3]
-    s, lo, hi = trend_per_doubling(I, [a + 1e-4 * (j % 3) for j, a in enumerate(acc)])
-    assert s == pytest.approx(0.02, abs=1e-3) and lo < s < hi and lo > 0
-    rng = torch.Generator().manual_seed(0)
-    noise = (0.5 + 0.01 * torch.randn(40, generator=rng)).tolist()
-    s, lo, hi = trend_per_doubling([1, 2, 4, 8] * 10, noise)
-    assert lo < 0 < hi
-    assert all(v != v for v in trend_per_doubling([4, 4, 4], [0.1, 0.2, 0.3]))
 
 
 def _grid_points(data_dir, tmp_path=None) -> list:
@@ -313,17 +309,197 @@ def test_grid_points_cover_the_grid_with_checkpoints(tmp_path):
                       device=torch.device("cpu"), checkpoint_dir=tmp_path)
     assert [(p.w, p.I) for p in pts] == [(2, 1), (2, 3), (4, 1), (4, 3)]
     assert all(p.seeds == (5, 6) and p.device == "cpu" and p.data_dir is None for p in pts)
-    assert pts[1].checkpoint == str(tmp_path / "w2_I3_seeds5-6.pt")
+    assert pts[1].checkpoint == str(tmp_path / "w2_I3_wd0.0005_seeds5-6.pt")
     assert grid_points([2], [1], [5], recipe, data_dir=None, n_train=10, n_test=5, data_seed=0)[0].checkpoint is None
 
 
-def test_run_rows_and_trend_by_width_read_every_network(tmp_path):
+def test_run_rows_read_every_network():
     runs = [train_networks(_tiny_data(), _tiny_data(10, 1), I=I, w=2, seeds=[3, 4], recipe=RECIPE, form="grouped")
             for I in (1, 2, 4)]
     rows = run_rows(runs)
     assert [(r["I"], r["seed"]) for r in rows] == [(I, s) for I in (1, 2, 4) for s in (3, 4)]
     assert [r["test acc."] for r in rows] == [a for run in runs for a in run.test_acc]
-    assert rows[2]["parameters"] == 2 * vgg9_parameters(2)
-    trend = trend_by_width(runs)
-    assert list(trend) == [2]
-    assert trend[2] == trend_per_doubling([r["I"] for r in rows], [r["test acc."] for r in rows])
+    assert rows[2]["parameters"] == 2 * vgg9_parameters(2) and rows[0]["weight decay"] == RECIPE.weight_decay
+
+
+# ---- the controls --------------------------------------------------------------------------------------------
+
+def test_nearest_width_is_the_brute_force_nearest():
+    for target in [1, 10, 800, 2948, 5000, 44354, 177416, 1_419_328, 22_363_456]:
+        brute = min(range(1, 400), key=lambda w: (abs(vgg9_parameters(w) - target), w))
+        assert nearest_width(target) == brute
+    with pytest.raises(ValueError, match="positive"):
+        nearest_width(0)
+
+
+def test_matched_and_split_widths_at_the_paper_and_cpu_shapes():
+    # parameter-matched single branch: about w·sqrt(I); the stated widths and counts
+    assert [matched_width(I, 16) for I in (4, 8, 16, 32)] == [32, 45, 64, 91]
+    assert [matched_width(I, 32) for I in (4, 8, 16, 32)] == [64, 91, 128, 181]
+    assert [matched_width(I, 8) for I in (4, 8, 16, 32)] == [16, 23, 32, 46]
+    # fixed budget split of 4 branches' parameters: about w·sqrt(4 / I)
+    assert [split_width(4 * vgg9_parameters(32), I) for I in (4, 8, 16, 32)] == [32, 23, 16, 11]
+    assert [split_width(4 * vgg9_parameters(8), I) for I in (4, 8, 16, 32)] == [8, 6, 4, 3]
+
+
+@pytest.mark.parametrize("w", [4, 8, 16])
+def test_control_parameter_counts_against_the_closed_forms_and_the_modules(w):
+    Is = [4, 8, 16, 32]
+    cs = figure5_configs([w], Is)
+    assert [c.arm for c in cs] == ["multi-branch"] * 4 + ["matched"] * 4 + ["split"] * 4
+    for c in cs:
+        assert c.parameters == sum(p.numel() for p in BranchVGG9(c.branches, c.width).parameters())
+        if c.arm == "multi-branch":
+            assert (c.branches, c.width, c.target, c.mismatch) == (c.I, w, c.I * vgg9_parameters(w), 0.0)
+        elif c.arm == "matched":
+            assert c.branches == 1 and c.target == c.I * vgg9_parameters(w)
+            assert c.parameters == vgg9_parameters(c.width)
+        else:
+            assert c.branches == c.I and c.target == 4 * vgg9_parameters(w)
+            assert c.parameters == c.I * vgg9_parameters(c.width)
+        if c.arm != "multi-branch":                 # nearest: no integer width does better
+            assert all(abs(c.branches * vgg9_parameters(v) - c.target) >= abs(c.parameters - c.target)
+                       for v in range(1, 4 * c.width + 4))
+    assert cs[8].point == cs[0].point                # the split at the smallest I is the multi-branch network
+    assert control_checks(cs) == {"counts": True, "nearest": True}
+    rows = config_rows(cs)
+    assert rows[5]["mismatch"] == pytest.approx(rows[5]["parameters"] / rows[5]["target"] - 1)
+    assert figure5_configs([w], Is, split_I=8)[9].width == w     # the split's total is then 8 branches of width w
+
+
+def test_control_checks_catch_a_wrong_width():
+    from companion.training.vgg_model import Config
+
+    bad = Config("matched", 8, 4, 1, 17, 4 * vgg9_parameters(8))     # 16 is nearer
+    assert control_checks([bad]) == {"counts": True, "nearest": False}
+
+
+# ---- points, resume mid-grid, threads, the trend statistics -----------------------------------------------
+
+def test_points_for_dedupes_pairs_and_names_checkpoints_by_weight_decay(tmp_path):
+    recipes = [Recipe(epochs=1), Recipe(epochs=1, weight_decay=0.0)]
+    pts = points_for([(8, 4), (16, 1), (8, 4)], [5, 6, 7], recipes, data_dir="", n_train=10, n_test=5, data_seed=0,
+                     checkpoint_dir=tmp_path)
+    assert [(p.w, p.I, p.recipe.weight_decay) for p in pts] == [(8, 4, 5e-4), (16, 1, 5e-4), (8, 4, 0.0), (16, 1, 0.0)]
+    assert pts[2].checkpoint == str(tmp_path / "w8_I4_wd0_seeds5-7.pt")
+    assert pts[0].checkpoint == str(tmp_path / "w8_I4_wd0.0005_seeds5-7.pt")
+    with pytest.raises(ValueError, match="distinct weight decays"):
+        points_for([(8, 4)], [5], [Recipe(), Recipe(epochs=2)], data_dir="", n_train=10, n_test=5, data_seed=0,
+                   checkpoint_dir=tmp_path)
+
+
+def _mid_grid_points(data_dir, ck):
+    recipe = Recipe(epochs=2, lr=0.05, batch_size=8, milestones=(1,))
+    return points_for([(2, 1), (2, 2), (3, 1)], (3, 4), [recipe], data_dir=str(data_dir), n_train=24, n_test=10,
+                      data_seed=0, device="cpu", form="loop", amp="off", checkpoint_dir=ck)
+
+
+def test_the_grid_resumes_mid_grid_from_its_store_and_checkpoints(chapter_data_dir, tmp_path, monkeypatch):
+    """A grid interrupted during the second point's second epoch: the rerun loads the first point from the
+    store, resumes the second from its checkpoint after epoch 1 and trains the third; the result equals an
+    uninterrupted grid's."""
+    import companion.training.vgg as vgg
+
+    straight = train_grid(_mid_grid_points(chapter_data_dir, tmp_path / "a"), store=tmp_path / "a" / "results")
+    ck = tmp_path / "b"
+    points = _mid_grid_points(chapter_data_dir, ck)
+    real, calls = vgg._train_epoch, []
+
+    def interrupting(*a, **k):
+        calls.append(a[4])                                   # the epoch
+        if len(calls) == 4:                                  # point 2, epoch 2
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(vgg, "_train_epoch", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        train_grid(points, store=ck / "results")
+    assert len(list((ck / "results").glob("*.pkl"))) == 1                      # point 1 finished
+    assert torch.load(points[1].checkpoint, weights_only=False)["epoch"] == 1  # point 2 stopped after epoch 1
+    assert not Path(points[2].checkpoint).exists()
+    calls.clear()
+    resumed = train_grid(points, store=ck / "results")
+    assert calls == [1, 0, 1]               # point 1 from the store; point 2 from epoch 2; point 3 from the start
+    assert [_comparable(r) for r in resumed] == [_comparable(r) for r in straight]
+
+
+def test_workers_side_by_side_compute_what_each_point_computes_alone(chapter_data_dir):
+    points = [replace(p, checkpoint=None) for p in _mid_grid_points(chapter_data_dir, None)]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        side = train_grid(points, workers=2)                          # one torch thread each
+        torch.set_num_threads(1)
+        alone = train_grid(points)
+    finally:
+        torch.set_num_threads(before)
+    assert [_comparable(r) for r in side] == [_comparable(r) for r in alone]
+    assert [(r.w, r.I) for r in side] == [(2, 1), (2, 2), (3, 1)]     # in the points' order
+    with pytest.raises(ValueError, match="workers"):
+        train_grid(points, workers=0)
+
+
+def test_test_every_tests_at_its_epochs_and_the_last():
+    run = train_networks(_tiny_data(), _tiny_data(10, 1), I=1, w=2, seeds=[3], form="loop", test_every=0,
+                         recipe=Recipe(epochs=3, lr=0.05, batch_size=8, milestones=()))
+    assert [h["test_acc"] is None for h in run.history] == [True, True, False]
+    assert run.test_acc == run.history[-1]["test_acc"]
+
+
+def _fake_runs(acc, train, Is=(4, 8, 16), seeds=(0, 1, 2), wd=5e-4):
+    from companion.training.vgg import TrainRun
+
+    return [TrainRun(I, 2, list(seeds), [{"train_acc": list(train[:, k])}], list(acc[:, k]), 1.0, 1, wd)
+            for k, I in enumerate(Is)]
+
+
+def test_arm_trends_slope_steps_and_gate_by_hand():
+    import numpy as np
+
+    acc = np.array([[0.50, 0.52, 0.55], [0.48, 0.51, 0.52], [0.49, 0.53, 0.56]])     # (seeds, I)
+    train = np.array([[0.9, 0.85, 0.95], [0.8, 0.85, 0.75], [0.85, 0.9, 0.8]])
+    cs = [c for c in figure5_configs([2], [4, 8, 16]) if c.arm == "multi-branch"]
+    rows = figure5_rows(cs, _fake_runs(acc, train))
+    assert [(r["I"], r["seed"]) for r in rows] == [(I, s) for I in (4, 8, 16) for s in (0, 1, 2)]
+    (t,) = arm_trends(rows)
+    per_seed = [np.polyfit([2, 3, 4], a, 1)[0] for a in acc]                 # log2 I = 2, 3, 4
+    assert t.slope == pytest.approx(np.mean(per_seed))
+    half = 4.302652729911275 * np.std(per_seed, ddof=1) / np.sqrt(3)          # t(0.975, 2)
+    assert (t.low, t.high) == (pytest.approx(t.slope - half), pytest.approx(t.slope + half))
+    d = acc[:, 1:] - acc[:, :-1]
+    assert t.steps[:, 0] == pytest.approx(d.mean(0))
+    assert t.min_step[0] == pytest.approx(d.mean(0).min()) and t.min_step[1] == pytest.approx(t.steps[:, 1].min())
+    assert t.gate == pytest.approx(train.mean(0).min())
+    assert trend_rows([t])[0]["gate"] == t.gate and trend_rows([t])[0]["seeds"] == 3
+
+
+def test_arm_trends_see_a_fall_and_noise():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    falling = 0.6 - 0.02 * np.arange(4) + 0.001 * rng.standard_normal((3, 4))
+    (t,) = arm_trends(figure5_rows([c for c in figure5_configs([2], [4, 8, 16, 32]) if c.arm == "multi-branch"],
+                                   _fake_runs(falling, falling, Is=(4, 8, 16, 32))))
+    assert t.high < 0 and t.min_step[2] < 0
+    noise = 0.5 + 0.01 * rng.standard_normal((3, 4))
+    (t,) = arm_trends(figure5_rows([c for c in figure5_configs([2], [4, 8, 16, 32]) if c.arm == "multi-branch"],
+                                   _fake_runs(noise, noise, Is=(4, 8, 16, 32))))
+    assert t.low < 0 < t.high
+
+
+def test_refresh_batchnorm_averages_the_batches_and_leaves_training_alone():
+    from companion.training.vgg import refresh_batchnorm
+
+    images = _tiny_data(24)[0]
+    model = make_networks(1, 2, [3], form="loop")
+    refresh_batchnorm(model, images, settings=device_settings("cpu"), chunk=8)
+    bn, conv = model.paths[0].bns[0], model.paths[0].convs[0]
+    with torch.no_grad():
+        outs = [conv(normalize(images[a:a + 8])) for a in (0, 8, 16)]
+    torch.testing.assert_close(bn.running_mean, torch.stack([o.mean((0, 2, 3)) for o in outs]).mean(0))
+    torch.testing.assert_close(bn.running_var, torch.stack([o.var((0, 2, 3)) for o in outs]).mean(0))
+    assert bn.momentum == 0.1                                          # restored
+    kw = dict(I=2, w=2, seeds=[3], form="loop", recipe=RECIPE)
+    plain = train_networks(_tiny_data(), _tiny_data(10, 1), **kw)
+    fresh = train_networks(_tiny_data(), _tiny_data(10, 1), bn_refresh=16, **kw)
+    assert [h["train_loss"] for h in fresh.history] == [h["train_loss"] for h in plain.history]

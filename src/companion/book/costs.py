@@ -395,30 +395,39 @@ def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
 
 
 def vgg_branches(p: Mapping[str, Any], device: str) -> list[Work]:
-    """Every (w, I) trained for ``epochs`` on n_train images with n_seeds networks in one grouped network and
-    tested after each epoch (``vgg_model.grid_flops``); ≈ 3840·w activations per branch and image (the seven
-    convolutions' outputs), ≈ 12 passes in training (BatchNorm, ReLU, pooling, their backward), 4 in testing;
-    bf16 on CUDA (tensor cores, 2-byte activations). Then the benchmark of both forms, and the data."""
-    from companion.training.vgg_model import grid_flops, train_flops_per_image, vgg9_parameters
+    """Every network of the grid and its two controls (``vgg_model.figure5_configs``: each distinct (branch
+    width, branches), at every weight decay) trained for ``epochs`` on n_train images with n_seeds networks side
+    by side, tested after every ``test_every``-th epoch and the last, each test after a forward pass over
+    ``bn_refresh`` training images to recompute the BatchNorm statistics (``vgg_model.grid_flops``); ≈ 3840·w
+    activations per branch and image (the seven convolutions' outputs), ≈ 12 passes in training (BatchNorm,
+    ReLU, pooling, their backward), 4 in testing; bf16 on CUDA (tensor cores, 2-byte activations). The points
+    run ``workers`` at a time in one process on a CPU, so their peaks add up there. Then the benchmark of the
+    four forms, and the data."""
+    from companion.training.vgg_model import figure5_configs, grid_flops, train_flops_per_image, vgg9_parameters
 
     cuda = device == "cuda" and p["amp"] != "off"
     act_b = 2 if cuda else F32
     S, B, out = p["n_seeds"], p["batch_size"], [jpegs("CIFAR-10", p["n_train"] + p["n_test"])]
-    for w in p["widths"]:
-        for I in p["Is"]:
+    tests = p["epochs"] if p["test_every"] == 1 else (p["epochs"] // p["test_every"] if p["test_every"] else 0) + 1
+    pairs = dict.fromkeys(c.point for c in figure5_configs(p["widths"], p["Is"], split_I=p["split_I"]))
+    side = 1 if device == "cuda" else p["workers"]
+    for wd in p["weight_decays"]:
+        for w, I in pairs:
             steps = p["epochs"] * math.ceil(p["n_train"] / B)
             act = 3840 * w * I * S
-            out.append(Work(f"train w={w} I={I}", tensor_cores=cuda,
-                            flops=grid_flops([w], [I], epochs=p["epochs"], n_train=p["n_train"], n_test=p["n_test"], seeds=S),
-                            bytes=p["epochs"] * act * act_b * (12.0 * p["n_train"] + 4.0 * p["n_test"]),
-                            ops=steps * 120 + p["epochs"] * math.ceil(p["n_test"] / 500) * 40,
-                            peak=3.0 * act_b * act * B + 4 * F32 * S * I * vgg9_parameters(w)
+            out.append(Work(f"train w={w} I={I} wd={wd:g}", tensor_cores=cuda,
+                            flops=grid_flops([w], [I], epochs=p["epochs"], n_train=p["n_train"], n_test=0, seeds=S)
+                            + grid_flops([w], [I], epochs=tests, n_train=0, n_test=p["n_test"] + p["bn_refresh"], seeds=S),
+                            bytes=act * act_b * (12.0 * p["epochs"] * p["n_train"]
+                                                 + 4.0 * tests * (p["n_test"] + p["bn_refresh"])),
+                            ops=steps * (120 if cuda else 60 * I * S) + tests * math.ceil(p["n_test"] / 1000) * 40,
+                            peak=side * (3.0 * act_b * act * B + 4 * F32 * S * I * vgg9_parameters(w))
                             + F32 * 3072 * (p["n_train"] + p["n_test"])))
     for I in p["bench_Is"]:
         f = train_flops_per_image(p["bench_w"], I) * p["bench_batch"] * (p["bench_repeats"] + 1)
         act = 3840 * p["bench_w"] * I * p["bench_batch"]
-        out.append(Work(f"bench I={I}", flops=2 * f, bytes=2 * 12.0 * act_b * act * (p["bench_repeats"] + 1),
-                        ops=(p["bench_repeats"] + 1) * (120 + 120 * I), tensor_cores=cuda, peak=3.0 * act_b * act))
+        out.append(Work(f"bench I={I}", flops=4 * f, bytes=4 * 12.0 * act_b * act * (p["bench_repeats"] + 1),
+                        ops=(p["bench_repeats"] + 1) * (240 + 240 * I), tensor_cores=cuda, peak=3.0 * act_b * act))
     return out
 
 

@@ -7,23 +7,25 @@ The networks and their closed-form counts are in :mod:`companion.training.vgg_mo
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Literal, Mapping, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from companion.core import fanout
+from companion.core import fanout, stats
 from companion.core import seeds as seedlib
 from companion.core.data import Dataset, load_cifar10
 from companion.core.devices import Device, resolve_device
 from companion.core.files import atomic_write
-from companion.training.vgg_model import (N_CLASSES, BranchLoop, BranchVGG9, branch_seed, copy_branches, init_branch,
-                                          make_networks, train_flops_per_image, vgg9_parameters)
+from companion.training.vgg_model import (N_CLASSES, BranchLoop, BranchVGG9, Config, branch_seed, copy_branches,
+                                          init_branch, make_networks, train_flops_per_image, vgg9_parameters)
 
 # ---- data on the device: normalisation and augmentation ----------------------------------------------
 
@@ -95,14 +97,16 @@ class Settings:
 
 
 def device_settings(device: Device = "cpu", form: Form = "auto", amp: Amp = "auto") -> Settings:
-    """``auto``: the grouped form; on CUDA with bf16 autocast and ``channels_last``, on CPU in float32 and
-    contiguous NCHW (bf16 is slow on CPUs without bf16 matrix units)."""
+    """``auto``: on CUDA the grouped form (one kernel per layer instead of I launches) with bf16 autocast; on
+    CPU the branch loop in float32 (oneDNN's grouped convolutions with few channels per group run at a
+    fraction of its dense ones' rate, and bf16 is slow on CPUs without bf16 matrix units). ``channels_last``
+    everywhere: faster for both forms on both devices (measured on this project's CPU and by cuDNN)."""
     if form not in ("auto", "grouped", "loop") or amp not in ("auto", "off", "bf16"):
         raise ValueError(f"form {form!r} / amp {amp!r}: choose form auto|grouped|loop and amp auto|off|bf16")
     cuda = torch.device(device).type == "cuda"
-    chosen = form if form != "auto" else "grouped"
+    chosen = form if form != "auto" else ("grouped" if cuda else "loop")
     dtype = torch.bfloat16 if amp == "bf16" or (amp == "auto" and cuda) else None
-    return Settings(chosen, dtype, cuda and chosen == "grouped")
+    return Settings(chosen, dtype, True)
 
 
 @dataclass
@@ -116,6 +120,7 @@ class TrainRun:
     test_acc: list[float]
     seconds: float                 # training wall time, test evaluations excluded (resumed runs included)
     images: int                    # network·images trained on (S · n · epochs)
+    weight_decay: float = 5e-4     # the recipe's
 
     @property
     def images_per_s(self) -> float:
@@ -143,6 +148,27 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, se
             correct = hit if correct is None else correct + hit
     model.train()
     return correct.double().cpu() / len(labels)
+
+
+def refresh_batchnorm(model: nn.Module, images: torch.Tensor, *, settings: Settings, chunk: int = 128) -> None:
+    """Recompute every BatchNorm's running mean and variance as the plain average over the batches of
+    ``images`` (uint8 (n, 3, 32, 32), unaugmented, in chunks of ``chunk``), the weights unchanged ("precise
+    BN"). The running averages of a short run lag behind its weights, which move fast at a high learning
+    rate; this measures the network the weights are. Training in train mode never reads them, so it is
+    unchanged."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    dev, dtype = next(model.parameters()).device, next(model.parameters()).dtype
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None                                 # a cumulative average
+    model.train()
+    with torch.no_grad(), torch.autocast(dev.type, dtype=settings.amp or torch.float32, enabled=settings.amp is not None):
+        for a, b in _batches(len(images), chunk):
+            x = normalize(images[a:b].to(dev)).to(dtype)
+            model(x.contiguous(memory_format=torch.channels_last) if settings.channels_last else x)
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -232,7 +258,7 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, data: tuple[torch
 def train_networks(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], *, I: int,
                    w: int, seeds: Sequence[int], recipe: Recipe, device: Device = "cpu", form: Form = "auto",
                    amp: Amp = "auto", dtype: torch.dtype = torch.float32, checkpoint: str | Path | None = None,
-                   progress: Callable | None = None,
+                   progress: Callable | None = None, test_every: int = 1, bn_refresh: int = 0,
                    on_epoch: Callable[[int, TrainRun], None] | None = None) -> TrainRun:
     """Train S = len(seeds) networks of I VGG-9 branches (width w) together, each on its own data order.
 
@@ -243,20 +269,24 @@ def train_networks(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.T
     ``dtype``: of the weights (float64 for tests; autocast, where on, computes in bf16 regardless).
     ``checkpoint``: a file written atomically after every epoch; an interrupted call resumes from it (a
     finished one returns at once). ``progress(iterable, desc=, total=)``: a progress bar per epoch.
-    ``on_epoch(epoch, run)`` is called after each epoch's checkpoint.
+    ``test_every``: test after every that many epochs and after the last (0: after the last only; the
+    history's ``test_acc`` is None for the others). ``bn_refresh``: before each test, recompute the BatchNorm
+    statistics over the first that many training images (:func:`refresh_batchnorm`; 0: the running averages,
+    as the authors' code). ``on_epoch(epoch, run)`` is called after each epoch's
+    checkpoint.
     """
     _check_training_input(train, recipe)
     device = torch.device(device)
     st = device_settings(device, form, amp)
     S, n = len(seeds), len(train[1])
     config = {"I": I, "w": w, "seeds": list(seeds), "recipe": asdict(recipe), "n_train": n, "form": st.form,
-              "dtype": str(dtype), "label_sum": int(train[1].sum())}
+              "dtype": str(dtype), "label_sum": int(train[1].sum()), "bn_refresh": bn_refresh}
     model = make_networks(I, w, seeds, form=st.form, device=device).to(dtype)
     if st.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt, sched = _optimizer(model, recipe)
     path = Path(checkpoint) if checkpoint else None
-    fresh = TrainRun(I, w, list(seeds), [], [float("nan")] * S, 0.0, 0)
+    fresh = TrainRun(I, w, list(seeds), [], [float("nan")] * S, 0.0, 0, recipe.weight_decay)
     run, start = _resume(path, config, model, opt, sched, device) or (fresh, 0)
     data = (train[0].to(device), train[1].to(device))
     bounds = _batches(n, recipe.batch_size)
@@ -272,10 +302,14 @@ def train_networks(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.T
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         secs = time.perf_counter() - t0
-        test_acc = evaluate(model, *test, settings=st)
+        tested = epoch + 1 == recipe.epochs or (test_every > 0 and (epoch + 1) % test_every == 0)
+        if tested and bn_refresh:
+            refresh_batchnorm(model, train[0][:bn_refresh], settings=st)
+        test_acc = evaluate(model, *test, settings=st).tolist() if tested else None
         run.history.append({"epoch": epoch + 1, "lr": lr, "train_loss": (tot_loss / seen).tolist(),
-                            "train_acc": (tot_hit / seen).tolist(), "test_acc": test_acc.tolist(), "seconds": secs})
-        run.test_acc, run.seconds, run.images = test_acc.tolist(), run.seconds + secs, run.images + S * seen
+                            "train_acc": (tot_hit / seen).tolist(), "test_acc": test_acc, "seconds": secs})
+        run.test_acc = test_acc or run.test_acc
+        run.seconds, run.images = run.seconds + secs, run.images + S * seen
         if path is not None:
             _save_checkpoint(path, {"config": config, "epoch": epoch + 1, "model": model.state_dict(),
                                     "optim": opt.state_dict(), "sched": sched.state_dict(), "run": run})
@@ -316,18 +350,46 @@ class GridPoint:
     form: Form = "auto"
     amp: Amp = "auto"
     checkpoint: str | None = None
+    threads: int | None = None       # torch threads while training it (None: as the caller has them)
+    test_every: int = 1
+    bn_refresh: int = 0
+
+    @property
+    def cost(self) -> float:
+        """Its training FLOPs per image, all seeds: what orders the points for parallel workers."""
+        return len(self.seeds) * train_flops_per_image(self.w, self.I)
+
+
+def checkpoint_name(w: int, I: int, seeds: Sequence[int], weight_decay: float) -> str:
+    """The checkpoint file of a grid point: ``w{w}_I{I}_wd{weight_decay:g}_seeds{first}-{last}.pt``."""
+    return f"w{w}_I{I}_wd{weight_decay:g}_seeds{seeds[0]}-{seeds[-1]}.pt"
+
+
+def points_for(pairs: Sequence[tuple[int, int]], seeds: Sequence[int], recipes: Sequence[Recipe], *,
+               data_dir: str | None, n_train: int, n_test: int, data_seed: int, device: Device = "cpu",
+               form: Form = "auto", amp: Amp = "auto", checkpoint_dir: str | Path | None = None,
+               test_every: int = 1, bn_refresh: int = 0) -> list[GridPoint]:
+    """One :class:`GridPoint` per recipe (outer) and (width, branches) pair (inner, duplicates dropped), each
+    with all ``seeds``; with ``checkpoint_dir`` each checkpoints to :func:`checkpoint_name` there (the recipes
+    must then differ in weight decay alone, or their checkpoints would collide)."""
+    ck = Path(checkpoint_dir) if checkpoint_dir else None
+    if ck and len({r.weight_decay for r in recipes}) != len(recipes):
+        raise ValueError("recipes that share a weight decay would share checkpoints: give distinct weight decays")
+    return [GridPoint(w=w, I=I, seeds=tuple(seeds), recipe=r, data_dir=data_dir or None, n_train=n_train,
+                      n_test=n_test, data_seed=data_seed, device=str(device), form=form, amp=amp,
+                      checkpoint=str(ck / checkpoint_name(w, I, seeds, r.weight_decay)) if ck else None,
+                      test_every=test_every, bn_refresh=bn_refresh)
+            for r in recipes for w, I in dict.fromkeys(pairs)]
 
 
 def grid_points(widths: Sequence[int], Is: Sequence[int], seeds: Sequence[int], recipe: Recipe, *,
                 data_dir: str | None, n_train: int, n_test: int, data_seed: int, device: Device = "cpu",
                 form: Form = "auto", amp: Amp = "auto", checkpoint_dir: str | Path | None = None) -> list[GridPoint]:
-    """Figure 5's grid: one :class:`GridPoint` per (w, I), widths outer, each with all ``seeds``; with
-    ``checkpoint_dir``, point (w, I) checkpoints to ``w{w}_I{I}_seeds{first}-{last}.pt`` there."""
-    ck = Path(checkpoint_dir) if checkpoint_dir else None
-    return [GridPoint(w=w, I=I, seeds=tuple(seeds), recipe=recipe, data_dir=data_dir or None, n_train=n_train,
-                      n_test=n_test, data_seed=data_seed, device=str(device), form=form, amp=amp,
-                      checkpoint=str(ck / f"w{w}_I{I}_seeds{seeds[0]}-{seeds[-1]}.pt") if ck else None)
-            for w in widths for I in Is]
+    """A product grid: one :class:`GridPoint` per (w, I), widths outer, each with all ``seeds``
+    (:func:`points_for` with one recipe)."""
+    return points_for([(w, I) for w in widths for I in Is], seeds, [recipe], data_dir=data_dir, n_train=n_train,
+                      n_test=n_test, data_seed=data_seed, device=device, form=form, amp=amp,
+                      checkpoint_dir=checkpoint_dir)
 
 
 def train_grid_point(point: GridPoint, data: tuple[Dataset, Dataset] | None = None,
@@ -335,20 +397,51 @@ def train_grid_point(point: GridPoint, data: tuple[Dataset, Dataset] | None = No
     """Train one grid point (:func:`train_networks`); ``data``: the loaded (train, test) pair, else loaded here
     with :func:`load_train_test` (on a Dask worker)."""
     tr, te = data or load_train_test(point.data_dir, point.n_train, point.n_test, point.data_seed)
-    return train_networks((tr.images, tr.labels), (te.images, te.labels), I=point.I, w=point.w,
-                          seeds=list(point.seeds), recipe=point.recipe, device=resolve_device(point.device),
-                          form=point.form, amp=point.amp, checkpoint=point.checkpoint, progress=progress)
+    before = torch.get_num_threads()
+    if point.threads:
+        torch.set_num_threads(point.threads)
+    try:
+        return train_networks((tr.images, tr.labels), (te.images, te.labels), I=point.I, w=point.w,
+                              seeds=list(point.seeds), recipe=point.recipe, device=resolve_device(point.device),
+                              form=point.form, amp=point.amp, checkpoint=point.checkpoint, progress=progress,
+                              test_every=point.test_every, bn_refresh=point.bn_refresh)
+    finally:
+        torch.set_num_threads(before)
 
 
 def train_grid(points: Sequence[GridPoint], *, data: tuple[Dataset, Dataset] | None = None,
                scheduler: str | None = None, store: str | Path | None = None,
-               progress: Callable | None = None) -> list[TrainRun]:
-    """Every grid point through :func:`companion.core.fanout.map`: in this process by default (with the already
-    loaded ``data`` and the ``progress`` bars), or one Dask task per point with ``scheduler`` (each worker loads
-    the data itself). With ``store``, finished points are kept there atomically and a rerun resumes."""
+               progress: Callable | None = None, workers: int = 1) -> list[TrainRun]:
+    """Every grid point through :func:`companion.core.fanout.map`, results in the order of ``points``: in
+    this process by default (with the already loaded ``data`` and the ``progress`` bars), or one Dask task
+    per point with ``scheduler`` (each worker loads the data itself). With ``store``, finished points are kept
+    there atomically and a rerun resumes (and each point resumes from its checkpoint, if it has one).
+
+    ``workers`` > 1 (in this process only): that many threads train points side by side, costliest first,
+    each with torch threads = this process's ÷ workers (at least 1), so the cores are shared, not
+    oversubscribed; a point then computes the same numbers as it does alone at that thread count.
+    ``progress`` then counts finished points instead of batches."""
     local = fanout.resolve_scheduler(scheduler) is None
-    fn = partial(train_grid_point, data=data if local else None, progress=progress if local else None)
-    return fanout.map(fn, points, scheduler=scheduler, store=store)
+    if workers < 1:
+        raise ValueError(f"need workers ≥ 1, got {workers}")
+    if not local or workers == 1:
+        fn = partial(train_grid_point, data=data if local else None, progress=progress if local else None)
+        return fanout.map(fn, points, scheduler=scheduler, store=store)
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    mine = [replace(p, threads=worker_threads(workers)) for p in points]
+    fn = partial(train_grid_point, data=data)
+    order = sorted(range(len(mine)), key=lambda k: -mine[k].cost)
+    before = torch.get_num_threads()
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(fanout.map, fn, [mine[k]], store=store): k for k in order}
+            done = as_completed(futures)
+            for _ in (progress(done, desc="grid points", total=len(futures)) if progress else done):
+                pass
+            return [f.result()[0] for f in sorted(futures, key=futures.get)]
+    finally:
+        torch.set_num_threads(before)
 
 
 def step_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> list[float]:
@@ -367,71 +460,155 @@ def step_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: in
     return out
 
 
-def benchmark_forms(Is: Sequence[int], w: int, *, batch: int, repeats: int, device: Device = "cpu",
-                    seed: int = 0) -> list[dict]:
-    """Training-step throughput (forward + backward, float32) of the grouped form (NCHW and channels_last)
-    against the branch loop, for each I, measured side by side: the forms take turns in every repeat.
+#: the forms :func:`benchmark_forms` times: (form, channels_last)
+BENCH_FORMS: dict[str, tuple[str, bool]] = {"loop": ("loop", False), "loop, channels_last": ("loop", True),
+                                            "grouped": ("grouped", False),
+                                            "grouped, channels_last": ("grouped", True)}
 
-    Returns per I: images/s of each form (batch / median step time), ``speedup`` (median over repeats of
-    loop time / grouped time, the better grouped layout) and ``max_diff`` (largest |logit| difference).
+
+def benchmark_forms(Is: Sequence[int], w: int, *, batch: int, repeats: int, device: Device = "cpu", seed: int = 0,
+                    S: int = 1, threads: int | None = None, gemm: float | None = None) -> list[dict]:
+    """Training-step throughput (forward + backward, float32) of :data:`BENCH_FORMS` (the branch loop and the
+    grouped network, each in NCHW and ``channels_last``) for S networks of I branches at width w, measured
+    side by side: the forms take turns in every repeat (the first round warms up and is dropped).
+    ``threads``: torch threads while timing (restored after; None: as they are).
+
+    Returns one row per (I, form): network·images/s (S · batch / median step time), training GFLOP/s by the
+    closed form (:func:`train_flops_per_image`), ``time ÷ loop's`` (median over repeats of this form's time
+    over the NCHW loop's, measured in the same round: steadier than either rate on a busy machine) and
+    ``max_diff`` (largest |logit| difference from the loop); with ``gemm`` (a machine's GEMM rate, FLOP/s, e.g.
+    ``companion.book.plan.machines``' calibration) also ``of GEMM rate``: GFLOP/s ÷ that rate.
     """
     g = torch.Generator().manual_seed(seed)
-    x = normalize(torch.randint(0, 256, (batch, 3, 32, 32), generator=g, dtype=torch.uint8)).to(device)
-    y = torch.randint(0, N_CLASSES, (batch,), generator=g).to(device)
+    x = normalize(torch.randint(0, 256, (batch, 3 * S, 32, 32), generator=g, dtype=torch.uint8).view(
+        batch, S, 3, 32, 32)).view(batch, 3 * S, 32, 32).to(device)
+    y = torch.randint(0, N_CLASSES, (batch * S,), generator=g).to(device)
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
     rows = []
-    for I in Is:
-        branches = [init_branch(w, branch_seed(seed, i)) for i in range(I)]
-        loop = BranchLoop(branches).to(device)
-        forms = {"loop": (loop, x), "grouped": (copy_branches(BranchVGG9(I, w), branches).to(device), x),
-                 "grouped, channels_last": (copy_branches(BranchVGG9(I, w), branches).to(device).to(
-                     memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last))}
-        with torch.no_grad():
-            diff = max(float((m(xx) - loop(x)).abs().max()) for m, xx in list(forms.values())[1:])
-        times: dict[str, list[float]] = {k: [] for k in forms}
-        for _ in range(repeats + 1):                    # the first round warms up and is dropped
-            for k, (m, xx) in forms.items():
-                m.zero_grad(set_to_none=True)
-                times[k] += step_seconds(m, xx, y, 1)
-        med = {k: sorted(v[1:])[len(v[1:]) // 2] for k, v in times.items()}
-        ratios = [max(lp / a, lp / b) for lp, a, b in zip(times["loop"][1:], times["grouped"][1:],
-                                                         times["grouped, channels_last"][1:])]
-        rows.append({"I": I, **{f"{k} (img/s)": batch / t for k, t in med.items()},
-                     "speedup": sorted(ratios)[len(ratios) // 2], "max_diff": diff})
+    try:
+        for I in Is:
+            forms = {}
+            for name, (form, cl) in BENCH_FORMS.items():
+                m = make_networks(I, w, list(range(seed, seed + S)), form=form, device=device)
+                forms[name] = (m.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)) \
+                    if cl else (m, x)
+            with torch.no_grad():
+                ref = forms["loop"][0](x)
+                diff = {k: float((m(xx) - ref).abs().max()) for k, (m, xx) in forms.items()}
+            times: dict[str, list[float]] = {k: [] for k in forms}
+            for _ in range(repeats + 1):
+                for k, (m, xx) in forms.items():
+                    m.zero_grad(set_to_none=True)
+                    times[k] += step_seconds(m, xx, y, 1)
+            for k, v in times.items():
+                med = float(np.median(v[1:]))
+                rate = S * batch / med
+                rows.append({"I": I, "form": k, "threads": torch.get_num_threads(), "img/s": rate,
+                             "GFLOP/s": rate * train_flops_per_image(w, I) / 1e9,
+                             "time ÷ loop's": float(np.median([a / b for a, b in zip(v[1:], times["loop"][1:])])),
+                             "max_diff": diff[k], **({"of GEMM rate": rate * train_flops_per_image(w, I) / gemm}
+                                                     if gemm else {})})
+    finally:
+        torch.set_num_threads(before)
     return rows
 
 
 # ---- summaries for the chapter -----------------------------------------------------------------------------
 
-def trend_per_doubling(I: Sequence[int], acc: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """Least-squares slope of accuracy on log₂ I over all runs (one point per network), with its
-    t-interval: (slope, low, high) in accuracy per doubling of I. NaN interval if fewer than 3 runs or
-    one I only."""
-    import numpy as np
-    from scipy import stats
-
-    x, y = np.log2(np.asarray(I, float)), np.asarray(acc, float)
-    if len(x) < 3 or np.ptp(x) == 0:
-        return float("nan"), float("nan"), float("nan")
-    r = stats.linregress(x, y)
-    half = stats.t.ppf(0.5 + confidence / 2, len(x) - 2) * r.stderr
-    return float(r.slope), float(r.slope - half), float(r.slope + half)
-
-
 def run_rows(runs: Sequence[TrainRun]) -> list[dict[str, float]]:
-    """One row per trained network (runs in order, then seeds): w, I, seed, parameters, last epoch's train
-    loss and accuracy, test accuracy, and the run's images/s, training GFLOP/s and seconds."""
-    return [{"w": run.w, "I": run.I, "seed": sd, "parameters": run.I * vgg9_parameters(run.w),
+    """One row per trained network (runs in order, then seeds): w, I, weight decay, seed, parameters, last
+    epoch's train loss and accuracy, test accuracy, and the run's images/s, training GFLOP/s and seconds."""
+    return [{"w": run.w, "I": run.I, "weight decay": run.weight_decay, "seed": sd,
+             "parameters": run.I * vgg9_parameters(run.w),
              "train loss": run.history[-1]["train_loss"][s], "train acc.": run.history[-1]["train_acc"][s],
              "test acc.": run.test_acc[s], "images/s": run.images_per_s,
              "GFLOP/s": run.images_per_s * train_flops_per_image(run.w, run.I) / 1e9, "train s": run.seconds}
             for run in runs for s, sd in enumerate(run.seeds)]
 
 
-def trend_by_width(runs: Sequence[TrainRun], confidence: float = 0.95) -> dict[int, tuple[float, float, float]]:
-    """:func:`trend_per_doubling` per width over every network trained at it (runs in order, then seeds)."""
-    out = {}
-    for w in dict.fromkeys(run.w for run in runs):
-        mine = [run for run in runs if run.w == w]
-        out[w] = trend_per_doubling([run.I for run in mine for _ in run.seeds], [a for run in mine for a in run.test_acc],
-                                    confidence)
+def figure5_rows(configs: Sequence[Config], runs: Sequence[TrainRun]) -> list[dict]:
+    """One row per config (in order), weight decay (in the order of the runs) and seed: arm, w, I, weight
+    decay, seed, branches, branch width, parameters, final training accuracy (the last epoch's, on its
+    augmented batches) and test accuracy, read from the run of (branch width, branches, weight decay)."""
+    by = {(r.w, r.I, r.weight_decay): r for r in runs}
+    wds = list(dict.fromkeys(r.weight_decay for r in runs))
+    out = []
+    for c in configs:
+        for wd in wds:
+            run = by[(c.width, c.branches, wd)]
+            for s, sd in enumerate(run.seeds):
+                out.append({"arm": c.arm, "w": c.w, "I": c.I, "weight decay": wd, "seed": sd, "branches": c.branches,
+                            "branch width": c.width, "parameters": c.parameters,
+                            "train acc.": run.history[-1]["train_acc"][s], "test acc.": run.test_acc[s]})
     return out
+
+
+@dataclass(frozen=True)
+class ArmTrend:
+    """Test accuracy against I for one arm, width and weight decay, over its seeds (independent replicates).
+
+    ``test``, ``train``: (seeds, len(Is)) accuracies. ``slope``, ``low``, ``high``: the mean over seeds of each
+    seed's least-squares slope of test accuracy on log₂ I (per doubling of I) with its t-interval
+    (:func:`companion.core.stats.log_slope`). ``steps``: per neighbouring pair of I, the mean over seeds of the
+    change of test accuracy with its t-interval (seed s at both I: the same data order and augmentation), rows
+    (mean, low, high). ``gate``: the smallest, over I, seed-mean final training accuracy (every point of the
+    curve must be trained for the curve to be)."""
+
+    arm: str
+    w: int
+    weight_decay: float
+    Is: tuple[int, ...]
+    seeds: tuple[int, ...]
+    test: np.ndarray
+    train: np.ndarray
+    slope: float
+    low: float
+    high: float
+    steps: np.ndarray
+
+    @property
+    def replicates(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def gate(self) -> float:
+        return float(self.train.mean(0).min())
+
+    @property
+    def min_step(self) -> tuple[float, float, float]:
+        """(smallest mean step, smallest low, smallest high): wholly above 0 iff every step's interval is,
+        wholly below 0 iff some step's interval is."""
+        return float(self.steps[:, 0].min()), float(self.steps[:, 1].min()), float(self.steps[:, 2].min())
+
+
+def arm_trends(rows: Sequence[Mapping], confidence: float = 0.95) -> list[ArmTrend]:
+    """One :class:`ArmTrend` per (w, weight decay, arm) of :func:`figure5_rows`' rows, in their order."""
+    keys = list(dict.fromkeys((r["w"], r["weight decay"], r["arm"]) for r in rows))
+    out = []
+    for w, wd, arm in keys:
+        mine = [r for r in rows if (r["w"], r["weight decay"], r["arm"]) == (w, wd, arm)]
+        Is, seeds = tuple(dict.fromkeys(r["I"] for r in mine)), tuple(dict.fromkeys(r["seed"] for r in mine))
+        cell = {(r["seed"], r["I"]): r for r in mine}
+        test = np.array([[cell[s, I]["test acc."] for I in Is] for s in seeds], float)
+        train = np.array([[cell[s, I]["train acc."] for I in Is] for s in seeds], float)
+        slope, lo, hi, _ = stats.log_slope(Is, test, base=2.0, confidence=confidence) if len(Is) > 1 else (
+            math.nan, -math.inf, math.inf, len(seeds))
+        steps = np.array([stats.mean_interval(test[:, k + 1] - test[:, k], confidence) for k in range(len(Is) - 1)],
+                         float).reshape(-1, 3)
+        out.append(ArmTrend(arm, w, wd, Is, seeds, test, train, float(slope), float(lo), float(hi), steps))
+    return out
+
+
+def trend_rows(trends: Sequence[ArmTrend]) -> list[dict]:
+    """One row per :class:`ArmTrend`: w, weight decay, arm, seeds, slope per doubling with its interval, the
+    smallest mean step with its interval's ends, and the gate (smallest seed-mean training accuracy)."""
+    return [{"w": t.w, "weight decay": t.weight_decay, "arm": t.arm, "seeds": t.replicates,
+             "slope per doubling": t.slope, "low": t.low, "high": t.high, "smallest step": t.min_step[0],
+             "step low": t.min_step[1], "step high": t.min_step[2], "gate": t.gate} for t in trends]
+
+
+def worker_threads(workers: int) -> int:
+    """The torch threads each of ``workers`` side-by-side grid points gets: this process's ÷ workers, ≥ 1."""
+    return max(1, torch.get_num_threads() // workers)

@@ -10,6 +10,9 @@ per-branch BatchNorm; FC1 is a grouped 4×4 convolution on the 4×4 map (its wei
 reshaped, the flatten order (c, h, w) is kept); FC2 a grouped 1×1 convolution. :class:`BranchLoop` is the
 authors' form (a ``ModuleList`` of :class:`VGG9` and a Python loop), kept as the reference and baseline.
 
+Two controls (:func:`figure5_configs`) separate "more branches" from "more parameters": the
+parameter-matched single branch (:func:`matched_width`) and the fixed budget split (:func:`split_width`).
+
 Counts in closed form (parameters, multiply-accumulates, training FLOPs, a grid's FLOPs) beside the counts
 read off the modules (:func:`count_macs`, :func:`count_table`). Training: :mod:`companion.training.vgg`.
 """
@@ -17,6 +20,9 @@ read off the modules (:func:`count_macs`, :func:`count_table`). Training: :mod:`
 from __future__ import annotations
 
 import copy
+import math
+import threading
+from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import torch
@@ -51,6 +57,103 @@ def train_flops_per_image(w: int, I: int) -> float:
     """FLOPs of one training step per image for a network of I branches: 3 × forward (backward ≈ 2 forward),
     2 FLOPs per multiply-accumulate."""
     return 3.0 * 2.0 * I * vgg9_macs(w)
+
+
+# ---- the controls: parameter-matched single branch, fixed budget split ----------------------------------
+
+Arm = Literal["multi-branch", "matched", "split"]
+ARMS: tuple[str, ...] = ("multi-branch", "matched", "split")
+
+
+def nearest_width(parameters: float) -> int:
+    """The integer width w ≥ 1 whose branch count :func:`vgg9_parameters` (w) is nearest to ``parameters``
+    (the smaller width on a tie): the positive root of 679w² + 111w + 10 = parameters, then the better of
+    its floor and ceiling."""
+    if parameters <= 0:
+        raise ValueError(f"need a positive parameter count, got {parameters}")
+    root = (-111 + math.sqrt(111 * 111 - 4 * 679 * (10 - parameters))) / (2 * 679) if parameters > 10 else 1.0
+    cands = sorted({max(1, math.floor(root)), max(1, math.ceil(root))})
+    return min(cands, key=lambda w: (abs(vgg9_parameters(w) - parameters), w))
+
+
+def matched_width(I: int, w: int) -> int:
+    """The width of the **parameter-matched single branch** for I branches of width w: the one VGG-9 whose
+    count is nearest I · vgg9_parameters(w) (about w·√I)."""
+    return nearest_width(I * vgg9_parameters(w))
+
+
+def split_width(total: int, I: int) -> int:
+    """The branch width of the **fixed budget split**: ``total`` parameters divided into I branches, the
+    width whose count is nearest total / I."""
+    return nearest_width(total / I)
+
+
+@dataclass(frozen=True)
+class Config:
+    """One network of Figure 5's experiment and its controls: the point at I on the curve of ``arm`` for
+    branch width ``w``, trained as ``branches`` branches of width ``width``; ``target`` is the parameter count
+    the arm aims at (I · vgg9_parameters(w) for multi-branch and matched, the fixed total for split)."""
+
+    arm: Arm
+    w: int
+    I: int
+    branches: int
+    width: int
+    target: int
+
+    @property
+    def parameters(self) -> int:
+        return self.branches * vgg9_parameters(self.width)
+
+    @property
+    def mismatch(self) -> float:
+        """parameters ÷ target − 1 (0 for multi-branch; widths are integers, so a control misses a little)."""
+        return self.parameters / self.target - 1.0
+
+    @property
+    def point(self) -> tuple[int, int]:
+        """(width, branches): the network that is trained (several configs can share one)."""
+        return self.width, self.branches
+
+
+def figure5_configs(widths: Sequence[int], Is: Sequence[int], *, split_I: int | None = None,
+                    arms: Sequence[str] = ARMS) -> list[Config]:
+    """Per width w (outer) and arm, per I (inner): **multi-branch**, I branches of width w; **matched**, one
+    branch of :func:`matched_width` (I, w); **split**, a fixed total of split_I · vgg9_parameters(w)
+    parameters (split_I: the smallest I by default) in I branches of :func:`split_width`. At I = split_I the
+    split is the multi-branch network itself."""
+    s_I = min(Is) if split_I is None else split_I
+    out = []
+    for w in widths:
+        total = s_I * vgg9_parameters(w)
+        for arm in arms:
+            for I in Is:
+                if arm == "multi-branch":
+                    out.append(Config(arm, w, I, I, w, I * vgg9_parameters(w)))
+                elif arm == "matched":
+                    out.append(Config(arm, w, I, 1, matched_width(I, w), I * vgg9_parameters(w)))
+                elif arm == "split":
+                    out.append(Config(arm, w, I, I, split_width(total, I), total))
+                else:
+                    raise ValueError(f"unknown arm {arm!r}: choose from {ARMS}")
+    return out
+
+
+def config_rows(configs: Sequence[Config]) -> list[dict]:
+    """The widths and counts of every config (one dict each, in order): arm, w, I, branches, branch width,
+    parameters (closed form), target and the mismatch."""
+    return [{"arm": c.arm, "w": c.w, "I": c.I, "branches": c.branches, "branch width": c.width,
+             "parameters": c.parameters, "target": c.target, "mismatch": c.mismatch} for c in configs]
+
+
+def control_checks(configs: Sequence[Config]) -> dict[str, bool]:
+    """``counts``: every config's closed-form count equals the parameter tensors of its module
+    (:class:`BranchVGG9` of its branches and width); ``nearest``: every control's width gives the count nearest
+    its target (width ± 1 misses it by at least as much)."""
+    counted = {c.point: sum(p.numel() for p in BranchVGG9(c.branches, c.width).parameters()) for c in configs}
+    return {"counts": all(counted[c.point] == c.parameters for c in configs),
+            "nearest": all(abs(c.branches * vgg9_parameters(v) - c.target) >= abs(c.parameters - c.target)
+                           for c in configs if c.arm != "multi-branch" for v in (c.width - 1, c.width + 1) if v >= 1)}
 
 
 class VGG9(nn.Module):
@@ -163,10 +266,15 @@ def branch_seed(seed: int, i: int) -> int:
     return seedlib.derive(seed, "vgg_branch", branch=i)
 
 
+#: PyTorch's default initialisation draws from the global generator: one branch at a time, so that threads
+#: building networks side by side (``vgg.train_grid(workers=...)``) draw what each would draw alone.
+_INIT_LOCK = threading.Lock()
+
+
 def init_branch(w: int, seed: int) -> VGG9:
     """One branch with PyTorch's default initialisation (as the authors' code), drawn from ``seed`` without
-    touching the caller's global random state."""
-    with torch.random.fork_rng(devices=[]):
+    touching the caller's global random state (thread-safe)."""
+    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return VGG9(w)
 
