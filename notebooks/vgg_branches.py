@@ -240,11 +240,10 @@ for t in trends:
                      high=t.min_step[2], side="above", gate=gate_from("P1.fig5:monotone", t.gate),
                      replicates=t.replicates, primary=(t.w, t.weight_decay) == primary)
     else:
-        claims.finding(f"control_{t.arm}_{tag(t)}", f"control ({t.arm}; not a statement of P1, never votes): test "
-                       f"accuracy rises against I (slope per doubling; {where}; {gate.state}: an untrained control "
-                       "is judged on no interval)", estimate=t.slope, region=(0.0, None),
-                       low=t.low if gate.trained else np.nan, high=t.high if gate.trained else np.nan,
-                       note=f"gate {gate.state} ({t.gate:.3f} vs {gate.value}); interval [{t.low:+.4f}, {t.high:+.4f}]")
+        claims.judge(f"control_{t.arm}_{tag(t)}", f"control ({t.arm}; not a statement of P1: shown, never votes): "
+                     f"test accuracy rises against I (slope per doubling; {where})", statement="P1.fig5:trend",
+                     estimate=t.slope, low=t.low, high=t.high, side="above", gate=gate, replicates=t.replicates,
+                     votes=False)
 display(pd.DataFrame(trend_rows(trends)).set_index(["w", "weight decay", "arm"]).style.format("{:+.4f}").format(
     {"gate": "{:.3f}", "seeds": "{:d}"}))
 
