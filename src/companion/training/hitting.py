@@ -131,11 +131,11 @@ class Rates:
 
     def slope(self, confidence: float = 0.95) -> tuple[float, float, float]:
         """(b, low, high): the logistic-regression slope of hits against width with its Wald interval
-        (:func:`companion.core.stats.logistic_slope`; where its information matrix is singular at the end, as with
-        separated data at two widths, the slope is infinite with the sign of the rise and the interval NaN)."""
+        (:func:`companion.core.stats.logistic_slope`; where its information matrix at the end is singular or not
+        positive, as with (quasi-)separated data, the slope is infinite with the sign of the rise, the interval NaN)."""
         try:
             return logistic_slope(np.array(self.widths), self.hits, self.S, confidence=confidence)
-        except np.linalg.LinAlgError:
+        except (np.linalg.LinAlgError, ValueError):         # a singular or non-positive information matrix
             rise = np.sign(np.corrcoef(self.widths, self.hits)[0, 1]) if len(self.widths) > 1 else np.nan
             return float(rise * np.inf), float("nan"), float("nan")
 
