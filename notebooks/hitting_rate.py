@@ -202,28 +202,31 @@ Markdown(claims.table())
 # - **Run for a fixed {glue:text}`hr_fixed_cap:,` iterations, SGD hits almost always.** The rate goes from
 #   {glue:text}`hr_fixed_lo:.2f` at I = {glue:text}`hr_w0` to {glue:text}`hr_fixed_hi:.2f` at I = {glue:text}`hr_w1`;
 #   {glue:text}`hr_fixed_conv:.0%` of the networks reach a loss of exactly 0, {glue:text}`hr_fixed_changing:.1%` are
-#   still changing at the cap. Consistent with P1 at {glue:text}`hr_fixed_consistent` of {glue:text}`hr_nw` widths.
-#   The rule's rate cuts change nothing: over {glue:text}`hr_cuts_nets` networks it made {glue:text}`hr_cuts_made`
-#   cuts (a cut needs a minibatch loss above the one at the first check), and the row with cuts has the fixed row's
-#   hits at {glue:text}`hr_cuts_same` of {glue:text}`hr_nw` widths.
+#   still changing at the cap. It is consistent with P1 at {glue:text}`hr_fixed_consistent` of {glue:text}`hr_nw`
+#   widths and significantly above P1's rate at {glue:text}`hr_fixed_above`. The rule's rate cuts change nothing:
+#   over {glue:text}`hr_cuts_nets` networks it made {glue:text}`hr_cuts_made` cuts (a cut needs a minibatch loss
+#   above the one at the first check), and the row with cuts has the fixed row's hits at {glue:text}`hr_cuts_same`
+#   of {glue:text}`hr_nw` widths.
 # - **Full-batch gradient descent** hits at a mean rate of {glue:text}`hr_gd_rate:.2f` (from {glue:text}`hr_gd_min:.2f`
 #   to {glue:text}`hr_gd_max:.2f` across widths), consistent with P1 at {glue:text}`hr_gd_consistent` of
-#   {glue:text}`hr_nw` widths.
-# - **Which protocol matches P1.** The protocol row consistent with P1 at the most widths is
-#   **{glue:text}`hr_best`**, at {glue:text}`hr_best_n` of {glue:text}`hr_nw`. P1's rates lie between the rule's
-#   (no hits: the test stops SGD before the data are fitted) and those of the rows that run until the data are
-#   fitted or the budget is spent. What P1 does reproduce is the *trend*: in the rows that hit, the rate rises
-#   with width (logistic slopes {glue:text}`hr_fixed_slope:.2f` for the fixed budget and {glue:text}`hr_gd_slope:.2f`
-#   for full batch, log-odds per unit; the findings below).
+#   {glue:text}`hr_nw` widths and significantly above it at {glue:text}`hr_gd_above`.
+# - **Which protocol matches P1: none at most widths.** No protocol row is consistent with P1 at more than
+#   {glue:text}`hr_best_n` of {glue:text}`hr_nw` widths (that many: {glue:text}`hr_best`). P1's rates lie between the
+#   rule's (no hits: its test stops SGD before the data are fitted) and those of the rows that run until the data
+#   are fitted or the budget is spent. What the rows that hit share with P1 is the *trend*: the rate rises with
+#   width (logistic slopes {glue:text}`hr_fixed_slope:.2f` for the fixed budget and {glue:text}`hr_gd_slope:.2f` for
+#   full batch, log-odds per unit; the findings below).
 # - **What the ablations show, now from rows that could hit.** Under the rule, {glue:text}`hr_rule_hit_rows` of
 #   {glue:text}`hr_rule_rows` ablation rows hit at all (only full-batch rows can: there the test is on all the data).
 #   Under the fixed budget {glue:text}`hr_fixed_hit_rows` of {glue:text}`hr_fixed_rows` rows hit and
 #   {glue:text}`hr_fixed_trained` pass the training gate (the largest share still changing:
-#   {glue:text}`hr_fixed_changing_max:.2f`); their mean rates run from {glue:text}`hr_fixed_tmin:.2f`
-#   ({glue:text}`hr_fixed_tmin_row`) to {glue:text}`hr_fixed_tmax:.2f`, and {glue:text}`hr_fixed_most` of them are
-#   consistent with P1 at more than half the widths. So the choices P1 leaves open (rate, initialisation scale, τ,
-#   output scaling, teacher, labels, batch size) move the rates less than the stopping test does: the test sets
-#   the level, these choices shift it.
+#   {glue:text}`hr_fixed_changing_max:.2f`). Their mean rates run from {glue:text}`hr_fixed_tmin:.2f`
+#   ({glue:text}`hr_fixed_tmin_row`) to {glue:text}`hr_fixed_tmax:.2f`; {glue:text}`hr_fixed_most` of them are
+#   consistent with P1 at more than half the widths, and each trained one is significantly above P1's rate at no
+#   fewer than {glue:text}`hr_fixed_above_min` of the {glue:text}`hr_nw` widths, with {glue:text}`hr_abl_S` seeds. So none of the choices P1
+#   leaves open that we varied (rate, initialisation scale, τ, output scaling, teacher, labels, batch size) brings
+#   the rates of a run that can hit down to P1's; only the stopping test moves them that far, and past them, to
+#   zero. The difference from P1 lies in how a run ends and how a hit is counted, which P1 does not state.
 # - The headline keeps the paper's protocol as transcribed, not the row closest to P1: choosing a row by its
 #   agreement with the paper would make the agreement meaningless.
 # - **The trainer.** It equals autograd to {glue:text}`hr_eq_diff:.1e` (float64, three rules). The

@@ -322,8 +322,8 @@ def rates_frame(rows: Mapping[str, Rates], confidence: float = 0.95, alpha: floa
 def summary_frame(table1: Table1, protocols: Mapping[str, tuple[Protocol, int]], confidence: float = 0.95,
                   alpha: float = 0.05, gate_max: float = 0.1):
     """One line per row (the rows' order): what it runs (rule, rate, minibatch, step cap, seeds), the mean rate and
-    hits, the widths at which it is consistent with P1 (Holm-adjusted exact p > ``alpha``) and at which P1's rate
-    lies in our Wilson interval, the logistic slope of hits against width with its interval, the shares still
+    hits, the widths at which it is consistent with P1 (Holm-adjusted exact p > ``alpha``), at which P1's rate
+    lies in our Wilson interval, and at which it is significantly above and below P1's, the logistic slope of hits against width with its interval, the shares still
     changing at the cap and converged to exactly zero loss, the median steps, whether the row passes Table 1's
     training gate (share changing ≤ ``gate_max``), and its block."""
     import pandas as pd
@@ -338,6 +338,8 @@ def summary_frame(table1: Table1, protocols: Mapping[str, tuple[Protocol, int]],
         out.append({"row": name, "kind": row_kind(name), "rule": p.rule, "lr": p.lr, "batch": p.batch,
                     "step cap": p.steps, "seeds": S, "hits": int(r.hits.sum()), "mean_rate": float(r.hits.mean() / S),
                     "consistent": int((p_holm > alpha).sum()), "inside": int(((lo <= paper) & (paper <= hi)).sum()),
+                    "above": int(((p_holm <= alpha) & (r.hits / S > paper)).sum()),
+                    "below": int(((p_holm <= alpha) & (r.hits / S < paper)).sum()),
                     "slope": b, "slope_low": b_lo, "slope_high": b_hi, "changing": r.changing_share,
                     "converged": float(np.sum(r.converged) / (S * len(r.widths))),
                     "median_steps": float(np.median(r.median_steps)), "trained": bool(r.changing_share <= gate_max),
@@ -362,10 +364,12 @@ def verdict_numbers(table1: Table1, summary, *, headline: str, fixed: str, cuts:
     ``fixed`` (fixed budget), ``cuts`` (the same with the rule's cuts) and ``gd`` (full batch) their mean, narrowest-
     and widest-width rates, widths consistent with P1, slope, and shares converged and changing (``fixed_*``,
     ``gd_*``), the cuts the ``cuts`` row made and the widths where its hits equal the fixed row's; the protocol row
-    consistent with P1 at the most widths among those that pass the gate (``best``, ``best_n``); per ablation kind
+    consistent with P1 at the most widths among those that pass the gate (``best``: their names, ``best_n``); per
+    ablation kind
     (``rule``, ``fixed``) the rows, rows with any hit, rows that pass the gate, the largest share changing, the
-    trained rows' smallest and largest mean rate (and the smallest's row) and how many are consistent with P1 at most
-    widths (more than half)."""
+    trained rows' smallest and largest mean rate (and the smallest's row), how many are consistent with P1 at most
+    widths (more than half), and the fewest widths at which a trained row with hits is significantly above P1's
+    (``<kind>_above_min``)."""
     H, F, C = table1[headline], table1[fixed], table1[cuts]
     nw = len(H.widths)
     out: dict[str, Any] = {"nw": nw, "w0": H.widths[0], "w1": H.widths[-1], "head_nets": H.S * nw,
@@ -380,10 +384,11 @@ def verdict_numbers(table1: Table1, summary, *, headline: str, fixed: str, cuts:
                 f"{key}_hi": float(r.hits[-1] / r.S), f"{key}_min": float(r.hits.min() / r.S),
                 f"{key}_max": float(r.hits.max() / r.S), f"{key}_consistent": int(row.consistent),
                 f"{key}_slope": float(row.slope), f"{key}_conv": float(row.converged), f"{key}_changing": float(row.changing),
+                f"{key}_above": int(row.above),
                 f"{key}_cap": int(row["step cap"])}
     proto = summary[(summary.kind == "protocol") & summary.trained]
-    out |= {"best": str(proto.consistent.idxmax()) if len(proto) else "none",
-            "best_n": int(proto.consistent.max()) if len(proto) else 0}
+    top = proto.index[proto.consistent == proto.consistent.max()] if len(proto) else []
+    out |= {"best": ", ".join(top) or "none", "best_n": int(proto.consistent.max()) if len(proto) else 0}
     for kind in ("rule", "fixed"):
         a = summary[summary.kind == kind]
         t = a[a.trained]
@@ -392,7 +397,8 @@ def verdict_numbers(table1: Table1, summary, *, headline: str, fixed: str, cuts:
                 f"{kind}_tmin": float(t.mean_rate.min()) if len(t) else float("nan"),
                 f"{kind}_tmin_row": str(t.mean_rate.idxmin()).rsplit(" · ", 1)[0] if len(t) else "none",
                 f"{kind}_tmax": float(t.mean_rate.max()) if len(t) else float("nan"),
-                f"{kind}_most": int((a.consistent > nw / 2).sum())}
+                f"{kind}_most": int((a.consistent > nw / 2).sum()),
+                f"{kind}_above_min": int(t[t.hits > 0].above.min()) if len(t[t.hits > 0]) else 0}
     return out
 
 
