@@ -197,3 +197,16 @@ def test_table1_seed_layout_keeps_the_old_formula():
     from companion.core import seeds
 
     assert seeds.derive_many(3, "table1_net", "net", 4, width=21) == [3 * 100_000 + 1000 * 21 + s for s in range(4)]
+
+
+@pytest.mark.slow
+def test_blocks_fan_out_to_dask_identically():
+    pytest.importorskip("distributed")
+    rows = {"sgd": (SMALL, 3), "fixed": (SMALL.vary(rule="none"), 2), "full batch": (SMALL.vary(batch_size=120, lr=2.0), 2)}
+    local = run_protocols(rows, [2, 5])
+    dask = run_protocols(rows, [2, 5], scheduler="local:2")
+    assert list(dask) == list(local) and len(dask.blocks) == 2
+    for name in rows:
+        for f in ("hits", "batch_hits", "median_steps", "changing", "converged"):
+            assert getattr(local[name], f).tolist() == getattr(dask[name], f).tolist(), (name, f)
+        assert local[name].net_steps == dask[name].net_steps

@@ -371,12 +371,13 @@ def landscape_verdict(p: Mapping[str, Any], device: str) -> list[Work]:
 
 
 def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
-    """One trainer block per (data set, batch size) (``companion.training.hitting.block_configs``): every row's
-    networks (S or ablation_S seeds × widths) up to its step cap at ``matmul_flops`` per unit and step (an upper
-    bound: the rule stops networks early, and a network at exactly zero loss stops), the minibatch read once per
-    SIMD group of 16 networks and step, a kernel call per check interval; then the float64 equivalence check (six
-    networks by autograd, one at a time) and the benchmark (the block at bench_steps, the old designs and the torch
-    engine at bench_old_steps, padded autograd at bench_autograd_steps)."""
+    """Every row (``companion.training.hitting.protocol_rows``; stage ``headline``, else the row's name and its
+    block: the rows that share data and batch size train in one block) with its networks (S or ablation_S seeds ×
+    widths) up to its step cap at ``matmul_flops`` per unit and step (an upper bound: the rule stops networks early,
+    and a network at exactly zero loss stops), the minibatch read once per SIMD group of 16 networks and step, a
+    kernel call per check interval; then the float64 equivalence check (six networks by autograd, one at a time) and
+    the benchmark (the block at bench_steps, the old designs and the torch engine at bench_old_steps, padded
+    autograd at bench_autograd_steps)."""
     from companion.training.hitting import Protocol, block_configs, protocol_rows
     from companion.training.onehidden import matmul_flops
 
@@ -385,13 +386,12 @@ def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
     rows = protocol_rows(P, p["S"], p["protocols"], p["ablation"], S_ablation=p["ablation_S"], fixed=p["fixed"])
     out = []
     for c in block_configs(rows, p["widths"]):
-        qs = [(Protocol(**pd), S) for _, pd, S in c["rows"]]
-        q0 = qs[0][0]
-        flops = sum(float(matmul_flops(S * W, q.d, q.batch)) * q.steps for q, S in qs)
-        reads = sum(math.ceil(S * nw / 16) * q.batch * q.d * q.steps for q, S in qs)
-        calls = max(q.steps for q, _ in qs) / q0.check_every
-        out.append(Work(f"block {c['label']}", flops=flops, bytes=F32 * reads, ops=30.0 * calls,
-                        peak=F32 * (sum(S * W for _, S in qs) * (q0.d + 1) * 3 + q0.n * q0.d), bound=True))
+        for name, pd, S in c["rows"]:
+            q = Protocol(**pd)
+            out.append(Work("headline" if name == "headline" else f"{name} ({c['label']})",
+                            flops=float(matmul_flops(S * W, q.d, q.batch)) * q.steps,
+                            bytes=F32 * math.ceil(S * nw / 16) * q.batch * q.d * q.steps, ops=30.0 * q.steps / q.check_every,
+                            peak=F32 * (S * W * (q.d + 1) * 3 + q.n * q.d), bound=True))
     out.append(Work("equivalence (autograd, one network at a time)", ops=6.0 * p["equiv_steps"] * 40))
     bench_units = p["bench_S"] * W
     out.append(onehidden("bench: block", units=bench_units, d=P.d, batch=P.batch, steps=2 * p["bench_steps"], n=P.n))

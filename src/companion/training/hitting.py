@@ -171,14 +171,20 @@ class BlockRun:
 
 
 @dataclass
-class Table1:
-    """All rows (name → :class:`Rates`, in the rows' order) and the blocks that trained them."""
+class Table1(Mapping):
+    """All rows (a mapping name → :class:`Rates`, in the rows' order) and the ``blocks`` that trained them."""
 
     rates: dict[str, Rates]
     blocks: list[BlockRun]
 
     def __getitem__(self, name: str) -> Rates:
         return self.rates[name]
+
+    def __iter__(self):
+        return iter(self.rates)
+
+    def __len__(self) -> int:
+        return len(self.rates)
 
     def block_of(self, name: str) -> BlockRun:
         """The block that trained row ``name``."""
