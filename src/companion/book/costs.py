@@ -372,25 +372,35 @@ def landscape_verdict(p: Mapping[str, Any], device: str) -> list[Work]:
 
 
 def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
-    """The headline (S seeds × widths, one block of units, ≤ steps), every ablation row (ablation_S seeds,
-    ≤ ablation_steps, its own batch size), the float64 equivalence check (4 networks by autograd, one at a
-    time) and the benchmark (fast trainer, padded autograd trainer, loop over networks)."""
-    from companion.training.hitting import Protocol
+    """Every row (``companion.training.hitting.protocol_rows``; stage ``headline``, else the row's name and its
+    block: the rows that share data and batch size train in one block) with its networks (S or ablation_S seeds ×
+    widths) up to its step cap at ``matmul_flops`` per unit and step (an upper bound: the rule stops networks early,
+    and a network at exactly zero loss stops), the minibatch read once per SIMD group of 16 networks and step, a
+    kernel call per check interval; then the float64 equivalence check (six networks by autograd, one at a time) and
+    the benchmark (the block at bench_steps, the old designs and the torch engine at bench_old_steps, padded
+    autograd at bench_autograd_steps)."""
+    from companion.training.hitting import Protocol, block_configs, protocol_rows
+    from companion.training.onehidden import matmul_flops
 
     P = Protocol(**p["protocol"])
     W, nw = sum(p["widths"]), len(p["widths"])
-    out = [onehidden("headline", units=p["S"] * W, d=P.d, batch=min(P.batch_size, P.n), steps=P.steps, n=P.n)]
-    for name, change in p["ablation"].items():
-        Q = P.vary(**{"steps": p["ablation_steps"], **change})
-        out.append(onehidden(f"ablation: {name}", units=p["ablation_S"] * W, d=Q.d, batch=min(Q.batch_size, Q.n),
-                             steps=Q.steps, n=Q.n))
-    out.append(Work("equivalence (autograd, one network at a time)", ops=4.0 * p["equiv_steps"] * 40))
-    out.append(onehidden("bench: fast", units=p["bench_S"] * W, d=P.d, batch=P.batch_size, steps=p["bench_steps"], n=P.n))
+    rows = protocol_rows(P, p["S"], p["protocols"], p["ablation"], S_ablation=p["ablation_S"], fixed=p["fixed"])
+    out = []
+    for c in block_configs(rows, p["widths"]):
+        for name, pd, S in c["rows"]:
+            q = Protocol(**pd)
+            out.append(Work("headline" if name == "headline" else f"{name} ({c['label']})",
+                            flops=float(matmul_flops(S * W, q.d, q.batch)) * q.steps,
+                            bytes=F32 * math.ceil(S * nw / 16) * q.batch * q.d * q.steps, ops=30.0 * q.steps / q.check_every,
+                            peak=F32 * (S * W * (q.d + 1) * 3 + q.n * q.d), bound=True))
+    out.append(Work("equivalence (autograd, one network at a time)", ops=6.0 * p["equiv_steps"] * 40))
+    bench_units = p["bench_S"] * W
+    out.append(onehidden("bench: block", units=bench_units, d=P.d, batch=P.batch, steps=2 * p["bench_steps"], n=P.n))
+    out.append(onehidden("bench: old designs", units=bench_units, d=P.d, batch=P.batch, steps=3 * p["bench_old_steps"],
+                         n=P.n))
     out.append(replace(sgd("bench: padded autograd", S=p["bench_S"] * nw, I=max(p["widths"]), widths=(P.d, 1, 1),
-                           steps=p["bench_steps"], batch=P.batch_size, n=P.n, check_every=p["bench_steps"]), bound=False))
-    out.append(replace(sgd("bench: loop", S=1, I=max(p["widths"]), widths=(P.d, 1, 1), steps=p["bench_steps"],
-                           batch=P.batch_size, n=P.n, check_every=p["bench_steps"]), ops=p["bench_loop_S"] * nw
-                       * p["bench_steps"] * (SGD_STEP_OPS + 20), bound=False))
+                           steps=p["bench_autograd_steps"], batch=P.batch, n=P.n,
+                           check_every=p["bench_autograd_steps"]), bound=False))
     return [replace(w, bound=False) if w.stage.startswith("bench") else w for w in out]
 
 
