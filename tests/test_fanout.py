@@ -87,39 +87,6 @@ def test_data_and_source_keys_name_what_they_hash(tmp_path):
     assert len(fanout.source_key()) == 20 and fanout.source_key() == fanout.source_key()
 
 
-def hitting_rows():
-    from companion.training.hitting import Protocol
-
-    p = Protocol(n=80, d=4, teacher_hidden=3, batch_size=20, steps=400, check_every=20)
-    return {"sgd": (p, 3), "full batch": (p.vary(batch_size=80, lr=2.0), 2)}
-
-
-@pytest.mark.slow
-def test_hitting_widths_fan_out_identically_and_resume_from_the_store(tmp_path, two_workers, monkeypatch):
-    from companion.training import hitting
-
-    kw = dict(seed=0, store=tmp_path / "store")
-    local = hitting.run_protocols(hitting_rows(), [2, 5], **kw)
-    dask = hitting.run_protocols(hitting_rows(), [2, 5], scheduler=two_workers, seed=0)
-    for name in local:
-        a, b = local[name], dask[name]
-        assert a.widths == b.widths == [2, 5] and a.S == b.S and a.net_steps == b.net_steps
-        for field in ("hits", "batch_hits", "median_steps"):
-            assert getattr(a, field).tolist() == getattr(b, field).tolist(), (name, field)
-    assert len(list((tmp_path / "store").glob("*.pkl"))) == 4                 # one file per (row, width)
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a configuration in the store was computed again")
-
-    monkeypatch.setattr(hitting, "train_onehidden", refuse)
-    again = hitting.run_protocols(hitting_rows(), [2, 5], **kw)
-    assert {k: (r.hits.tolist(), r.net_steps, r.seconds) for k, r in again.items()} == \
-           {k: (r.hits.tolist(), r.net_steps, r.seconds) for k, r in local.items()}
-    changed = {"sgd": (hitting_rows()["sgd"][0].vary(steps=401), 3)}          # another protocol: another key
-    with pytest.raises(AssertionError, match="computed again"):
-        hitting.run_protocols(changed, [2], **kw)
-
-
 @pytest.mark.slow
 def test_landscape_sweep_fans_out_identically_and_resumes_from_the_store(tmp_path, two_workers, monkeypatch):
     """With one torch thread (with more, the plane evaluator is not bit-reproducible even call to call: see
