@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from companion.book.claims import Claims, atomic_write_text, claims_markdown_table, finding_outcome, load_claims, verdict
+from companion.book.claims import Claims, atomic_write_text, claims_markdown_table, gate_from, load_claims, verdict
 
 
 def make(tmp_path, **kw):
@@ -40,32 +40,13 @@ def test_claims_are_decided_from_numbers_and_saved(tmp_path):
     assert "Findings" not in table
 
 
-@pytest.mark.parametrize("low, high, region, outcome", [
-    (0.2, 0.4, (0.1, 0.5), "reproduced"),
-    (0.2, 0.4, (0.5, None), "not reproduced"),          # wholly below the predicted region
-    (0.6, 0.9, (None, 0.5), "not reproduced"),          # wholly above
-    (0.4, 0.6, (0.5, None), "inconclusive"),            # straddles the threshold
-    (-1.0, 2.0, (None, None), "reproduced"),            # an unbounded region contains everything
-    (math.nan, 0.3, (0.0, 1.0), "inconclusive"),
-])
-def test_finding_outcome_region(low, high, region, outcome):
-    assert finding_outcome(low, high, region=region) == outcome
-
-
-def test_finding_outcome_contains_and_bad_calls():
-    assert finding_outcome(0.1, 0.3, contains=0.3) == "reproduced"
-    assert finding_outcome(0.1, 0.3, contains=0.31) == "not reproduced"
-    with pytest.raises(ValueError, match="exactly one"):
-        finding_outcome(0.1, 0.3)
-    with pytest.raises(ValueError, match="empty region"):
-        finding_outcome(0.1, 0.3, region=(1.0, 0.0))
-
-
 def test_findings_never_fail_the_run_and_show_as_outcomes(tmp_path):
     c = make(tmp_path)
     c.close("chk", "a check", 1.0, 1.0, 0.0)
-    c.finding("neg", "the rate rises", estimate=-0.2, low=-0.4, high=-0.1, region=(0.0, None), paper=0.5)
-    c.finding("pos", "matches the paper", estimate=0.3, low=0.2, high=0.4, contains=0.35)
+    c.judge("neg", "the barrier at the widest I", statement="P1.fig1:endpoint", estimate=0.5, low=0.4, high=0.6,
+            side="below", gate=gate_from("P1.fig1:endpoint", 0.2), replicates=5, paper=0.0)
+    c.judge("pos", "the barrier at the widest I", statement="P1.fig1:endpoint", estimate=0.02, low=0.01, high=0.03,
+            side="below", gate=gate_from("P1.fig1:endpoint", 0.2), replicates=5)
     assert c.all_hold and [x.outcome for x in c.findings()] == ["not reproduced", "reproduced"]
     assert [x.id for x in c.checks()] == ["chk"]
     data = load_claims(c.save())
@@ -73,7 +54,7 @@ def test_findings_never_fail_the_run_and_show_as_outcomes(tmp_path):
     checks, findings = table.split("**Findings about the paper**")
     assert ">holds</span>" in checks and "neg" not in checks
     assert ">NOT reproduced</span>" in findings and ">reproduced</span>" in findings and "holds" not in findings
-    assert "[-0.4, -0.1]" in findings or "[−0.4, −0.1]" in findings
+    assert "[0.4, 0.6]" in findings
 
 
 def test_duplicate_ids_negative_tolerance_and_empty_refused(tmp_path):
@@ -236,14 +217,6 @@ def test_table1_rule_two_sample_test_and_interval_width(tmp_path):
     assert [b["outcome"] for b in f.threshold_band] == ["inconclusive", "inconclusive", "reproduced", "reproduced",
                                                         "reproduced", "reproduced"]
     assert f.fragile and f.flips[0]["between"] == [0.225, 0.3]
-
-
-def test_old_style_findings_have_no_statement(tmp_path):
-    c = make(tmp_path)
-    f = c.finding("old", "an old finding", estimate=0.2, low=0.1, high=0.3, region=(None, 0.5))
-    assert f.statement is None and f.gate is None and f.threshold_band is None and f.outcome == "reproduced"
-    table = claims_markdown_table(load_claims(c.save())["claims"])
-    assert "not yet tied to a statement" in table and "not recorded" in table
 
 
 def test_load_claims_accepts_the_previous_schema(tmp_path):

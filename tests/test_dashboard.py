@@ -37,8 +37,8 @@ def test_part_rule_on_claim_dicts():
     assert db.part_verdict([N, U]) == "not reproduced"
     assert db.part_verdict([R, N]) == db.part_verdict([R, I]) == "mixed"
     assert db.part_verdict([I, U]) == db.part_verdict([U, U]) == db.part_verdict([]) == "inconclusive"
-    old = {"outcome": "reproduced"}                                  # old style: no gate recorded
-    assert db.part_verdict([old]) == "inconclusive" and db.part_verdict([old], legacy=True) == "reproduced"
+    nogate = {"outcome": "reproduced"}                               # no gate recorded: does not vote
+    assert db.part_verdict([nogate]) == "inconclusive"
 
 
 def test_item_rule():
@@ -137,27 +137,22 @@ def test_dashboard_sanity_section_and_counts(tmp_path):
     assert "**no result**" in dash and "this one" in dash            # the registry hash is the current one
 
 
-def test_old_style_findings_vote_through_verdicts_yaml_until_migrated(tmp_path):
+def test_findings_that_name_no_part_are_refused_naming_the_chapter(tmp_path):
     c = chapter(tmp_path, "parallel_relu")
-    c.finding("rank1_zero_gap_0", "rank one, same signs: P2 says zero gap", estimate=0.0, low=-1e-3, high=1e-3,
-              region=(None, 0.01))
-    c.finding("rank1_zero_gap_1", "rank one, opposite signs: P2 says zero gap", estimate=0.24, low=0.23, high=0.25,
-              region=(None, 0.01))
+    c.judge("same", "rank one, same signs: P2 says zero gap", statement="P2.relu_rank1:zero_gap", estimate=0.0,
+            low=0.0, high=1e-3, side="below", gate=gate_from("P2.relu_rank1:zero_gap", 0.0), replicates=3)
+    c.judge("opp", "rank one, opposite signs", statement="P2.relu_rank1:unqualified", estimate=0.24, low=0.23,
+            high=0.25, side="below", gate=gate_from("P2.relu_rank1:unqualified", 0.0), replicates=3)
     c.save()
     rows = rows_by_ref(tmp_path, ["parallel_relu"])
     same, opp = rows["P2.relu_rank1:zero_gap"], rows["P2.relu_rank1:unqualified"]
     assert same.verdict == "reproduced" and opp.verdict == "not reproduced"
-    assert "not yet tied to a statement" in same.why and "no gate recorded" in same.why
     page = db.verdicts_markdown([same, opp])
     assert "NOT reproduced</span> under our definitions" in page and "our reading" in page and "P2's abstract" in page
-    # once a finding names the part, the old-style ones no longer vote there
-    c2 = chapter(tmp_path, "parallel_relu")
-    c2.finding("rank1_zero_gap_0", "rank one, same signs: P2 says zero gap", estimate=0.0, low=-1e-3, high=1e-3,
-               region=(None, 0.01))
-    c2.judge("same_new", "same signs", statement="P2.relu_rank1:zero_gap", estimate=0.02, low=0.015, high=0.03,
-             side="below", gate=gate_from("P2.relu_rank1:zero_gap", 0.0), replicates=3)
-    c2.save()
-    assert rows_by_ref(tmp_path, ["parallel_relu"])["P2.relu_rank1:zero_gap"].verdict == "not reproduced"
+    data = json.loads((tmp_path / "parallel_relu.claims.json").read_text())
+    data["claims"][0]["statement"] = None                            # a claims file from before the registry
+    with pytest.raises(ValueError, match="parallel_relu.*name no statement part.*rerun"):
+        db.statement_rows({"parallel_relu": data["claims"]})
 
 
 def test_statements_without_a_result_say_so(tmp_path):
@@ -165,13 +160,6 @@ def test_statements_without_a_result_say_so(tmp_path):
     assert rows["P1.table1:trend"].verdict == "no result"
     db.write_verdicts(tmp_path, tmp_path / "verdicts.md")
     assert "no result" in (tmp_path / "verdicts.md").read_text()
-
-
-def test_legacy_map_names_registered_parts():
-    for m in db.legacy_maps():
-        assert m.findings
-    with pytest.raises(ValueError, match="no part"):
-        db.legacy_maps("- {statement: 'P1.fig1:nothing', chapter: x, findings: ['*']}")
 
 
 def test_our_own_views_are_shown_but_never_vote(tmp_path):

@@ -15,8 +15,6 @@ Three kinds:
   records the outcome across a band of thresholds (``threshold_band``; ``fragile`` if it changes there) and
   the training **gate**: a finding on untrained networks is *inconclusive* whatever its numbers say
   (``outcome_if_trained`` keeps what they say), so untrained settings never vote.
-  The older :meth:`Claims.finding` (a region or a paper's number, no statement) still works until every
-  chapter names its statements; its findings have ``statement`` None.
 
 Every chapter records its claims through :class:`Claims` and saves them atomically to
 ``NAME.claims.json``. Verdicts and outcomes are computed here from the numbers, never passed in, so a
@@ -35,7 +33,7 @@ from typing import Any, Callable, Iterable, Literal
 from companion.book import statements as registry
 from companion.core.files import atomic_write_text
 
-Comparison = Literal["abs", "rel", "at_most", "at_least", "true", "region", "contains", "threshold"]
+Comparison = Literal["abs", "rel", "at_most", "at_least", "true", "threshold"]
 ClaimKind = Literal["check", "sanity", "finding"]
 CheckKind = Literal["check", "sanity"]
 Outcome = Literal["reproduced", "not reproduced", "inconclusive"]
@@ -60,11 +58,8 @@ class Claim:
     (the paper's number, a closed form, or a bound).
 
     Findings (``kind == "finding"``) carry an interval [``low``, ``high``] around ``measured`` and an
-    ``outcome``; ``holds`` is True for them (a finding is a result, never a failure of the run):
-    ``region``: the paper's statement predicts a value in [``region_low``, ``region_high``] (None: open);
-    reproduced if the interval lies inside it, not reproduced if outside, inconclusive if it straddles.
-    ``contains``: reproduced if the paper's number (``reference``) lies in the interval, else not.
-    ``threshold`` (from :meth:`Claims.judge`): judged at the registered ``threshold`` of the ``statement``
+    ``outcome``; ``holds`` is True for them (a finding is a result, never a failure of the run). Their
+    comparison is ``threshold`` (from :meth:`Claims.judge`): judged at the registered ``threshold`` of the ``statement``
     part (also the ``reference``), on the ``side`` the statement predicts (``below`` / ``above``, or
     ``rule`` for a custom rule), with ``threshold_band``, ``fragile``, ``flips``, ``gate`` and
     ``gate_detail`` (see :meth:`Claims.judge`).
@@ -83,9 +78,7 @@ class Claim:
     outcome: Outcome | None = None
     low: float | None = None
     high: float | None = None
-    region_low: float | None = None
-    region_high: float | None = None
-    statement: str | None = None                      # "STATEMENT:PART" of the registry, or None (old style)
+    statement: str | None = None                      # "STATEMENT:PART" of the registry (findings), or None
     provenance: str | None = None                     # the part's provenance (text, abstract, derived, our reading)
     gate: GateState | None = None
     gate_detail: dict[str, Any] | None = None         # quantity, criterion, value, measured
@@ -99,32 +92,6 @@ class Claim:
     primary: bool | None = None                       # (findings) the part's most representative setting
     votes: bool | None = None                         # (findings) False: our own view (e.g. after aligning
                                                       # units), shown beside the paper's but never voting
-
-
-def finding_outcome(low: float, high: float, *, region: tuple[float | None, float | None] | None = None,
-                    contains: float | None = None) -> Outcome:
-    """The outcome of a finding whose estimate lies in [low, high] (e.g. a 95% interval over seeds).
-
-    ``region`` = (a, b): the values the paper's statement predicts (None: unbounded on that side);
-    ``contains``: the paper's own number, to be inside the interval. Give exactly one. A NaN interval is
-    inconclusive.
-    """
-    if (region is None) == (contains is None):
-        raise ValueError("give exactly one of region=(a, b) or contains=paper_value")
-    lo, hi = float(low), float(high)
-    if math.isnan(lo) or math.isnan(hi) or lo > hi:
-        return "inconclusive"
-    if contains is not None:
-        return "reproduced" if lo <= float(contains) <= hi else "not reproduced"
-    a = -math.inf if region[0] is None else float(region[0])
-    b = math.inf if region[1] is None else float(region[1])
-    if a > b:
-        raise ValueError(f"empty region ({a}, {b})")
-    if a <= lo and hi <= b:
-        return "reproduced"
-    if hi < a or lo > b:
-        return "not reproduced"
-    return "inconclusive"
 
 
 def threshold_outcome(low: float, high: float, threshold: float, side: Side) -> Outcome:
@@ -325,25 +292,6 @@ class Claims:
         """Claim a boolean statement computed from the run (e.g. 'decreasing in I')."""
         return self._add(id, description, 1.0 if bool(statement) else 0.0, None, 0.0, "true", None, note, kind, part)
 
-    def finding(self, id: str, description: str, *, estimate: float, low: float, high: float,
-                region: tuple[float | None, float | None] | None = None, contains: float | None = None,
-                paper: float | None = None, note: str = "") -> Claim:
-        """A finding about a paper's statement: ``estimate`` with interval [low, high], judged against the
-        ``region`` the paper predicts (thresholds fixed in the presets) or against the paper's own number
-        (``contains``). See :func:`finding_outcome`. Old style: it names no statement part, records no gate
-        and no threshold band; use :meth:`judge` instead."""
-        self._new_id(id)
-        outcome = finding_outcome(low, high, region=region, contains=contains)
-        reg = region or (None, None)
-        claim = Claim(id=id, description=description, measured=float(estimate),
-                      reference=_finite_or_none(contains) if contains is not None else None, tolerance=0.0,
-                      comparison="contains" if contains is not None else "region", holds=True,
-                      paper=_finite_or_none(paper), note=note, kind="finding", outcome=outcome,
-                      low=_finite_or_none(low), high=_finite_or_none(high),
-                      region_low=_finite_or_none(reg[0]), region_high=_finite_or_none(reg[1]))
-        self.claims.append(claim)
-        return claim
-
     def judge(self, id: str, description: str, *, statement: str, estimate: float, low: float, high: float,
               side: Side | Rule, gate: Gate, replicates: int, paper: float | None = None, note: str = "",
               primary: bool = False, votes: bool = True) -> Claim:
@@ -530,10 +478,6 @@ def flips_text(c: dict[str, Any]) -> str:
 
 def judged_text(c: dict[str, Any]) -> str:
     """What a finding is judged against, with its band."""
-    if c["comparison"] == "contains":
-        return f"the paper's value {_fmt(c['reference'])} inside our interval"
-    if c["comparison"] == "region":
-        return f"a value in {_interval(c['region_low'], c['region_high'])}"
     band = c.get("threshold_band") or []
     where = {"below": "at or below", "above": "at or above"}.get(c.get("side") or "", "rule at")
     span = f"{_fmt(band[0]['threshold'])}–{_fmt(band[-1]['threshold'])}" if band else "—"
@@ -557,7 +501,7 @@ def _finding_rows(claims: list[dict[str, Any]], chapter: str | None) -> list[str
                                                       "measured [interval] | judged | outcome |")
     rows = [head, "|" + "---|" * (9 if chapter else 8)]
     for c in claims:
-        st = f"`{c['statement']}`" if c.get("statement") else "not yet tied to a statement"
+        st = f"`{c['statement']}`"
         reps = f" ({c['replicates']} replicates)" if c.get("replicates") else ""
         prefix = f"| {chapter} " if chapter else ""
         rows.append(f"{prefix}| `{c['id']}`{' (primary)' if c.get('primary') else ''} | {_cell(c['description'])} | "

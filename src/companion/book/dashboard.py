@@ -11,19 +11,16 @@ Verdicts (:data:`RULE` is written on the page):
 - an **item** (a statement): all parts reproduced → reproduced; some parts reproduced or mixed → partly
   reproduced; none → not reproduced; no part decided (all inconclusive) → inconclusive.
 
-Until a chapter's findings name their statement part (``claims.judge``), its old-style findings are mapped to a
-part by ``verdicts.yaml`` and vote there (no gate was recorded for them); the page says so.
+Every finding names its statement part (``claims.judge``); a claims file with a finding that names none predates
+the registry, and the page refuses it, naming the chapter to rerun.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-import yaml
 
 from companion.book import statements as registry
 from companion.book.claims import (OUTCOMES, SANITY_HEADING, atomic_write_text, claims_markdown_table,
@@ -57,10 +54,9 @@ def write_failure_page(dest: Path, name: str, preset: str, reason: str, title: s
 
 # --- the rules ----------------------------------------------------------------------------------------------
 
-def part_verdict(findings: Sequence[dict[str, Any]], *, legacy: bool = False) -> PartWord:
-    """The verdict of a statement part from its findings (claim dicts): only trained ones vote (``legacy``:
-    old-style findings, which recorded no gate, all vote)."""
-    voters = [c for c in findings if legacy or (c.get("gate") == "trained" and c.get("votes") is not False)]
+def part_verdict(findings: Sequence[dict[str, Any]]) -> PartWord:
+    """The verdict of a statement part from its findings (claim dicts): only trained ones vote."""
+    voters = [c for c in findings if c.get("gate") == "trained" and c.get("votes") is not False]
     seen = {c["outcome"] for c in voters}
     if not seen or seen == {"inconclusive"}:
         return "inconclusive"
@@ -95,33 +91,6 @@ def item_verdict(parts: Sequence[str]) -> ItemWord:
 
 # --- evidence per part --------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class LegacyMap:
-    """One line of ``verdicts.yaml``: old-style findings of ``chapter`` that bear on ``statement``."""
-
-    statement: str
-    chapter: str
-    findings: tuple[str, ...]
-    descriptions: tuple[str, ...] = ()
-
-    def matches(self, c: dict[str, Any]) -> bool:
-        return (c.get("kind") == "finding" and not c.get("statement")
-                and any(fnmatch.fnmatchcase(c["id"], p) for p in self.findings)
-                and (not self.descriptions or any(fnmatch.fnmatchcase(c["description"], p) for p in self.descriptions)))
-
-
-def legacy_maps(text: str | None = None) -> list[LegacyMap]:
-    """The lines of ``verdicts.yaml`` (or of ``text``), validated against the registry."""
-    if text is None:
-        text = resources.files("companion.book").joinpath("verdicts.yaml").read_text(encoding="utf-8")
-    out = []
-    for r in yaml.safe_load(text) or []:
-        registry.part(r["statement"])                     # unknown statement or part: ValueError
-        out.append(LegacyMap(statement=r["statement"], chapter=r["chapter"], findings=tuple(r["findings"]),
-                             descriptions=tuple(r.get("descriptions", ()))))
-    return out
-
-
 @dataclass
 class PartRow:
     """One row of the front page: a statement part, its verdict and the numbers behind it."""
@@ -145,8 +114,8 @@ def _counts(found: Sequence[dict[str, Any]]) -> str:
     return ", ".join(f"{k} {o}" for o in OUTCOMES if (k := sum(c["outcome"] == o for c in found)))
 
 
-def _findings_row(st: registry.Statement, pt: registry.Part, claims: dict[str, list[dict[str, Any]] | None],
-                  maps: Sequence[LegacyMap]) -> tuple[PartWord, str]:
+def _findings_row(st: registry.Statement, pt: registry.Part,
+                  claims: dict[str, list[dict[str, Any]] | None]) -> tuple[PartWord, str]:
     ref = f"{st.id}:{pt.id}"
     tagged = [(ch, c) for ch, cl in claims.items() for c in cl or [] if c.get("statement") == ref]
     views = sum(c.get("votes") is False for _, c in tagged)          # our own views: shown, never voting
@@ -173,13 +142,6 @@ def _findings_row(st: registry.Statement, pt: registry.Part, claims: dict[str, l
         if fragile:
             parts.append(f"{fragile} fragile (the outcome changes inside the threshold band)")
         return verdict, "; ".join(parts)
-    legacy = [(m.chapter, c) for m in maps if m.statement == ref for c in claims.get(m.chapter) or [] if m.matches(c)]
-    if legacy:
-        found = [c for _, c in legacy]
-        verdict = part_verdict(found, legacy=True)
-        ch, ex = next(((ch, c) for ch, c in legacy if c["outcome"] == verdict), legacy[0])
-        return verdict, (f"not yet tied to a statement: {len(found)} old-style finding{'s' * (len(found) != 1)}, no "
-                         f"gate recorded: {_counts(found)}; e.g. {_estimate(ex, ch)}")
     return "inconclusive", "no finding bears on this part yet"
 
 
@@ -201,11 +163,20 @@ def _checks_row(st: registry.Statement, pt: registry.Part,
     return verdict, f"{len(checks)} check{'s' * (len(checks) != 1)}{where}: {held}"
 
 
-def statement_rows(claims: dict[str, list[dict[str, Any]] | None], maps: Sequence[LegacyMap] | None = None,
+def untied_findings(claims: dict[str, list[dict[str, Any]] | None]) -> None:
+    """Refuse findings that name no statement part (a claims file older than the registry), naming the fix."""
+    old = sorted({ch for ch, cl in claims.items() for c in cl or [] if c.get("kind") == "finding"
+                  and not c.get("statement")})
+    if old:
+        raise ValueError(f"the claims of {', '.join(old)} have findings that name no statement part (made before "
+                         f"statements.yaml): rerun them (`companion run NAME`) before building the front page")
+
+
+def statement_rows(claims: dict[str, list[dict[str, Any]] | None],
                    reg: dict[str, registry.Statement] | None = None) -> list[PartRow]:
     """One row per registered statement part, in registry order, from the chapters' claims (a chapter
     name → its claims, or None when the chapter has no result)."""
-    maps = legacy_maps() if maps is None else maps
+    untied_findings(claims)
     rows = []
     for st in (reg or registry.statements()).values():
         have = [ch for ch in st.chapters if claims.get(ch) is not None]
@@ -213,7 +184,7 @@ def statement_rows(claims: dict[str, list[dict[str, Any]] | None], maps: Sequenc
             if not have:
                 rows.append(PartRow(st, pt, "no result", "no chapter of this statement has a result in this build"))
                 continue
-            verdict, why = (_findings_row(st, pt, claims, maps) if pt.judged_by == "findings"
+            verdict, why = (_findings_row(st, pt, claims) if pt.judged_by == "findings"
                             else _checks_row(st, pt, claims))
             rows.append(PartRow(st, pt, verdict, why, have))
     return rows
@@ -250,7 +221,7 @@ def _load(chapters_dir: Path, names: Sequence[str]) -> dict[str, dict[str, Any] 
 
 
 def _registry_names() -> list[str]:
-    names = [ch for st in registry.statements().values() for ch in st.chapters] + [m.chapter for m in legacy_maps()]
+    names = [ch for st in registry.statements().values() for ch in st.chapters]
     return list(dict.fromkeys(names))
 
 
