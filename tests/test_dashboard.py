@@ -1,5 +1,5 @@
 """The front page by statement and the dashboard, from hand-made claims files: the aggregation rule (all
-reproduced, mixed, only untrained, fragile), theorems from checks alone, old-style findings, sanity apart."""
+reproduced, mixed, only untrained, fragile), theorems from checks alone, findings that name no part refused, sanity apart."""
 
 from __future__ import annotations
 
