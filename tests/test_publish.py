@@ -345,3 +345,15 @@ def test_the_workflow_pushes_the_published_notebooks_where_the_launch_buttons_po
     assert 'cp "$tmp"/*.ipynb book/chapters/' in flow                            # … at the buttons' book/chapters/
     cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert cfg["repository"]["branch"] == "notebooks" and cfg["repository"]["path_to_book"] == ""
+
+
+def test_a_binder_preset_is_a_mapping_a_presets_name_or_else_smoke(monkeypatch):
+    from companion.book import chapters
+
+    base = {"smoke": {"seed": 0}, "cpu": {"seed": 1}, "paper": {"seed": 2}}
+    table = {"a": {"presets": dict(base)}, "b": {"presets": dict(base, binder="cpu")},
+             "c": {"presets": dict(base, binder={"seed": 3})}, "d": {"presets": dict(base, binder="fast")}}
+    monkeypatch.setattr(chapters, "_preset_table", lambda: table)
+    assert [chapters.get_chapter(n, ROOT).presets["binder"] for n in "abc"] == [{"seed": 0}, {"seed": 1}, {"seed": 3}]
+    with pytest.raises(chapters.ChapterError, match="d.binder must be a mapping or one of smoke, cpu, paper"):
+        chapters.get_chapter("d", ROOT)

@@ -28,7 +28,7 @@ import yaml
 PRESETS: tuple[str, ...] = ("smoke", "cpu", "paper")
 #: Presets for readers, beside the book's: ``binder`` fits a free Binder or Colab (≤ 2 GB, a few minutes) and is
 #: what the published notebooks run (companion.book.publish). In presets.yaml it is a mapping, or the name of
-#: one of PRESETS whose values it takes (``binder: cpu``).
+#: one of PRESETS whose values it takes (``binder: cpu``); a chapter that gives none runs ``smoke`` there.
 READER_PRESETS: tuple[str, ...] = ("binder",)
 ALL_PRESETS: tuple[str, ...] = (*PRESETS, *READER_PRESETS)
 
@@ -107,9 +107,10 @@ def get_chapter(name: str, root: Path | None = None) -> Chapter:
         raise ChapterError(f"unknown chapter {name!r}: choose one of {', '.join(table)} (see `companion list`)")
     entry = table[name]
     presets = entry.get("presets", {})
-    missing = [p for p in ALL_PRESETS if p not in presets]
+    missing = [p for p in PRESETS if p not in presets]
     if missing:
         raise ChapterError(f"presets.yaml: chapter {name!r} lacks preset(s) {', '.join(missing)}")
+    presets = {"binder": "smoke", **presets}                   # a chapter that names no binder preset runs smoke
     presets = {p: presets[presets[p]] if isinstance(presets[p], str) and presets[p] in PRESETS else presets[p]
                for p in ALL_PRESETS}
     bad_alias = [p for p in ALL_PRESETS if not isinstance(presets[p], (dict, type(None)))]
