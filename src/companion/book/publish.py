@@ -304,8 +304,19 @@ def install_cell_source(repo_url: str, sha: str) -> str:
         "    importlib.invalidate_caches()\n")
 
 
+def _literal(v: Any) -> str:
+    """A Python literal as the chapters' parameters cells write it (strings in double quotes)."""
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_literal(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(x)}" for k, x in v.items()) + "}"
+    return repr(v)
+
+
 def _assignments(values: Mapping[str, Any]) -> list[str]:
-    return [f"{k} = {v!r}" for k, v in values.items()]
+    return [f"{k} = {_literal(v)}" for k, v in values.items()]
 
 
 def parameters_cell_source(name: str, binder: Mapping[str, Any], cpu: Mapping[str, Any], built: str) -> str:
