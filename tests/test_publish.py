@@ -357,3 +357,11 @@ def test_a_binder_preset_is_a_mapping_a_presets_name_or_else_smoke(monkeypatch):
     assert [chapters.get_chapter(n, ROOT).presets["binder"] for n in "abc"] == [{"seed": 0}, {"seed": 1}, {"seed": 3}]
     with pytest.raises(chapters.ChapterError, match="d.binder must be a mapping or one of smoke, cpu, paper"):
         chapters.get_chapter("d", ROOT)
+
+
+@pytest_slow
+def test_the_front_page_shows_the_build_date_commit_and_bibtex(built_book, book_root):
+    assert built_book.returncode == 0, built_book.stdout[-3000:] + built_book.stderr[-3000:]
+    front = re.sub(r"<[^>]+>", "", (book_root / "_build" / "html" / "book" / "intro.html").read_text())
+    assert re.search(r"Built \d{4}-\d\d-\d\d \d\d:\d\d UTC from companion \S+ \((git [0-9a-f]{7}|no git checkout)", front)
+    assert "@software{companion," in front and "@inproceedings{zhang2019deep," in front
