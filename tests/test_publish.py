@@ -141,7 +141,7 @@ def _executed_page(tmp_path: Path, name: str = "theorem1") -> tuple[Path, Path, 
     page = build / f"{name}.ipynb"
     page.write_text(json.dumps(nb))
     claims = {"device": "cpu", "seed": 0, "wall_time_s": 42.0, "data": [f"synthetic, read from {data}"]}
-    finalize_notebook(page, name, "cpu", claims, version="companion 0.1.0 (git abc1234)", repo_url="")
+    finalize_notebook(page, name, "cpu", claims, version="companion 0.1.0 (git abc1234)")
     return page, build.parents[1], data
 
 

@@ -125,8 +125,7 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
                     plan_numbers)
     if notebook.exists():
         root = root or project_root()
-        finalize_notebook(notebook, name, preset, result.claims, version=source_version(root),
-                          repo_url=repository_url(root))
+        finalize_notebook(notebook, name, preset, result.claims, version=source_version(root))
     log(result.summary())
     return result
 
