@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -212,6 +211,7 @@ def test_environment_yml_follows_constraints_and_holds_no_book_tools():
 
 
 def test_book_tools_live_in_the_book_extra_and_the_makefile_installs_it():
+    tomllib = pytest.importorskip("tomllib")                             # Python ≥ 3.11
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     base = " ".join(meta["dependencies"]).lower()
     extras = meta["optional-dependencies"]
