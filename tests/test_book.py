@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -59,6 +60,9 @@ def test_launch_buttons_point_at_each_chapters_notebook_on_the_notebooks_branch(
         nb = f"book/chapters/{name}.ipynb"
         assert f"https://mybinder.org/v2/gh/example-owner/example-companion/notebooks?urlpath=lab/tree/{nb}" in page
         assert f"https://colab.research.google.com/github/example-owner/example-companion/blob/notebooks/{nb}" in page
+        published = alt / "_build" / "notebooks" / nb          # the tree the workflow pushes to the notebooks branch
+        first = json.loads(published.read_text())["cells"][0]["source"]
+        assert f"companion @ git+{PLACEHOLDER}.git@" in "".join(first), f"{name}: install cell is not pinned"
     # without the URL, no launch button at all (and no broken link)
     page = (book_root / "_build" / "html" / "book" / "chapters" / f"{chapter_names()[0]}.html").read_text()
     assert "mybinder.org" not in page and "colab.research" not in page

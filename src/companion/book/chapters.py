@@ -26,6 +26,11 @@ from typing import Any, Mapping
 import yaml
 
 PRESETS: tuple[str, ...] = ("smoke", "cpu", "paper")
+#: Presets for readers, beside the book's: ``binder`` fits a free Binder or Colab (≤ 2 GB, a few minutes) and is
+#: what the published notebooks run (companion.book.publish). In presets.yaml it is a mapping, or the name of
+#: one of PRESETS whose values it takes (``binder: cpu``); a chapter that gives none runs ``smoke`` there.
+READER_PRESETS: tuple[str, ...] = ("binder",)
+ALL_PRESETS: tuple[str, ...] = (*PRESETS, *READER_PRESETS)
 
 #: Parameters every chapter has, set by the runner from its own options (not by presets or -p).
 RUNNER_PARAMETERS: dict[str, str] = {
@@ -105,6 +110,12 @@ def get_chapter(name: str, root: Path | None = None) -> Chapter:
     missing = [p for p in PRESETS if p not in presets]
     if missing:
         raise ChapterError(f"presets.yaml: chapter {name!r} lacks preset(s) {', '.join(missing)}")
+    presets = {"binder": "smoke", **presets}                   # a chapter that names no binder preset runs smoke
+    presets = {p: presets[presets[p]] if isinstance(presets[p], str) and presets[p] in PRESETS else presets[p]
+               for p in ALL_PRESETS}
+    bad_alias = [p for p in ALL_PRESETS if not isinstance(presets[p], (dict, type(None)))]
+    if bad_alias:
+        raise ChapterError(f"presets.yaml: {name}.{bad_alias[0]} must be a mapping or one of {', '.join(PRESETS)}")
     root = root or project_root()
     schema = entry.get("schema") or {}
     bad = [k for k, v in schema.items() if not isinstance(v, dict) or set(v) - {"type", "optional", "choices", "min", "max"}]
@@ -112,7 +123,7 @@ def get_chapter(name: str, root: Path | None = None) -> Chapter:
         raise ChapterError(f"presets.yaml: {name}.schema entries {', '.join(bad)} must be mappings with keys among "
                            "type, optional, choices, min, max")
     return Chapter(name=name, title=entry.get("title", name), source=root / "notebooks" / f"{name}.py",
-                   presets={p: dict(presets[p] or {}) for p in PRESETS}, schema=dict(schema))
+                   presets={p: dict(presets[p] or {}) for p in ALL_PRESETS}, schema=dict(schema))
 
 
 def parameters_cell_source(source: Path) -> str:
@@ -250,8 +261,8 @@ def resolve_parameters(chapter: Chapter, preset: str, overrides: Mapping[str, An
     Raises :class:`ChapterError` for an unknown preset, an unknown parameter name, a runner-owned
     parameter given with -p, or a value of the wrong type, naming the valid choices.
     """
-    if preset not in PRESETS:
-        raise ChapterError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    if preset not in ALL_PRESETS:
+        raise ChapterError(f"unknown preset {preset!r}: choose one of {', '.join(ALL_PRESETS)}")
     defaults = notebook_defaults(chapter.source)
     own = {k: v for k, v in defaults.items() if k not in RUNNER_PARAMETERS}
     unknown = [k for k in chapter.schema if k not in own]

@@ -1,7 +1,7 @@
 """`companion list | run | book | plan` — the command line of the book.
 
     companion list
-    companion run NAME --preset {smoke,cpu,paper} [--out DIR] [--data-dir DIR] [--device auto|cpu|cuda] [-p KEY=VALUE ...]
+    companion run NAME --preset {smoke,cpu,paper,binder} [--out DIR] [--data-dir DIR] [--device auto|cpu|cuda] [-p KEY=VALUE ...]
     companion book [--preset cpu] [--data-dir DIR] [--device auto|cpu|cuda] [--chapters A B] [--scheduler local:N|ADDR]
     companion plan [--preset paper] [--device cpu|cuda] [--gpu h100|h100-pcie|h200|a100|a100-40gb] [--recalibrate] [--fit]
 """
@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Sequence
 
-from companion.book.chapters import PRESETS, ChapterError, chapter_names, parse_override
+from companion.book.chapters import ALL_PRESETS, PRESETS, ChapterError, chapter_names, parse_override
 
 #: GPU classes `companion plan --gpu` knows (their datasheet values are in companion.book.plan.GPU_CLASSES)
 GPU_CHOICES: tuple[str, ...] = ("h100", "h100-pcie", "h200", "a100", "a100-40gb")
@@ -25,8 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="print the chapter names, one per line")
 
     def common(sp: argparse.ArgumentParser, default_preset: str | None) -> None:
-        sp.add_argument("--preset", choices=PRESETS, default=default_preset, required=default_preset is None,
-                        help="smoke (tests, ≤ 60 s), cpu (the default book on a laptop), paper (full scale, GPU)")
+        sp.add_argument("--preset", choices=ALL_PRESETS, default=default_preset, required=default_preset is None,
+                        help="smoke (tests, ≤ 60 s), cpu (the default book on a laptop), paper (full scale, GPU), "
+                             "binder (what the published notebooks run: ≤ 2 GB, a few minutes)")
         sp.add_argument("--data-dir", default=None,
                         help="folder holding the data sets (else $COMPANION_DATA_DIR, else the user cache)")
         sp.add_argument("--device", default="auto", metavar="{auto,cpu,cuda,cuda:N}",

@@ -309,7 +309,72 @@ def write_dashboard(chapters_dir: Path, dest: Path, names: Sequence[str], preset
     return dest
 
 
+# --- the front page's colophon: this build, and how to cite it ---------------------------------------------
+
+def _bib_authors(people: Sequence[dict[str, Any]]) -> str:
+    return " and ".join(f"{{{p['name']}}}" if "name" in p else f"{p['family-names']}, {p.get('given-names', '')}".strip(", ")
+                        for p in people)
+
+
+def bibtex_entries(cff: dict[str, Any], *, year: int, commit: str) -> str:
+    """BibTeX for a ``CITATION.cff`` mapping: the work itself (``@software``, this build's year and commit) and each
+    of its ``references`` (``@inproceedings`` for a conference paper, else ``@misc``)."""
+    def entry(kind: str, key: str, fields: dict[str, Any]) -> str:
+        body = ",\n".join(f"  {k} = {{{v}}}" for k, v in fields.items() if v not in (None, ""))
+        return f"@{kind}{{{key},\n{body}\n}}"
+
+    own = {"title": "{" + cff["title"] + "}", "author": _bib_authors(cff["authors"]), "year": year,
+           "version": cff.get("version"), "url": cff.get("repository-code") or cff.get("url"),
+           "note": f"commit {commit}" if commit else None}
+    out = [entry("software", "companion", own)]
+    for ref in cff.get("references", []):
+        first = ref["authors"][0].get("family-names", ref["authors"][0].get("name", "anon"))
+        word = next((w for w in ref["title"].split() if len(w) > 3), "work").lower().strip(",.:")
+        ids = "; ".join(i["value"] for i in ref.get("identifiers", []))
+        out.append(entry("inproceedings" if ref.get("type") == "conference-paper" else "misc",
+                         f"{first.lower()}{ref.get('year', '')}{word}",
+                         {"title": "{" + ref["title"] + "}", "author": _bib_authors(ref["authors"]),
+                          "booktitle": ref.get("collection-title"), "year": ref.get("year"), "url": ref.get("url"),
+                          "note": ids or None}))
+    return "\n\n".join(out)
+
+
+def colophon_markdown(version: str, built_utc: str, cff: dict[str, Any] | None, *, year: int, commit: str) -> str:
+    """The front page's last section: when and from which commit this build was made, and how to cite it."""
+    lines = ["## This build, and how to cite it", "",
+             f"Built {built_utc} from {version}. Each chapter's page says how it was made.", ""]
+    if cff is None:
+        return "\n".join(lines + ["(No `CITATION.cff` was found beside the book: no citation to show.)", ""])
+    lines += ["To cite this companion (from `CITATION.cff` in the repository; cite the two papers as well):", "",
+              "```bibtex", bibtex_entries(cff, year=year, commit=commit), "```", ""]
+    return "\n".join(lines)
+
+
+def write_colophon(dest: Path, root: Path | None) -> Path:
+    """``colophon.md`` (included by the front page) for a build now, from the checkout at ``root``."""
+    from datetime import datetime, timezone
+
+    from companion.book.pages import source_version
+    from companion.book.publish import commit_sha
+
+    now = datetime.now(timezone.utc)
+    path = root / "CITATION.cff" if root is not None else None
+    cff = yaml.safe_load(path.read_text(encoding="utf-8")) if path is not None and path.is_file() else None
+    sha = commit_sha(root) if root is not None else ""
+    atomic_write_text(dest, colophon_markdown(source_version(root), now.strftime("%Y-%m-%d %H:%M UTC"), cff,
+                                              year=now.year, commit=sha[:12]))
+    return dest
+
+
 def write_generated_pages(chapters_dir: Path, book_dir: Path, names: Sequence[str], preset: str) -> None:
-    """Everything of the book that is generated from the claims files: dashboard and front-page verdicts."""
+    """Everything of the book that is generated from the claims files: dashboard and front-page verdicts, and the
+    front page's colophon (build date, commit, citation)."""
     write_dashboard(chapters_dir, book_dir / "claims.md", names, preset)
     write_verdicts(chapters_dir, book_dir / "verdicts.md", names)
+    from companion.book.chapters import ChapterError, project_root
+
+    try:
+        root: Path | None = project_root()
+    except ChapterError:
+        root = None
+    write_colophon(book_dir / "colophon.md", root)

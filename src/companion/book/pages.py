@@ -6,8 +6,10 @@ After papermill has run a chapter, :func:`finalize_notebook` rewrites the execut
   they stay in the ``.ipynb`` for rerunning), and the setup cell's code is folded (``hide-input``);
 - a box at the top says how the page was made: preset, device, data, seed, wall time, package version and
   git commit, with the command that reruns it;
-- a first cell, removed from the page, installs the package when the notebook is opened in Colab or Binder
-  without it.
+
+The notebook a reader opens in Binder, Colab or a plain Jupyter (the page's download too) is made from this one
+after the book is built, with its own first cell that installs the package at the commit that built the page:
+:mod:`companion.book.publish`.
 """
 
 from __future__ import annotations
@@ -58,24 +60,11 @@ def provenance_markdown(name: str, claims: dict[str, Any] | None, preset: str, v
             f"Rerun it: `{rerun}` (add `--device cuda` on a GPU; see [Rerun a page](../rerun.md)).\n```")
 
 
-def install_cell_source(repo_url: str) -> str:
-    """Code that installs the package in Colab or Binder when it is missing (a no-op where it is installed)."""
-    target = f"git+{repo_url.rstrip('/')}.git" if repo_url else ""
-    return (
-        "# Colab / Binder: install the companion package if this kernel lacks it (removed from the book page).\n"
-        "import importlib.util, subprocess, sys\n"
-        "if importlib.util.find_spec('companion') is None:\n"
-        + (f"    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', {target!r}], check=True)\n"
-           if target else
-           "    raise RuntimeError('install the companion package first: pip install <this repository>')\n"))
-
-
 def _tags(cell: dict[str, Any]) -> list[str]:
     return cell.setdefault("metadata", {}).setdefault("tags", [])
 
 
-def finalize_notebook(path: Path, name: str, preset: str, claims: dict[str, Any] | None, *, version: str,
-                      repo_url: str = "") -> None:
+def finalize_notebook(path: Path, name: str, preset: str, claims: dict[str, Any] | None, *, version: str) -> None:
     """Rewrite the executed notebook at ``path`` into its page form (see the module docstring), in place."""
     nb = json.loads(Path(path).read_text(encoding="utf-8"))
     cells = nb["cells"]
@@ -93,8 +82,5 @@ def finalize_notebook(path: Path, name: str, preset: str, claims: dict[str, Any]
     title = next((i for i, c in enumerate(cells) if c["cell_type"] == "markdown"), -1)
     box = {"id": "provenance", "cell_type": "markdown", "metadata": {"tags": ["provenance"]},
            "source": provenance_markdown(name, claims, preset, version)}
-    install = {"id": "colab-install", "cell_type": "code", "execution_count": None, "metadata": {"tags": [REMOVE, "colab-install"]},
-               "outputs": [], "source": install_cell_source(repo_url)}
     cells.insert(title + 1, box)
-    cells.insert(0, install)
     Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

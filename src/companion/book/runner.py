@@ -125,8 +125,7 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
                     plan_numbers)
     if notebook.exists():
         root = root or project_root()
-        finalize_notebook(notebook, name, preset, result.claims, version=source_version(root),
-                          repo_url=repository_url(root))
+        finalize_notebook(notebook, name, preset, result.claims, version=source_version(root))
     log(result.summary())
     return result
 
@@ -272,13 +271,19 @@ def build_config(book_root: Path, repo_url: str | None = None) -> Path:
 
 def build_html(book_root: Path, log: Log | None = None, *, repo_url: str | None = None
                ) -> subprocess.CompletedProcess[str]:
-    """``jupyter-book build`` with warnings as errors; returns the finished process (output captured).
-    ``repo_url``: build as if ``repository.url`` were this (a placeholder, for tests of the launch buttons)."""
+    """``jupyter-book build`` with warnings as errors; returns the finished process (output captured). Then the
+    published notebooks (:func:`companion.book.publish.publish_book`, into ``_build/notebooks``). ``repo_url``: build as if ``repository.url`` were this (a placeholder, for tests of the launch buttons)."""
     install_mathjax(book_root)
     cmd = [*jupyter_book_command(), "build", str(book_root), "-W", "-n", "--keep-going", "--builder", "html",
            "--config", str(build_config(book_root, repo_url))]
     (log or (lambda s: None))("$ " + " ".join(cmd))
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=book_root)
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=book_root)
+    if done.returncode == 0:                       # the reader's notebooks: Binder, Colab, the page's download
+        from companion.book.publish import publish_book
+
+        url = repo_url if repo_url is not None else repository_url(book_root)
+        publish_book(book_root, url)
+    return done
 
 
 @dataclass

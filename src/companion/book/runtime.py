@@ -38,10 +38,13 @@ def start_chapter(chapter: str, *, preset: str, device: str, seed: int, claims_p
 
 
 def glue(name: str, value: Any) -> Any:
-    """``myst_nb.glue(name, value, display=False)`` with the value made plain; returns the value."""
-    from myst_nb import glue as _glue
-
+    """``myst_nb.glue(name, value, display=False)`` with the value made plain; returns the value. Where myst-nb
+    is absent (a reader's plain Jupyter, which has no book to paste into), it only returns the value."""
     v = plain(value)
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return v
     _glue(name, v, display=False)
     return v
 
