@@ -4,7 +4,8 @@ The package is laid out in wings, one folder per topic of the papers; notebooks 
 and plot.
 
 - ``core``: what every wing uses — one device type (``devices``), data sets with checksums (``data``),
-  local or Dask fan-out (``fanout``), intervals and tests (``stats``), one plot style (``plotting``), atomic
+  local or Dask fan-out (``fanout``), intervals and tests (``stats``), one plot style (``plotting``), figures
+  with a slider that moves in the static page (``slider``), atomic
   writes and cache paths (``files``), one seed scheme (``seeds``), small C kernels compiled at first use
   (``ckernel``);
 - ``training``: losses, multi-branch nets, the authors' rate rule, seed-batched SGD, the fast one-hidden-layer
