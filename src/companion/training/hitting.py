@@ -519,7 +519,7 @@ def row_figure(table1: Table1, name: str, confidence: float = 0.95):
     r = table1[name]
     lo, hi = r.interval(confidence)
     rate = r.hits / r.S
-    fig, ax = subplots(1, width=4.6, height=3.0)
+    fig, ax = subplots(1, width=5.0, height=3.4)
     ax.plot(list(PAPER_HITS), [v / PAPER_SEEDS for v in PAPER_HITS.values()], "s--", ms=4, mfc="none",
             color=COLORS["reference"], label="P1 Table 1 (100 seeds)")
     ax.errorbar(r.widths, rate, yerr=np.maximum(0, [rate - lo, hi - rate]), fmt="o-", ms=4, capsize=2, lw=1.2,
@@ -527,7 +527,7 @@ def row_figure(table1: Table1, name: str, confidence: float = 0.95):
     for w, h, y in zip(r.widths, r.hits, rate):
         ax.annotate(f"{h}/{r.S}", (w, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set(xlabel="hidden units I", ylabel="hitting rate", ylim=(-0.03, 1.08), xlim=(9.5, 21.5), title=name)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     return fig
 
 
