@@ -144,7 +144,8 @@ ax.legend();
 # local Jupyter) for a live slider as well.
 
 # %%
-frame_slider(partial(average_figure, study), counts(I_max), name="I", default=2, interactive=interactive)
+frame_slider(partial(average_figure, study), counts(I_max), name="I", default=2, interactive=interactive,
+             caption="The average of I copies of the ℓ½ ball (filled) and its convex hull (outlined).")
 
 # %% [markdown]
 # ## What this shows

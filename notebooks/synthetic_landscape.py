@@ -97,7 +97,7 @@ figures.fig1_planes(panels);
 
 # %%
 frame_slider(lambda I: surface_figure(panels[I].grid, panels[I].surface, title=f"I = {I}"), list(panels), name="I",
-             interactive=interactive)
+             interactive=interactive, caption="The loss on the plane through three trained solutions, in 3-D.")
 
 # %% [markdown]
 # ## Claims

@@ -164,7 +164,8 @@ ax.legend(fontsize=8);
 
 # %%
 frames = sp.minkowski_staircase(b0, counts(40), max(t_step, 0.01))
-frame_slider(lambda I: sp.staircase_figure(b0, frames[I], I, Ks), list(frames), name="I", default=2)
+frame_slider(lambda I: sp.staircase_figure(b0, frames[I], I, Ks), list(frames), name="I", default=2,
+             caption="φ, its Minkowski average φ_I over I identical branches, and its convex envelope (the dual).")
 
 # %%
 if interactive:

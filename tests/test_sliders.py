@@ -32,25 +32,32 @@ def _draw(v: float):
 
 
 class _Parts(HTMLParser):
-    """The images (src, visible, label), the range input's attributes and the output's text of one slider."""
+    """The images (src, visible, label; alt text), the range input's attributes, the output's and the caption's text."""
 
     def __init__(self) -> None:
         super().__init__()
         self.imgs: list[tuple[str, bool, str]] = []
         self.input: dict[str, str] = {}
-        self.output, self._in_output = "", False
+        self.alts: list[str] = []
+        self.output, self.caption, self._in = "", "", ""
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "img":
             self.imgs.append((a["src"], "display:none" not in a.get("style", ""), a["data-label"]))
+            self.alts.append(a["alt"])
         elif tag == "input":
             self.input = a
-        self._in_output = tag == "output"
+        self._in = tag
+
+    def handle_endtag(self, tag):
+        self._in = "figcaption" if tag == "output" else self._in
 
     def handle_data(self, data):
-        if self._in_output:
+        if self._in == "output":
             self.output += data
+        elif self._in in ("label", "figcaption", "input"):
+            self.caption += data
 
 
 def _parts(html: str) -> _Parts:
@@ -60,14 +67,17 @@ def _parts(html: str) -> _Parts:
 
 
 def test_emitter_frames_default_and_labels():
-    s = frame_slider(_draw, [1.0, 2.0, 3.0], name="I", default=2.0, labels=["one", "two", "three"])
+    s = frame_slider(_draw, [1.0, 2.0, 3.0], name="I", default=2.0, labels=["one", "two", "three"],
+                     caption="A line of slope v.")
     p = _parts(s.html())
     assert len(p.imgs) == len(s.frames) == 3
     assert len({src for src, _, _ in p.imgs}) == 3, "every value must give its own frame"
     assert all(src.startswith("data:image/png;base64,") for src, _, _ in p.imgs)
     assert [vis for _, vis, _ in p.imgs] == [False, True, False]            # only the default shows
     assert [lab for _, _, lab in p.imgs] == ["I = one", "I = two", "I = three"]
-    assert p.output == "I = two"
+    assert p.output == "I = two" and p.alts == ["A line of slope v, I = one", "A line of slope v, I = two",
+                                                  "A line of slope v, I = three"]
+    assert "A line of slope v." in p.caption
     assert (p.input["type"], p.input["min"], p.input["max"], p.input["value"]) == ("range", "0", "2", "1")
     assert "http" not in s.html(), "a static slider must need no network"
     assert s.nbytes == len(s.html().encode())

@@ -57,7 +57,8 @@ def counts(top: int) -> list[int]:
 @dataclass(frozen=True)
 class FrameSlider:
     """Pre-rendered frames with a range control. ``frames``: data URIs, one per value; ``labels``: what the control
-    shows for each; ``default``: the index shown first (and the only frame a page without JavaScript shows)."""
+    shows for each; ``default``: the index shown first (and the only frame a page without JavaScript shows);
+    ``caption``: what the figure shows (its caption, and with the frame's label its images' alt text)."""
 
     frames: tuple[str, ...]
     labels: tuple[str, ...]
@@ -81,8 +82,9 @@ class FrameSlider:
     def html(self) -> str:
         """The figure: every frame as an ``<img>`` (all but the default hidden), the range input and its label."""
         name = html.escape(self.name)
+        what = f"{html.escape(self.caption.rstrip('.'))}, " if self.caption else ""
         imgs = "".join(
-            f'<img src="{src}" alt="{name} = {html.escape(lab)}" data-label="{name} = {html.escape(lab)}"'
+            f'<img src="{src}" alt="{what}{name} = {html.escape(lab)}" data-label="{name} = {html.escape(lab)}"'
             f' style="max-width:100%;{"" if k == self.default else "display:none"}">'
             for k, (src, lab) in enumerate(zip(self.frames, self.labels)))
         cap = f" {html.escape(self.caption)}" if self.caption else ""
@@ -105,7 +107,8 @@ def frame_slider(draw: Callable[[Any], Any], values: Sequence[Any], *, name: str
                  fmt: Format = "png", dpi: int = 90) -> FrameSlider:
     """Draw ``draw(v)`` (a function returning a matplotlib figure) for each of ``values`` and return the static
     slider over them (display it, or leave it as a cell's last value). ``default``: the value shown first (one of
-    ``values``; the first when None); ``labels``: the control's text per value (``str(v)`` when None).
+    ``values``; the first when None); ``labels``: the control's text per value (``str(v)`` when None);
+    ``caption``: what the figure shows (caption and alt text).
     ``interactive``: also show the live ipywidgets slider (needs a kernel), drawing with ``draw`` on demand."""
     values = list(values)
     if not values:
