@@ -139,7 +139,7 @@ figure(table, T, protocol_names, confidence);
 
 # %%
 frame_slider(partial(row_figure, T, confidence=confidence), list(T.rates), name="row", default="headline",
-             interactive=interactive, caption="One row's hitting rate against width, with intervals, beside P1's Table 1.")
+             interactive=interactive, caption="One row's hitting rate against width, beside P1's Table 1.")
 
 # %% [markdown]
 # ## Every row: one change at a time, under both protocols
