@@ -87,12 +87,12 @@ class FrameSlider:
             f'<img src="{src}" alt="{what}{name} = {html.escape(lab)}" data-label="{name} = {html.escape(lab)}"'
             f' style="max-width:100%;{"" if k == self.default else "display:none"}">'
             for k, (src, lab) in enumerate(zip(self.frames, self.labels)))
-        cap = f" {html.escape(self.caption)}" if self.caption else ""
+        cap = f'<br><span class="companion-slider-caption">{html.escape(self.caption)}</span>' if self.caption else ""
         return (f'<figure class="companion-slider" data-frames="{len(self.frames)}" style="margin:0.5em 0">'
                 f'<div class="companion-slider-frames">{imgs}</div>'
-                f'<figcaption><label>{name} <input type="range" min="0" max="{len(self.frames) - 1}" step="1" '
+                f'<figcaption style="text-align:left"><label>{name} <input type="range" min="0" max="{len(self.frames) - 1}" step="1" '
                 f'value="{self.default}" aria-label="{name}" oninput="{html.escape(ONINPUT)}" style="vertical-align:middle;'
-                f'width:min(20em,60%)"></label> <output>{name} = {html.escape(self.labels[self.default])}</output>'
+                f'width:16em;max-width:60%"></label> <output>{name} = {html.escape(self.labels[self.default])}</output>'
                 f'{cap}</figcaption></figure>')
 
     def _repr_html_(self) -> str:
