@@ -19,7 +19,7 @@ from test_browser import browser  # noqa: F401  (the module's headless Chromium,
 matplotlib.use("Agg")
 
 #: chapters whose text promises a slider: each must have at least one in its built page
-SLIDER_PAGES = ("shapley_folkman", "hitting_rate", "synthetic_landscape")
+SLIDER_PAGES = ("shapley_folkman", "theorem1", "synthetic_landscape", "hitting_rate")
 
 
 def _draw(v: float):
