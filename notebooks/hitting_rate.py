@@ -55,6 +55,7 @@ scheduler = None
 
 # %%
 import time
+from functools import partial
 from pathlib import Path
 
 from IPython.display import Markdown, display
@@ -64,8 +65,10 @@ from companion.book.claims import gate_from, two_sample_rule
 from companion.book.plan import machines
 from companion.book.runtime import glue_many, progress, start_chapter
 from companion.core.data import synthetic_teacher
+from companion.core.slider import frame_slider
 from companion.training.hitting import (Protocol, benchmark, blocks_frame, check_trainer, figure, findings,
-                                        protocol_rows, rates_frame, run_protocols, summary_frame, verdict_numbers)
+                                        protocol_rows, rates_frame, row_figure, run_protocols, summary_frame,
+                                        verdict_numbers)
 
 t_start = time.perf_counter()
 P = Protocol(**protocol)
@@ -129,6 +132,14 @@ display(table[table.row.isin(protocol_names)].set_index(["row", "width"])[
 
 # %%
 figure(table, T, protocol_names, confidence);
+
+# %% [markdown]
+# One row at a time: move the slider through the rows (frames drawn in advance, so it works on this static page;
+# `interactive = True` adds a live slider where a kernel runs).
+
+# %%
+frame_slider(partial(row_figure, T, confidence=confidence), list(T.rates), name="row", default="headline",
+             interactive=interactive, caption="One row's hitting rate against width, beside P1's Table 1.")
 
 # %% [markdown]
 # ## Every row: one change at a time, under both protocols

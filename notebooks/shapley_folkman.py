@@ -39,15 +39,19 @@ tol = 0.005
 n_check = 2000
 
 # %%
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
 from companion.book.runtime import glue_many, start_chapter
-from companion.convexity.shapley_folkman import minkowski_study, profile_polygon, sampled_outside
+from companion.convexity.shapley_folkman import (average_figure, minkowski_study, profile_polygon,
+                                                 sampled_outside)
 from companion.core.devices import describe_device
 from companion.core.plotting import COLORS, subplots
+from companion.core.slider import counts, frame_slider
 
 dev, claims = start_chapter("shapley_folkman", preset=preset, device=device, seed=seed, claims_path=claims_path,
                             run_id=run_id, data="none: exact geometry of the ℓp unit ball (no data set)",
@@ -135,23 +139,13 @@ ax.set(xlabel="number of copies $I$", ylabel=r"$d_H(\frac{1}{I}\sum A,\ \mathrm{
 ax.legend();
 
 # %% [markdown]
-# For interactive readers (Binder, Colab, local Jupyter) a slider redraws the average of $I$ copies.
+# Move the slider to see the average of $I$ copies (filled) close in on the hull (outlined). The frames are drawn
+# in advance, so the slider works on this static page; run the notebook with `interactive = True` (Binder, Colab,
+# local Jupyter) for a live slider as well.
 
 # %%
-if interactive:
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-
-    def _show(I: int = 2) -> None:
-        fig, ax = subplots(1, width=3.2, height=3.2)
-        poly = profile_polygon(profiles[I - 1])
-        ax.fill(poly[:, 0], poly[:, 1], color=COLORS["measured"], alpha=0.85, lw=0)
-        ax.plot([1, 0, -1, 0, 1], [0, 1, 0, -1, 0], color=COLORS["reference"], lw=1)
-        ax.set(xlim=(-1.05, 1.05), ylim=(-1.05, 1.05), aspect="equal",
-               title=f"I = {I}: $d_H$ = {dH[I - 1]:.4f}")
-        plt.show()
-
-    widgets.interact(_show, I=widgets.IntSlider(value=2, min=1, max=I_max, step=1))
+frame_slider(partial(average_figure, study), counts(I_max), name="I", default=2, interactive=interactive,
+             caption="The average of I copies of the ℓ½ ball (filled) and its convex hull (outlined).")
 
 # %% [markdown]
 # ## What this shows

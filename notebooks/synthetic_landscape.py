@@ -54,6 +54,8 @@ from IPython.display import Markdown, display
 
 from companion.core.data import synthetic_teacher
 from companion.core.devices import describe_device
+from companion.core.plotting import surface_figure
+from companion.core.slider import frame_slider
 from companion.core.stats import spearman
 from companion.landscapes import figures
 from companion.landscapes.pipeline import fig1_claims, fig1_measures, fig1_panels, fig1_summary
@@ -90,23 +92,12 @@ display(fig1_summary(panels, G=G, bench_G=bench_G).style.format({
 figures.fig1_planes(panels);
 
 # %% [markdown]
-# For interactive readers, a 3-D view of any panel:
+# A 3-D view of each panel: move the slider over $I$ (frames drawn in advance, so it works on this static page;
+# `interactive = True` adds a live slider where a kernel runs).
 
 # %%
-if interactive:
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-
-    def _show(I: int = Is[0]) -> None:
-        p = panels[I]
-        A, B = np.meshgrid(p.grid, p.grid)
-        fig = plt.figure(figsize=(5, 4))
-        ax = fig.add_subplot(projection="3d")
-        ax.plot_surface(A, B, p.surface, cmap="viridis", linewidth=0)
-        ax.set(title=f"I = {I}", xlabel="α", ylabel="β", zlabel="loss")
-        plt.show()
-
-    widgets.interact(_show, I=widgets.Dropdown(options=list(panels), value=Is[0]))
+frame_slider(lambda I: surface_figure(panels[I].grid, panels[I].surface, title=f"I = {I}"), list(panels), name="I",
+             interactive=interactive, caption="The loss on the plane through three trained solutions, in 3-D.")
 
 # %% [markdown]
 # ## Claims

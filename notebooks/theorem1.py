@@ -69,6 +69,7 @@ from companion.convexity import separable as sp
 from companion.core.data import synthetic_teacher
 from companion.core.devices import describe_device
 from companion.core.plotting import COLORS, subplots
+from companion.core.slider import counts, frame_slider
 from companion.book.runtime import glue_many, progress, start_chapter
 
 t_start = time.perf_counter()
@@ -156,6 +157,15 @@ for K in Ks:
     ax.axvline(K, color=COLORS["bound"], lw=0.6, ls=":")
 ax.set(xlabel="budget t = average weight decay", ylabel="objective", title="branch type 0")
 ax.legend(fontsize=8);
+
+# %% [markdown]
+# Move the slider over $I$ to watch the staircase fill the dent (frames drawn in advance, so it works on this static
+# page); with `interactive = True`, where a kernel runs, a live version below also moves the budget $K$.
+
+# %%
+frames = sp.minkowski_staircase(b0, counts(40), max(t_step, 0.01))
+frame_slider(lambda I: sp.staircase_figure(b0, frames[I], I, Ks), list(frames), name="I", default=2,
+             caption="φ, its Minkowski average φ_I over I identical branches, and its convex envelope (the dual).")
 
 # %%
 if interactive:

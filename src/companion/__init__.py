@@ -4,9 +4,9 @@ The package is laid out in wings, one folder per topic of the papers; notebooks 
 and plot.
 
 - ``core``: what every wing uses — one device type (``devices``), data sets with checksums (``data``),
-  local or Dask fan-out (``fanout``), intervals and tests (``stats``), one plot style (``plotting``), atomic
-  writes and cache paths (``files``), one seed scheme (``seeds``), small C kernels compiled at first use
-  (``ckernel``);
+  local or Dask fan-out (``fanout``), intervals and tests (``stats``), one plot style (``plotting``), figures
+  with a slider that moves in the static page (``slider``), atomic writes and cache paths (``files``), one seed
+  scheme (``seeds``), small C kernels compiled at first use (``ckernel``);
 - ``training``: losses, multi-branch nets, the authors' rate rule, seed-batched SGD, the fast one-hidden-layer
   trainer, the block trainer with per-network hyper-parameters and its fused C kernel (``block``), Table 1's experiment and the multi-branch VGG-9 (P1 §5.2, Table 1, Fig 5);
 - ``landscapes``: planes through trained solutions, their evaluation (with a compiled kernel), window-independent

@@ -344,3 +344,25 @@ def gap_tables(sets: Mapping[str, Sequence[Branch]], Ks: Sequence[float], I_max:
     items = list(sets.items())
     loop = progress(items, "branch sets") if progress else items
     return {name: gap_table(brs, Ks, I_max, t_step, n_delta_grid=n_delta_grid, device=device) for name, brs in loop}
+
+
+def staircase_figure(branch: Branch, stair: tuple[np.ndarray, np.ndarray], I: int, Ks: Sequence[float], *,
+                     n_t: int = 801):
+    """φ, φ_I (``stair`` = (t, φ_I(t)) from :func:`minkowski_staircase`) and φ's convex envelope (= the dual) on
+    [0, A²] (``n_t`` points), the budgets ``Ks`` dotted, titled with the largest primal − dual at them; one frame
+    of the page's slider over I (the axes are φ's, the same in every frame). Returns the figure."""
+    from companion.core.plotting import COLORS, subplots
+
+    tt = np.linspace(0, branch.A**2, n_t)
+    hx, hy = lower_hull(tt, branch.phi(tt))
+    fig, ax = subplots(1, width=5.0, height=3.4)
+    ax.plot(tt, branch.phi(tt), lw=2, label="φ")
+    ax.plot(*stair, lw=1.2, label=f"φ_I, I = {I}")
+    ax.plot(hx, hy, "k--", lw=1, label="convex envelope (= dual)")
+    for K in Ks:
+        ax.axvline(K, color=COLORS["bound"], lw=0.8, ls=":")
+    gap = max(float(np.interp(K, *stair) - np.interp(K, hx, hy)) for K in Ks)
+    ax.set(xlabel="budget t = average weight decay", ylabel="objective",
+           title=f"I = {I}: largest primal − dual at the dotted K: {gap:.2e}")
+    ax.legend(fontsize=8)
+    return fig

@@ -256,3 +256,20 @@ def hausdorff_points(A: np.ndarray, B: np.ndarray) -> float:
     """Hausdorff distance between finite point sets A (m, d) and B (k, d)."""
     D = np.linalg.norm(A[:, None, :] - B[None, :, :], axis=2)
     return float(max(D.min(1).max(), D.min(0).max()))
+
+
+def average_figure(study: MinkowskiStudy, I: int):
+    """The average of ``I`` copies (filled) with the hull's boundary (outlined), titled with its d_H to the hull;
+    one frame of the page's slider. Returns the figure."""
+    from companion.core.plotting import COLORS, subplots
+
+    if not 1 <= I <= len(study.profiles):
+        raise ValueError(f"I must be in 1..{len(study.profiles)}, not {I}")
+    fig, ax = subplots(1, width=3.2, height=3.2)
+    poly = profile_polygon(study.profiles[I - 1])
+    hull = profile_polygon(torch.as_tensor(np.interp(study.x, study.hull_x, study.hull_y)))
+    ax.fill(poly[:, 0], poly[:, 1], color=COLORS["measured"], alpha=0.85, lw=0)
+    ax.plot(hull[:, 0], hull[:, 1], color=COLORS["reference"], lw=1)
+    ax.set(xlim=(-1.05, 1.05), ylim=(-1.05, 1.05), aspect="equal", xticks=[-1, 0, 1], yticks=[-1, 0, 1],
+           title=f"I = {I}: $d_H$ = {study.distance[I - 1]:.4f}")
+    return fig

@@ -34,3 +34,18 @@ def subplots(ncols: int = 1, nrows: int = 1, *, width: float = 3.2, height: floa
     """``plt.subplots`` with the book's panel size (width × height inches per panel)."""
     apply_style()
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), constrained_layout=True, **kw)
+
+
+def surface_figure(grid: Any, surface: Any, *, title: str = "", xlabel: str = "α", ylabel: str = "β",
+                   zlabel: str = "loss", width: float = 4.4, height: float = 3.6):
+    """A 3-D view of ``surface`` (G × G, row j = ``grid[j]`` on the second axis) over ``grid`` (G,) × ``grid``.
+    Returns the figure."""
+    import numpy as np
+
+    apply_style()
+    A, B = np.meshgrid(np.asarray(grid), np.asarray(grid))
+    fig = plt.figure(figsize=(width, height))
+    ax = fig.add_subplot(projection="3d")
+    ax.plot_surface(A, B, np.asarray(surface), cmap="viridis", linewidth=0)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, zlabel=zlabel)
+    return fig

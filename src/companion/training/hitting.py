@@ -510,6 +510,27 @@ def figure(table, table1: Table1, protocol_rows: Sequence[str], confidence: floa
     return fig
 
 
+
+def row_figure(table1: Table1, name: str, confidence: float = 0.95):
+    """One row's hitting rate against width, with Wilson intervals and its hits/S per point, beside P1's Table 1 (the
+    same axes for every row: one frame of the page's slider over rows). Returns the figure."""
+    from companion.core.plotting import COLORS, subplots
+
+    r = table1[name]
+    lo, hi = r.interval(confidence)
+    rate = r.hits / r.S
+    fig, ax = subplots(1, width=5.0, height=3.4)
+    ax.plot(list(PAPER_HITS), [v / PAPER_SEEDS for v in PAPER_HITS.values()], "s--", ms=4, mfc="none",
+            color=COLORS["reference"], label="P1 Table 1 (100 seeds)")
+    ax.errorbar(r.widths, rate, yerr=np.maximum(0, [rate - lo, hi - rate]), fmt="o-", ms=4, capsize=2, lw=1.2,
+                color=COLORS["measured"], label=f"{name} ({r.S} seeds, {confidence:.0%} interval)")
+    for w, h, y in zip(r.widths, r.hits, rate):
+        ax.annotate(f"{h}/{r.S}", (w, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set(xlabel="hidden units I", ylabel="hitting rate", ylim=(-0.03, 1.08), xlim=(9.5, 21.5), title=name)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    return fig
+
+
 # ------------------------------------------------------------------------------------------------ the trainer
 
 #: widths of the networks of the trainer's equivalence check (:func:`check_trainer`), one per (rule, τ, output)
