@@ -339,6 +339,10 @@ def write_dashboard(chapters_dir: Path, dest: Path, names: Sequence[str], preset
 
 
 def write_generated_pages(chapters_dir: Path, book_dir: Path, names: Sequence[str], preset: str) -> None:
-    """Everything of the book that is generated from the claims files: dashboard and front-page verdicts."""
+    """Everything of the book that is generated from the claims files: dashboard, front-page verdicts, and the
+    times (the rerun page's ``times.md`` and the README's times block, :func:`companion.book.times.write_times`)."""
+    from companion.book.times import write_times
+
     write_dashboard(chapters_dir, book_dir / "claims.md", names, preset)
     write_verdicts(chapters_dir, book_dir / "verdicts.md", names)
+    write_times(chapters_dir, book_dir, names, readme=book_dir.parent / "README.md")

@@ -43,6 +43,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 
+from companion.book.probes import PROBES, STARTS_PER_CHAPTER
 from companion.book.work import F32, F64, Work  # noqa: F401 (re-exported for the cost functions' users)
 
 
@@ -63,6 +64,12 @@ class Machine:
     memory: float
     measured: bool
     load: float = float("nan")      # 1-minute load average when calibrated (other processes' share)
+    #: seconds per unit of each probe of :mod:`companion.book.probes` (calibrated CPUs only; NaN: it could not run)
+    probed: Mapping[str, float] = field(default_factory=dict)
+
+    def has(self, names: Sequence[str]) -> bool:
+        """Whether every probe in ``names`` was measured (and finite) on this machine."""
+        return all(math.isfinite(self.probed.get(k, math.nan)) for k in names)
 
 
 @dataclass(frozen=True)
@@ -120,11 +127,16 @@ def cache_path() -> Path:
     return cache_dir() / "calibration.json"
 
 
+#: Bumped when the probes change, so that a cache from older probes is measured again.
+CALIBRATION_VERSION = 2
+
+
 def calibration_key(device: str) -> str:
-    """What a calibration depends on: host, torch version, torch threads and device."""
+    """What a calibration depends on: host, torch version, torch threads, device and the probes' version."""
     import torch
 
-    return f"{socket.gethostname()}|{platform.machine()}|torch {torch.__version__}|threads {torch.get_num_threads()}|{device}"
+    return (f"{socket.gethostname()}|{platform.machine()}|torch {torch.__version__}|threads {torch.get_num_threads()}"
+            f"|{device}|probes v{CALIBRATION_VERSION}")
 
 
 def _best_time(fn: Callable[[], Any], repeats: int, sync: Callable[[], None]) -> float:
@@ -149,9 +161,12 @@ def host_memory() -> float:
 
 
 def measure(device: str = "cpu") -> dict[str, float]:
-    """The micro-benchmarks (≈ 2 s): an fp32 1024² GEMM (FLOP/s), an fp32 add over 3 × 96 MiB (bytes/s), a
+    """The micro-benchmarks (≈ 1 s): an fp32 1024² GEMM (FLOP/s), an fp32 add over 3 × 96 MiB (bytes/s), a
     tiny in-place add in a loop (s per operation), a 256 × 256 assignment and a 64 × 64 symmetric
-    eigendecomposition on the host (s per k³), and the memory."""
+    eigendecomposition on the host (s per k³), and the memory; on a CPU also the chapters' own loops
+    (:func:`companion.book.probes.measure_all`, ≈ 3 s)."""
+    from companion.book import probes
+
     import torch
     from scipy.optimize import linear_sum_assignment
 
@@ -178,8 +193,9 @@ def measure(device: str = "cpu") -> dict[str, float]:
     s = c[:64, :64] + c[:64, :64].T
     eig = _best_time(lambda: np.linalg.eigh(s), 40, lambda: None) / 64**3
     memory = torch.cuda.get_device_properties(dev).total_memory if dev.type == "cuda" else host_memory()
-    return {"gemm": gemm, "bandwidth": bandwidth, "op": op, "assign": assign, "eig": eig, "memory": float(memory),
-            "load": load}
+    out = {"gemm": gemm, "bandwidth": bandwidth, "op": op, "assign": assign, "eig": eig, "memory": float(memory),
+           "load": load}
+    return {**out, **(probes.measure_all() if dev.type == "cpu" else {})}
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -206,7 +222,8 @@ def calibrate(device: str = "cpu", *, path: Path | None = None, recalibrate: boo
     c = cache[key]
     return Machine(name=f"this machine ({device}, {key.split('|')[3]})", gemm=c["gemm"], gemm_tc=c["gemm"],
                    bandwidth=c["bandwidth"], op=c["op"], assign=c["assign"], eig=c["eig"], memory=c["memory"],
-                   measured=True, load=c.get("load", float("nan")))
+                   measured=True, load=c.get("load", float("nan")),
+                   probed={k: float(c[k]) for k in PROBES if k in c})
 
 
 def gpu_machine(gpu: str, host: Machine) -> Machine:
@@ -239,20 +256,33 @@ class Estimate:
 
 
 def _stage_seconds(w: Work, dev: Machine, host: Machine, fit: Fit) -> dict[str, float]:
+    """Seconds of one stage by kind: the fitted terms (gemm, memory, overhead), the solvers, and each probe's
+    part where the machine has the stage's probes (the work they time, ``w.replaces``, then leaves the fitted terms)."""
     m = host if w.host else dev
+    probed = bool(w.probed) and m.has(list(w.probed))
+    left = {k: max(0.0, getattr(w, k) - (w.replaces.get(k, 0.0) if probed else 0.0)) for k in ("flops", "bytes", "ops")}
     rate = m.gemm_tc if w.tensor_cores else m.gemm
-    return {"gemm": w.flops / (fit.eta_gemm * rate), "memory": w.bytes / (fit.eta_memory * m.bandwidth),
-            "overhead": fit.eta_ops * w.ops * m.op, "solver": w.assign * host.assign + w.eig * host.eig}
+    out = {"gemm": left["flops"] / (fit.eta_gemm * rate), "memory": left["bytes"] / (fit.eta_memory * m.bandwidth),
+           "overhead": fit.eta_ops * left["ops"] * m.op, "solver": w.assign * host.assign + w.eig * host.eig}
+    if probed:
+        out.update({k: n * m.probed[k] for k, n in w.probed.items()})
+    return out
+
+
+def start_seconds(host: Machine, fit: Fit = FIT) -> float:
+    """The fixed cost of a chapter run: :data:`~companion.book.probes.STARTS_PER_CHAPTER` × the ``startup``
+    probe where this machine has it, else the fitted ``t0``."""
+    return STARTS_PER_CHAPTER * host.probed["startup"] if host.has(["startup"]) else fit.t0
 
 
 def estimate(stages: Sequence[Work], dev: Machine, host: Machine, fit: Fit = FIT) -> Estimate:
     """Wall time of ``stages`` on ``dev`` (host stages on ``host``), by the model of the module docstring."""
-    secs = {"gemm": 0.0, "memory": 0.0, "overhead": fit.t0, "solver": 0.0}
+    secs = {"start": start_seconds(host, fit), "gemm": 0.0, "memory": 0.0, "overhead": 0.0, "solver": 0.0}
     bounded = 0.0
     for w in stages:
         s = _stage_seconds(w, dev, host, fit)
         for k, v in s.items():
-            secs[k] += v
+            secs[k] = secs.get(k, 0.0) + v
         bounded += sum(s.values()) if w.bound else 0.0
     total = sum(secs.values())
     peak = BASE_BYTES + max((w.peak for w in stages), default=0.0)
@@ -273,7 +303,8 @@ def fit(costs: Mapping[str, Sequence[Work]], measured: Mapping[str, float], mach
 
     def loss(v: np.ndarray) -> float:
         eg, em, eo = np.exp(v)
-        est = [t0 + p["gemm"] / eg + p["memory"] / em + p["overhead"] * eo + p["solver"] for p in parts.values()]
+        est = [t0 + p["gemm"] / eg + p["memory"] / em + p["overhead"] * eo
+               + sum(v for k, v in p.items() if k not in ("start", "gemm", "memory", "overhead")) for p in parts.values()]
         return float(sum(np.log(e / measured[n]) ** 2 for e, n in zip(est, names)))
 
     best = minimize(loss, np.zeros(3), method="Nelder-Mead",
@@ -327,16 +358,20 @@ def machines(device: Literal["cpu", "cuda"], gpu: str | None, *, path: Path | No
 
 
 def plan_rows(preset: str, *, device: Literal["cpu", "cuda"] = "cpu", here: Machine | None, host: Machine,
-              gpu: Machine | None, fit_: Fit = FIT, chapters: Sequence[str] | None = None) -> list[Row]:
+              gpu: Machine | None, fit_: Fit = FIT, chapters: Sequence[str] | None = None,
+              measured: Mapping[str, float] | None = None) -> list[Row]:
     """One :class:`Row` per chapter (book order) at ``preset`` (its preset values): on ``here`` running on
-    ``device``, and on ``gpu`` running on CUDA (host stages on ``host`` either way)."""
+    ``device``, and on ``gpu`` running on CUDA (host stages on ``host`` either way). ``measured``: chapter →
+    measured seconds to set beside the estimates (``companion plan`` gives the last build's, from its claims
+    files); None: :data:`MEASURED_CPU_S` at the cpu preset on a CPU (another machine's)."""
     from companion.book.chapters import chapter_names, get_chapter, resolve_parameters
 
     rows = []
     for name in chapters or chapter_names():
         params = resolve_parameters(get_chapter(name), preset)
         mine = chapter_stages(name, params, device)
-        meas = MEASURED_CPU_S.get(name) if preset == "cpu" and device == "cpu" else None
+        meas = (measured.get(name) if measured is not None
+                else MEASURED_CPU_S.get(name) if preset == "cpu" and device == "cpu" else None)
         rows.append(Row(chapter=name, flops=sum(w.flops for w in mine),
                         here=estimate(mine, here, host, fit_) if here else None,
                         gpu=estimate(chapter_stages(name, params, "cuda"), gpu, host, fit_) if gpu else None,
