@@ -114,3 +114,27 @@ def test_the_rerun_page_and_the_readme_take_their_times_from_the_build():
     rerun = (root / "book" / "rerun.md").read_text(encoding="utf-8")
     assert "```{include} times.md" in rerun and "30 min" not in rerun and "40 min" not in rerun
     assert "src/companion/book/presets.yaml" in rerun and (root / "src/companion/book/presets.yaml").exists()
+
+
+def test_a_probe_that_fails_is_nan_and_the_calibration_keeps_the_probes(tmp_path, monkeypatch):
+    from companion.book import probes
+
+    def broken() -> float:
+        raise OSError("no interpreter")
+
+    for name in probes.PROBES:
+        if hasattr(probes, name):
+            monkeypatch.setattr(probes, name, lambda: 1e-3)
+    monkeypatch.setattr(probes, "block", lambda: {"block_net_step": 1e-7, "block_flop": 1e-11})
+    monkeypatch.setattr(probes, "startup", broken)
+    got = probes.measure_all()
+    assert set(got) == set(probes.PROBES) and math.isnan(got["startup"]) and got["sgd_step"] == 1e-3
+    base = {"gemm": 1e11, "bandwidth": 2e10, "op": 2e-6, "assign": 1e-10, "eig": 2e-9, "memory": 24e9, "load": 0.0}
+    monkeypatch.setattr(plan, "measure", lambda device="cpu": {**base, **got})
+    m = plan.calibrate("cpu", path=tmp_path / "calibration.json")
+    assert m.probed["sgd_step"] == 1e-3 and m.has(["sgd_step", "block_flop"]) and not m.has(["startup"])
+    assert plan.start_seconds(m) == plan.FIT.t0                       # no startup probe: the fitted t0
+    again = plan.calibrate("cpu", path=tmp_path / "calibration.json")          # read back from the cache
+    assert replace(again, probed={}) == replace(m, probed={}) and again.probed["block_flop"] == 1e-11
+    assert math.isnan(again.probed["startup"])
+    assert "probes v" in plan.calibration_key("cpu")

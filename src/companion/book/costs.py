@@ -380,12 +380,12 @@ def landscape_verdict(p: Mapping[str, Any], device: str) -> list[Work]:
     return out
 
 
-#: Table 1's training dynamics, which no machine calibration can give: the share of its step cap that a row's
-#: networks run (Σ steps taken ÷ (networks × cap)) before its rule, an exact zero loss or the cap stops them,
-#: recorded at seed 0 (the same on every machine: one SIMD lane per network, no reductions across networks) by
-#: rows that ran at the cap in the value, 100,000 steps (2026-12-02, `companion.training.hitting.run_protocols`
-#: on the cpu preset's rows at 100,000 steps, 100 seeds for the headline and protocol rows, 20 for the ablation).
-#: A row not here, or at another cap, is estimated at its cap and marked an upper bound.
+#: Table 1's training dynamics, which no machine calibration can give: (step cap, share of it that a row's
+#: networks run, Σ steps taken ÷ (networks × cap)) before its rule, an exact zero loss or the cap stops them.
+#: Recorded at seed 0 by ``companion.training.hitting.run_protocols`` (2026-12-02, the cpu preset's rows at a
+#: 100,000-step cap, 100 seeds for the headline and protocol rows and 20 for the ablation rows); they are the
+#: same on every machine (one SIMD lane per network, no reduction across networks). A row not here, or at
+#: another cap, is estimated at its cap and marked an upper bound.
 HITTING_STEP_SHARE: dict[str, tuple[int, float]] = {
     "headline": (100_000, 0.0429), "fixed steps": (100_000, 0.2410), "fixed steps + cuts": (100_000, 0.2410),
     "full-batch GD": (100_000, 0.0585), "lr 1 · rule": (100_000, 0.0152), "lr 1 · fixed": (100_000, 0.1297),
@@ -431,14 +431,21 @@ def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
             q = Protocol(**pd)
             share = step_share(name, q.steps)
             flops = float(matmul_flops(S * W, q.d, q.batch)) * q.steps
+            traffic, ops = F32 * math.ceil(S * nw / 16) * q.batch * q.d * q.steps, 30.0 * q.steps / q.check_every
             out.append(Work("headline" if name == "headline" else f"{name} ({c['label']})", flops=flops,
-                            bytes=F32 * math.ceil(S * nw / 16) * q.batch * q.d * q.steps, ops=30.0 * q.steps / q.check_every,
-                            peak=F32 * (S * W * (q.d + 1) * 3 + q.n * q.d), bound=share is None,
+                            bytes=traffic, ops=ops, peak=F32 * (S * W * (q.d + 1) * 3 + q.n * q.d), bound=share is None,
                             probed={"block_net_step": S * nw * q.steps * (share or 1.0),
-                                    "block_flop": flops * (share or 1.0)}, replaces={"flops": flops}))
-    out.append(Work("equivalence (autograd, one network at a time)", ops=6.0 * p["equiv_steps"] * 40))
+                                    "block_flop": flops * (share or 1.0)},
+                            replaces={"flops": flops, "bytes": traffic, "ops": ops}))
+    eq_ops = 6.0 * p["equiv_steps"] * 40
+    out.append(Work("equivalence (autograd, one network at a time)", ops=eq_ops,
+                    probed={"sgd_step": 6.0 * p["equiv_steps"]}, replaces={"ops": eq_ops}))
     bench_units = p["bench_S"] * W
-    out.append(onehidden("bench: block", units=bench_units, d=P.d, batch=P.batch, steps=2 * p["bench_steps"], n=P.n))
+    # the block at bench_steps on every thread, then on one (about half the rate on 2 cores): 3 × in block units
+    bb = onehidden("bench: block", units=bench_units, d=P.d, batch=P.batch, steps=2 * p["bench_steps"], n=P.n)
+    out.append(replace(bb, probed={"block_net_step": 3.0 * p["bench_S"] * nw * p["bench_steps"],
+                                   "block_flop": 1.5 * bb.flops}, replaces={"flops": bb.flops, "bytes": bb.bytes,
+                                                                            "ops": bb.ops}))
     out.append(onehidden("bench: old designs", units=bench_units, d=P.d, batch=P.batch, steps=3 * p["bench_old_steps"],
                          n=P.n))
     out.append(replace(sgd("bench: padded autograd", S=p["bench_S"] * nw, I=max(p["widths"]), widths=(P.d, 1, 1),

@@ -15,16 +15,27 @@ science modules' own counts where they exist), is a list of :class:`Work` stages
   largest stage's, plus :data:`BASE_BYTES`.
 
 A machine is five throughputs (:class:`Machine`): GEMM FLOP/s, memory bandwidth, seconds per small operation,
-seconds per k³ of assignment and of eigendecomposition. This machine's come from short calibration runs (:func:`calibrate`, ≤ 5 s,
-cached); a GPU class's from its datasheet (:data:`GPU_CLASSES`). Wall time is
+seconds per k³ of assignment and of eigendecomposition; a calibrated CPU also has the **probes** of
+:mod:`companion.book.probes`, each the chapter code's own loop timed at a small size: a chapter's start (a
+process importing what every chapter imports), a branch-SGD step, an L-BFGS iteration, the C block trainer's
+network·step and FLOP, a VGG-9 training FLOP, a one-thread NumPy byte. This machine's come from short
+calibration runs (:func:`calibrate`, ≈ 4 s, cached); a GPU class's from its datasheet (:data:`GPU_CLASSES`).
+Wall time is
 
-    t = t₀ + flops / (η_g · GEMM) + bytes / (η_m · bandwidth) + η_o · ops · t_op + assign · t_assign + eig · t_eig,
+    t = t_start + Σ_probes units · t_probe + flops / (η_g · GEMM) + bytes / (η_m · bandwidth) + η_o · ops · t_op
+        + assign · t_assign + eig · t_eig,
 
-with four *global* constants (:data:`FIT`): t₀ the fixed cost of a chapter run (kernel start, imports, a
-figure: measured, 4 s) and η_g, η_m, η_o, how far chapter code is from the micro-benchmarks, fitted once to the
-measured `cpu` times of all chapters together (:data:`MEASURED_CPU_S`, :func:`fit`), never per chapter; ``companion plan
---preset cpu`` prints every chapter's residual. Work bounded by a step budget that a stopping rule may cut
-short is estimated at the full budget and marked ``≤`` (an upper bound).
+where a stage's probe units (``Work.probed``) take the place of the part of its flops, bytes and ops that they
+time (``Work.replaces``), so nothing is counted twice; without the probes (a GPU class, a probe that could not
+run) the fitted terms count everything, as before the probes existed. t_start is
+:data:`~companion.book.probes.STARTS_PER_CHAPTER` × the startup probe (else ``FIT.t0``, 4 s). The *global*
+constants η_g, η_m, η_o (:data:`FIT`), how far chapter code is from the micro-benchmarks, were fitted once to
+another machine's measured `cpu` times of all chapters together (:data:`MEASURED_CPU_S`, :func:`fit`), never per
+chapter, and nothing is fitted on the machine being estimated. ``companion plan`` sets the last build's
+measured times beside the estimates. Work bounded by a step budget that a stopping rule may cut short is
+estimated at the full budget and marked ``≤`` (an upper bound); where the stopping is known from a recorded run
+(Table 1's step shares, ``costs.HITTING_STEP_SHARE``: training dynamics, the same on every machine) it is
+counted as recorded.
 
 Every GPU estimate is an extrapolation: no chapter has been timed on one here.
 """
@@ -441,9 +452,14 @@ def format_table(rows: Sequence[Row], *, preset: str, device: str, here: Machine
         out.append(f"{m.name}: GEMM {m.gemm / 1e9:.1f} GFLOP/s, memory {m.bandwidth / 1e9:.1f} GB/s, "
                    f"{m.op * 1e6:.2f} µs per small op, assignment {m.assign * 1e9:.2f} ns/k³, eigh {m.eig * 1e9:.2f} "
                    f"ns/k³, {m.memory / 2**30:.1f} GiB (calibrated{busy})")
-    out.append(f"model: t = {fit_.t0:.1f} s + FLOPs/({fit_.eta_gemm:.2f}·GEMM) + bytes/({fit_.eta_memory:.2f}·bandwidth)"
-               f" + {fit_.eta_ops:.2f}·ops·t_op + assignments + eigh; the three η are global, fitted on the measured "
-               "cpu times of all chapters")
+        if m.probed:
+            out.append("  probes (s per unit): " + ", ".join(f"{k} {v:.3g}" for k, v in m.probed.items())
+                       + f"; a chapter starts in {start_seconds(m, fit_):.1f} s")
+    out.append(f"model: t = start + Σ probe units × the probe's time + FLOPs/({fit_.eta_gemm:.2f}·GEMM) + "
+               f"bytes/({fit_.eta_memory:.2f}·bandwidth) + {fit_.eta_ops:.2f}·ops·t_op + assignments + eigh, the "
+               "probes timing the chapters' own loops and the rest at the three global η fitted on another "
+               "machine's cpu times (start: 2 × the startup probe, else "
+               f"{fit_.t0:.1f} s)")
     out.append("'≤': a step budget that a stopping rule may end early (upper bound); 'will not fit': peak memory "
                "above the device's; dominant: the largest part of the time")
     if gpu:
