@@ -17,7 +17,7 @@ from companion.book.work import Work
 
 FAKE = plan.Machine(name="fake", gemm=1e11, gemm_tc=1e11, bandwidth=2e10, op=2e-6, assign=1e-10, eig=2e-9,
                     memory=24e9, measured=True, load=0.0)
-PROBED = replace(FAKE, probed={"startup": 1.5, "sgd_step": 1e-3, "lbfgs_iter": 5e-4, "block_net_step": 1e-7,
+PROBED = replace(FAKE, probed={"startup": 1.5, "sgd_step": 1e-3, "sgd_step_deep": 2e-3, "lbfgs_iter": 5e-4, "block_net_step": 1e-7,
                                "block_flop": 1e-11, "vgg_flop": 2e-11, "np_byte": 1e-10})
 
 

@@ -95,7 +95,7 @@ def sgd(stage: str, *, S: int, I: int, widths: Sequence[int], steps: int, batch:
     peak = dtype * (S * P * (1.0 if in_place else 2.0) + max(step, check) + n * widths[0])
     chunks = math.ceil(I / Ic)
     return Work(stage, flops=flops, bytes=traffic, ops=ops, peak=peak, bound=bound,
-                probed={"sgd_step": float(steps * chunks)}, replaces={"ops": ops})
+                probed={"sgd_step" if L == 2 else "sgd_step_deep": float(steps * chunks)}, replaces={"ops": ops})
 
 
 def onehidden(stage: str, *, units: int, d: int, batch: int, steps: int, n: int) -> Work:

@@ -109,6 +109,19 @@ MEASURED_CPU_S: dict[str, float] = {
 #: quarter of our count of small operations costs their dispatch. Residuals: ``companion plan --preset cpu``.
 FIT = Fit(t0=4.0, eta_gemm=0.404, eta_memory=1.240, eta_ops=0.254)
 
+
+@dataclass(frozen=True)
+class Recorded:
+    """A build's measured chapter times (s) at ``preset`` beside the calibration of the machine that ran it,
+    probes included: the record ``tests/test_times.py`` holds every estimate to (within 1.5×), without timing
+    anything itself."""
+
+    name: str
+    commit: str
+    preset: str
+    machine: Machine
+    measured: Mapping[str, float]
+
 #: Datasheet peaks (dense, no sparsity). Sources: NVIDIA H100 Tensor Core GPU datasheet (H100 SXM5 80 GB:
 #: 3.35 TB/s, FP32 67 TFLOP/s, TF32 tensor 494.5 dense; H100 PCIe 80 GB: 2.0 TB/s, FP32 51, TF32 378), NVIDIA H200
 #: datasheet (141 GB HBM3e, 4.8 TB/s, compute as H100 SXM), NVIDIA A100 datasheet (A100 80 GB SXM: 2.039 TB/s;

@@ -5,8 +5,8 @@ seconds per unit of that loop's work (:data:`PROBES`, names the cost functions c
 - ``startup``: seconds to start a Python process and import what every chapter imports (torch, NumPy, pandas,
   Matplotlib with one figure drawn, IPython, the package): the fixed cost of a chapter run, paid twice, once by
   the Jupyter kernel's process and once by the chapter's setup cell (:data:`STARTS_PER_CHAPTER`);
-- ``sgd_step``: seconds per step of ``training.train.train_sgd`` on tiny branch networks: what a step costs
-  beyond its arithmetic (Python, autograd, the update, the rule);
+- ``sgd_step`` and ``sgd_step_deep``: seconds per step of ``training.train.train_sgd`` on tiny branch networks of
+  two and of three layers: what a step costs beyond its arithmetic (Python, autograd, the update, the rule);
 - ``lbfgs_iter``: seconds per iteration of ``torch.optim.LBFGS`` (history 50, strong Wolfe) on a tiny problem:
   the two-loop recursion and the line search's bookkeeping;
 - ``block_net_step`` and ``block_flop``: the fused C block trainer (``training.block``) on one-hidden-layer
@@ -55,8 +55,9 @@ def startup() -> float:
     return time.perf_counter() - t0
 
 
-def sgd_step(steps: int = 100) -> float:
-    """Seconds per step of ``train_sgd`` on 3 networks of 4 branches (10, 2, 1), batch 20 of 100 examples."""
+def sgd_step(steps: int = 100, widths: tuple[int, ...] = (10, 2, 1)) -> float:
+    """Seconds per step of ``train_sgd`` on 3 networks of 4 branches (layer widths ``widths``), batch 20 of 100
+    examples: whatever engine ``train`` picks for such networks."""
     import torch
 
     from companion.training.losses import tau_hinge
@@ -66,10 +67,16 @@ def sgd_step(steps: int = 100) -> float:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(100, 10, generator=g)
     y = torch.sign(torch.randn(100, generator=g))
-    layers = init_branches(3, 4, (10, 2, 1), seed=[0, 1, 2])
+    layers = init_branches(3, 4, widths, seed=[0, 1, 2])
     run = lambda: train_sgd(layers, x, y, tau_hinge, seeds=[0, 1, 2], steps=steps, lr=0.01,  # noqa: E731
                             batch_size=20, check_every=100, stop_loss=-1.0)
     return best_of(run, 1) / steps
+
+
+def sgd_step_deep() -> float:
+    """:func:`sgd_step` on branches of three layers (10, 2, 2, 1): the per-step cost of deeper branches (Figure 4's
+    deep rows), which may take another engine than two-layer ones."""
+    return sgd_step(widths=(10, 2, 2, 1))
 
 
 def lbfgs_iter(iters: int = 40) -> float:
@@ -160,7 +167,7 @@ def measure_all() -> dict[str, float]:
     """Every probe of the module docstring: name → seconds per unit; NaN for a probe that could not run (the plan
     then counts that work by its fitted terms)."""
     out: dict[str, float] = {}
-    for name in ("startup", "sgd_step", "lbfgs_iter", "vgg_flop", "np_byte", "block"):
+    for name in ("startup", "sgd_step", "sgd_step_deep", "lbfgs_iter", "vgg_flop", "np_byte", "block"):
         try:
             got = globals()[name]()
         except Exception:  # noqa: BLE001 – a probe that fails (no compiler, a broken import) must not stop a plan
@@ -170,4 +177,5 @@ def measure_all() -> dict[str, float]:
 
 
 #: The probes' names (the keys of :func:`measure_all`), each a unit a cost function may count in ``Work.probed``.
-PROBES: tuple[str, ...] = ("startup", "sgd_step", "lbfgs_iter", "block_net_step", "block_flop", "vgg_flop", "np_byte")
+PROBES: tuple[str, ...] = ("startup", "sgd_step", "sgd_step_deep", "lbfgs_iter", "block_net_step", "block_flop",
+                           "vgg_flop", "np_byte")
