@@ -382,22 +382,22 @@ def landscape_verdict(p: Mapping[str, Any], device: str) -> list[Work]:
 
 #: Table 1's training dynamics, which no machine calibration can give: (step cap, share of it that a row's
 #: networks run, Σ steps taken ÷ (networks × cap)) before its rule, an exact zero loss or the cap stops them.
-#: Recorded at seed 0 by ``companion.training.hitting.run_protocols`` (2026-12-02, the cpu preset's rows at a
-#: 100,000-step cap, 100 seeds for the headline and protocol rows and 20 for the ablation rows); they are the
-#: same on every machine (one SIMD lane per network, no reduction across networks). A row not here, or at
-#: another cap, is estimated at its cap and marked an upper bound.
+#: Recorded at seed 0 from the store of a ``companion run hitting_rate --preset cpu`` (2026-12-02 01:11 UTC;
+#: 100 seeds for the headline and protocol rows, 20 for the ablation rows); a fresh clone's run at e3b2d9e took
+#: exactly the same steps, row by row: they are the same on every machine (one SIMD lane per network, no
+#: reduction across networks). A row not here, or at another cap, is estimated at its cap, an upper bound.
 HITTING_STEP_SHARE: dict[str, tuple[int, float]] = {
     "headline": (100_000, 0.0429), "fixed steps": (100_000, 0.2410), "fixed steps + cuts": (100_000, 0.2410),
     "full-batch GD": (100_000, 0.0585), "lr 1 · rule": (100_000, 0.0152), "lr 1 · fixed": (100_000, 0.1297),
-    "lr 0.01 · rule": (100_000, 0.3221), "lr 0.01 · fixed": (100_000, 0.9915),
+    "lr 0.01 · rule": (1_000_000, 0.0373), "lr 0.01 · fixed": (1_000_000, 0.2410),
     "init ×0.3 · rule": (100_000, 0.0765), "init ×0.3 · fixed": (100_000, 0.3550),
     "init ×3 · rule": (100_000, 0.0826), "init ×3 · fixed": (100_000, 0.2995),
     "τ = 0.5 · rule": (100_000, 0.0255), "τ = 0.5 · fixed": (100_000, 0.1527),
     "τ = 2 · rule": (100_000, 0.0814), "τ = 2 · fixed": (100_000, 0.4053),
-    "1/I output · rule": (100_000, 0.4411), "1/I output · fixed": (100_000, 1.0),
+    "1/I output · rule": (1_000_000, 0.0630), "1/I output · fixed": (1_000_000, 0.3427),
     "orthonormal teacher · rule": (100_000, 0.1064), "orthonormal teacher · fixed": (100_000, 0.2321),
     "median labels · rule": (100_000, 0.1258), "median labels · fixed": (100_000, 0.2706),
-    "B = 10 · rule": (100_000, 0.0023), "B = 10 · fixed": (100_000, 0.4131),
+    "B = 10 · rule": (300_000, 0.0008), "B = 10 · fixed": (300_000, 0.1969),
     "B = 50 · rule": (100_000, 0.0599), "B = 50 · fixed": (100_000, 0.2554),
     "B = 500 · rule": (100_000, 0.1535), "B = 500 · fixed": (100_000, 0.2337),
     "full batch, lr 2 · rule": (100_000, 0.0612), "full batch, lr 2 · fixed": (100_000, 0.0595),
@@ -427,6 +427,8 @@ def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
     rows = protocol_rows(P, p["S"], p["protocols"], p["ablation"], S_ablation=p["ablation_S"], fixed=p["fixed"])
     out = []
     for c in block_configs(rows, p["widths"]):
+        loop = max(Protocol(**pd).steps for _, pd, _ in c["rows"])          # the block runs until its last network
+        out.append(Work(f"loop ({c['label']})", probed={"block_step": float(loop)}))
         for name, pd, S in c["rows"]:
             q = Protocol(**pd)
             share = step_share(name, q.steps)
@@ -443,7 +445,8 @@ def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
     bench_units = p["bench_S"] * W
     # the block at bench_steps on every thread, then on one (about half the rate on 2 cores): 3 × in block units
     bb = onehidden("bench: block", units=bench_units, d=P.d, batch=P.batch, steps=2 * p["bench_steps"], n=P.n)
-    out.append(replace(bb, probed={"block_net_step": 3.0 * p["bench_S"] * nw * p["bench_steps"],
+    out.append(replace(bb, probed={"block_step": 2.0 * p["bench_steps"],
+                                   "block_net_step": 3.0 * p["bench_S"] * nw * p["bench_steps"],
                                    "block_flop": 1.5 * bb.flops}, replaces={"flops": bb.flops, "bytes": bb.bytes,
                                                                             "ops": bb.ops}))
     out.append(onehidden("bench: old designs", units=bench_units, d=P.d, batch=P.batch, steps=3 * p["bench_old_steps"],

@@ -9,9 +9,9 @@ seconds per unit of that loop's work (:data:`PROBES`, names the cost functions c
   two and of three layers: what a step costs beyond its arithmetic (Python, autograd, the update, the rule);
 - ``lbfgs_iter``: seconds per iteration of ``torch.optim.LBFGS`` (history 50, strong Wolfe) on a tiny problem:
   the two-loop recursion and the line search's bookkeeping;
-- ``block_net_step`` and ``block_flop``: the fused C block trainer (``training.block``) on one-hidden-layer
-  networks: seconds per network and step (batch 1: the kernel's per-step cost) and per FLOP of
-  ``onehidden.matmul_flops`` (batch 200, its arithmetic rate), the two parts of Table 1's time;
+- ``block_step``, ``block_net_step`` and ``block_flop``: the fused C block trainer (``training.block``) on
+  one-hidden-layer networks: seconds per step of its loop, per network and step, and per FLOP of
+  ``onehidden.matmul_flops``, the three parts of Table 1's time (:func:`block`);
 - ``vgg_flop``: seconds per FLOP (``vgg_model.train_flops_per_image``) of a grouped multi-branch VGG-9 training
   step at width 8 (convolutions, BatchNorm, ReLU, pooling and SGD together, as Fig 5 trains them);
 - ``np_byte``: seconds per byte of a one-thread NumPy float64 pass over 3 × 4 MiB (the host's element-wise rate,
@@ -102,26 +102,32 @@ def lbfgs_iter(iters: int = 40) -> float:
     return best_of(run, 1) / iters
 
 
-def block(steps: int = 100) -> dict[str, float]:
-    """The compiled block trainer: seconds per network·step at batch 1 over 64 networks of width 16 (its per-step
-    cost), and seconds per ``matmul_flops`` FLOP at batch 200 (its arithmetic); NaN where it does not compile."""
+def block() -> dict[str, float]:
+    """The compiled block trainer, three runs solved for its three costs: seconds per step of the block's loop
+    (Python: the minibatch indices, the calls; shared by all its networks), per network·step (the kernel's own
+    per-step work) and per ``matmul_flops`` FLOP (its arithmetic): 8 networks at batch 1 for 400 steps, 512 at
+    batch 1 for 100, 512 at batch 200 for 20 (width 16, d = 10, rule ``"none"``); NaN where it does not
+    compile."""
+    import numpy as np
     import torch
 
     from companion.training import block as blk
     from companion.training.onehidden import init_nets, matmul_flops
 
+    nan = {"block_step": math.nan, "block_net_step": math.nan, "block_flop": math.nan}
     if not blk.available():
-        return {"block_net_step": math.nan, "block_flop": math.nan}
+        return nan
     g = torch.Generator().manual_seed(0)
     x = torch.randn(400, 10, generator=g)
     y = torch.sign(torch.randn(400, generator=g))
-    nets = init_nets([16] * 64, 10, list(range(64)))
-    out = {}
-    for key, B in (("block_net_step", 1), ("block_flop", 200)):
-        t = best_of(lambda: blk.train_block(nets, x, y, lr=1e-3, batch_size=B, steps=steps, rule="none",
-                                            engine="compiled", zero_every=10 * steps), 1)
-        out[key] = t / (64 * steps) if B == 1 else t / (matmul_flops(16 * 64, 10, B) * steps)
-    return out
+    rows, times = [], []
+    for S, B, steps in ((8, 1, 400), (512, 1, 100), (512, 200, 20)):
+        nets = init_nets([16] * S, 10, list(range(S)))
+        times.append(best_of(lambda: blk.train_block(nets, x, y, lr=1e-3, batch_size=B, steps=steps, rule="none",
+                                                     engine="compiled", zero_every=10 * steps), 1))
+        rows.append([steps, S * steps, matmul_flops(16 * S, 10, B) * steps])
+    c = np.linalg.solve(np.array(rows, dtype=float), np.array(times))
+    return dict(zip(nan, (max(float(v), 0.0) for v in c)))
 
 
 def vgg_flop(batch: int = 16) -> float:
@@ -171,11 +177,11 @@ def measure_all() -> dict[str, float]:
         try:
             got = globals()[name]()
         except Exception:  # noqa: BLE001 – a probe that fails (no compiler, a broken import) must not stop a plan
-            got = {"block_net_step": math.nan, "block_flop": math.nan} if name == "block" else math.nan
+            got = dict.fromkeys(("block_step", "block_net_step", "block_flop"), math.nan) if name == "block" else math.nan
         out.update(got if isinstance(got, dict) else {name: float(got)})
     return out
 
 
 #: The probes' names (the keys of :func:`measure_all`), each a unit a cost function may count in ``Work.probed``.
-PROBES: tuple[str, ...] = ("startup", "sgd_step", "sgd_step_deep", "lbfgs_iter", "block_net_step", "block_flop",
-                           "vgg_flop", "np_byte")
+PROBES: tuple[str, ...] = ("startup", "sgd_step", "sgd_step_deep", "lbfgs_iter", "block_step", "block_net_step",
+                           "block_flop", "vgg_flop", "np_byte")
