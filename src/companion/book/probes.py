@@ -17,7 +17,7 @@ seconds per unit of that loop's work (:data:`PROBES`, names the cost functions c
 - ``np_byte``: seconds per byte of a one-thread NumPy float64 pass over 3 × 4 MiB (the host's element-wise rate,
   which the convexity and duality chapters' NumPy work runs at).
 
-Each is the best of a few repeats after a warm-up. All together ≈ 3 s on 2 cores; the results are cached
+Each is the best of a few repeats after a warm-up. All together ≈ 5 s on 2 cores (more when they are busy); the results are cached
 with the rest of the calibration.
 """
 
@@ -76,7 +76,7 @@ def sgd_step(steps: int = 100, widths: tuple[int, ...] = (10, 2, 1)) -> float:
 def sgd_step_deep() -> float:
     """:func:`sgd_step` on branches of three layers (10, 2, 2, 1): the per-step cost of deeper branches (Figure 4's
     deep rows), which may take another engine than two-layer ones."""
-    return sgd_step(widths=(10, 2, 2, 1))
+    return sgd_step(30, widths=(10, 2, 2, 1))
 
 
 def lbfgs_iter(iters: int = 40) -> float:
@@ -103,31 +103,32 @@ def lbfgs_iter(iters: int = 40) -> float:
 
 
 def block() -> dict[str, float]:
-    """The compiled block trainer, three runs solved for its three costs: seconds per step of the block's loop
-    (Python: the minibatch indices, the calls; shared by all its networks), per network·step (the kernel's own
-    per-step work) and per ``matmul_flops`` FLOP (its arithmetic): 8 networks at batch 1 for 400 steps, 512 at
-    batch 1 for 100, 512 at batch 200 for 20 (width 16, d = 10, rule ``"none"``); NaN where it does not
-    compile."""
-    import numpy as np
+    """The compiled block trainer on 512 networks of width 16 (d = 10, rule ``"none"``; Table 1's blocks hold
+    480–6,960): seconds per network·step at batch 1 (the kernel's per-step work with the loop's Python share spread over the
+    block, ``block_net_step``: 600 steps less 100), then per ``matmul_flops`` FLOP at batch 200 (80 steps less 20)
+    once that per-step part is taken off (``block_flop``); ``block_step`` (a loop step's own cost) is
+    counted in ``block_net_step`` and left 0. NaN where the kernel does not compile."""
     import torch
 
     from companion.training import block as blk
     from companion.training.onehidden import init_nets, matmul_flops
 
-    nan = {"block_step": math.nan, "block_net_step": math.nan, "block_flop": math.nan}
     if not blk.available():
-        return nan
+        return dict.fromkeys(("block_step", "block_net_step", "block_flop"), math.nan)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(400, 10, generator=g)
     y = torch.sign(torch.randn(400, generator=g))
-    rows, times = [], []
-    for S, B, steps in ((8, 1, 400), (512, 1, 100), (512, 200, 20)):
-        nets = init_nets([16] * S, 10, list(range(S)))
-        times.append(best_of(lambda: blk.train_block(nets, x, y, lr=1e-3, batch_size=B, steps=steps, rule="none",
-                                                     engine="compiled", zero_every=10 * steps), 1))
-        rows.append([steps, S * steps, matmul_flops(16 * S, 10, B) * steps])
-    c = np.linalg.solve(np.array(rows, dtype=float), np.array(times))
-    return dict(zip(nan, (max(float(v), 0.0) for v in c)))
+    S = 512
+    nets = init_nets([16] * S, 10, list(range(S)))
+    def run(B: int, steps: int) -> float:
+        return best_of(lambda: blk.train_block(nets, x, y, lr=1e-3, batch_size=B, steps=steps, rule="none",
+                                               engine="compiled", zero_every=10 * steps), 1)
+
+    # differences of two step counts: a call's fixed cost (laying the networks out in lanes) cancels
+    t = {B: (run(B, hi) - run(B, lo)) / (hi - lo) for B, lo, hi in ((1, 100, 600), (200, 20, 80))}
+    per_net_step = max(t[1], 0.0) / S
+    flop = max(t[200] - per_net_step * S, 0.1 * t[200], 0.0) / matmul_flops(16 * S, 10, 200)
+    return {"block_step": 0.0, "block_net_step": per_net_step, "block_flop": flop}
 
 
 def vgg_flop(batch: int = 16) -> float:
