@@ -427,8 +427,6 @@ def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
     rows = protocol_rows(P, p["S"], p["protocols"], p["ablation"], S_ablation=p["ablation_S"], fixed=p["fixed"])
     out = []
     for c in block_configs(rows, p["widths"]):
-        loop = max(Protocol(**pd).steps for _, pd, _ in c["rows"])          # the block runs until its last network
-        out.append(Work(f"loop ({c['label']})", probed={"block_step": float(loop)}))
         for name, pd, S in c["rows"]:
             q = Protocol(**pd)
             share = step_share(name, q.steps)
@@ -445,8 +443,7 @@ def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
     bench_units = p["bench_S"] * W
     # the block at bench_steps on every thread, then on one (about half the rate on 2 cores): 3 × in block units
     bb = onehidden("bench: block", units=bench_units, d=P.d, batch=P.batch, steps=2 * p["bench_steps"], n=P.n)
-    out.append(replace(bb, probed={"block_step": 2.0 * p["bench_steps"],
-                                   "block_net_step": 3.0 * p["bench_S"] * nw * p["bench_steps"],
+    out.append(replace(bb, probed={"block_net_step": 3.0 * p["bench_S"] * nw * p["bench_steps"],
                                    "block_flop": 1.5 * bb.flops}, replaces={"flops": bb.flops, "bytes": bb.bytes,
                                                                             "ops": bb.ops}))
     out.append(onehidden("bench: old designs", units=bench_units, d=P.d, batch=P.batch, steps=3 * p["bench_old_steps"],
