@@ -76,8 +76,15 @@ def plan_command(args: argparse.Namespace) -> int:
         costs = {n: plan.chapter_stages(n, resolve_parameters(get_chapter(n), "cpu")) for n in chapter_names()}
         fit = plan.fit(costs, plan.MEASURED_CPU_S, host)
         print(f"fitted: {fit}")
+    from companion.book.chapters import chapter_names, project_root
+    from companion.book.times import read_timings
+
+    last = {t.chapter: t.measured for t in read_timings(project_root() / "book" / "chapters", chapter_names())
+            if t.preset == args.preset and t.device.split()[0].split(":")[0] == args.device}
+    if last:
+        print(f"measured: the last build's times at {args.preset} (book/chapters/*.claims.json)")
     rows = plan.plan_rows(args.preset, device=args.device, here=here, host=host, gpu=gpu, fit_=fit,
-                          chapters=args.chapters)
+                          chapters=args.chapters, measured=last or None)
     print(plan.format_table(rows, preset=args.preset, device=args.device, here=here, host=host, gpu=args.gpu,
                             fit_=fit))
     return 0

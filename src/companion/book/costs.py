@@ -50,6 +50,12 @@ EVAL_EXAMPLES = {"cpu": 2 * EXAMPLE_BLOCK_CPU, "cuda": None}
 # blockwise passes over a plane's layers) are the evaluator's own constants, imported above.
 
 
+def numpy_pass(work: Work) -> Work:
+    """``work`` whose memory traffic is one-thread NumPy on the host: timed by the ``np_byte`` probe where the
+    machine has it (the fitted bandwidth term is torch's, on every core)."""
+    return replace(work, probed={**work.probed, "np_byte": work.bytes}, replaces={**work.replaces, "bytes": work.bytes})
+
+
 def holding(work: Work, alive: float) -> Work:
     """``work`` run while its caller keeps ``alive`` more bytes (trained solutions, a kept plane, the data): a
     stage's peak is what is alive during it, since the plan takes the largest stage's peak, not a sum."""
@@ -87,7 +93,9 @@ def sgd(stage: str, *, S: int, I: int, widths: Sequence[int], steps: int, batch:
     step = S * P * Ic / I + S * B * (I * sum(widths[1:-1]) + 2.0 * Ic * h + widths[0])
     check = 3.0 * S * Ic * h * min(n, example_chunk or n)
     peak = dtype * (S * P * (1.0 if in_place else 2.0) + max(step, check) + n * widths[0])
-    return Work(stage, flops=flops, bytes=traffic, ops=ops, peak=peak, bound=bound)
+    chunks = math.ceil(I / Ic)
+    return Work(stage, flops=flops, bytes=traffic, ops=ops, peak=peak, bound=bound,
+                probed={"sgd_step" if L == 2 else "sgd_step_deep": float(steps * chunks)}, replaces={"ops": ops})
 
 
 def onehidden(stage: str, *, units: int, d: int, batch: int, steps: int, n: int) -> Work:
@@ -184,7 +192,8 @@ def lbfgs(stage: str, *, iterations: int, flops_per_eval: float, ops_per_eval: f
     bound)."""
     evals = LBFGS_EVALS * iterations
     return Work(stage, flops=evals * flops_per_eval, eig=evals * eig_per_eval, bytes=iterations * 200.0 * F64 * params,
-                ops=iterations * LBFGS_ITER_OPS + evals * ops_per_eval, peak=peak + 110.0 * F64 * params, bound=True)
+                ops=iterations * LBFGS_ITER_OPS + evals * ops_per_eval, peak=peak + 110.0 * F64 * params, bound=True,
+                probed={"lbfgs_iter": float(iterations)}, replaces={"ops": iterations * LBFGS_ITER_OPS})
 
 
 def sdp(stage: str, *, cone_sizes: Sequence[int], count: int = 1) -> Work:
@@ -231,8 +240,8 @@ def theorem1(p: Mapping[str, Any], device: str) -> list[Work]:
     dp = 2 * sum(min(I * K_max / p["t_step"], (I - 1) * U) * U for I in range(2, p["I_max"] + 1))
     bf = sum(math.comb(p["bf_N"] + I - 1, I) for I in range(1, p["bf_I"] + 1)) * 2 * len(p["Ks"])
     return [Work("min-plus DP", bytes=3.0 * F64 * dp, ops=p["I_max"] * 20 + dp / 2**24 * 4, peak=F64 * 2**24 * 2),
-            Work("duals", bytes=6.0 * F64 * duals * p["n"] ** 2, ops=duals * 20),
-            Work("Δ", bytes=4.0 * F64 * p["n_delta_grid"] * 20 * len(p["Ks"]), ops=4000 * len(p["Ks"])),
+            numpy_pass(Work("duals", bytes=6.0 * F64 * duals * p["n"] ** 2, ops=duals * 20)),
+            numpy_pass(Work("Δ", bytes=4.0 * F64 * p["n_delta_grid"] * 20 * len(p["Ks"]), ops=4000 * len(p["Ks"]))),
             Work("brute force", bytes=F64 * bf * (3.0 * p["n"] + 2 * 401), ops=bf / 4096 * 12,
                  peak=F64 * 4096 * p["n"] * 2)]
 
@@ -371,6 +380,37 @@ def landscape_verdict(p: Mapping[str, Any], device: str) -> list[Work]:
     return out
 
 
+#: Table 1's training dynamics, which no machine calibration can give: (step cap, share of it that a row's
+#: networks run, Σ steps taken ÷ (networks × cap)) before its rule, an exact zero loss or the cap stops them.
+#: Recorded at seed 0 from the store of a ``companion run hitting_rate --preset cpu`` (2026-12-02 01:11 UTC;
+#: 100 seeds for the headline and protocol rows, 20 for the ablation rows); a fresh clone's run at e3b2d9e took
+#: exactly the same steps, row by row: they are the same on every machine (one SIMD lane per network, no
+#: reduction across networks). A row not here, or at another cap, is estimated at its cap, an upper bound.
+HITTING_STEP_SHARE: dict[str, tuple[int, float]] = {
+    "headline": (100_000, 0.0429), "fixed steps": (100_000, 0.2410), "fixed steps + cuts": (100_000, 0.2410),
+    "full-batch GD": (100_000, 0.0585), "lr 1 · rule": (100_000, 0.0152), "lr 1 · fixed": (100_000, 0.1297),
+    "lr 0.01 · rule": (1_000_000, 0.0373), "lr 0.01 · fixed": (1_000_000, 0.2410),
+    "init ×0.3 · rule": (100_000, 0.0765), "init ×0.3 · fixed": (100_000, 0.3550),
+    "init ×3 · rule": (100_000, 0.0826), "init ×3 · fixed": (100_000, 0.2995),
+    "τ = 0.5 · rule": (100_000, 0.0255), "τ = 0.5 · fixed": (100_000, 0.1527),
+    "τ = 2 · rule": (100_000, 0.0814), "τ = 2 · fixed": (100_000, 0.4053),
+    "1/I output · rule": (1_000_000, 0.0630), "1/I output · fixed": (1_000_000, 0.3427),
+    "orthonormal teacher · rule": (100_000, 0.1064), "orthonormal teacher · fixed": (100_000, 0.2321),
+    "median labels · rule": (100_000, 0.1258), "median labels · fixed": (100_000, 0.2706),
+    "B = 10 · rule": (300_000, 0.0008), "B = 10 · fixed": (300_000, 0.1969),
+    "B = 50 · rule": (100_000, 0.0599), "B = 50 · fixed": (100_000, 0.2554),
+    "B = 500 · rule": (100_000, 0.1535), "B = 500 · fixed": (100_000, 0.2337),
+    "full batch, lr 2 · rule": (100_000, 0.0612), "full batch, lr 2 · fixed": (100_000, 0.0595),
+}
+
+
+def step_share(row: str, cap: int) -> float | None:
+    """The recorded share of the step cap that row ``row`` runs at cap ``cap`` (:data:`HITTING_STEP_SHARE`), or
+    None when there is no record at that cap."""
+    rec = HITTING_STEP_SHARE.get(row)
+    return rec[1] if rec is not None and rec[0] == cap else None
+
+
 def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
     """Every row (``companion.training.hitting.protocol_rows``; stage ``headline``, else the row's name and its
     block: the rows that share data and batch size train in one block) with its networks (S or ablation_S seeds ×
@@ -389,13 +429,23 @@ def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
     for c in block_configs(rows, p["widths"]):
         for name, pd, S in c["rows"]:
             q = Protocol(**pd)
-            out.append(Work("headline" if name == "headline" else f"{name} ({c['label']})",
-                            flops=float(matmul_flops(S * W, q.d, q.batch)) * q.steps,
-                            bytes=F32 * math.ceil(S * nw / 16) * q.batch * q.d * q.steps, ops=30.0 * q.steps / q.check_every,
-                            peak=F32 * (S * W * (q.d + 1) * 3 + q.n * q.d), bound=True))
-    out.append(Work("equivalence (autograd, one network at a time)", ops=6.0 * p["equiv_steps"] * 40))
+            share = step_share(name, q.steps)
+            flops = float(matmul_flops(S * W, q.d, q.batch)) * q.steps
+            traffic, ops = F32 * math.ceil(S * nw / 16) * q.batch * q.d * q.steps, 30.0 * q.steps / q.check_every
+            out.append(Work("headline" if name == "headline" else f"{name} ({c['label']})", flops=flops,
+                            bytes=traffic, ops=ops, peak=F32 * (S * W * (q.d + 1) * 3 + q.n * q.d), bound=share is None,
+                            probed={"block_net_step": S * nw * q.steps * (share or 1.0),
+                                    "block_flop": flops * (share or 1.0)},
+                            replaces={"flops": flops, "bytes": traffic, "ops": ops}))
+    eq_ops = 6.0 * p["equiv_steps"] * 40
+    out.append(Work("equivalence (autograd, one network at a time)", ops=eq_ops,
+                    probed={"sgd_step": 6.0 * p["equiv_steps"]}, replaces={"ops": eq_ops}))
     bench_units = p["bench_S"] * W
-    out.append(onehidden("bench: block", units=bench_units, d=P.d, batch=P.batch, steps=2 * p["bench_steps"], n=P.n))
+    # the block at bench_steps on every thread, then on one (about half the rate on 2 cores): 3 × in block units
+    bb = onehidden("bench: block", units=bench_units, d=P.d, batch=P.batch, steps=2 * p["bench_steps"], n=P.n)
+    out.append(replace(bb, probed={"block_net_step": 3.0 * p["bench_S"] * nw * p["bench_steps"],
+                                   "block_flop": 1.5 * bb.flops}, replaces={"flops": bb.flops, "bytes": bb.bytes,
+                                                                            "ops": bb.ops}))
     out.append(onehidden("bench: old designs", units=bench_units, d=P.d, batch=P.batch, steps=3 * p["bench_old_steps"],
                          n=P.n))
     out.append(replace(sgd("bench: padded autograd", S=p["bench_S"] * nw, I=max(p["widths"]), widths=(P.d, 1, 1),
@@ -413,6 +463,8 @@ def vgg_branches(p: Mapping[str, Any], device: str) -> list[Work]:
     ReLU, pooling, their backward), 4 in testing; bf16 on CUDA (tensor cores, 2-byte activations). The points
     run ``workers`` at a time in one process on a CPU, so their peaks add up there. Then the benchmark of the
     four forms, and the data."""
+    import torch
+
     from companion.training.vgg_model import figure5_configs, grid_flops, train_flops_per_image, vgg9_parameters
 
     cuda = device == "cuda" and p["amp"] != "off"
@@ -421,23 +473,27 @@ def vgg_branches(p: Mapping[str, Any], device: str) -> list[Work]:
     tests = p["epochs"] if p["test_every"] == 1 else (p["epochs"] // p["test_every"] if p["test_every"] else 0) + 1
     pairs = dict.fromkeys(c.point for c in figure5_configs(p["widths"], p["Is"], split_I=p["split_I"]))
     side = 1 if device == "cuda" else p["workers"]
+    lanes = max(1, min(p["workers"], torch.get_num_threads()))    # CPU: points side by side, one thread each
     for wd in p["weight_decays"]:
         for w, I in pairs:
             steps = p["epochs"] * math.ceil(p["n_train"] / B)
             act = 3840 * w * I * S
-            out.append(Work(f"train w={w} I={I} wd={wd:g}", tensor_cores=cuda,
-                            flops=grid_flops([w], [I], epochs=p["epochs"], n_train=p["n_train"], n_test=0, seeds=S)
-                            + grid_flops([w], [I], epochs=tests, n_train=0, n_test=p["n_test"] + p["bn_refresh"], seeds=S),
-                            bytes=act * act_b * (12.0 * p["epochs"] * p["n_train"]
-                                                 + 4.0 * tests * (p["n_test"] + p["bn_refresh"])),
+            train_f = grid_flops([w], [I], epochs=p["epochs"], n_train=p["n_train"], n_test=0, seeds=S)
+            test_f = grid_flops([w], [I], epochs=tests, n_train=0, n_test=p["n_test"] + p["bn_refresh"], seeds=S)
+            traffic = act * act_b * (12.0 * p["epochs"] * p["n_train"] + 4.0 * tests * (p["n_test"] + p["bn_refresh"]))
+            out.append(Work(f"train w={w} I={I} wd={wd:g}", tensor_cores=cuda, flops=train_f + test_f, bytes=traffic,
+                            probed={"vgg_flop": (train_f + test_f) / lanes}, replaces={"flops": train_f + test_f,
+                                                                                 "bytes": traffic},
                             ops=steps * (120 if cuda else 60 * I * S) + tests * math.ceil(p["n_test"] / 1000) * 40,
                             peak=side * (3.0 * act_b * act * B + 4 * F32 * S * I * vgg9_parameters(w))
                             + F32 * 3072 * (p["n_train"] + p["n_test"])))
     for I in p["bench_Is"]:
         f = train_flops_per_image(p["bench_w"], I) * p["bench_batch"] * (p["bench_repeats"] + 1)
         act = 3840 * p["bench_w"] * I * p["bench_batch"]
-        out.append(Work(f"bench I={I}", flops=4 * f, bytes=4 * 12.0 * act_b * act * (p["bench_repeats"] + 1),
-                        ops=(p["bench_repeats"] + 1) * (240 + 240 * I), tensor_cores=cuda, peak=3.0 * act_b * act))
+        traffic = 4 * 12.0 * act_b * act * (p["bench_repeats"] + 1)
+        out.append(Work(f"bench I={I}", flops=4 * f, bytes=traffic, ops=(p["bench_repeats"] + 1) * (240 + 240 * I),
+                        tensor_cores=cuda, peak=3.0 * act_b * act, probed={"vgg_flop": 4 * f / torch.get_num_threads()},
+                        replaces={"flops": 4 * f, "bytes": traffic}))
     return out
 
 

@@ -367,14 +367,17 @@ def write_colophon(dest: Path, root: Path | None) -> Path:
 
 
 def write_generated_pages(chapters_dir: Path, book_dir: Path, names: Sequence[str], preset: str) -> None:
-    """Everything of the book that is generated from the claims files: dashboard and front-page verdicts, and the
-    front page's colophon (build date, commit, citation)."""
+    """Everything of the book that is generated from the claims files: dashboard, front-page verdicts, the
+    front page's colophon (build date, commit, citation) and the times (the rerun page's ``times.md`` and the
+    README's times block, :func:`companion.book.times.write_times`)."""
+    from companion.book.chapters import ChapterError, project_root
+    from companion.book.times import write_times
+
     write_dashboard(chapters_dir, book_dir / "claims.md", names, preset)
     write_verdicts(chapters_dir, book_dir / "verdicts.md", names)
-    from companion.book.chapters import ChapterError, project_root
-
     try:
         root: Path | None = project_root()
     except ChapterError:
         root = None
     write_colophon(book_dir / "colophon.md", root)
+    write_times(chapters_dir, book_dir, names, readme=book_dir.parent / "README.md")

@@ -51,11 +51,10 @@ def provenance_markdown(name: str, claims: dict[str, Any] | None, preset: str, v
         facts = f"Preset **{preset}**. This run did not save its claims."
     else:
         data = "; ".join(claims.get("data", [])) or "none"
-        plan = claims.get("plan") or {}
-        est = (f" (`companion plan` estimated {'≤ ' if plan.get('upper_bound') else '~'}{plan['seconds']:.0f} s "
-               f"before the run)" if plan.get("seconds") is not None else "")
+        from companion.book.times import ratio_text
+
         facts = (f"Preset **{preset}** · device {claims['device']} · seed {claims['seed']} · "
-                 f"wall time {claims['wall_time_s']:.0f} s{est} · {version}\n\nData: {data}")
+                 f"{ratio_text(claims['wall_time_s'], claims.get('plan'))} · {version}\n\nData: {data}")
     return (f"```{{admonition}} How this page was made\n:class: note provenance\n\n{facts}\n\n"
             f"Rerun it: `{rerun}` (add `--device cuda` on a GPU; see [Rerun a page](../rerun.md)).\n```")
 

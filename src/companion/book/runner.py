@@ -223,7 +223,7 @@ def stage_book(dest: Path, root: Path | None = None) -> Path:
     for f in ("_config.yml", "_toc.yml"):
         shutil.copy2(root / f, dest / f)
     shutil.copytree(root / "book", dest / "book", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("chapters", "claims.md", "_build"))
+                    ignore=shutil.ignore_patterns("chapters", "claims.md", "times.md", "_build"))
     return dest
 
 

@@ -4,7 +4,8 @@ memory) and the byte sizes of the dtypes. The cost functions (:mod:`companion.bo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 F32, F64 = 4, 8
 
@@ -23,3 +24,9 @@ class Work:
     host: bool = False          # runs on the host CPU whatever the device (NumPy, SciPy, cvxpy)
     tensor_cores: bool = False  # bf16 / TF32 work a GPU runs on its tensor cores
     bound: bool = False         # a step budget that a stopping rule may end early: the estimate is an upper bound
+    #: Units of probe-timed work (:data:`companion.book.probes.PROBES` name → count): on a machine that has every
+    #: one of these probes they cost count × the probe's seconds per unit, and the part of ``flops``, ``bytes``
+    #: and ``ops`` that the probes time (``replaces``: field name → amount) leaves the fitted terms; elsewhere (a
+    #: GPU class, a probe that could not run) the fitted terms count everything.
+    probed: Mapping[str, float] = field(default_factory=dict)
+    replaces: Mapping[str, float] = field(default_factory=dict)
