@@ -95,7 +95,7 @@ def test_load_claims_refuses_bad_files(tmp_path):
 # --- kinds, the registry-judged findings, gates and bands -----------------------------------------------
 
 from companion.book import statements as reg
-from companion.book.claims import (ACCEPTED_SCHEMAS, SCHEMA_VERSION, Gate, gate_from, threshold_outcome,
+from companion.book.claims import (ACCEPTED_SCHEMAS, SCHEMA_VERSION, Gate, threshold_outcome,
                                    two_sample_rule)
 
 

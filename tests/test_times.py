@@ -173,3 +173,19 @@ def test_the_check_fails_when_an_estimate_is_off_by_more_than_1_5x():
         assert (times.off_by_more(t) == []) == ok
     one = replace(base, measured={**{n: est[n] for n in names}, "vgg_branches": est["vgg_branches"] * 2})
     assert [x.chapter for x in _recorded_timings(one) if not x.within()] == ["vgg_branches"]
+
+
+def test_only_a_cpu_build_rewrites_the_readme_times(tmp_path):
+    from companion.book.dashboard import write_generated_pages
+
+    chapters, book = tmp_path / "chapters", tmp_path / "book"
+    chapters.mkdir(), book.mkdir()
+    _claims(chapters, "theorem1", 40.0, 30.0)
+    f = chapters / "theorem1.claims.json"
+    f.write_text(json.dumps({**json.loads(f.read_text()), "schema": 3}))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# T\n\n{times.BEGIN}\nthe cpu build's times\n{times.END}\n")
+    write_generated_pages(chapters, book, ["theorem1"], "smoke")
+    assert "the cpu build's times" in readme.read_text() and (book / "times.md").exists()
+    write_generated_pages(chapters, book, ["theorem1"], "cpu")
+    assert "the cpu build's times" not in readme.read_text() and "`theorem1`" in readme.read_text()

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
+import yaml
 
 from companion.book import statements as registry
 from companion.book.claims import (OUTCOMES, SANITY_HEADING, atomic_write_text, claims_markdown_table,
@@ -380,4 +381,5 @@ def write_generated_pages(chapters_dir: Path, book_dir: Path, names: Sequence[st
     except ChapterError:
         root = None
     write_colophon(book_dir / "colophon.md", root)
-    write_times(chapters_dir, book_dir, names, readme=book_dir.parent / "README.md")
+    # the README states the default book's times: only a `cpu` build rewrites its block
+    write_times(chapters_dir, book_dir, names, readme=book_dir.parent / "README.md" if preset == "cpu" else None)
