@@ -47,7 +47,7 @@ from IPython.display import Markdown, display
 from companion.book.runtime import glue_many, start_chapter
 from companion.convexity.shapley_folkman import minkowski_study, profile_polygon, sampled_outside
 from companion.core.devices import describe_device
-from companion.core.plotting import COLORS, subplots
+from companion.core.plotting import COLORS, readable, subplots
 
 dev, claims = start_chapter("shapley_folkman", preset=preset, device=device, seed=seed, claims_path=claims_path,
                             run_id=run_id, data="none: exact geometry of the ℓp unit ball (no data set)",
@@ -76,8 +76,8 @@ claims.add_timing("max-plus DP for all I", t_dp)
 claims.add_timing("DP + Hausdorff distances", t_all)
 print(f"DP for I = 1..{I_max}: {t_dp:.2f} s; with distances: {t_all:.2f} s")
 print("hull vertices:", list(zip(hull_x.round(6), hull_y.round(6))))
-display(pd.DataFrame({"d_H": dH, "closed form √2/(4I)": closed, "resolution": res}, index=pd.Index(Is, name="I"))
-        .style.format({"d_H": "{:.6f}", "closed form √2/(4I)": "{:.6f}", "resolution": "{:.1e}"}))
+display(readable(pd.DataFrame({"d_H": dH, "closed form √2/(4I)": closed, "resolution": res}, index=pd.Index(Is, name="I")),
+                 agreement=["d_H", "closed form √2/(4I)"]))
 
 # %% [markdown]
 # ## A brute-force cross-check

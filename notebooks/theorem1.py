@@ -132,7 +132,7 @@ for ax, (label, r) in zip(axes, results.items()):
     ax.axhline(r.primal.resolution / r.delta_worst.max(), ls=":", color=COLORS["reference"], lw=1, label="resolution / Δ")
     ax.set(xlabel="branches I", ylabel=r"$(\inf P - \sup D)/\Delta_{\rm worst}$", title=f"{label} branches",
            ylim=(1e-7, 3))
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(ncol=2)
 
 # %% [markdown]
 # ## Why the gap closes: the Minkowski average of φ
@@ -155,7 +155,7 @@ ax.plot(hx, hy, "k--", lw=1, label="convex envelope (= dual)")
 for K in Ks:
     ax.axvline(K, color=COLORS["bound"], lw=0.6, ls=":")
 ax.set(xlabel="budget t = average weight decay", ylabel="objective", title="branch type 0")
-ax.legend(fontsize=8);
+ax.legend();
 
 # %%
 if interactive:
@@ -171,7 +171,7 @@ if interactive:
         ax.axvline(K, color=COLORS["bound"], lw=1, ls=":")
         gapK = np.interp(K, *st) - np.interp(K, hx, hy)
         ax.set(title=f"I = {I}, K = {K:.2f}: primal − dual = {gapK:.2e}")
-        ax.legend(fontsize=8)
+        ax.legend()
         plt.show()
 
     widgets.interact(_show, I=widgets.IntSlider(value=2, min=1, max=40), K=widgets.FloatSlider(value=float(Ks[0]), min=0.05, max=b0.A**2, step=0.05))

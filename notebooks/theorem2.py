@@ -62,7 +62,7 @@ from companion.core import seeds
 from companion.core.devices import describe_device
 from companion.duality import deep_linear_study as study
 from companion.duality.deep_linear import compare, effective_target, rank_deficient_instance, sigma_min_nonzero
-from companion.core.plotting import COLORS, subplots
+from companion.core.plotting import COLORS, readable, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 
 dev, claims = start_chapter("theorem2", preset=preset, device=device, seed=seed, claims_path=claims_path,
@@ -90,8 +90,9 @@ def record(prefix: str, label: str, c, *, beyond: bool = False, repeat: str = ""
 
 
 def styled(df: pd.DataFrame):
-    """The comparison tables' one style: values to 6 digits, relative errors in e-notation, seconds to 0.01."""
-    return (df.style.format(precision=6, na_rep="—")
+    """The comparison tables' one style: values as :func:`readable` (agreeing columns to 7 digits, scientific),
+    relative errors in e-notation, seconds to 0.01."""
+    return (readable(df)
             .format("{:.2e}", subset=["rel. primal−closed", "rel. dual−closed", "‖ΔZ‖_F", "‖ΔZ‖_F rel."])
             .format("{:.2f}", subset=["SDP s", "primal s"]))
 
@@ -146,7 +147,7 @@ ax2.semilogy(ns, [max(fig6[n].rel("primal"), 1e-17) for n in ns], "o-", ms=3.5, 
 ax2.semilogy(ns, [max(fig6[n].rel("dual"), 1e-17) for n in ns], "s-", ms=3.5, mfc="none", color=COLORS["other"], label="|dual − closed| / closed")
 ax2.axhline(tol_value, ls="--", color=COLORS["bound"], label="claim tolerance")
 ax2.set(xlabel="matrix size $n$", ylabel="relative difference", title="the duality gap, to solver precision")
-ax2.legend(fontsize=8);
+ax2.legend();
 
 # %% [markdown]
 # ## Table 3, completed: distance between the primal and the dual solutions
@@ -184,7 +185,7 @@ ax.plot(rs, [gam[r].closed for r in rs], "-", color=COLORS["reference"], label="
 ax.plot(rs, [gam[r].dual for r in rs], "s", mfc="none", ms=7, color=COLORS["other"], label="dual (5)")
 ax.plot(rs, [gam[r].primal for r in rs], "o", ms=3.5, color=COLORS["measured"], label="primal (4)")
 ax.axvline(1.0, ls=":", color=COLORS["bound"])
-ax.text(1.02, ax.get_ylim()[0], r" $\gamma = \sigma_{\min}(\tilde Y)$", va="bottom", fontsize=8)
+ax.text(1.02, ax.get_ylim()[0], r" $\gamma = \sigma_{\min}(\tilde Y)$", va="bottom")
 ax.set(xlabel=r"$\gamma / \sigma_{\min}(\tilde Y)$", ylabel="optimal value", title=f"n = {gamma_size}, H = {H}")
 ax.legend()
 ax2.semilogy(rs, [max(gam[r].rel("primal"), 1e-17) for r in rs], "o-", ms=3.5, color=COLORS["measured"], label="primal")
@@ -192,7 +193,7 @@ ax2.semilogy(rs, [max(gam[r].rel("dual"), 1e-17) for r in rs], "s-", ms=3.5, mfc
 ax2.axhline(tol_value, ls="--", color=COLORS["bound"], label="claim tolerance")
 ax2.axvline(1.0, ls=":", color=COLORS["bound"])
 ax2.set(xlabel=r"$\gamma / \sigma_{\min}(\tilde Y)$", ylabel="relative difference to closed form")
-ax2.legend(fontsize=8);
+ax2.legend();
 
 # %% [markdown]
 # ## Depth, and a rectangular rank-deficient $X$

@@ -207,8 +207,8 @@ ax2.axhline(gate_level, color=COLORS["bound"], ls="--", label=f"training gate {g
 for a, what in ((ax, "test accuracy"), (ax2, "final training accuracy")):
     a.set(xscale="log", xticks=Is, xticklabels=Is, xlabel="branches I (controls: the I they stand for)", ylabel=what)
     a.minorticks_off()
-ax.set_title(budget, fontsize=7)
-ax2.legend(fontsize=7);
+ax.set_title(budget)
+ax2.legend();
 
 # %% [markdown]
 # ## Does accuracy rise with I?
