@@ -133,7 +133,7 @@ for L, r in wd.rescaled.items():
 # For $\sigma = (1, r, r^2)$: $r = 0$ is a rank-1 target (no gap at any depth), $r = 1$ equal singular values
 # (the gap does **not** close there, contrary to a secondary note we were given).
 
-# %%
+# %% mystnb={"figure": {"caption": "Deep linear networks with weight decay. Left: primal value $\\frac L2\\sum\\sigma_i^{2/L}$, dual value $\\frac L2(\\sum\\sigma_i)^{2/L}$ and the best trained network against depth $L$. Right: the relative gap $(P-D)/P$ against the spread $r$ of the singular values $\\sigma=(1,r,r^2)$, one line per depth.", "name": "fig-pl-depth"}, "image": {"alt": "Two panels. Left: primal, dual and trained values against depth; the primal and the trained network lie above the dual from depth 3 on. Right: relative duality gap against the spread r, zero at depth 2 and rising with depth for r above 0."}}
 fig, (ax, ax2) = subplots(2, width=4.2, height=3.2)
 ax.plot(wd.depths, wd.primal, "o-", ms=3.5, color=COLORS["measured"], label=r"primal $\frac{L}{2}\sum\sigma_i^{2/L}$")
 ax.plot(wd.depths, wd.dual, "s-", ms=3.5, mfc="none", color=COLORS["reference"], label=r"dual $\frac{L}{2}(\sum\sigma_i)^{2/L}$")
@@ -215,7 +215,7 @@ if rank >= 2:
                     (wd_par.value - pl.weight_decay_dual(s, L_par)) / pl.weight_decay_dual(s, L_par), 100 * tol,
                     kind="sanity")
 
-# %%
+# %% mystnb={"figure": {"caption": "Parallel deep linear network with the path regulariser, depth 3: primal − dual against the number of branches $m$, closed form (line) and best trained networks (full-width and P2's rank-one branches); the dotted line marks $m = \\operatorname{rank} W^*$.", "name": "fig-pl-path"}, "image": {"alt": "Primal minus dual against the number of branches m: the closed form falls to zero at m equal to the rank of the target, and the trained networks' points follow it."}}
 fig, ax = subplots(1, width=4.6, height=3.3)
 ax.plot(path.ms, path.primal - path.dual, "-", color=COLORS["reference"], label="closed form")
 ax.plot(path.ms, path.best() - path.dual, "o", ms=5, color=COLORS["measured"], label="best training, full width")
@@ -239,6 +239,8 @@ claims.close("schatten_train", "P1's Schatten-3 regulariser (P1's, not P2's), st
 meet = study.meeting(s, L_par, schatten=sch.value, weight_decay=wd3.value, parallel_wd=(m_big, wd_par.value),
                      parallel_path=(max(par), par[max(par)].value))
 display(readable(meet.table()))
+
+# %% mystnb={"figure": {"caption": "The same data at depth 3 under four regularisers: primal (best training) beside dual, bar by bar; where the bars differ there is a duality gap.", "name": "fig-pl-meet"}, "image": {"alt": "Bar chart of primal and dual values for four regularisers on the same data; the bars differ only for the standard network with weight decay."}}
 fig, ax = subplots(1, width=6.0, height=3.0)
 xx = np.arange(len(meet.labels))
 ax.bar(xx - 0.2, meet.trained, 0.4, color=COLORS["measured"], label="primal (best training)")

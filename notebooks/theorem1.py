@@ -123,7 +123,7 @@ display(pd.DataFrame({"K": Ks, "Δ (identical)": gt.deltas[0], "inf P, I=1": tab
         .style.format("{:.3e}"))
 print(f"Δ per branch type: {np.round(results['heterogeneous'].deltas, 5)}; primal-grid resolution {tab.resolution:.2e}")
 
-# %%
+# %% mystnb={"figure": {"caption": "Theorem 1: the normalised duality gap $(\\inf P-\\sup D)/\\Delta_{\\rm worst}$ against the number of branches $I$ (log–log), one line per budget $K$, for identical (left) and heterogeneous (right) branches, under the bound $2/I$ (dashed); the dotted line is the primal grid's resolution.", "name": "fig-t1-gap"}, "image": {"alt": "Two log-log panels: every budget's normalised gap falls with I and stays below the dashed 2 over I line."}}
 fig, axes = subplots(2, width=4.3, height=3.4)
 for ax, (label, r) in zip(axes, results.items()):
     for j, K in enumerate(Ks):
@@ -142,7 +142,7 @@ for ax, (label, r) in zip(axes, results.items()):
 # average of $I$ copies of φ's epigraph; the dual is the convex envelope of φ. The staircase fills in the
 # non-convex dent as $I$ grows, exactly as the Shapley–Folkman chapter's sets did.
 
-# %%
+# %% mystnb={"figure": {"caption": "Why the gap closes: the primal $\\varphi_I$ for several $I$ against the budget $t$, and the convex envelope of $\\varphi$ (the dual, dashed); dotted lines mark the budgets $K$.", "name": "fig-t1-staircase"}, "image": {"alt": "Staircase curves for increasing I filling in the dent of phi and approaching the dashed convex envelope."}}
 b0 = identical[0]
 stair_Is = sorted({1, 2, 5, min(20, I_max)})
 stairs = sp.minkowski_staircase(b0, stair_Is, max(t_step, 0.01))

@@ -135,7 +135,7 @@ for n, c in fig6.items():
     record(f"fig6_n{n}", f"Fig 6, n = {n}, H = {H}", c)
 display(study.comparison_table({f"n = {n}": c for n, c in fig6.items()}, restarts).pipe(styled))
 
-# %%
+# %% mystnb={"figure": {"caption": "P1's Figure 6 recomputed: left, the optimal values of the primal (4) (best restart), the dual (5) (SDP) and the closed form against the matrix size $n$; right, their relative differences to the closed form, with the claim tolerance (dashed).", "name": "fig-t2-size"}, "image": {"alt": "Two panels against n: left, a closed-form line with square dual markers and round primal markers; right, the relative differences on a log scale with a dashed tolerance line."}}
 fig, (ax, ax2) = subplots(2, width=4.2, height=3.2)
 ns = np.array(list(fig6))
 ax.plot(ns, [fig6[n].closed for n in ns], "-", color=COLORS["reference"], label="closed form")
@@ -178,7 +178,7 @@ for r, c in gdm.items():
 display(study.comparison_table({**{f"γ/σ_min = {r:g}": c for r, c in gam.items()},
                                 **{f"γ/σ_dmin = {r:g}": c for r, c in gdm.items()}}, restarts).pipe(styled))
 
-# %%
+# %% mystnb={"figure": {"caption": "Beyond Theorem 2's hypothesis: left, the optimal values against $\\gamma/\\sigma_{\\min}(\\tilde Y)$ (the hypothesis holds left of the dotted line); right, the relative differences to the closed form, with the claim tolerance (dashed).", "name": "fig-t2-gamma"}, "image": {"alt": "Two panels against gamma over sigma_min: left, a closed-form line with dual and primal markers and a dotted vertical line at 1; right, relative differences on a log scale with a dashed tolerance line."}}
 fig, (ax, ax2) = subplots(2, width=4.2, height=3.2)
 rs = np.array(list(gam))
 ax.plot(rs, [gam[r].closed for r in rs], "-", color=COLORS["reference"], label="closed form")

@@ -192,7 +192,7 @@ print(budget, f"; {sum(r.seconds for r in trained):.0f} s of training over the g
 # 95% t-interval over seeds (bars) and each seed (dots). Right: their final training accuracy, with the
 # registered training gate (dashed): points below it are untrained and do not vote.
 
-# %%
+# %% mystnb={"figure": {"caption": "P1's Figure 5 setting: test accuracy (left) and final training accuracy (right) against the number of branches $I$ (log scale) for the multi-branch networks and both controls; seed means with 95% $t$-intervals, one dot per seed, and the registered training gate (dashed, right).", "name": "fig-vgg-accuracy"}, "image": {"alt": "Two panels of accuracy against I on a log scale, one line per arm with error bars and faint dots per seed; on the right a dashed horizontal line marks the training gate."}}
 fig, (ax, ax2) = subplots(2, width=3.8, height=3.2)
 palette = {"multi-branch": COLORS["measured"], "matched": COLORS["reference"], "split": COLORS["other"]}
 gate_level = gate_from("P1.fig5:trend", 0.0).value
