@@ -118,7 +118,7 @@ for j, m in enumerate(a_ms):
                    part="P2.parallel_relu:weight_decay_stays")
 display(readable(wh.table()))
 
-# %% mystnb={"figure": {"caption": "Whitened data: the closed-form ratio $P/D$ against $q/p$, with the trained standard and parallel networks (largest $m$) against their duals.", "name": "fig-pr-whitened"}, "image": {"alt": "Ratio of primal to dual against q over p: the standard network's ratio rises above one, the parallel network with P2's regulariser stays at one."}}
+# %% mystnb={"figure": {"caption": "Whitened data: the closed-form ratio $P/D$ against $q/p$, with the trained standard and parallel networks (largest $m$) against their duals.", "name": "fig-pr-whitened"}, "image": {"alt": "Line plot of P over D against q over p, the closed form as a curve and the trained standard and parallel networks as markers."}}
 study.plot_whitened(subplots(1, width=4.6, height=3.2)[1], wh)
 
 # %% [markdown]
@@ -237,7 +237,7 @@ b_finding = claims.judge("b_gap_closes", f"general data, training: with m = {b_m
                          estimate=g_top, low=g_lo, high=g_hi, side="below", replicates=b_datasets, primary=True,
                          gate=gate_from("P2.parallel_relu:zero_gap", float(np.max(polish_km[:, -1]))))
 
-# %% mystnb={"figure": {"caption": "General small data. Left: the gap (trained − convex)/convex of the best and the median restart against the number of branches $m$, one faint line per data set. Right: the share of restarts within the tolerance of the convex value (pooled over data sets, Wilson interval).", "name": "fig-pr-gaps"}, "image": {"alt": "Two panels against the number of branches m: the best and median gaps fall as m grows; the share of restarts near the convex optimum rises."}}
+# %% mystnb={"figure": {"caption": "General small data. Left: the gap (trained − convex)/convex of the best and the median restart against the number of branches $m$, one faint line per data set. Right: the share of restarts within the tolerance of the convex value (pooled over data sets, Wilson interval).", "name": "fig-pr-gaps"}, "image": {"alt": "Two panels against the number of branches m: left, best and median gaps with one faint line per data set; right, the share of restarts within tolerance with interval bars."}}
 study.plot_gaps(subplots(2, width=4.2, height=3.2)[1], gaps, summary, n=b_n, beta=b_beta, hit_tol=b_hit_tol)
 
 # %% [markdown]
