@@ -83,6 +83,7 @@ CHECKS = r"""() => {
         .map(i => i.src.slice(-30)),
     figures: figImgs.length,
     numbered: [...art.querySelectorAll('figcaption .caption-number')].length,
+    several: figImgs.filter(i => i.closest('figure.several')).length,
     wideTables: [...art.querySelectorAll('table')].filter(t => t.getBoundingClientRect().right > limit)
         .map(t => snip(t.innerText)),
   };
@@ -108,7 +109,7 @@ def problems_of(r: dict, rel: str, *, phone: bool = False) -> list[str]:
                       ("wideTables", "tables wider than the content column")):
         if r[key]:
             out.append(f"{rel}: {what} {r[key][:5]}")
-    if r["figures"] and r["numbered"] < r["figures"]:
+    if r["numbered"] < r["figures"] - r["several"]:           # "several": one figure per data row, one caption
         out.append(f"{rel}: {r['figures']} figures but {r['numbered']} numbered captions")
     return out
 
