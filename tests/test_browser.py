@@ -192,14 +192,14 @@ BAD = {
                       'anywhere">2.910e-09</td></tr></table>',
                       '<table style="display:table;table-layout:fixed;width:60px"><tr><td style="overflow-wrap:'
                       'anywhere"><span class="num">2.910e-09</span></td></tr></table>'),
-    "uncaptioned": ('<div class="cell_output"><img alt="a plot" src="data:image/gif;base64,R0lGODlhAQABAAAAACw='
+    "uncaptioned": ('<div class="cell_output"><img alt="a plot" src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7'
                     '"></div>', '<div class="cell_output"><figure><img alt="a plot" src="data:image/gif;base64,'
-                    'R0lGODlhAQABAAAAACw="><figcaption><span class="caption-number">Fig. 1 </span>x</figcaption>'
+                    'R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"><figcaption><span class="caption-number">Fig. 1 </span>x</figcaption>'
                     '</figure></div>'),
     "hashedAlt": ('<div class="cell_output"><figure><img alt="3f2a9c0d1e4b5a6978877665544332211.png" '
-                  'src="data:image/gif;base64,R0lGODlhAQABAAAAACw="><figcaption>x</figcaption></figure></div>',
+                  'src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"><figcaption>x</figcaption></figure></div>',
                   '<div class="cell_output"><figure><img alt="a falling curve" src="data:image/gif;base64,'
-                  'R0lGODlhAQABAAAAACw="><figcaption>x</figcaption></figure></div>'),
+                  'R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"><figcaption>x</figcaption></figure></div>'),
 }
 
 WIDE_ROW = "".join(f"<td>column {i} with some words in it</td>" for i in range(6))
@@ -229,3 +229,16 @@ def test_phone_rule_fails_on_a_wide_table_and_passes_on_the_stacked_verdicts(bro
     ctx.close()
     assert problems_of(r_bad, "wide.html", phone=True), r_bad
     assert not problems_of(r_good, "stacked.html", phone=True), r_good
+
+
+def test_numbering_rule_fails_on_a_caption_without_a_number(browser, tmp_path):
+    img = '<img alt="a falling curve" src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7">'
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, offline=True)
+    r_bad, _ = check_page(ctx, _page(tmp_path, "bad", f'<div class="cell_output"><figure>{img}<figcaption>x'
+                                                       '</figcaption></figure></div>'))
+    r_good, _ = check_page(ctx, _page(tmp_path, "good", f'<div class="cell_output"><figure>{img}<figcaption><span '
+                                                         'class="caption-number">Fig. 1 </span>x</figcaption></figure>'
+                                                         '</div>'))
+    ctx.close()
+    assert any("numbered captions" in p for p in problems_of(r_bad, "bad.html"))
+    assert not problems_of(r_good, "good.html")

@@ -39,7 +39,9 @@ def agreeing_columns(df: "pd.DataFrame", rtol: float = AGREEMENT_RTOL) -> list[s
     """The float columns of ``df`` (n rows × k columns) that agree with another float column to ``rtol``
     (largest |a − b| / max(|a|, |b|) over the rows where both are finite and not both zero; a column of
     zeros agrees with nothing)."""
-    cols = [c for c in df.columns if np.issubdtype(df[c].dtype, np.floating)]
+    from pandas.api.types import is_float_dtype
+
+    cols = [c for c in df.columns if is_float_dtype(df[c].dtype)]
     out: set[str] = set()
     for i, a in enumerate(cols):
         for b in cols[i + 1:]:
@@ -59,13 +61,15 @@ def readable(df: "pd.DataFrame", *, agreement: Sequence[str] | None = None, na_r
     missing = agree - set(df.columns)
     if missing:
         raise ValueError(f"readable: agreement names columns the table lacks: {sorted(map(str, missing))}")
+    from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype
+
     fmt = {}
     for c in df.columns:
         kind = df[c].dtype
         if c in agree:
             fmt[c] = fmt_agreement
-        elif np.issubdtype(kind, np.floating):
+        elif is_float_dtype(kind):
             fmt[c] = fmt_number
-        elif np.issubdtype(kind, np.integer):
+        elif is_integer_dtype(kind) and not is_bool_dtype(kind):
             fmt[c] = "{:,}"
     return df.style.format(fmt, na_rep=na_rep)
