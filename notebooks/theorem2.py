@@ -136,6 +136,7 @@ for n, c in fig6.items():
 display(study.comparison_table({f"n = {n}": c for n, c in fig6.items()}, restarts).pipe(styled))
 
 # %% mystnb={"figure": {"caption": "P1's Figure 6 recomputed: left, the optimal values of the primal (4) (best restart), the dual (5) (SDP) and the closed form against the matrix size $n$; right, their relative differences to the closed form, with the claim tolerance (dashed).", "name": "fig-t2-size"}, "image": {"alt": "Two panels against n: left, a closed-form line with square dual markers and round primal markers; right, the relative differences on a log scale with a dashed tolerance line."}}
+ns = np.array(list(fig6))
 study.plot_three_ways(subplots(2, width=4.2, height=3.2)[1], fig6, tol=tol_value, xlabel="matrix size $n$ ($X = I_n$)",
                       title=f"Fig 6: H = {H}, $d_{{\\min}} = \\lceil {width_ratio} n\\rceil$")
 
