@@ -48,7 +48,8 @@ CHECKS = r"""() => {
   const wideDisplay = [...art.querySelectorAll('mjx-container[display="true"]')]
       .filter(m => m.getBoundingClientRect().right > limit).map(m => snip(m.parentElement.innerText));
   // a number inside a table cell that the browser broke across two lines
-  const NUM = /[-+−±]?\d[\d.,]*(?:[eE][-+−]?\d+)?%?/g;
+  // a number, signed only where the sign is not a hyphen inside a word ("CIFAR-10", "8-8-8" may break there)
+  const NUM = /(?<![\w.])[-+−±]?\d[\d.,]*(?:[eE][-+−]?\d+)?%?|(?<=[\w.])\d[\d.,]*(?:[eE][-+−]?\d+)?%?/g;
   const brokenNumbers = [];
   for (const cell of art.querySelectorAll('table td, table th')) {
     const w = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -490,6 +491,15 @@ def num_html(text: str) -> str:
     return f'<span class="num">{text}</span>'
 
 
+_SCI = re.compile(r"-?\d+(?:\.\d+)?e[-+]\d+")
+
+
+def nums_html(text: str) -> str:
+    """``text`` with each number in scientific notation made unbreakable (:func:`num_html`): a browser may
+    otherwise break ``9.764e-12`` after its hyphen."""
+    return _SCI.sub(lambda m: num_html(m.group(0)), text)
+
+
 def _check_rows(claims: list[dict[str, Any]], chapter: str | None) -> list[str]:
     head = "| verdict | " + ("chapter | " if chapter else "") + "check | what | paper | reference | measured | test |"
     rows = [head, "|" + "---|" * (8 if chapter else 7)]
@@ -560,9 +570,9 @@ def _finding_rows(claims: list[dict[str, Any]], chapter: str | None) -> list[str
         reps = f" ({c['replicates']} replicates)" if c.get("replicates") else ""
         prefix = f" {chapter} |" if chapter else ""
         rows.append(f"| {outcome_text(c)} |{prefix} `{c['id']}`{' (primary)' if c.get('primary') else ''} | "
-                    f"{_cell(c['description'])} | {st} | {gate_text(c)} | {num_html(_fmt(c['paper']))} | "
+                    f"{_cell(c['description'])} | {st} | {nums_html(gate_text(c))} | {num_html(_fmt(c['paper']))} | "
                     f"{num_html(_fmt(c['measured']))} {num_html(_interval(c['low'], c['high']))}{reps} | "
-                    f"{_cell(judged_text(c))} |")
+                    f"{nums_html(_cell(judged_text(c)))} |")
     return rows
 
 
