@@ -130,7 +130,7 @@ display(table[table.row.isin(protocol_names)].set_index(["row", "width"])[
 # against this machine's calibrated fp32 GEMM rate ({glue:text}`hr_gemm:.0f` GFLOP/s; 44 FLOP per unit, example and
 # step at d = 10). Below: the protocol rows against P1, and P1's Table 1 (framed, top) beside every row.
 
-# %%
+# %% mystnb={"figure": {"caption": "P1's Table 1 recomputed. Top: one panel per protocol row, its hitting rate with a Wilson interval against the width $I$, beside P1's rates (dashed). Bottom: every row as a heat-map, P1's Table 1 framed on top; ○ marks a width where the row is consistent with P1.", "name": "fig-hr-rates"}, "image": {"alt": "Top: small panels of hitting rate against width, one per protocol row, each with P1's rates as a dashed line. Bottom: a heat-map of rates, one row per protocol or ablation row, one column per width, P1's row framed on top."}}
 figure(table, T, protocol_names, confidence);
 
 # %% [markdown]

@@ -142,13 +142,13 @@ show(summ)                                                     # every row, untr
 # function's loss). Markers are hollow where the solutions are near the zero function (loss above
 # {glue:text}`lv_collapse` of the zero function's loss).
 
-# %%
+# %% mystnb={"figure": {"caption": "The synthetic sweep: Jensen gap (top) and largest barrier (bottom) ÷ the zero function's loss against $I$, one curve per setting with its interval band, as trained (left) and aligned (right); the dashed line is \"near zero\"; hollow markers: solutions near the zero function.", "name": "fig-lv-synthetic"}, "image": {"alt": "Two by two panels of curves against I with shaded interval bands, one curve per setting, and a dashed horizontal line marking near zero."}}
 figures.sweep_curves({"synthetic": summ}, settings, near_zero=near_zero, collapse=collapse);
 
 # %% [markdown]
 # The score as a function of the window radius at the widest I (as trained, the authors' plane):
 
-# %%
+# %% mystnb={"figure": {"caption": "The score (÷ range) against the window radius (in units of $\\|\\theta_3\\|$) at the widest $I$, as trained, one curve per setting.", "name": "fig-lv-window"}, "image": {"alt": "Curves of the score against the window radius, one per setting."}}
 figures.score_by_window(summ, settings, radii);
 
 # %% [markdown]
@@ -171,6 +171,8 @@ drift, secs = max(float(rows_syn.loss_drift.max()), real_drift), {k: secs[k] + r
 sw.write_summaries(Path(claims_path).parent, {"synthetic": summ, **summ_real})
 if summ_real:
     show(summ_real)                                            # the rows together, one index level each
+
+# %% mystnb={"figure": {"caption": "The same sweep on Figure 4's rows, one figure per data row: Jensen gap (top) and largest barrier (bottom) ÷ the zero function's loss against $I$, as trained (left) and aligned (right).", "classes": "several"}, "image": {"alt": "For each data row, two by two panels of curves against I with interval bands and a dashed near-zero line."}}
 figures.sweep_curves(summ_real, real_settings, near_zero=near_zero, collapse=collapse);
 
 # %% [markdown]

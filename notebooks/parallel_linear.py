@@ -78,7 +78,7 @@ from IPython.display import Markdown, display
 from companion.duality import linear_study as study
 from companion.duality import parallel_linear as pl
 from companion.core.devices import describe_device
-from companion.core.plotting import COLORS, subplots
+from companion.core.plotting import readable, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 
 dev, claims = start_chapter("parallel_linear", preset=preset, device=device, seed=seed, claims_path=claims_path,
@@ -102,7 +102,7 @@ print(f"σ(W*) = {np.round(s, 6)}")
 # %%
 wd = study.weight_decay_study(X, Y, depths, train_depths, progress=progress, **train_kw)
 wd_train, nuc_cvx = wd.trained, wd.nuclear_cvx
-display(wd.table().style.format(precision=6, na_rep="—"))
+display(readable(wd.table()))
 
 GAP, CF = "P2.linear_gap:gap", "P2.linear_gap:closed_form"
 if sigma == [3.0, 2.0, 1.0]:
@@ -133,19 +133,10 @@ for L, r in wd.rescaled.items():
 # For $\sigma = (1, r, r^2)$: $r = 0$ is a rank-1 target (no gap at any depth), $r = 1$ equal singular values
 # (the gap does **not** close there, contrary to a secondary note we were given).
 
-# %%
-fig, (ax, ax2) = subplots(2, width=4.2, height=3.2)
-ax.plot(wd.depths, wd.primal, "o-", ms=3.5, color=COLORS["measured"], label=r"primal $\frac{L}{2}\sum\sigma_i^{2/L}$")
-ax.plot(wd.depths, wd.dual, "s-", ms=3.5, mfc="none", color=COLORS["reference"], label=r"dual $\frac{L}{2}(\sum\sigma_i)^{2/L}$")
-ax.plot(list(wd_train), [r.value for r in wd_train.values()], "x", ms=8, color="k", label="best training")
-ax.set(xlabel="depth $L$", ylabel="value", title=f"weight decay, σ = {tuple(np.round(s, 3))}")
-ax.legend(fontsize=8)
+# %% mystnb={"figure": {"caption": "Deep linear networks with weight decay. Left: primal value $\\frac L2\\sum\\sigma_i^{2/L}$, dual value $\\frac L2(\\sum\\sigma_i)^{2/L}$ and the best trained network against depth $L$. Right: the relative gap $(P-D)/P$ against the spread $r$ of the singular values $\\sigma=(1,r,r^2)$, one line per depth.", "name": "fig-pl-depth"}, "image": {"alt": "Two panels. Left: primal, dual and best-trained values (markers and lines) against depth L. Right: the relative duality gap against the spread r, one line per depth."}}
 gap_depths = [2, 3, 4, 6]
 rel_gaps, sign_ok = pl.relative_gap_sweep(gap_depths, spreads)
-for L, g in zip(gap_depths, rel_gaps):
-    ax2.plot(spreads, g, "o-", ms=3, label=f"L = {L}")
-ax2.set(xlabel=r"spread $r$ in $\sigma = (1, r, r^2)$", ylabel="(P − D) / P", title="relative duality gap")
-ax2.legend(fontsize=8)
+study.plot_weight_decay(subplots(2, width=4.2, height=3.2)[1], wd, gap_depths, spreads, rel_gaps)
 claims.true("gap_sign_pattern", "gap > 0 exactly when L ≥ 3 and rank W* ≥ 2 (and never negative), over the "
             "plotted depths and spreads", sign_ok, kind="sanity")
 
@@ -166,7 +157,7 @@ for beta, obj_tr, obj_cf, sv_err in zip(betas, lr.trained, lr.closed, lr.sv_erro
     claims.close(f"lowrank_sv_beta{beta:g}".replace(".", "p"), f"β = {beta:g}: largest difference of trained and "
                  "closed-form singular values of W_1⋯W_L (relative to σ_max)", sv_err / s.max(), 0.0, 1e-3,
                  part="P2.low_rank:closed_form")
-display(lr.table())
+display(readable(lr.table()))
 
 # %% [markdown]
 # ## 2. Parallel networks with the path regulariser: zero gap once $m \ge \operatorname{rank}W^*$
@@ -185,9 +176,9 @@ nuc_primal_cvx = pl.nuclear_primal_cvx(X, Y)
 L_par = 3
 path = study.path_study(X, Y, L_par, ms, progress=progress, **train_kw)
 par = path.trained
-display(path.table().style.format(precision=6))
+display(readable(path.table()))
 r1b = study.path_study(X, Y, L_par, [m for m in rank_one_ms if m >= rank], branch="rank_one", **train_kw)
-display(r1b.table().style.format(precision=6))
+display(readable(r1b.table()))
 claims.close("nuclear_cvx_primal_dual", "min ‖W‖_* s.t. XW = Y (cvxpy) = max ⟨Λ,Y⟩ s.t. ‖XᵀΛ‖₂ ≤ 1 (cvxpy) (rel.)",
              nuc_primal_cvx, nuc_cvx, tol, relative=True, kind="sanity")
 claims.close("nuclear_cvx_closed", "the convex programs equal Σσ_i (rel.)", nuc_cvx, pl.path_dual(s), tol, relative=True,
@@ -215,15 +206,8 @@ if rank >= 2:
                     (wd_par.value - pl.weight_decay_dual(s, L_par)) / pl.weight_decay_dual(s, L_par), 100 * tol,
                     kind="sanity")
 
-# %%
-fig, ax = subplots(1, width=4.6, height=3.3)
-ax.plot(path.ms, path.primal - path.dual, "-", color=COLORS["reference"], label="closed form")
-ax.plot(path.ms, path.best() - path.dual, "o", ms=5, color=COLORS["measured"], label="best training, full width")
-ax.plot(r1b.ms, r1b.best() - r1b.dual, "x", ms=7, color="k", label="best training, P2's rank-one branches")
-ax.axvline(rank, ls=":", color=COLORS["bound"])
-ax.text(rank, ax.get_ylim()[1] * 0.9, " m = rank W*", fontsize=8)
-ax.set(xlabel="branches $m$", ylabel=r"primal $-$ dual", title="parallel net, path regulariser, L = 3")
-ax.legend();
+# %% mystnb={"figure": {"caption": "Parallel deep linear network with the path regulariser: primal − dual against the number of branches $m$, closed form (line) and best trained networks (full-width and P2's rank-one branches); the dotted line marks $m = \\operatorname{rank} W^*$.", "name": "fig-pl-path"}, "image": {"alt": "Primal minus dual against the number of branches m: a closed-form line, dots for full-width training, crosses for rank-one branches, and a dotted vertical line at m equal to the rank."}}
+study.plot_path(subplots(1, width=4.6, height=3.3)[1], path, r1b, rank)
 
 # %% [markdown]
 # ## 3. P1 meets P2 on the same data
@@ -238,14 +222,10 @@ claims.close("schatten_train", "P1's Schatten-3 regulariser (P1's, not P2's), st
              "(rel.)", sch.value, pl.path_dual(s), tol, relative=True)
 meet = study.meeting(s, L_par, schatten=sch.value, weight_decay=wd3.value, parallel_wd=(m_big, wd_par.value),
                      parallel_path=(max(par), par[max(par)].value))
-display(meet.table().style.format(precision=5))
-fig, ax = subplots(1, width=6.0, height=3.0)
-xx = np.arange(len(meet.labels))
-ax.bar(xx - 0.2, meet.trained, 0.4, color=COLORS["measured"], label="primal (best training)")
-ax.bar(xx + 0.2, meet.dual, 0.4, color=COLORS["reference"], alpha=0.8, label="dual")
-ax.set_xticks(xx, meet.short, fontsize=8)
-ax.set(ylabel="value", title="same data, depth 3: where the gap opens")
-ax.legend(fontsize=8);
+display(readable(meet.table()))
+
+# %% mystnb={"figure": {"caption": "The same data at depth 3 under four regularisers: primal (best training) beside dual, bar by bar; where the bars differ there is a duality gap.", "name": "fig-pl-meet"}, "image": {"alt": "Bar chart: for each of four regularisers, a bar for the primal (best training) beside a bar for the dual."}}
+study.plot_meeting(subplots(1, width=6.0, height=3.0)[1], meet)
 
 # %% [markdown]
 # ## Claims

@@ -77,7 +77,7 @@ from companion.core import seeds
 from companion.core.devices import describe_device
 from companion.duality import relu_closed_forms as cf
 from companion.duality import relu_study as study
-from companion.core.plotting import subplots
+from companion.core.plotting import readable, subplots
 from companion.book.claims import gate_from
 from companion.book.runtime import glue_many, progress, start_chapter
 
@@ -116,7 +116,9 @@ for j, m in enumerate(a_ms):
     claims.at_most(f"white_parwd_m{m}", f"whitened, parallel m = {m}, weight decay: trained = P closed form, the gap "
                    "stays (largest relative difference over q/p)", float(np.max(np.abs(par_wd[:, j] / P_w - 1))), tol,
                    part="P2.parallel_relu:weight_decay_stays")
-display(wh.table().style.format(precision=6))
+display(readable(wh.table()))
+
+# %% mystnb={"figure": {"caption": "Whitened data: the closed-form ratio $P/D$ against $q/p$, with the trained standard and parallel networks (largest $m$) against their duals.", "name": "fig-pr-whitened"}, "image": {"alt": "Line plot of P over D against q over p, the closed form as a curve and the trained standard and parallel networks as markers."}}
 study.plot_whitened(subplots(1, width=4.6, height=3.2)[1], wh)
 
 # %% [markdown]
@@ -133,8 +135,10 @@ study.plot_whitened(subplots(1, width=4.6, height=3.2)[1], wh)
 # $D_i$; a branch's output is $(h)_+ = D'h$ on the cone of its outer pattern $D'$, with
 # $h=\sum_{i,s'} s' D_iXz_{i,s'}$. Writing each unit as $z=|w_2|\,|\alpha|\,u$ gives $\sum\|z\|\le$ the branch's path norm
 # $\|W_1\|_F\|w_2\|\,|\alpha|$ (Cauchy–Schwarz), with equality once the units are rebalanced, so
+#
 # $$\min_{z\ \text{in the cones}}\ \tfrac12\Big\|\sum_{o,s} s\,D'_o h_{o,s}-y\Big\|^2+\beta\sum_{o,s,i,s'}\|z_{o,s,i,s'}\|,
 # \qquad (2D'_o-I)h_{o,s}\ge0,$$
+#
 # a group lasso over pairs (outer pattern, inner pattern). It is a lower bound on every parallel net whose
 # patterns it contains; its solution *is* a parallel net (one branch per used block $(o,s)$, one unit per
 # non-zero $z$, `reconstruct`), so with all patterns its value is the parallel nets' optimum once $m$ reaches the
@@ -225,13 +229,15 @@ claims.at_most("b_opt_polish", "optimiser: best restarts are at their own activa
 # %%
 summary = study.gap_summary(gaps, gd.parallel.values, c_est, b_ms, b_hit_tol)
 best_gap, share = gaps.min(-1), gd.shares(b_hit_tol)                      # (datasets, M)
-display(summary.table().style.format(precision=4), gd.table(b_hit_tol).style.format(precision=4))
+display(readable(summary.table()), readable(gd.table(b_hit_tol)))
 g_top, g_lo, g_hi = study.best_gap_interval(best_gap[:, -1], seed=seed)
 b_finding = claims.judge("b_gap_closes", f"general data, training: with m = {b_ms[-1]} ≥ n + 1 branches the best of "
                          f"{b_restarts} trained parallel nets is within {b_gap_tol:.0%} of the convex optimum (estimated "
                          "relative gap, mean over data sets, bootstrap interval)", statement="P2.parallel_relu:zero_gap",
                          estimate=g_top, low=g_lo, high=g_hi, side="below", replicates=b_datasets, primary=True,
                          gate=gate_from("P2.parallel_relu:zero_gap", float(np.max(polish_km[:, -1]))))
+
+# %% mystnb={"figure": {"caption": "General small data. Left: the gap (trained − convex)/convex of the best and the median restart against the number of branches $m$, one faint line per data set. Right: the share of restarts within the tolerance of the convex value (pooled over data sets, Wilson interval).", "name": "fig-pr-gaps"}, "image": {"alt": "Two panels against the number of branches m: left, best and median gaps with one faint line per data set; right, the share of restarts within tolerance with interval bars."}}
 study.plot_gaps(subplots(2, width=4.2, height=3.2)[1], gaps, summary, n=b_n, beta=b_beta, hit_tol=b_hit_tol)
 
 # %% [markdown]
@@ -244,7 +250,7 @@ study.plot_gaps(subplots(2, width=4.2, height=3.2)[1], gaps, summary, n=b_n, bet
 # %%
 ex = study.exact_comparison(b_exact_n, seeds.derive_many(seed, "replicate", "k", b_exact_datasets, offset=200),
                             harvest=b_harvest, samples=b_samples, hit_tol=b_hit_tol, steps=b_steps, **bkw)
-display(ex.table().style.format(precision=6))
+display(readable(ex.table()))
 claims.at_least("b_exact_lower", f"n = {b_exact_n}: no trained net beats the exact convex value (smallest "
                 "relative gap; weak duality)", float(ex.best_gap.min()), 0.0, 1e-6, kind="sanity")
 claims.close("b_exact_zero_gap", f"n = {b_exact_n}, every pattern: the exact program's solution, rebuilt as a parallel "
@@ -284,7 +290,7 @@ for i, ((ya, yb), P, cg, err) in enumerate(zip(r1.cases, r1.primal, r1.closed_ga
                  statement=RK[same], estimate=float(g.mean()), low=float(g.min()) - tol, high=float(g.max()) + tol,
                  side="below", gate=gate_from(RK[same], err), replicates=len(g), primary=True,
                  note="interval: the data sets' range widened by the optimisation tolerance")
-display(r1.table().style.format(precision=6))
+display(readable(r1.table()))
 
 # %% [markdown]
 # ## Claims

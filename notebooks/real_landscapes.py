@@ -131,13 +131,13 @@ display(fig4_summary(panels).style.format({
 # of their extent, on both axes; colours run from the lowest loss to twice the zero function's loss (higher
 # values, in the far corners of the deep networks' planes, get the top colour).
 
-# %%
+# %% mystnb={"figure": {"caption": "P1's Figure 4 recomputed, as trained (P1's plane): one row of panels per data row, one panel per $I$, the loss on the plane through three solutions (white stars) and its centre (red cross), titled with $I$ and the Jensen gap ÷ the zero function's loss.", "name": "fig-rl-planes"}, "image": {"alt": "A grid of coloured loss panels, one row per data set and one column per width, with white stars and a red cross."}}
 figures.fig4_planes(panels, widths, "none");
 
 # %% [markdown]
 # The same solutions after alignment (red cross: the centre of the plane):
 
-# %%
+# %% mystnb={"figure": {"caption": "The same solutions after alignment: the loss on the plane through the aligned solutions (white stars) and its centre (red cross), one panel per data row and $I$.", "name": "fig-rl-aligned"}, "image": {"alt": "The same grid of coloured loss panels after alignment, with white stars and a red cross on each."}}
 figures.fig4_planes(panels, widths, "aligned");
 
 # %% [markdown]

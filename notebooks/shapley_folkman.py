@@ -43,14 +43,13 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-import torch
 from IPython.display import Markdown, display
 
 from companion.book.runtime import glue_many, start_chapter
-from companion.convexity.shapley_folkman import (average_figure, minkowski_study, profile_polygon,
-                                                 sampled_outside)
+from companion.convexity.shapley_folkman import (average_figure, minkowski_study, plot_distances, plot_figure3,
+                                                 profile_polygon, sampled_outside)
 from companion.core.devices import describe_device
-from companion.core.plotting import COLORS, subplots
+from companion.core.plotting import COLORS, readable, subplots
 from companion.core.slider import counts, frame_slider
 
 dev, claims = start_chapter("shapley_folkman", preset=preset, device=device, seed=seed, claims_path=claims_path,
@@ -80,8 +79,8 @@ claims.add_timing("max-plus DP for all I", t_dp)
 claims.add_timing("DP + Hausdorff distances", t_all)
 print(f"DP for I = 1..{I_max}: {t_dp:.2f} s; with distances: {t_all:.2f} s")
 print("hull vertices:", list(zip(hull_x.round(6), hull_y.round(6))))
-display(pd.DataFrame({"d_H": dH, "closed form √2/(4I)": closed, "resolution": res}, index=pd.Index(Is, name="I"))
-        .style.format({"d_H": "{:.6f}", "closed form √2/(4I)": "{:.6f}", "resolution": "{:.1e}"}))
+display(readable(pd.DataFrame({"d_H": dH, "closed form √2/(4I)": closed, "resolution": res}, index=pd.Index(Is, name="I")),
+                 agreement=["d_H", "closed form √2/(4I)"]))
 
 # %% [markdown]
 # ## A brute-force cross-check
@@ -120,23 +119,11 @@ Markdown(claims.table())
 # %% [markdown]
 # ## Figure 3, recomputed
 
-# %%
-fig, axes = subplots(4, width=2.6, height=2.6)
-panels = [(profiles[0], "ℓ½ ball $A$"), (profiles[1], r"$\frac{1}{2}(A + A)$"),
-          (profiles[min(10, I_max) - 1], rf"$\frac{{1}}{{{min(10, I_max)}}}(A + \dots + A)$"),
-          (torch.as_tensor(np.interp(x, hull_x, hull_y)), r"$\mathrm{conv}\,A$ (ℓ1 ball)")]
-for ax, (prof, title) in zip(axes, panels):
-    poly = profile_polygon(prof)
-    ax.fill(poly[:, 0], poly[:, 1], color=COLORS["measured"], alpha=0.85, lw=0)
-    ax.set(xlim=(-1.05, 1.05), ylim=(-1.05, 1.05), aspect="equal", title=title, xticks=[-1, 0, 1], yticks=[-1, 0, 1])
+# %% mystnb={"figure": {"caption": "P1's Figure 3 recomputed: the $\\ell_{1/2}$ unit ball $A$, the averages $\\frac12(A+A)$ and $\\frac1{10}(A+\\dots+A)$, and the convex hull $\\operatorname{conv}A$ (the $\\ell_1$ ball).", "name": "fig-sf-balls"}, "image": {"alt": "Four filled shapes in the square from -1 to 1: the star-shaped l one-half ball, the average of two copies, the average of ten copies, and the diamond-shaped l1 ball."}}
+plot_figure3(subplots(4, width=2.6, height=2.6)[1], study)
 
-# %%
-fig, ax = subplots(1, width=4.6, height=3.4)
-ax.loglog(Is, dH, "o", ms=3.5, color=COLORS["measured"], label=r"measured $d_H$")
-ax.loglog(Is, closed, "-", color=COLORS["reference"], label=r"closed form $\sqrt{2}/(4I)$")
-ax.loglog(Is, starr, "--", color=COLORS["bound"], label=r"Starr bound $\sqrt{\min(2,I)}/I$")
-ax.set(xlabel="number of copies $I$", ylabel=r"$d_H(\frac{1}{I}\sum A,\ \mathrm{conv}\,A)$")
-ax.legend();
+# %% mystnb={"figure": {"caption": "Hausdorff distance between the average of $I$ copies of $A$ and $\\operatorname{conv}A$ against $I$ (log–log): measured, the closed form $\\sqrt2/(4I)$ and the Starr bound $\\sqrt{\\min(2,I)}/I$.", "name": "fig-sf-distance"}, "image": {"alt": "Log-log plot against I: measured distances as dots, the closed form as a solid line and the Starr bound as a dashed line."}}
+plot_distances(subplots(1, width=4.6, height=3.4)[1], study)
 
 # %% [markdown]
 # Move the slider to see the average of $I$ copies (filled) close in on the hull (outlined). The frames are drawn

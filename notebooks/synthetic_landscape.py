@@ -88,7 +88,7 @@ display(fig1_summary(panels, G=G, bench_G=bench_G).style.format({
     "train s": "{:.1f}", "Jensen gap / L(0)": "{:.3f}", "score (max)": "{:.3f}", "score (mean)": "{:.4f}",
     f"{G}×{G} grid s": "{:.2f}", "fast/naive rel. diff": "{:.1e}", f"speed-up on {bench_G}×{bench_G}": "{:.1f}×"}))
 
-# %%
+# %% mystnb={"figure": {"caption": "P1's Figure 1 recomputed: the loss on the plane through three trained solutions (white stars), one panel per width $I$, titled with the largest barrier ÷ the zero function's loss.", "name": "fig-sl-planes"}, "image": {"alt": "One contour panel per width I, each with three white stars marking the trained solutions on the plane."}}
 figures.fig1_planes(panels);
 
 # %% [markdown]

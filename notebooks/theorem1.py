@@ -124,16 +124,8 @@ display(pd.DataFrame({"K": Ks, "Δ (identical)": gt.deltas[0], "inf P, I=1": tab
         .style.format("{:.3e}"))
 print(f"Δ per branch type: {np.round(results['heterogeneous'].deltas, 5)}; primal-grid resolution {tab.resolution:.2e}")
 
-# %%
-fig, axes = subplots(2, width=4.3, height=3.4)
-for ax, (label, r) in zip(axes, results.items()):
-    for j, K in enumerate(Ks):
-        ax.loglog(Is, np.maximum(r.normalized_gap[:, j], 1e-7), "o-", ms=2.5, lw=1, label=f"K = {K:g}")
-    ax.loglog(Is, 2.0 / Is, "--", color=COLORS["bound"], label="2/I (Theorem 1)")
-    ax.axhline(r.primal.resolution / r.delta_worst.max(), ls=":", color=COLORS["reference"], lw=1, label="resolution / Δ")
-    ax.set(xlabel="branches I", ylabel=r"$(\inf P - \sup D)/\Delta_{\rm worst}$", title=f"{label} branches",
-           ylim=(1e-7, 3))
-    ax.legend(fontsize=7, ncol=2)
+# %% mystnb={"figure": {"caption": "Theorem 1: the normalised duality gap $(\\inf P-\\sup D)/\\Delta_{\\rm worst}$ against the number of branches $I$ (log–log), one line per budget $K$, for identical (left) and heterogeneous (right) branches, under the bound $2/I$ (dashed); the dotted line is the primal grid's resolution.", "name": "fig-t1-gap"}, "image": {"alt": "Two log-log panels (identical and heterogeneous branches): the normalised gap against I, one line per budget K, with a dashed 2 over I line and a dotted resolution line."}}
+sp.plot_gaps(subplots(2, width=4.3, height=3.4)[1], results, Is, Ks)
 
 # %% [markdown]
 # ## Why the gap closes: the Minkowski average of φ
@@ -143,20 +135,13 @@ for ax, (label, r) in zip(axes, results.items()):
 # average of $I$ copies of φ's epigraph; the dual is the convex envelope of φ. The staircase fills in the
 # non-convex dent as $I$ grows, exactly as the Shapley–Folkman chapter's sets did.
 
-# %%
+# %% mystnb={"figure": {"caption": "Why the gap closes: the primal $\\varphi_I$ for several $I$ against the budget $t$, and the convex envelope of $\\varphi$ (the dual, dashed); dotted lines mark the budgets $K$.", "name": "fig-t1-staircase"}, "image": {"alt": "Curves of phi_I against the budget t for several I, the dashed convex envelope, and dotted vertical lines at the budgets K."}}
 b0 = identical[0]
 stair_Is = sorted({1, 2, 5, min(20, I_max)})
 stairs = sp.minkowski_staircase(b0, stair_Is, max(t_step, 0.01))
 tt = np.linspace(0, b0.A**2, 801)
 hx, hy = sp.lower_hull(tt, b0.phi(tt))
-fig, ax = subplots(1, width=5.2, height=3.6)
-for I, (t, v) in stairs.items():
-    ax.plot(t, v, lw=1.2 if I > 1 else 2, label=f"φ_I, I = {I}" if I > 1 else "φ (I = 1)")
-ax.plot(hx, hy, "k--", lw=1, label="convex envelope (= dual)")
-for K in Ks:
-    ax.axvline(K, color=COLORS["bound"], lw=0.6, ls=":")
-ax.set(xlabel="budget t = average weight decay", ylabel="objective", title="branch type 0")
-ax.legend(fontsize=8);
+sp.plot_staircase(subplots(1, width=5.2, height=3.6)[1], stairs, (hx, hy), Ks)
 
 # %% [markdown]
 # Move the slider over $I$ to watch the staircase fill the dent (frames drawn in advance, so it works on this static
@@ -181,7 +166,7 @@ if interactive:
         ax.axvline(K, color=COLORS["bound"], lw=1, ls=":")
         gapK = np.interp(K, *st) - np.interp(K, hx, hy)
         ax.set(title=f"I = {I}, K = {K:.2f}: primal − dual = {gapK:.2e}")
-        ax.legend(fontsize=8)
+        ax.legend()
         plt.show()
 
     widgets.interact(_show, I=widgets.IntSlider(value=2, min=1, max=40), K=widgets.FloatSlider(value=float(Ks[0]), min=0.05, max=b0.A**2, step=0.05))

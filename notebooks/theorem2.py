@@ -62,7 +62,7 @@ from companion.core import seeds
 from companion.core.devices import describe_device
 from companion.duality import deep_linear_study as study
 from companion.duality.deep_linear import compare, effective_target, rank_deficient_instance, sigma_min_nonzero
-from companion.core.plotting import COLORS, subplots
+from companion.core.plotting import readable, subplots
 from companion.book.runtime import glue_many, progress, start_chapter
 
 dev, claims = start_chapter("theorem2", preset=preset, device=device, seed=seed, claims_path=claims_path,
@@ -90,8 +90,9 @@ def record(prefix: str, label: str, c, *, beyond: bool = False, repeat: str = ""
 
 
 def styled(df: pd.DataFrame):
-    """The comparison tables' one style: values to 6 digits, relative errors in e-notation, seconds to 0.01."""
-    return (df.style.format(precision=6, na_rep="—")
+    """The comparison tables' one style: values as :func:`readable` (agreeing columns to 7 digits, scientific),
+    relative errors in e-notation, seconds to 0.01."""
+    return (readable(df)
             .format("{:.2e}", subset=["rel. primal−closed", "rel. dual−closed", "‖ΔZ‖_F", "‖ΔZ‖_F rel."])
             .format("{:.2f}", subset=["SDP s", "primal s"]))
 
@@ -134,19 +135,10 @@ for n, c in fig6.items():
     record(f"fig6_n{n}", f"Fig 6, n = {n}, H = {H}", c)
 display(study.comparison_table({f"n = {n}": c for n, c in fig6.items()}, restarts).pipe(styled))
 
-# %%
-fig, (ax, ax2) = subplots(2, width=4.2, height=3.2)
+# %% mystnb={"figure": {"caption": "P1's Figure 6 recomputed: left, the optimal values of the primal (4) (best restart), the dual (5) (SDP) and the closed form against the matrix size $n$; right, their relative differences to the closed form, with the claim tolerance (dashed).", "name": "fig-t2-size"}, "image": {"alt": "Two panels against n: left, a closed-form line with square dual markers and round primal markers; right, the relative differences on a log scale with a dashed tolerance line."}}
 ns = np.array(list(fig6))
-ax.plot(ns, [fig6[n].closed for n in ns], "-", color=COLORS["reference"], label="closed form")
-ax.plot(ns, [fig6[n].dual for n in ns], "s", mfc="none", ms=7, color=COLORS["other"], label="dual (5), SDP")
-ax.plot(ns, [fig6[n].primal for n in ns], "o", ms=3.5, color=COLORS["measured"], label="primal (4), best restart")
-ax.set(xlabel="matrix size $n$ ($X = I_n$)", ylabel="optimal value", title=f"Fig 6: H = {H}, $d_{{\\min}} = \\lceil {width_ratio} n\\rceil$")
-ax.legend()
-ax2.semilogy(ns, [max(fig6[n].rel("primal"), 1e-17) for n in ns], "o-", ms=3.5, color=COLORS["measured"], label="|primal − closed| / closed")
-ax2.semilogy(ns, [max(fig6[n].rel("dual"), 1e-17) for n in ns], "s-", ms=3.5, mfc="none", color=COLORS["other"], label="|dual − closed| / closed")
-ax2.axhline(tol_value, ls="--", color=COLORS["bound"], label="claim tolerance")
-ax2.set(xlabel="matrix size $n$", ylabel="relative difference", title="the duality gap, to solver precision")
-ax2.legend(fontsize=8);
+study.plot_three_ways(subplots(2, width=4.2, height=3.2)[1], fig6, tol=tol_value, xlabel="matrix size $n$ ($X = I_n$)",
+                      title=f"Fig 6: H = {H}, $d_{{\\min}} = \\lceil {width_ratio} n\\rceil$")
 
 # %% [markdown]
 # ## Table 3, completed: distance between the primal and the dual solutions
@@ -177,22 +169,9 @@ for r, c in gdm.items():
 display(study.comparison_table({**{f"γ/σ_min = {r:g}": c for r, c in gam.items()},
                                 **{f"γ/σ_dmin = {r:g}": c for r, c in gdm.items()}}, restarts).pipe(styled))
 
-# %%
-fig, (ax, ax2) = subplots(2, width=4.2, height=3.2)
-rs = np.array(list(gam))
-ax.plot(rs, [gam[r].closed for r in rs], "-", color=COLORS["reference"], label="closed form")
-ax.plot(rs, [gam[r].dual for r in rs], "s", mfc="none", ms=7, color=COLORS["other"], label="dual (5)")
-ax.plot(rs, [gam[r].primal for r in rs], "o", ms=3.5, color=COLORS["measured"], label="primal (4)")
-ax.axvline(1.0, ls=":", color=COLORS["bound"])
-ax.text(1.02, ax.get_ylim()[0], r" $\gamma = \sigma_{\min}(\tilde Y)$", va="bottom", fontsize=8)
-ax.set(xlabel=r"$\gamma / \sigma_{\min}(\tilde Y)$", ylabel="optimal value", title=f"n = {gamma_size}, H = {H}")
-ax.legend()
-ax2.semilogy(rs, [max(gam[r].rel("primal"), 1e-17) for r in rs], "o-", ms=3.5, color=COLORS["measured"], label="primal")
-ax2.semilogy(rs, [max(gam[r].rel("dual"), 1e-17) for r in rs], "s-", ms=3.5, mfc="none", color=COLORS["other"], label="dual")
-ax2.axhline(tol_value, ls="--", color=COLORS["bound"], label="claim tolerance")
-ax2.axvline(1.0, ls=":", color=COLORS["bound"])
-ax2.set(xlabel=r"$\gamma / \sigma_{\min}(\tilde Y)$", ylabel="relative difference to closed form")
-ax2.legend(fontsize=8);
+# %% mystnb={"figure": {"caption": "Beyond Theorem 2's hypothesis: left, the optimal values against $\\gamma/\\sigma_{\\min}(\\tilde Y)$ (the hypothesis holds left of the dotted line); right, the relative differences to the closed form, with the claim tolerance (dashed).", "name": "fig-t2-gamma"}, "image": {"alt": "Two panels against gamma over sigma_min: left, a closed-form line with dual and primal markers and a dotted vertical line at 1; right, relative differences on a log scale with a dashed tolerance line."}}
+study.plot_three_ways(subplots(2, width=4.2, height=3.2)[1], gam, tol=tol_value, xlabel=r"$\gamma / \sigma_{\min}(\tilde Y)$",
+                      title=f"n = {gamma_size}, H = {H}", mark=1.0, mark_label=r"$\gamma = \sigma_{\min}(\tilde Y)$")
 
 # %% [markdown]
 # ## Depth, and a rectangular rank-deficient $X$

@@ -75,10 +75,9 @@ from companion.book.claims import gate_from
 from companion.book.runtime import glue_many, progress, start_chapter
 from companion.core import seeds as seedlib
 from companion.core.devices import describe_device
-from companion.core.plotting import COLORS, subplots
-from companion.core.stats import mean_interval
+from companion.core.plotting import subplots
 from companion.training.vgg import (Recipe, arm_trends, benchmark_forms, device_settings, figure5_rows, load_train_test,
-                                    points_for, train_grid, trend_rows, worker_threads)
+                                    plot_figure5, points_for, train_grid, trend_rows, worker_threads)
 from companion.training.vgg_model import compare_forms, config_rows, control_checks, count_table, figure5_configs
 
 paper = resolve_parameters(get_chapter("vgg_branches"), "paper")      # the paper's grid (presets.yaml)
@@ -192,23 +191,10 @@ print(budget, f"; {sum(r.seconds for r in trained):.0f} s of training over the g
 # 95% t-interval over seeds (bars) and each seed (dots). Right: their final training accuracy, with the
 # registered training gate (dashed): points below it are untrained and do not vote.
 
-# %%
-fig, (ax, ax2) = subplots(2, width=3.8, height=3.2)
-palette = {"multi-branch": COLORS["measured"], "matched": COLORS["reference"], "split": COLORS["other"]}
+# %% mystnb={"figure": {"caption": "P1's Figure 5 setting: test accuracy (left) and final training accuracy (right) against the number of branches $I$ (log scale) for the multi-branch networks and both controls; seed means with 95% $t$-intervals, one dot per seed, and the registered training gate (dashed, right).", "name": "fig-vgg-accuracy"}, "image": {"alt": "Two panels against I on a log scale: test accuracy (left) and final training accuracy (right), one line per arm with error bars and faint dots per seed; a dashed horizontal line on the right marks the training gate."}}
 gate_level = gate_from("P1.fig5:trend", 0.0).value
-for t in trends:
-    style = dict(color=palette[t.arm], ls="-" if t.weight_decay == weight_decays[0] else ":", marker="o", capsize=3)
-    label = f"{t.arm}, w = {t.w}" + (f", wd {t.weight_decay:g}" if len(weight_decays) > 1 else "")
-    for a, acc in ((ax, t.test), (ax2, t.train)):
-        m, lo, hi = mean_interval(acc, axis=0)
-        a.errorbar(t.Is, m, yerr=np.nan_to_num([m - lo, hi - m], posinf=0), label=label, **style)
-        a.plot(np.repeat(t.Is, len(t.seeds)), acc.T.ravel(), ".", color=palette[t.arm], alpha=0.4)
-ax2.axhline(gate_level, color=COLORS["bound"], ls="--", label=f"training gate {gate_level:.2f}")
-for a, what in ((ax, "test accuracy"), (ax2, "final training accuracy")):
-    a.set(xscale="log", xticks=Is, xticklabels=Is, xlabel="branches I (controls: the I they stand for)", ylabel=what)
-    a.minorticks_off()
-ax.set_title(budget, fontsize=7)
-ax2.legend(fontsize=7);
+plot_figure5(subplots(2, width=3.8, height=3.2)[1], trends, Is, gate_level=gate_level, weight_decays=weight_decays,
+             title=budget)
 
 # %% [markdown]
 # ## Does accuracy rise with I?

@@ -173,3 +173,18 @@ def test_our_own_views_are_shown_but_never_vote(tmp_path):
     assert db.part_verdict([{"outcome": "reproduced", "gate": "trained", "votes": False}]) == "inconclusive"
     with pytest.raises(ValueError, match="primary finding must vote"):
         endpoint(chapter(tmp_path, "x"), "p", 0.0, 0.1, primary=True, votes=False)
+
+
+def test_dashboard_folds_data_descriptions_and_puts_the_verdict_first(tmp_path):
+    assert db.data_html([]) == "—"
+    folded = db.data_html(["synthetic: x ~ N(0, I_2), a long description | with a bar", "MNIST: 60,000 images"])
+    assert folded.startswith("<details><summary>synthetic, MNIST</summary>") and "\\|" in folded
+    c = chapter(tmp_path, "theorem1")
+    c.at_most("gap", "the gap ≤ 2/I", 0.1, 0.2)
+    c.save()
+    db.write_dashboard(tmp_path, tmp_path / "claims.md", ["theorem1"], "smoke")
+    dash = (tmp_path / "claims.md").read_text()
+    assert "| verdict | check | what |" in dash                       # the verdict column first
+    assert '<span class="num">0.1</span>' in dash                      # numbers never break (companion.css .num)
+    page = db.verdicts_markdown(list(rows_by_ref(tmp_path, ["theorem1"]).values()))
+    assert page.startswith("```{container} verdicts-table\n| verdict | paper item |")

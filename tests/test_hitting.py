@@ -179,6 +179,25 @@ def test_heatmap_puts_p1_on_the_first_row():
     plt.close(fig)
 
 
+def test_figure_gives_each_protocol_row_its_own_panel_and_readable_text():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from companion.core.plotting import MIN_FONT, figure_texts
+    from companion.training.hitting import figure
+
+    T, _ = hand_made()
+    fig = figure(rates_frame(T.rates), T, ["fixed", "gd"])
+    panels = [a for a in fig.axes if a.get_title().split("\n")[0] in ("fixed", "gd")]
+    assert len(panels) == 2                                        # small multiples: no row drawn over another
+    assert all(len(a.lines) >= 2 for a in panels)                  # P1's reference and the row's own rates
+    sizes = [t.get_fontsize() for t in figure_texts(fig)]
+    assert sizes and min(sizes) >= MIN_FONT
+    plt.close(fig)
+
+
 def test_check_trainer_finds_the_block_equal_to_autograd():
     p = Protocol(n=120, d=5, teacher_hidden=4, batch_size=30)
     diff, same = check_trainer(p, seed=2, steps=60, widths=(3, 5, 2, 4, 6, 3))

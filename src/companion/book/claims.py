@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any, Callable, Iterable, Literal
 
 from companion.book import statements as registry
 from companion.core.files import atomic_write_text
+from companion.core.tables import fmt_number
 
 Comparison = Literal["abs", "rel", "at_most", "at_least", "true", "threshold"]
 ClaimKind = Literal["check", "sanity", "finding"]
@@ -399,14 +401,7 @@ def load_claims(path: str | Path) -> dict[str, Any]:
 
 
 def _fmt(x: float | None) -> str:
-    if x is None:
-        return "—"
-    if x == 0:
-        return "0"
-    ax = abs(x)
-    if ax >= 1e4 or ax < 1e-3:
-        return f"{x:.3e}"
-    return f"{x:.4g}"
+    return fmt_number(x)
 
 
 _SYMBOL = {"abs": "±", "rel": "± rel", "at_most": "≤", "at_least": "≥", "true": ""}
@@ -439,8 +434,22 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def num_html(text: str) -> str:
+    """A number (or an interval of numbers) in a table cell that never breaks across lines (CSS ``.num``)."""
+    return f'<span class="num">{text}</span>'
+
+
+_SCI = re.compile(r"-?\d+(?:\.\d+)?e[-+]\d+")
+
+
+def nums_html(text: str) -> str:
+    """``text`` with each number in scientific notation made unbreakable (:func:`num_html`): a browser may
+    otherwise break ``9.764e-12`` after its hyphen."""
+    return _SCI.sub(lambda m: num_html(m.group(0)), text)
+
+
 def _check_rows(claims: list[dict[str, Any]], chapter: str | None) -> list[str]:
-    head = "| " + ("chapter | " if chapter else "") + "check | what | paper | reference | measured | test | verdict |"
+    head = "| verdict | " + ("chapter | " if chapter else "") + "check | what | paper | reference | measured | test |"
     rows = [head, "|" + "---|" * (8 if chapter else 7)]
     for c in claims:
         comp = c["comparison"]
@@ -448,13 +457,13 @@ def _check_rows(claims: list[dict[str, Any]], chapter: str | None) -> list[str]:
             test, measured = "statement", ("true" if c["measured"] == 1.0 else "false")
         else:
             sym = _SYMBOL[comp]
-            test = f"{sym} {_fmt(c['tolerance'])}" if comp in ("abs", "rel") else (
-                f"{sym} ref" + (f" (tol {_fmt(c['tolerance'])})" if c["tolerance"] else ""))
-            measured = _fmt(c["measured"])
+            test = num_html(f"{sym} {_fmt(c['tolerance'])}" if comp in ("abs", "rel") else (
+                f"{sym} ref" + (f" (tol {_fmt(c['tolerance'])})" if c["tolerance"] else "")))
+            measured = num_html(_fmt(c["measured"]))
         desc = _cell(c["description"]) + (f" (bears on `{c['statement']}`)" if c.get("statement") else "")
-        prefix = f"| {chapter} " if chapter else ""
-        rows.append(f"{prefix}| `{c['id']}` | {desc} | {_fmt(c['paper'])} | {_fmt(c['reference'])} | "
-                    f"{measured} | {test} | {VERDICT_WORDS[claim_verdict(c)]} |")
+        prefix = f" {chapter} |" if chapter else ""
+        rows.append(f"| {VERDICT_WORDS[claim_verdict(c)]} |{prefix} `{c['id']}` | {desc} | {num_html(_fmt(c['paper']))} | "
+                    f"{num_html(_fmt(c['reference']))} | {measured} | {test} |")
     return rows
 
 
@@ -497,16 +506,17 @@ def outcome_text(c: dict[str, Any]) -> str:
 
 
 def _finding_rows(claims: list[dict[str, Any]], chapter: str | None) -> list[str]:
-    head = "| " + ("chapter | " if chapter else "") + ("finding | what | statement part | gate | paper | "
-                                                      "measured [interval] | judged | outcome |")
+    head = "| outcome | " + ("chapter | " if chapter else "") + ("finding | what | statement part | gate | paper | "
+                                                                 "measured [interval] | judged |")
     rows = [head, "|" + "---|" * (9 if chapter else 8)]
     for c in claims:
         st = f"`{c['statement']}`"
         reps = f" ({c['replicates']} replicates)" if c.get("replicates") else ""
-        prefix = f"| {chapter} " if chapter else ""
-        rows.append(f"{prefix}| `{c['id']}`{' (primary)' if c.get('primary') else ''} | {_cell(c['description'])} | "
-                    f"{st} | {gate_text(c)} | {_fmt(c['paper'])} | {_fmt(c['measured'])} "
-                    f"{_interval(c['low'], c['high'])}{reps} | {_cell(judged_text(c))} | {outcome_text(c)} |")
+        prefix = f" {chapter} |" if chapter else ""
+        rows.append(f"| {outcome_text(c)} |{prefix} `{c['id']}`{' (primary)' if c.get('primary') else ''} | "
+                    f"{_cell(c['description'])} | {st} | {nums_html(gate_text(c))} | {num_html(_fmt(c['paper']))} | "
+                    f"{num_html(_fmt(c['measured']))} {num_html(_interval(c['low'], c['high']))}{reps} | "
+                    f"{nums_html(_cell(judged_text(c)))} |")
     return rows
 
 

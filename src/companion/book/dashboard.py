@@ -24,8 +24,8 @@ from typing import Any, Literal, Sequence
 import yaml
 
 from companion.book import statements as registry
-from companion.book.claims import (OUTCOMES, SANITY_HEADING, atomic_write_text, claims_markdown_table,
-                                   load_claims, verdict_html, _check_rows, _fmt, _interval)
+from companion.book.claims import (OUTCOMES, _cell, SANITY_HEADING, atomic_write_text, claims_markdown_table,
+                                   load_claims, num_html, verdict_html, _check_rows, _fmt, _interval)
 
 PartWord = Literal["reproduced", "not reproduced", "mixed", "inconclusive", "no result"]
 ItemWord = Literal["reproduced", "partly reproduced", "not reproduced", "inconclusive", "no result"]
@@ -197,7 +197,7 @@ def _label(word: str) -> str:
 
 def verdicts_markdown(rows: Sequence[PartRow]) -> str:
     """The front page's table (one row per statement part, the item's word on its first row) and the rule."""
-    out = ["| paper item | part | verdict | the numbers behind it | source | chapter |", "|---|---|---|---|---|---|"]
+    out = ["| verdict | paper item | part | the numbers behind it | source | chapter |", "|---|---|---|---|---|---|"]
     by_item: dict[str, list[PartRow]] = {}
     for r in rows:
         by_item.setdefault(r.statement.id, []).append(r)
@@ -208,9 +208,11 @@ def verdicts_markdown(rows: Sequence[PartRow]) -> str:
             item = (f"**{sid}**, {st.where}: {_label(word)}<br>{st.says}" if i == 0 else "″")
             verdict = _label(r.verdict) + (" under our definitions" if r.part.provenance == "our reading" else "")
             links = ", ".join(f"{{doc}}`{ch} <chapters/{ch}>`" for ch in r.chapters) or "—"
-            out.append(f"| {item.replace('|', chr(92) + '|')} | `{r.part.id}`: {r.part.says.replace('|', chr(92) + '|')} "
-                       f"| {verdict} | {r.why.replace('|', chr(92) + '|')} | {PROVENANCE_WORDS[r.part.provenance]} | {links} |")
-    return "\n".join(out) + "\n\n" + RULE + "\n"
+            out.append(f"| {verdict} | {item.replace('|', chr(92) + '|')} | `{r.part.id}`: "
+                       f"{r.part.says.replace('|', chr(92) + '|')} | {r.why.replace('|', chr(92) + '|')} | "
+                       f"{PROVENANCE_WORDS[r.part.provenance]} | {links} |")
+    # in a container so that companion.css can stack its rows into labelled cards at phone width
+    return "```{container} verdicts-table\n" + "\n".join(out) + "\n```\n\n" + RULE + "\n"
 
 
 def _load(chapters_dir: Path, names: Sequence[str]) -> dict[str, dict[str, Any] | None]:
@@ -236,6 +238,15 @@ def write_verdicts(chapters_dir: Path, dest: Path, names: Sequence[str] | None =
 
 # --- the dashboard ------------------------------------------------------------------------------------------
 
+def data_html(data: Sequence[str]) -> str:
+    """A chapter's data descriptions folded: a one-line summary (each description's name, the text before its
+    first colon) that opens onto the full descriptions; "—" when there are none."""
+    if not data:
+        return "—"
+    short = ", ".join(dict.fromkeys(d.split(":", 1)[0].strip() for d in data))
+    return f"<details><summary>{_cell(short)}</summary>{_cell('; '.join(data))}</details>"
+
+
 def write_dashboard(chapters_dir: Path, dest: Path, names: Sequence[str], preset: str) -> Path:
     """Generate the claims dashboard page from every ``NAME.claims.json`` in ``chapters_dir``.
 
@@ -257,7 +268,7 @@ def write_dashboard(chapters_dir: Path, dest: Path, names: Sequence[str], preset
         "",
         "## Chapters",
         "",
-        "| chapter | preset | device | data | wall time | checks holding | sanity holding | findings | registry |",
+        "| chapter | checks holding | sanity holding | findings | preset | device | wall time | registry | data |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     details: list[str] = []
@@ -270,7 +281,7 @@ def write_dashboard(chapters_dir: Path, dest: Path, names: Sequence[str], preset
         link = f"{{doc}}`{name} <chapters/{name}>`"
         data = files[name]
         if data is None:
-            lines.append(f"| {link} | — | — | — | — | **no result** (its page says why) | — | — | — |")
+            lines.append(f"| {link} | **no result** (its page says why) | — | — | — | — | — | — | — |")
             continue
         cl = data["claims"]
         checks = [c for c in cl if c.get("kind", "check") == "check"]
@@ -282,14 +293,14 @@ def write_dashboard(chapters_dir: Path, dest: Path, names: Sequence[str], preset
             outcomes[o] += sum(c["outcome"] == o for c in found)
         untrained += sum(c.get("gate") == "untrained" for c in found)
         old_style += sum(not c.get("statement") for c in found)
-        data_s = "; ".join(data["data"]) or "—"
+        data_s, wall = data_html(data["data"]), f"{data['wall_time_s']:.1f} s"
         check_s = f"{ok} / {len(checks)}" + ("" if ok == len(checks) else " " + verdict_html("fails"))
         sane_s = (f"{s_ok} / {len(sane)}" + ("" if s_ok == len(sane) else " " + verdict_html("fails"))) if sane else "—"
         find_s = _counts(found) or "—"
         h = data.get("registry_hash")
         reg_s = "—" if h is None else ("this one" if h == current else f"older (`{h}`)")
-        lines.append(f"| {link} | {data['preset']} | {data['device']} | {data_s} | "
-                     f"{data['wall_time_s']:.1f} s | {check_s} | {sane_s} | {find_s} | {reg_s} |")
+        lines.append(f"| {link} | {check_s} | {sane_s} | {find_s} | {data['preset']} | {data['device']} | "
+                     f"{num_html(wall)} | {reg_s} | {data_s} |")
         if sane:
             sanity_rows += _check_rows(sane, name)[(2 if sanity_rows else 0):]
         details += ["", f"### {name}", "", claims_markdown_table(cl, sanity=False) or "(only sanity checks)"]

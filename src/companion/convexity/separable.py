@@ -346,6 +346,40 @@ def gap_tables(sets: Mapping[str, Sequence[Branch]], Ks: Sequence[float], I_max:
     return {name: gap_table(brs, Ks, I_max, t_step, n_delta_grid=n_delta_grid, device=device) for name, brs in loop}
 
 
+# ---- figures -----------------------------------------------------------------------------------------------
+
+def plot_gaps(axes: Sequence, results: Mapping[str, GapTable], Is: np.ndarray, Ks: Sequence[float]) -> None:
+    """One log–log panel per branch set (``results``: label → :class:`GapTable`): the normalised gap against I,
+    one line per budget K (floored at 1e-7), Theorem 1's 2/I (dashed) and the primal grid's resolution / Δ
+    (dotted)."""
+    from companion.core.plotting import COLORS
+
+    for ax, (label, r) in zip(axes, results.items()):
+        for j, K in enumerate(Ks):
+            ax.loglog(Is, np.maximum(r.normalized_gap[:, j], 1e-7), "o-", ms=2.5, lw=1, label=f"K = {K:g}")
+        ax.loglog(Is, 2.0 / np.asarray(Is), "--", color=COLORS["bound"], label="2/I (Theorem 1)")
+        ax.axhline(r.primal.resolution / r.delta_worst.max(), ls=":", color=COLORS["reference"], lw=1,
+                   label="resolution / Δ")
+        ax.set(xlabel="branches I", ylabel=r"$(\inf P - \sup D)/\Delta_{\rm worst}$", title=f"{label} branches",
+               ylim=(1e-7, 3))
+        ax.legend(ncol=2)
+
+
+def plot_staircase(ax, stairs: Mapping[int, tuple[np.ndarray, np.ndarray]], hull: tuple[np.ndarray, np.ndarray],
+                   Ks: Sequence[float], title: str = "branch type 0") -> None:
+    """φ_I against the budget t for each I of ``stairs`` (:func:`minkowski_staircase`; I = 1 is φ itself), the
+    convex envelope ``hull`` = (t, value) (the dual, dashed) and a dotted line at each budget K."""
+    from companion.core.plotting import COLORS
+
+    for I, (t, v) in stairs.items():
+        ax.plot(t, v, lw=1.2 if I > 1 else 2, label=f"φ_I, I = {I}" if I > 1 else "φ (I = 1)")
+    ax.plot(*hull, "k--", lw=1, label="convex envelope (= dual)")
+    for K in Ks:
+        ax.axvline(K, color=COLORS["bound"], lw=0.6, ls=":")
+    ax.set(xlabel="budget t = average weight decay", ylabel="objective", title=title)
+    ax.legend()
+
+
 def staircase_figure(branch: Branch, stair: tuple[np.ndarray, np.ndarray], I: int, Ks: Sequence[float], *,
                      n_t: int = 801):
     """φ, φ_I (``stair`` = (t, φ_I(t)) from :func:`minkowski_staircase`) and φ's convex envelope (= the dual) on
@@ -364,5 +398,5 @@ def staircase_figure(branch: Branch, stair: tuple[np.ndarray, np.ndarray], I: in
     gap = max(float(np.interp(K, *stair) - np.interp(K, hx, hy)) for K in Ks)
     ax.set(xlabel="budget t = average weight decay", ylabel="objective",
            title=f"I = {I}: largest primal − dual at the dotted K: {gap:.2e}")
-    ax.legend(fontsize=8)
+    ax.legend()
     return fig

@@ -258,6 +258,36 @@ def hausdorff_points(A: np.ndarray, B: np.ndarray) -> float:
     return float(max(D.min(1).max(), D.min(0).max()))
 
 
+# ---- figures -----------------------------------------------------------------------------------------------
+
+def plot_figure3(axes: Sequence, study: MinkowskiStudy, *, many: int = 10) -> None:
+    """P1's Figure 3 on four panels: the ℓp ball A, ½(A + A), the average of ``many`` copies (or of I_max,
+    if fewer were computed) and conv A (the hull of the first-quadrant profile), each filled on [-1, 1]²."""
+    from companion.core.plotting import COLORS
+
+    k = min(many, len(study.profiles))
+    hull = torch.as_tensor(np.interp(study.x, study.hull_x, study.hull_y))
+    panels = [(study.profiles[0], "ℓ½ ball $A$"), (study.profiles[1], r"$\frac{1}{2}(A + A)$"),
+              (study.profiles[k - 1], rf"$\frac{{1}}{{{k}}}(A + \dots + A)$"), (hull, r"$\mathrm{conv}\,A$ (ℓ1 ball)")]
+    for ax, (prof, title) in zip(axes, panels):
+        poly = profile_polygon(prof)
+        ax.fill(poly[:, 0], poly[:, 1], color=COLORS["measured"], alpha=0.85, lw=0)
+        ax.set(xlim=(-1.05, 1.05), ylim=(-1.05, 1.05), aspect="equal", title=title, xticks=[-1, 0, 1],
+               yticks=[-1, 0, 1])
+
+
+def plot_distances(ax, study: MinkowskiStudy) -> None:
+    """The Hausdorff distance from the average of I copies to conv A against I (log–log): measured, the closed
+    form √2/(4I) and Starr's bound."""
+    from companion.core.plotting import COLORS
+
+    ax.loglog(study.Is, study.distance, "o", ms=3.5, color=COLORS["measured"], label=r"measured $d_H$")
+    ax.loglog(study.Is, study.closed, "-", color=COLORS["reference"], label=r"closed form $\sqrt{2}/(4I)$")
+    ax.loglog(study.Is, study.starr, "--", color=COLORS["bound"], label=r"Starr bound $\sqrt{\min(2,I)}/I$")
+    ax.set(xlabel="number of copies $I$", ylabel=r"$d_H(\frac{1}{I}\sum A,\ \mathrm{conv}\,A)$")
+    ax.legend()
+
+
 def average_figure(study: MinkowskiStudy, I: int):
     """The average of ``I`` copies (filled) with the hull's boundary (outlined), titled with its d_H to the hull;
     one frame of the page's slider. Returns the figure."""

@@ -93,3 +93,31 @@ def comparison_table(cases: Mapping[str, ThreeWays], restarts: int) -> pd.DataFr
              "‖ΔZ‖_F rel.": c.distance_rel, "restarts at optimum": f"{c.restarts_at_optimum}/{restarts}",
              "SDP s": c.dual_seconds, "primal s": c.primal_seconds} for label, c in cases.items()]
     return pd.DataFrame(rows).set_index("")
+
+
+def plot_three_ways(axes: Sequence[Any], cases: Mapping[float, ThreeWays], *, tol: float, xlabel: str,
+                    title: str = "", mark: float | None = None, mark_label: str = "") -> None:
+    """Two panels of a sweep (``cases``: the swept value → its :class:`ThreeWays`): (left) the closed form (line),
+    the dual SDP and the best primal restart against the swept value; (right) |primal − closed| / closed and
+    |dual − closed| / closed on a log scale (zeros drawn at 1e-17) with the claim tolerance ``tol`` (dashed).
+    ``mark``: a dotted vertical line at that value, labelled ``mark_label`` on the left panel."""
+    from companion.core.plotting import COLORS
+
+    ax, ax2 = axes
+    xs = np.array(list(cases), dtype=float)
+    ax.plot(xs, [cases[x].closed for x in cases], "-", color=COLORS["reference"], label="closed form")
+    ax.plot(xs, [cases[x].dual for x in cases], "s", mfc="none", ms=7, color=COLORS["other"], label="dual (5), SDP")
+    ax.plot(xs, [cases[x].primal for x in cases], "o", ms=3.5, color=COLORS["measured"], label="primal (4), best restart")
+    ax.set(xlabel=xlabel, ylabel="optimal value", title=title)
+    for which, style in (("primal", dict(marker="o", color=COLORS["measured"])),
+                         ("dual", dict(marker="s", mfc="none", color=COLORS["other"]))):
+        ax2.semilogy(xs, [max(cases[x].rel(which), 1e-17) for x in cases], "-", ms=3.5,
+                     label=f"|{which} − closed| / closed", **style)
+    ax2.axhline(tol, ls="--", color=COLORS["bound"], label="claim tolerance")
+    ax2.set(xlabel=xlabel, ylabel="relative difference to closed form", title="the duality gap, to solver precision")
+    if mark is not None:
+        for a in axes:
+            a.axvline(mark, ls=":", color=COLORS["bound"])
+        ax.text(mark, ax.get_ylim()[0], " " + mark_label, va="bottom")
+    ax.legend()
+    ax2.legend()

@@ -194,3 +194,52 @@ def meeting(sigma: np.ndarray, L: int, *, schatten: float, weight_decay: float, 
     return Meeting(labels, ("P1 Schatten", "P2 weight decay", "parallel + WD", "parallel + path"),
                    np.array([schatten, weight_decay, wd, path]),
                    np.array([nuc, P, P, pl.path_primal(sigma, L, m_path)]), np.array([nuc, D, D, nuc]))
+
+
+# ---- figures -----------------------------------------------------------------------------------------------
+
+def plot_weight_decay(axes: Sequence[Any], wd: WeightDecay, gap_depths: Sequence[int], spreads: Sequence[float],
+                      rel_gaps: Sequence[np.ndarray]) -> None:
+    """Two panels: (left) the closed-form primal and dual and the best training against depth; (right) the
+    relative gap (P − D)/P against the spread r of σ = (1, r, r²), one line per depth in ``gap_depths``
+    (``rel_gaps``: one (len(spreads),) array per depth)."""
+    from companion.core.plotting import COLORS
+
+    ax, ax2 = axes
+    ax.plot(wd.depths, wd.primal, "o-", ms=3.5, color=COLORS["measured"], label=r"primal $\frac{L}{2}\sum\sigma_i^{2/L}$")
+    ax.plot(wd.depths, wd.dual, "s-", ms=3.5, mfc="none", color=COLORS["reference"],
+            label=r"dual $\frac{L}{2}(\sum\sigma_i)^{2/L}$")
+    ax.plot(list(wd.trained), [r.value for r in wd.trained.values()], "x", ms=8, color="k", label="best training")
+    ax.set(xlabel="depth $L$", ylabel="value", title=f"weight decay, σ = {tuple(np.round(wd.sigma, 3))}")
+    ax.legend()
+    for L, g in zip(gap_depths, rel_gaps):
+        ax2.plot(spreads, g, "o-", ms=3, label=f"L = {L}")
+    ax2.set(xlabel=r"spread $r$ in $\sigma = (1, r, r^2)$", ylabel="(P − D) / P", title="relative duality gap")
+    ax2.legend()
+
+
+def plot_path(ax: Any, path: Path, rank_one: Path, rank: int) -> None:
+    """Primal − dual against the branch count m: the closed form (line), the best training with full-width
+    branches (dots) and with P2's rank-one branches (crosses); a dotted line at m = rank W*."""
+    from companion.core.plotting import COLORS
+
+    ax.plot(path.ms, path.primal - path.dual, "-", color=COLORS["reference"], label="closed form")
+    ax.plot(path.ms, path.best() - path.dual, "o", ms=5, color=COLORS["measured"], label="best training, full width")
+    ax.plot(rank_one.ms, rank_one.best() - rank_one.dual, "x", ms=7, color="k",
+            label="best training, P2's rank-one branches")
+    ax.axvline(rank, ls=":", color=COLORS["bound"])
+    ax.text(rank, ax.get_ylim()[1] * 0.9, " m = rank W*")
+    ax.set(xlabel="branches $m$", ylabel=r"primal $-$ dual", title=f"parallel net, path regulariser, L = {path.L}")
+    ax.legend()
+
+
+def plot_meeting(ax: Any, meet: Meeting) -> None:
+    """Bars per network and regulariser: the primal (best training) beside the dual."""
+    from companion.core.plotting import COLORS
+
+    xx = np.arange(len(meet.labels))
+    ax.bar(xx - 0.2, meet.trained, 0.4, color=COLORS["measured"], label="primal (best training)")
+    ax.bar(xx + 0.2, meet.dual, 0.4, color=COLORS["reference"], alpha=0.8, label="dual")
+    ax.set_xticks(xx, meet.short)
+    ax.set(ylabel="value", title="same data, depth 3: where the gap opens")
+    ax.legend()

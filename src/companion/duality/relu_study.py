@@ -435,7 +435,7 @@ def plot_gaps(axs: Sequence[Any], gaps: np.ndarray, summary: GapSummary, *, n: i
     axs[0].axvline(n + 1, color=COLORS["bound"], lw=1, ls="--", label="m = n + 1")
     axs[0].set(xscale="log", yscale="log", xlabel="branches m", ylabel="(trained − convex)/convex, estimated",
                title=f"n = {n}, β = {beta:g}, {len(gaps)} data sets")
-    axs[0].legend(fontsize=8)
+    axs[0].legend()
     sh, lo, hi = summary.share, summary.share_low, summary.share_high
     axs[1].errorbar(ms, sh, yerr=[sh - lo, hi - sh], fmt="o-", color=COLORS["measured"], capsize=3)
     axs[1].axvline(n + 1, color=COLORS["bound"], lw=1, ls="--")

@@ -414,6 +414,8 @@ def heatmap(ax, table, rows: Sequence[str], *, label: str = "P1 Table 1", cmap: 
     consistent with P1 at that width (Holm-adjusted exact p > alpha). Returns the image (for a colour bar)."""
     from matplotlib.patches import Rectangle
 
+    from companion.core.plotting import MIN_FONT
+
     widths = sorted(table.width.unique())
     R = table.pivot(index="row", columns="width", values="rate").loc[list(rows), widths].to_numpy()
     C = table.pivot(index="row", columns="width", values="consistent").loc[list(rows), widths].to_numpy()
@@ -421,12 +423,12 @@ def heatmap(ax, table, rows: Sequence[str], *, label: str = "P1 Table 1", cmap: 
     im = ax.imshow(M, cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
     for (i, j), v in np.ndenumerate(M):
         mark = "○" if i > 0 and bool(C[i - 1, j]) else ""
-        ax.text(j, i, f"{v:.2f}".lstrip("0") + mark, ha="center", va="center", fontsize=5,
+        ax.text(j, i, f"{v:.2f}".lstrip("0") + mark, ha="center", va="center", fontsize=MIN_FONT,
                 color="black" if v > 0.6 else "white")
     ax.add_patch(Rectangle((-0.5, -0.5), len(widths), 1.0, fill=False, lw=1.8, ec="red"))
-    ax.set_yticks(range(len(M)), [label] + list(rows), fontsize=6)
+    ax.set_yticks(range(len(M)), [label] + list(rows))
     ax.get_yticklabels()[0].set_fontweight("bold")
-    ax.set_xticks(range(len(widths)), widths, fontsize=7)
+    ax.set_xticks(range(len(widths)), widths)
     ax.grid(False)
     ax.set(xlabel="hidden units I")
     return im
@@ -488,33 +490,44 @@ def findings(table1: Table1, *, rates_rows: Sequence[str], trend_rows: Sequence[
 
 
 def figure(table, table1: Table1, protocol_rows: Sequence[str], confidence: float = 0.95):
-    """The page's figure: (left) the protocol rows' rates with Wilson intervals against P1's Table 1; (right)
-    :func:`heatmap` of every row. Returns the figure."""
-    from companion.core.plotting import COLORS, subplots
+    """The page's figure: (top) one small panel per protocol row, its rates with Wilson intervals against P1's
+    Table 1 (dashed), so that rows at the same rates never hide each other; (bottom) :func:`heatmap` of every row.
+    Returns the figure."""
+    import matplotlib.pyplot as plt
 
-    fig, (ax, hm) = subplots(2, width=5.2, height=0.19 * len(table1.rates) + 1.2, gridspec_kw={"width_ratios": [1, 1.25]})
-    palette = [COLORS["measured"], "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink"]
-    for k, name in enumerate(protocol_rows):
+    from companion.core.plotting import COLORS, MAX_WIDTH, apply_style
+
+    apply_style()
+    k = len(protocol_rows)
+    rows = len(table1.rates)
+    fig = plt.figure(figsize=(MAX_WIDTH, 2.3 + 0.24 * (rows + 1) + 1.0), constrained_layout=True)
+    grid = fig.add_gridspec(2, k, height_ratios=[2.3, 0.24 * (rows + 1) + 1.0])
+    axes = [fig.add_subplot(grid[0, i]) for i in range(k)]
+    for i, (ax, name) in enumerate(zip(axes, protocol_rows)):
         r = table1[name]
         lo, hi = r.interval(confidence)
         rate = r.hits / r.S
-        ax.errorbar(np.array(r.widths) + 0.08 * (k - 1), rate, yerr=np.maximum(0, [rate - lo, hi - rate]), fmt="o-",
-                    ms=3, capsize=2, lw=1, color=palette[k % len(palette)], label=f"{name} ({r.S} seeds)")
-    ax.plot(list(PAPER_HITS), [v / PAPER_SEEDS for v in PAPER_HITS.values()], "s--", ms=4, mfc="none",
-            color=COLORS["reference"], label="P1 Table 1")
-    ax.set(xlabel="hidden units I", ylabel="hitting rate", ylim=(-0.03, 1.03), title="the protocol rows")
-    ax.legend(fontsize=6)
+        ax.plot(list(PAPER_HITS), [v / PAPER_SEEDS for v in PAPER_HITS.values()], "--", color=COLORS["reference"],
+                lw=1.2, label="P1 Table 1")
+        ax.errorbar(r.widths, rate, yerr=np.maximum(0, [rate - lo, hi - rate]), fmt="o-", ms=3, capsize=2, lw=1,
+                    color=COLORS["measured"], label="ours")
+        ax.set(title=f"{name}\n({r.S} seeds)", xlabel="I", ylim=(-0.03, 1.03))
+        if i:
+            ax.tick_params(labelleft=False)
+        else:
+            ax.set_ylabel("hitting rate")
+            ax.legend(loc="upper left")
+    hm = fig.add_subplot(grid[1, :])
     im = heatmap(hm, table, list(table1.rates))
-    hm.set_title("every row (○: consistent with P1, Holm-adjusted exact test)", fontsize=8)
-    fig.colorbar(im, ax=hm, shrink=0.5, label="hitting rate")
+    hm.set_title("every row (○: consistent with P1, Holm-adjusted exact test)")
+    fig.colorbar(im, ax=hm, shrink=0.6, label="hitting rate")
     return fig
-
 
 
 def row_figure(table1: Table1, name: str, confidence: float = 0.95):
     """One row's hitting rate against width, with Wilson intervals and its hits/S per point, beside P1's Table 1 (the
     same axes for every row: one frame of the page's slider over rows). Returns the figure."""
-    from companion.core.plotting import COLORS, subplots
+    from companion.core.plotting import COLORS, MIN_FONT, subplots
 
     r = table1[name]
     lo, hi = r.interval(confidence)
@@ -525,9 +538,9 @@ def row_figure(table1: Table1, name: str, confidence: float = 0.95):
     ax.errorbar(r.widths, rate, yerr=np.maximum(0, [rate - lo, hi - rate]), fmt="o-", ms=4, capsize=2, lw=1.2,
                 color=COLORS["measured"], label=f"{name} ({r.S} seeds, {confidence:.0%} interval)")
     for w, h, y in zip(r.widths, r.hits, rate):
-        ax.annotate(f"{h}/{r.S}", (w, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.annotate(f"{h}/{r.S}", (w, y), textcoords="offset points", xytext=(4, 4), fontsize=MIN_FONT)
     ax.set(xlabel="hidden units I", ylabel="hitting rate", ylim=(-0.03, 1.08), xlim=(9.5, 21.5), title=name)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     return fig
 
 

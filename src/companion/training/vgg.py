@@ -612,3 +612,29 @@ def trend_rows(trends: Sequence[ArmTrend]) -> list[dict]:
 def worker_threads(workers: int) -> int:
     """The torch threads each of ``workers`` side-by-side grid points gets: this process's ÷ workers, ≥ 1."""
     return max(1, torch.get_num_threads() // workers)
+
+
+# ---- figures -----------------------------------------------------------------------------------------------
+
+def plot_figure5(axes: Sequence, trends: Sequence[ArmTrend], Is: Sequence[int], *, gate_level: float,
+                 weight_decays: Sequence[float], title: str = "") -> None:
+    """Two panels against I (log scale): test accuracy (left) and final training accuracy (right), one line per
+    :class:`ArmTrend` (colour: arm; dotted: a weight decay other than the first) with its seed mean and
+    t-interval, a dot per seed, and the training gate ``gate_level`` (dashed, right)."""
+    from companion.core.plotting import COLORS
+
+    ax, ax2 = axes
+    palette = {"multi-branch": COLORS["measured"], "matched": COLORS["reference"], "split": COLORS["other"]}
+    for t in trends:
+        style = dict(color=palette[t.arm], ls="-" if t.weight_decay == weight_decays[0] else ":", marker="o", capsize=3)
+        label = f"{t.arm}, w = {t.w}" + (f", wd {t.weight_decay:g}" if len(weight_decays) > 1 else "")
+        for a, acc in ((ax, t.test), (ax2, t.train)):
+            m, lo, hi = stats.mean_interval(acc, axis=0)
+            a.errorbar(t.Is, m, yerr=np.nan_to_num([m - lo, hi - m], posinf=0), label=label, **style)
+            a.plot(np.repeat(t.Is, len(t.seeds)), acc.T.ravel(), ".", color=palette[t.arm], alpha=0.4)
+    ax2.axhline(gate_level, color=COLORS["bound"], ls="--", label=f"training gate {gate_level:.2f}")
+    for a, what in ((ax, "test accuracy"), (ax2, "final training accuracy")):
+        a.set(xscale="log", xticks=Is, xticklabels=Is, xlabel="branches I (controls: the I they stand for)", ylabel=what)
+        a.minorticks_off()
+    ax.set_title(title)
+    ax2.legend()
