@@ -47,9 +47,9 @@ from IPython.display import Markdown, display
 
 from companion.book.runtime import glue_many, start_chapter
 from companion.convexity.shapley_folkman import (average_figure, minkowski_study, plot_distances, plot_figure3,
-                                                 profile_polygon, sampled_outside)
+                                                 sampled_outside)
 from companion.core.devices import describe_device
-from companion.core.plotting import COLORS, readable, subplots
+from companion.core.plotting import readable, subplots
 from companion.core.slider import counts, frame_slider
 
 dev, claims = start_chapter("shapley_folkman", preset=preset, device=device, seed=seed, claims_path=claims_path,
