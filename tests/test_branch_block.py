@@ -36,17 +36,19 @@ RULES = [dict(rule="authors", batch_size=5, check_every=3, steps=150),
          dict(rule="authors", batch_size=16, batches="hash", check_every=4, steps=90)]
 
 
+@pytest.mark.parametrize("first_layer", ["primal", "dual"])
 @pytest.mark.parametrize("rule", range(len(RULES)))
 @pytest.mark.parametrize("loss", ["tau", "multi"])
 @pytest.mark.parametrize("bias", [True, False])
-def test_block_equals_the_generic_path(rule, loss, bias):
+def test_block_equals_the_generic_path(rule, loss, bias, first_layer):
     """Same batches, rule, stops, rates and history; weights equal to float64 rounding. Per-network rates (large
-    ones, so the rules cut and stop) and decays; 'mean' with biases, 'sum' without."""
+    ones, so the rules cut and stop) and decays; 'mean' with biases, 'sum' without; both representations of the
+    first layer."""
     L, x, y, fn, masks = _case(loss, bias)
     kw = dict(RULES[rule], lr=[3.0, 0.5, 2.0, 0.05], weight_decay=[0.0, 1e-3, 0.1, 0.0], seeds=[1, 2, 3, 4],
               trainable=masks, scale="mean" if bias else "sum")
     ref = train_sgd(L, x, y, fn, engine="generic", **kw)
-    new = train_sgd(L, x, y, fn, **kw)
+    new = train_sgd(L, x, y, fn, first_layer=first_layer, **kw)
     assert ref.engine == "generic" and new.engine == "block"
     assert new.steps.tolist() == ref.steps.tolist()
     assert new.stopped_by_rule.tolist() == ref.stopped_by_rule.tolist()
@@ -98,14 +100,17 @@ def _trainable_loss(L, x, y, fn, scale):
     return fn(forward(L, x, scale=scale), y)
 
 
+@pytest.mark.parametrize("first_layer", ["primal", "dual"])
 @pytest.mark.parametrize("loss,bias", [("tau", False), ("multi", True), ("multi", False), ("tau", True)])
-def test_block_gradient_equals_finite_differences(loss, bias):
+def test_block_gradient_equals_finite_differences(loss, bias, first_layer):
     """One full-batch block step at rate r and decay λ moves each trainable weight by −r(∂loss/∂w + λw); the
     derivative by central differences of the loss (piecewise linear: exact off the kinks)."""
     L, x, y, fn, masks = _case(loss, bias, S=2, I=2, h=2, d=3, n=11, seed=4)
     scale = "mean" if bias else "sum"
     r, lam = torch.tensor([0.3, 0.7], dtype=torch.float64), torch.tensor([0.0, 0.5], dtype=torch.float64)
-    block = branch_block.BranchBlock([W.clone() for W in L], x, y, fn, scale=scale, trainable=masks, decay=True)
+    block = branch_block.BranchBlock([W.clone() for W in L], x, y, fn, scale=scale, trainable=masks, decay=True,
+                                     first_layer=first_layer)
+    assert block.dual == (first_layer == "dual")
     before = block.full_loss(2)
     loss_step = block.step(None, r, lam)
     torch.testing.assert_close(loss_step, before)                         # the loss before the step
@@ -260,3 +265,17 @@ def test_history_and_stops_are_recorded_under_both_rules_and_judge_convergence()
     start = early.history[early.steps[0] // 20 - 1].numpy()
     assert converged(early.history, early.steps, 100, check_every=20, rel_tol=0.0, final_loss=early.loss,
                      abs_tol=float((change * start).max()) * 1.01).all()
+
+
+def test_first_layer_choice():
+    assert branch_block.choose_first_layer("auto", n=1000, d=3073) == "dual"
+    assert branch_block.choose_first_layer("auto", n=1000, d=11) == "primal"
+    assert branch_block.choose_first_layer("primal", n=10, d=3073) == "primal"
+    with pytest.raises(ValueError, match="unknown first_layer"):
+        branch_block.choose_first_layer("kernel", n=1, d=1)
+    with pytest.raises(ValueError, match="unknown first_layer"):
+        SGDConfig(steps=1, lr=0.1, first_layer="kernel")
+    L, x, y, fn, masks = _case("multi", True, n=5)                         # n = 5 ≤ d + 1 = 6: dual by default
+    r = train_sgd(L, x, y, fn, steps=3, lr=0.1, seeds=[1, 2, 3, 4], trainable=masks, scale="mean")
+    b = branch_block.BranchBlock(L, x, y, fn, scale="mean", trainable=masks, decay=False)
+    assert r.engine == "block" and b.dual

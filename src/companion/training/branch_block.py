@@ -47,6 +47,7 @@ from companion.training.losses import LossFn, multiclass_hinge, tau_hinge
 from companion.training.nets import Layers, Scale
 
 LossKind = Literal["tau_hinge", "multiclass_hinge"]
+FirstLayer = Literal["auto", "primal", "dual"]
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ class BranchBlock:
 
     def __init__(self, layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,
                  scale: Scale, trainable: Sequence[torch.Tensor] | None, decay: bool,
-                 example_chunk: int | None = None) -> None:
+                 example_chunk: int | None = None, first_layer: FirstLayer = "auto") -> None:
         why = unsupported(layers, x, loss_fn, trainable=trainable)
         if why:
             raise ValueError(f"the branch block does not apply: {why}")
@@ -152,8 +153,17 @@ class BranchBlock:
         self.Wh = (W0[:, :, :h] if self.const else W0).reshape(S, I * h, d).contiguous()
         self.V = W1[..., :h].permute(0, 2, 1, 3).reshape(S, self.out, I * h).contiguous()
         self.c = W1[..., h].contiguous() if self.const else None                        # (S, I, out)
-        self.work = [self.Wh, self.V] + ([self.c] if self.const else [])
+        self.dual = choose_first_layer(first_layer, n=x.shape[0], d=d) == "dual"
         self._buffers: dict[str, torch.Tensor] = {}
+        if self.dual:                                   # D = W Xᵀ on the training set, W = α·Wh + C X
+            self.K = x @ x.T                                                            # (n, n)
+            self.D = torch.mm(self.Wh.view(-1, d), x.T).view(S, I * h, -1)              # (S, I·h, n)
+            self.C = torch.zeros_like(self.D)
+            self.alpha = torch.ones(S, 1, 1, dtype=W0.dtype, device=W0.device)
+            self.work = [self.Wh, self.D, self.C, self.alpha, self.V]
+        else:
+            self.work = [self.Wh, self.V]
+        self.work += [self.c] if self.const else []
 
     # ---- pieces
 
@@ -168,7 +178,7 @@ class BranchBlock:
         return buf[:n].view(shape)
 
     def _hidden(self, k: int, xb: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """A = relu(Wh Xᵀ): (k, I·h, B), for shared inputs (B, d) or per-network ones (k, B, d)."""
+        """A = relu(Wh Xᵀ): (k, I·h, B), for shared inputs (B, d) or per-network ones (k, B, d) (primal)."""
         Wh = self.Wh[:k]
         B = xb.shape[-2]
         Z = out if out is not None else torch.empty(k, Wh.shape[1], B, dtype=Wh.dtype, device=Wh.device)
@@ -204,10 +214,20 @@ class BranchBlock:
 
     # ---- what the trainer calls
 
+    def _hidden_dual(self, k: int, idx: torch.Tensor | None, out: torch.Tensor) -> torch.Tensor:
+        """A = relu(D[:, idx]): (k, I·h, B) (dual; idx None: every example)."""
+        D = self.D[:k]
+        if idx is None:
+            return torch.clamp(D, min=0.0, out=out)
+        torch.gather(D, 2, idx.unsqueeze(1).expand(k, D.shape[1], idx.shape[1]), out=out)
+        return out.clamp_(min=0.0)
+
     @torch.no_grad()
     def step(self, idx: torch.Tensor | None, rate: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
         """One SGD step of the first k = len(rate) networks on minibatch rows ``idx`` ((k, B); None: the full
         data), in place; rate, wd: (k,). Returns the (k,) minibatch losses before the step."""
+        if self.dual:
+            return self._step_dual(idx, rate, wd)
         k = rate.shape[0]
         xb, yb = (self.x, self.y) if idx is None else (self.x[idx], self.y[idx])
         B, IH = xb.shape[-2], self.Wh.shape[1]
@@ -230,13 +250,51 @@ class BranchBlock:
             self.c[:k].sub_(G.sum(2).unsqueeze(1))
         return loss
 
+    def _step_dual(self, idx: torch.Tensor | None, rate: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
+        """:meth:`step` on the dual first layer: Z = D[:, b] is read, not computed; the update
+        W ← (1 − rλ)W − gZ X_b becomes D ← (1 − rλ)D − gZ K[b, :] (one GEMM of n columns instead of two of d)
+        and C ← (1 − rλ)C − gZ at columns b, α ← (1 − rλ)α."""
+        k = rate.shape[0]
+        yb = self.y if idx is None else self.y[idx]
+        IH, n = self.D.shape[1], self.D.shape[2]
+        B = n if idx is None else idx.shape[1]
+        A = self._hidden_dual(k, idx, self._buffer("A", (k, IH, B)))
+        loss, G = self._loss_grad(self._outputs(k, A), yb, rate)
+        gA = torch.bmm(self.V[:k].transpose(1, 2), G, out=self._buffer("gA", (k, IH, B)))
+        torch.ops.aten.threshold_backward.grad_input(gA, A, 0, grad_input=gA)          # gZ = ⊙ [A > 0]
+        gV = torch.bmm(G, A.transpose(1, 2))
+        if self.decay:
+            keep = (1.0 - rate * wd).view(k, 1, 1)
+            for W in self.work[1:]:                                                     # all but Wh (α scales it)
+                W[:k].mul_(keep)
+        D, C = self.D[:k], self.C[:k]
+        if idx is None:
+            D.view(-1, n).addmm_(gA.view(-1, n), self.K, alpha=-1.0)
+            C.sub_(gA)
+        else:
+            D.baddbmm_(gA, self.K[idx], alpha=-1.0)
+            C.scatter_add_(2, idx.unsqueeze(1).expand(k, IH, B), gA.neg_())
+        self.V[:k].sub_(gV)
+        if self.c is not None:
+            self.c[:k].sub_(G.sum(2).unsqueeze(1))
+        return loss
+
     @torch.no_grad()
     def full_loss(self, k: int) -> torch.Tensor:
         """(k,) the loss (the trainer's own ``loss_fn``) of the first k networks on the full data."""
         n = self.x.shape[0]
         e = n if self.example_chunk is None else max(1, min(n, int(self.example_chunk)))
-        f = torch.cat([self._outputs(k, self._hidden(k, self.x[a:a + e])) for a in range(0, n, e)], 2)
+        hidden = (lambda a: self.D[:k, :, a:a + e].clamp(min=0.0)) if self.dual else \
+            (lambda a: self._hidden(k, self.x[a:a + e]))
+        f = torch.cat([self._outputs(k, hidden(a)) for a in range(0, n, e)], 2)
         return self.loss_fn(f.transpose(1, 2), self.y)
+
+    def first_layer(self) -> torch.Tensor:
+        """(S, I·h, d) the first layer's real rows (dual: α·Wh + C X, formed here)."""
+        if not self.dual:
+            return self.Wh
+        S, IH, n = self.C.shape
+        return torch.mm(self.C.view(-1, n), self.x).view(S, IH, self.d).add_(self.Wh * self.alpha)
 
     @torch.no_grad()
     def write_back(self, layers: Sequence[torch.Tensor]) -> None:
@@ -244,12 +302,23 @@ class BranchBlock:
         units' frozen rows are left as they are)."""
         W0, W1 = layers
         S, I, h = W0.shape[0], self.I, self.h
-        for dst, src in ((W0[:, :, :h], self.Wh.view(S, I, h, self.d)),
+        for dst, src in ((W0[:, :, :h], self.first_layer().view(S, I, h, self.d)),
                          (W1[..., :h], self.V.view(S, self.out, I, h).permute(0, 2, 1, 3))):
             if src.untyped_storage().data_ptr() != dst.untyped_storage().data_ptr():   # else a view: written
                 dst.copy_(src)
         if self.c is not None:
             W1[..., h] = self.c
+
+
+def choose_first_layer(first_layer: FirstLayer, *, n: int, d: int) -> Literal["primal", "dual"]:
+    """The first layer's representation: ``"primal"`` (the weights, two GEMMs of d columns a step) or ``"dual"``
+    (the pre-activations D = W Xᵀ of the n training examples, one GEMM of n columns a step: fewer FLOPs when
+    2n < 4d); ``"auto"``: dual when n ≤ d (at least half the FLOPs, the rest of a step no dearer)."""
+    if first_layer not in ("auto", "primal", "dual"):
+        raise ValueError(f"unknown first_layer {first_layer!r}: choose 'auto', 'primal' or 'dual'")
+    if first_layer == "auto":
+        return "dual" if n <= d else "primal"
+    return first_layer
 
 
 # ---------------------------------------------------------------------------------------------- the benchmark
