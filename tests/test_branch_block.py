@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from companion.core.data import synthetic_teacher
-from companion.training import branch_block
+from companion.training import branch_bench, branch_block
 from companion.training.convergence import converged, relative_change, result_converged
 from companion.training.losses import multiclass_hinge, tau_hinge
 from companion.training.nets import forward, init_branches, init_default, trainable_masks, with_ones
@@ -203,11 +203,12 @@ def test_block_equals_generic_on_cuda():
 
 
 def test_benchmark_table():
-    df = branch_block.benchmark({"tiny": (3, 4, 6, 2, 3)}, steps=3, n=40, batch_size=10, gemm=1e9, bandwidth=1e9)
-    assert list(df["engine"]) == ["generic", "block"]
+    df = branch_bench.benchmark({"tiny": branch_bench.BenchShape(3, 4, 6, 2, 3, n=40, batch_size=10)}, steps=3,
+                                gemm=1e9, bandwidth=1e9)
+    assert list(df["engine"]) == ["generic", "block primal", "block dual"]
     assert {"net_steps_per_s", "speedup", "gemm_fraction", "bandwidth_fraction", "max_abs_diff"} <= set(df.columns)
     assert float(df["max_abs_diff"].max()) < 1e-4 and float(df["speedup"].iloc[0]) == 1.0
-    assert branch_block.step_flops(2, 3, 5, 1, 4) == 4 * 2 * 3 * (4 * 5 + 6)
+    assert branch_bench.step_flops(2, 3, 5, 1, 4) == 4 * 2 * 3 * (4 * 5 + 6)
 
 
 # ---- the convergence criterion ---------------------------------------------------------------------------

@@ -25,22 +25,29 @@ with r_s the network's rate and λ_s its coupled weight decay: W ← W − r(∇
 rate folded into G (an (out, B) array) instead of the gradients, so the first layer is updated by one GEMM that
 writes into Wh (``baddbmm_``) and no gradient of weight size is ever formed. Memory besides the weights: two
 (S, I·h, B) activations (reused across steps), the minibatch (S, B, d), and, with constant units, the packed copy
-of the first layer. ``∂loss/∂F`` is written by hand for the two losses of P1 (:mod:`companion.training.losses`):
+of the first layer.
+
+The dual first layer. Every input the networks ever see is a row of the training set X (n, d), and every update
+of Wh is gZ X_b, in the row space of X. So the block can keep, instead of Wh, the pre-activations of the whole
+training set D = Wh Xᵀ (S, I·h, n): a step reads Z = D[:, b] (no product) and updates
+D ← (1 − rλ) D − gZ K[b, :] with the Gram matrix K = X Xᵀ (n, n): one GEMM of 2·B·I·h·n FLOPs instead of the
+primal 2 × 2·B·I·h·d, and the full-data losses at the checks come for free. The weights themselves are kept as
+Wh = α·Wh₀ + C X (α (S, 1, 1) the accumulated decay, C (S, I·h, n) the accumulated −gZ scattered to the batch's
+columns) and formed once, at the end. It pays when n < 2d (CIFAR-10: d = 3073, n ≤ 2000); :func:`choose_first_layer`
+takes it when n ≤ d. Exact in exact arithmetic; in floating point D and Wh Xᵀ differ by rounding. ``∂loss/∂F`` is written by hand for the two losses of P1 (:mod:`companion.training.losses`):
 the τ-hinge (``tau_hinge``, out = 1) and the multi-class hinge (``multiclass_hinge``), with the conventions of
 autograd at the kinks (clamp passes the gradient at 0, relu does not).
 
 :func:`unsupported` says when the block does not apply (then :func:`companion.training.train.train` takes the generic
-path); :func:`benchmark` times both paths at given shapes and reports their share of the machine's rooflines.
+path); :mod:`companion.training.branch_bench` times both paths and reports their share of the machine's rooflines.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass
-from typing import Literal, Mapping, Sequence
+from typing import Literal, Sequence
 
-import pandas as pd
 import torch
 
 from companion.training.losses import LossFn, multiclass_hinge, tau_hinge
@@ -319,95 +326,3 @@ def choose_first_layer(first_layer: FirstLayer, *, n: int, d: int) -> Literal["p
     if first_layer == "auto":
         return "dual" if n <= d else "primal"
     return first_layer
-
-
-# ---------------------------------------------------------------------------------------------- the benchmark
-
-def step_flops(I: int, h: int, d: int, out: int, B: int) -> int:
-    """FLOPs (2 per multiply-add) of one network's step on I·h real hidden units: the first layer's forward and
-    its weight gradient, 2·B·I·h·d each (no gradient of the inputs is formed), and the second layer's forward,
-    weight gradient and backward product, 2·B·I·h·out each: B·I·h·(4·d + 6·out). (The usual "6·d per unit and
-    example" counts an input gradient too, which neither path computes.)"""
-    return B * I * h * (4 * d + 6 * out)
-
-
-def step_bytes(I: int, h: int, d: int, out: int, B: int, *, decay: bool, itemsize: int = 4) -> int:
-    """Bytes one network's block step moves at least, if nothing stays in cache: the first layer read by the
-    forward and read and written by the update (and once more read and written by the decay), the activations
-    A and gA written, read and re-read (Z → relu in place, the output product, the backward product, the mask,
-    the update), and the minibatch gathered and read twice."""
-    w = I * h * d * (3 + 2 * int(decay))
-    act = I * h * B * 8
-    return itemsize * (w + act + 3 * B * d)
-
-
-def benchmark(shapes: Mapping[str, tuple[int, ...]], *, steps: int = 20, n: int = 1000, batch_size: int = 100,
-              rule: Literal["authors", "check_full"] = "authors", weight_decay: float = 1e-3, bias: bool = True,
-              gemm: float | None = None, bandwidth: float | None = None, device: str = "cpu",
-              dtype: torch.dtype = torch.float32, seed: int = 0, engines: Sequence[str] = ("generic", "block"),
-              threads: int | None = None) -> pd.DataFrame:
-    """Time :func:`companion.training.train.train` on each engine at each shape, same networks, same batches.
-
-    ``shapes``: name → (S, I, d, h, out): S networks of I branches of h hidden units on d inputs (bias: plus
-    the constant column and constant units, init_default, multi-class hinge for out > 1, τ-hinge for out = 1),
-    trained ``steps`` steps on n random examples, batches of ``batch_size`` (None: full batch), under ``rule``
-    with per-network rates and the decay on half the networks. ``gemm`` (FLOP/s) and ``bandwidth`` (bytes/s):
-    the rooflines (e.g. :func:`companion.book.plan.calibrate`); None leaves their fractions out.
-
-    One row per (shape, engine): ``net_steps_per_s`` (network·steps per second, the one check at step 0
-    excluded by timing two runs), ``speedup`` (over the generic path), ``gflops`` (:func:`step_flops`),
-    ``gemm_fraction`` and ``bandwidth_fraction`` (modelled bytes of the block step, :func:`step_bytes`, per
-    second, over ``bandwidth``; for the generic path the same modelled work, so the fractions compare), and
-    ``max_abs_diff`` (largest difference of any final weight from the generic path's).
-    """
-    from companion.training.nets import init_default, init_branches, trainable_masks, with_ones
-    from companion.training.train import train_sgd
-
-    old = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    rows = []
-    try:
-        for name, (S, I, d, h, out) in shapes.items():
-            g = torch.Generator().manual_seed(seed)
-            x = torch.randn(n, d, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
-            if out == 1:
-                y, loss = torch.where(torch.randn(n, generator=g) > 0, 1.0, -1.0).to(device=device, dtype=dtype), tau_hinge
-            else:
-                y, loss = torch.randint(0, out, (n,), generator=g).to(device), multiclass_hinge
-            seeds = list(range(seed, seed + S))
-            if bias:
-                L = init_default(S, I, (d, h, out), seed=seeds, device=device, dtype=dtype)
-                xs, masks = with_ones(x), trainable_masks(L)
-            else:
-                L = init_branches(S, I, (d, h, out), seed=seeds, device=device, dtype=dtype, parametrization="mean")
-                xs, masks = x, None
-            kw = dict(lr=[0.05 * (1 + s % 3) for s in range(S)], weight_decay=[weight_decay * (s % 2) for s in range(S)],
-                      seeds=seeds, batch_size=batch_size, rule=rule, scale="mean", check_every=10 * steps + 1,
-                      stop_loss=-1.0, trainable=masks)
-            B = n if batch_size is None else min(batch_size, n)
-            flops = step_flops(I, h, xs.shape[1], out, B)
-            nbytes = step_bytes(I, h, xs.shape[1], out, B, decay=weight_decay != 0, itemsize=x.element_size())
-            ref, base = None, None
-            for engine in engines:
-                sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
-                times = []
-                for st in (1, steps + 1):                      # the difference removes set-up and the check
-                    sync()
-                    t0 = time.perf_counter()
-                    r = train_sgd(L, xs, y, loss, steps=st, engine=engine, **kw)
-                    sync()
-                    times.append(time.perf_counter() - t0)
-                sec = max(times[1] - times[0], 1e-9) / steps
-                rate = S / sec
-                if ref is None:
-                    ref, base = r, rate
-                diff = max(float((a - b).abs().max()) for a, b in zip(r.layers, ref.layers))
-                rows.append({"shape": name, "engine": r.engine, "S": S, "I": I, "d": xs.shape[1], "h": h, "out": out,
-                             "B": B, "net_steps_per_s": rate, "speedup": rate / base, "gflops": flops * rate / 1e9,
-                             "gemm_fraction": flops * rate / gemm if gemm else float("nan"),
-                             "bandwidth_fraction": nbytes * rate / bandwidth if bandwidth else float("nan"),
-                             "max_abs_diff": diff})
-    finally:
-        torch.set_num_threads(old)
-    return pd.DataFrame(rows)
