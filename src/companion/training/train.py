@@ -382,13 +382,13 @@ def _interval(eng: _Generic | _Block, b: _Batch, sample: _Sampler, taken: torch.
     for step in steps:
         loss = eng.step(sample(b.seeds, step), b.rate() * b.active, b.wd, b.mask)
         if b.authors is not None:                          # their rule, after the step, on its minibatch loss
-            stopped = b.authors.update(loss, step + 1)
-            newly = b.ids[b.active & stopped]
-            taken[newly] = step + 1
-            by_rule[newly] = True
-            b.active = b.active & ~stopped
-            if not bool(b.active.any()):
-                return
+            newly = b.active & b.authors.update(loss, step + 1)
+            if bool(newly.any()):                          # (one test a step; the bookkeeping only at stops)
+                taken[b.ids[newly]] = step + 1
+                by_rule[b.ids[newly]] = True
+                b.active = b.active & ~newly
+                if not bool(b.active.any()):
+                    return
 
 
 def train(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, config: SGDConfig, *,
