@@ -204,10 +204,11 @@ def test_block_equals_generic_on_cuda():
 
 def test_benchmark_table():
     df = branch_bench.benchmark({"tiny": branch_bench.BenchShape(3, 4, 6, 2, 3, n=40, batch_size=10)}, steps=3,
-                                gemm=1e9, bandwidth=1e9)
+                                gemm=1e9, bandwidth=1e9, repeats=1,
+                                engines=(("generic", "auto"), ("block", "primal"), ("block", "dual")))
     assert list(df["engine"]) == ["generic", "block primal", "block dual"]
     assert {"net_steps_per_s", "speedup", "gemm_fraction", "bandwidth_fraction", "max_abs_diff"} <= set(df.columns)
-    assert float(df["max_abs_diff"].max()) < 1e-4 and float(df["speedup"].iloc[0]) == 1.0
+    assert 0 < float(df["max_abs_diff"].max()) < 1e-4 and float(df["speedup"].iloc[0]) == 1.0
     assert branch_bench.step_flops(2, 3, 5, 1, 4) == 4 * 2 * 3 * (4 * 5 + 6)
 
 
@@ -271,12 +272,14 @@ def test_history_and_stops_are_recorded_under_both_rules_and_judge_convergence()
 def test_first_layer_choice():
     assert branch_block.choose_first_layer("auto", n=1000, d=3073) == "dual"
     assert branch_block.choose_first_layer("auto", n=1000, d=11) == "primal"
+    assert branch_block.choose_first_layer("auto", n=2000, d=785) == "primal"
+    assert branch_block.choose_first_layer("auto", n=1000, d=785) == "dual"
     assert branch_block.choose_first_layer("primal", n=10, d=3073) == "primal"
     with pytest.raises(ValueError, match="unknown first_layer"):
         branch_block.choose_first_layer("kernel", n=1, d=1)
     with pytest.raises(ValueError, match="unknown first_layer"):
         SGDConfig(steps=1, lr=0.1, first_layer="kernel")
-    L, x, y, fn, masks = _case("multi", True, n=5)                         # n = 5 ≤ d + 1 = 6: dual by default
+    L, x, y, fn, masks = _case("multi", True, n=9)                         # n = 9 ≤ 1.5 (d + 1): dual by default
     r = train_sgd(L, x, y, fn, steps=3, lr=0.1, seeds=[1, 2, 3, 4], trainable=masks, scale="mean")
     b = branch_block.BranchBlock(L, x, y, fn, scale="mean", trainable=masks, decay=False)
     assert r.engine == "block" and b.dual
