@@ -213,7 +213,7 @@ class BranchBlock:
             m = 1.0 - y * f[:, 0] / tau                                                 # (k, B)
             loss = m.clamp(min=0.0).mean(-1)
             G = torch.where(m >= 0, y * (-coef / tau)[:, None], 0.0)
-            return loss, G.unsqueeze(1)
+            return loss, G.unsqueeze(1).to(f.dtype)
         idx = y.expand(k, B).unsqueeze(1)                                               # (k, 1, B)
         m = self.spec.param - f.gather(1, idx) + f                                      # (k, C, B)
         loss = m.clamp(min=0.0).scatter(1, idx, 0.0).sum(1).mean(-1) / C
