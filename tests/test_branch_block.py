@@ -95,6 +95,21 @@ def test_float32_and_in_place_agree():
         assert float((a - c).abs().max()) < 1e-4
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_dual_in_place_equals_a_copy(bias):
+    """The dual first layer formed at the end, in the caller's own tensors (in_place) or in a copy: the same."""
+    L, x, y, fn, masks = _case("multi", bias)
+    kw = dict(RULES[0], lr=[3.0, 0.5, 2.0, 0.05], weight_decay=[0.0, 1e-3, 0.1, 0.0], seeds=[1, 2, 3, 4],
+              trainable=masks, first_layer="dual", scale="mean" if bias else "sum")
+    copy = train_sgd(L, x, y, fn, **kw)
+    mine = [W.clone() for W in L]
+    inplace = train_sgd(mine, x, y, fn, in_place=True, **kw)
+    assert all(W is V for W, V in zip(inplace.layers, mine))
+    for a, b in zip(copy.layers, inplace.layers):
+        assert torch.equal(a, b)
+    assert len(set(copy.steps.tolist())) > 1                              # stops reordered the rows on the way
+
+
 def _trainable_loss(L, x, y, fn, scale):
     """The loss of the networks as a function of their layers (for finite differences)."""
     return fn(forward(L, x, scale=scale), y)
