@@ -162,7 +162,7 @@ def cache_path() -> Path:
 
 
 #: Bumped when the probes change, so that a cache from older probes is measured again.
-CALIBRATION_VERSION = 2
+CALIBRATION_VERSION = 3
 
 
 def calibration_key(device: str) -> str:
