@@ -106,3 +106,26 @@ def test_new_probes_are_in_the_calibration():
     w = next(s for s in plan.chapter_stages("theorem1", resolve_parameters(get_chapter("theorem1"), "cpu"), "cpu")
              if s.stage == "duals")
     assert set(w.probed) == {"dual_call", "dual_elem"}
+
+
+def test_the_dual_probe_times_the_chapter_s_lagrangian_min_and_splits_call_and_element_costs(monkeypatch):
+    from companion.convexity import separable as sp
+
+    sizes = []
+    real = sp.Branch.lagrangian_min
+
+    def counting(self, lam):
+        sizes.append(len(self.z))
+        return real(self, lam)
+
+    monkeypatch.setattr(sp.Branch, "lagrangian_min", counting)
+    a, b = 4e-5, 3e-8
+
+    def fake_best_of(fn, repeats):
+        sizes.clear()
+        fn()
+        return sum(a + b * n * (n + 3) for n in sizes)
+
+    monkeypatch.setattr(probes, "best_of", fake_best_of)
+    got = probes.dual_eval(sizes=(30, 60), calls=5)
+    assert got["dual_call"] == pytest.approx(a) and got["dual_elem"] == pytest.approx(b)

@@ -9,15 +9,18 @@ seconds per unit of that loop's work (:data:`PROBES`, names the cost functions c
   two and of three layers: what a step costs beyond its arithmetic (Python, autograd, the update, the rule);
 - ``lbfgs_iter``: seconds per iteration of ``torch.optim.LBFGS`` (history 50, strong Wolfe) on a tiny problem:
   the two-loop recursion and the line search's bookkeeping;
-- ``block_net_step`` and ``block_flop``: the fused C block trainer (``training.block``) on one-hidden-layer
-  networks: seconds per network and step and per FLOP of ``onehidden.matmul_flops``, the two parts of Table 1's
-  time (:func:`block`);
-- ``vgg_flop``: seconds per FLOP (``vgg_model.train_flops_per_image``) of a grouped multi-branch VGG-9 training
-  step at width 8 (convolutions, BatchNorm, ReLU, pooling and SGD together, as Fig 5 trains them);
+- ``block_net_step`` and ``block_flop``: Table 1's block call itself (``training.hitting.run_block``: its data,
+  lane layout, threads and engine) on 40 seeds of widths 10–21 at two minibatch sizes: seconds per network and
+  step and per FLOP of ``onehidden.matmul_flops``, the two parts of Table 1's time (:func:`block`);
+- ``minplus_cell``: seconds per cell of ``convexity.tropical.min_plus_convolve`` (Theorem 1's primal DP);
+- ``dual_call`` and ``dual_elem``: Theorem 1's dual function, ``Branch.lagrangian_min`` on the chapter's branch at
+  two data sizes: seconds per call and per element of its (n + 3) × n branch outputs (:func:`dual_eval`);
+- ``vgg_flop``: seconds per FLOP (``vgg_model.train_flops_per_image``) of a multi-branch VGG-9 training
+  step at width 8, 4 branches, batch 32 (convolutions, BatchNorm, ReLU, pooling and SGD together, as Fig 5 trains them);
 - ``np_byte``: seconds per byte of a one-thread NumPy float64 pass over 3 × 4 MiB (the host's element-wise rate,
   which the convexity and duality chapters' NumPy work runs at).
 
-Each is the best of a few repeats after a warm-up. All together ≈ 5 s on 2 cores (more when they are busy); the results are cached
+Each is the best of a few repeats after a warm-up. All together ≈ 10 s on 2 cores (more when they are busy); the results are cached
 with the rest of the calibration.
 """
 
@@ -121,7 +124,7 @@ def block(S: int = 40, widths: tuple[int, ...] = tuple(range(10, 22)), batches: 
     def run(B: int, cap: int) -> float:
         p = Protocol(batch_size=B, steps=cap, rule="none")
         (config,) = block_configs({"probe": (p, S)}, widths)
-        return best_of(lambda: run_block(config), 2)
+        return best_of(lambda: run_block(config), 1)
 
     def per_step(B: int) -> float:
         """Seconds per step: the difference of the two caps; where load makes it meaningless, the longer run's
