@@ -201,12 +201,16 @@ def lbfgs(stage: str, *, iterations: float, flops_per_eval: float, ops_per_eval:
 #: L-BFGS work that tolerances cut short, which no machine calibration can give: chapter → (the parameters it
 #: depends on, as a tuple of (name, value)) → stage kind → (iterations run ÷ iteration budget, evaluations per
 #: iteration run). Counted with ``torch.optim.LBFGS.step`` wrapped to add up each call's ``n_iter`` and
-#: ``func_evals`` over a ``companion run … --preset cpu`` (2026-12-02); float64 on one machine, the same counts
+#: ``func_evals`` over a ``companion run … --preset smoke`` and ``cpu`` (2026-12-02); float64 on one machine, the same counts
 #: elsewhere up to rounding in the tolerance tests. Parameters not here are estimated at the budget (an upper bound).
 LBFGS_RECORD: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
     # the cpu preset: 254 calls of max_iter 200 ran 6,484 iterations (9,777 evaluations) of a 74,400 budget (the
     # augmented Lagrangian stops once every violation is below tol); 3 of max_iter 2,000 ran 189 (225) of 6,000
     "parallel_linear": {
+        # the smoke preset: 172 calls of max_iter 150 ran 4,835 (7,480) of 25,200; 2 of 1,500 ran 141 (175) of 3,000
+        '{"betas": [0.3, 0.6], "inner": 150, "ms": [1, 2, 3], "outer": 20, "rank_one_ms": [3, 4], "restarts": 4, '
+        '"seed": 0, "sigma": [3.0, 2.0, 1.0], "tol": 0.0001, "train_depths": [2, 3]}':
+            {"interpolation": (4835 / 25200, 7480 / 4835), "regularised": (141 / 3000, 175 / 141)},
         '{"betas": [0.3, 0.6, 1.5], "inner": 200, "ms": [1, 2, 3, 4], "outer": 30, "rank_one_ms": [3, 4, 6], '
         '"restarts": 8, "seed": 0, "sigma": [3.0, 2.0, 1.0], "tol": 0.0001, "train_depths": [2, 3, 4]}':
             {"interpolation": (6484 / 74400, 9777 / 6484), "regularised": (189 / 6000, 225 / 189)},
