@@ -46,28 +46,27 @@ def test_the_record_of_the_cpu_preset_is_used_and_below_the_budget():
 
 def test_the_block_probe_times_the_chapter_s_own_block_call(monkeypatch):
     """The probe runs ``hitting.run_block`` on a ``block_configs`` configuration (the chapter's call: its data,
-    threads, engine); with timings from a known model t = c + cap · (N·a + F(B)·b) it recovers a and b."""
+    threads, engine); with a block whose training takes cap · (N·a + F(B)·b) it recovers a and b."""
+    from types import SimpleNamespace
+
     from companion.training import block as blk
     from companion.training import hitting
     from companion.training.onehidden import matmul_flops
 
     monkeypatch.setattr(blk, "available", lambda: True)
-    seen = []
-    monkeypatch.setattr(hitting, "run_block", lambda config: seen.append(config))
-    a, b, c = 2e-6, 3e-11, 1e-3
-    S, widths = 4, (10, 12)
+    a, b = 2e-7, 3e-12
+    S, widths, seen = 4, (10, 12), []
 
-    def fake_best_of(fn, repeats):
-        fn()
-        cfg = seen[-1]
-        (_, pd, s), = cfg["rows"]
-        N, U = s * len(cfg["widths"]), s * sum(cfg["widths"])
-        return c + pd["steps"] * (N * a + matmul_flops(U, pd["d"], pd["batch_size"]) * b)
+    def fake_run_block(config):
+        seen.append(config)
+        (_, pd, s), = config["rows"]
+        N, U = s * len(config["widths"]), s * sum(config["widths"])
+        return SimpleNamespace(seconds=pd["steps"] * (N * a + matmul_flops(U, pd["d"], pd["batch_size"]) * b))
 
-    monkeypatch.setattr(probes, "best_of", fake_best_of)
+    monkeypatch.setattr(hitting, "run_block", fake_run_block)
     got = probes.block(S=S, widths=widths)
     assert got["block_net_step"] == pytest.approx(a) and got["block_flop"] == pytest.approx(b)
-    chapter = hitting.block_configs({"probe": (hitting.Protocol(batch_size=10, steps=100, rule="none"), S)}, widths)
+    chapter = hitting.block_configs({"probe": (hitting.Protocol(batch_size=10, steps=500, rule="none"), S)}, widths)
     assert seen[0] == chapter[0] and seen[0]["kind"] == "hitting_rate.block" and seen[0]["threads"] is None
     assert {cfg["rows"][0][1]["batch_size"] for cfg in seen} == {10, 100}
 

@@ -10,7 +10,7 @@ seconds per unit of that loop's work (:data:`PROBES`, names the cost functions c
 - ``lbfgs_iter``: seconds per iteration of ``torch.optim.LBFGS`` (history 50, strong Wolfe) on a tiny problem:
   the two-loop recursion and the line search's bookkeeping;
 - ``block_net_step`` and ``block_flop``: Table 1's block call itself (``training.hitting.run_block``: its data,
-  lane layout, threads and engine) on 40 seeds of widths 10–21 at two minibatch sizes: seconds per network and
+  lane layout, threads and engine) on 60 seeds of widths 10–21 at two minibatch sizes: seconds per network and
   step and per FLOP of ``onehidden.matmul_flops``, the two parts of Table 1's time (:func:`block`);
 - ``minplus_cell``: seconds per cell of ``convexity.tropical.min_plus_convolve`` (Theorem 1's primal DP);
 - ``dual_call`` and ``dual_elem``: Theorem 1's dual function, ``Branch.lagrangian_min`` on the chapter's branch at
@@ -105,33 +105,27 @@ def lbfgs_iter(iters: int = 40) -> float:
     return best_of(run, 1) / iters
 
 
-def block(S: int = 40, widths: tuple[int, ...] = tuple(range(10, 22)), batches: tuple[int, int] = (10, 100),
-          steps: tuple[int, int] = (100, 600)) -> dict[str, float]:
+def block(S: int = 60, widths: tuple[int, ...] = tuple(range(10, 22)), batches: tuple[int, int] = (10, 100),
+          steps: int = 500, repeats: int = 2) -> dict[str, float]:
     """The chapter's own block call (``training.hitting.run_block`` on a :func:`~companion.training.hitting.block_configs`
     configuration: its data, lane layout, threads and engine) on S seeds of every width in ``widths`` (d = 10,
-    rule ``"none"``, so every network runs to the cap; Table 1's blocks hold 480–6,960 networks of widths 10–21):
-    seconds per step at two minibatch sizes, each from the difference of two step caps (the call's fixed cost:
-    the data, the networks, the lanes, cancels), split into a part per network·step (``block_net_step``) and a part
-    per ``matmul_flops`` FLOP (``block_flop``). NaN where the kernel does not compile."""
+    rule ``"none"``, so every network runs the ``steps`` cap, one full-data check for an exact zero loss per 500
+    steps as in the chapter; Table 1's blocks hold 480–6,960 networks of widths 10–21): the block's own training
+    seconds (``BlockRun.seconds``, without laying out the data and lanes) per step, the best of ``repeats``, at two
+    minibatch sizes, split into a part per network·step (``block_net_step``) and a part per ``matmul_flops`` FLOP
+    (``block_flop``). NaN where the kernel does not compile."""
     from companion.training import block as blk
-    from companion.training.hitting import Protocol, block_configs, run_block
+    from companion.training import hitting
     from companion.training.onehidden import matmul_flops
 
     if not blk.available():
         return dict.fromkeys(("block_net_step", "block_flop"), math.nan)
     N, U = S * len(widths), S * sum(widths)
 
-    def run(B: int, cap: int) -> float:
-        p = Protocol(batch_size=B, steps=cap, rule="none")
-        (config,) = block_configs({"probe": (p, S)}, widths)
-        return best_of(lambda: run_block(config), 1)
-
     def per_step(B: int) -> float:
-        """Seconds per step: the difference of the two caps; where load makes it meaningless, the longer run's
-        mean (an upper bound)."""
-        lo, hi = steps
-        a, b = run(B, lo), run(B, hi)
-        return (b - a) / (hi - lo) if b > a * (1 + 0.5 * (hi - lo) / hi) else b / hi
+        (config,) = hitting.block_configs({"probe": (hitting.Protocol(batch_size=B, steps=steps, rule="none"), S)},
+                                          widths)
+        return min(hitting.run_block(config).seconds for _ in range(repeats)) / steps
 
     (B1, B2), (t1, t2) = batches, (per_step(batches[0]), per_step(batches[1]))
     F1, F2 = matmul_flops(U, 10, B1), matmul_flops(U, 10, B2)
