@@ -10,7 +10,7 @@ seconds per unit of that loop's work (:data:`PROBES`, names the cost functions c
 - ``lbfgs_iter``: seconds per iteration of ``torch.optim.LBFGS`` (history 50, strong Wolfe) on a tiny problem:
   the two-loop recursion and the line search's bookkeeping;
 - ``block_net_step`` and ``block_flop``: Table 1's block call itself (``training.hitting.run_block``: its data,
-  lane layout, threads and engine) on its largest block, 580 seeds of widths 10–21, at two minibatch sizes: seconds per network and
+  lane layout, threads and engine) on 60 seeds of widths 10–21 at two minibatch sizes: seconds per network and
   step and per FLOP of ``onehidden.matmul_flops``, the two parts of Table 1's time (:func:`block`);
 - ``minplus_cell``: seconds per cell of ``convexity.tropical.min_plus_convolve`` (Theorem 1's primal DP);
 - ``dual_call`` and ``dual_elem``: Theorem 1's dual function, ``Branch.lagrangian_min`` on the chapter's branch at
@@ -105,13 +105,12 @@ def lbfgs_iter(iters: int = 40) -> float:
     return best_of(run, 1) / iters
 
 
-def block(S: int = 580, widths: tuple[int, ...] = tuple(range(10, 22)), batches: tuple[int, int] = (10, 100),
-          steps: int = 200, repeats: int = 2) -> dict[str, float]:
+def block(S: int = 60, widths: tuple[int, ...] = tuple(range(10, 22)), batches: tuple[int, int] = (10, 100),
+          steps: int = 500, repeats: int = 2) -> dict[str, float]:
     """The chapter's own block call (``training.hitting.run_block`` on a :func:`~companion.training.hitting.block_configs`
     configuration: its data, lane layout, threads and engine) on S seeds of every width in ``widths`` (d = 10,
-    rule ``"none"``, so every network runs the ``steps`` cap; Table 1's blocks hold 480–6,960 networks of widths
-    10–21, and the largest, which takes most of its time, sets the default: 6,960 networks, whose weights
-    outgrow the caches that a small block's fit in, ≈ 1.6× slower per network·step): the block's own training
+    rule ``"none"``, so every network runs the ``steps`` cap, one full-data check for an exact zero loss per 500
+    steps as in the chapter; Table 1's blocks hold 480–6,960 networks of widths 10–21): the block's own training
     seconds (``BlockRun.seconds``, without laying out the data and lanes) per step, the best of ``repeats``, at two
     minibatch sizes, split into a part per network·step (``block_net_step``) and a part per ``matmul_flops`` FLOP
     (``block_flop``). NaN where the kernel does not compile."""
