@@ -185,15 +185,71 @@ def align(stage: str, *, pairs: int, I: int, widths: Sequence[int], n_probe: int
                 peak=peak)
 
 
-def lbfgs(stage: str, *, iterations: int, flops_per_eval: float, ops_per_eval: float, params: int,
-          eig_per_eval: float = 0.0, peak: float = 0.0) -> Work:
+def lbfgs(stage: str, *, iterations: float, flops_per_eval: float, ops_per_eval: float, params: int,
+          eig_per_eval: float = 0.0, peak: float = 0.0, evals_per_iter: float = LBFGS_EVALS,
+          bound: bool = True) -> Work:
     """A PyTorch L-BFGS run (history 50, strong Wolfe) of ``iterations`` iterations on ``params`` numbers
-    (``eig_per_eval``: Σ k³ of eigendecompositions per evaluation); tolerances may stop it early (an upper
-    bound)."""
-    evals = LBFGS_EVALS * iterations
+    (``eig_per_eval``: Σ k³ of eigendecompositions per evaluation), ``evals_per_iter`` evaluations each;
+    tolerances may stop it early (``bound``: the iterations are the budget, an upper bound; False where they are
+    a recorded count, :data:`LBFGS_RECORD`)."""
+    evals = evals_per_iter * iterations
     return Work(stage, flops=evals * flops_per_eval, eig=evals * eig_per_eval, bytes=iterations * 200.0 * F64 * params,
-                ops=iterations * LBFGS_ITER_OPS + evals * ops_per_eval, peak=peak + 110.0 * F64 * params, bound=True,
+                ops=iterations * LBFGS_ITER_OPS + evals * ops_per_eval, peak=peak + 110.0 * F64 * params, bound=bound,
                 probed={"lbfgs_iter": float(iterations)}, replaces={"ops": iterations * LBFGS_ITER_OPS})
+
+
+#: L-BFGS work that tolerances cut short, which no machine calibration can give: chapter → (the parameters it
+#: depends on, as a tuple of (name, value)) → stage kind → (iterations run ÷ iteration budget, evaluations per
+#: iteration run). Counted with ``torch.optim.LBFGS.step`` wrapped to add up each call's ``n_iter`` and
+#: ``func_evals`` over a ``companion run … --preset smoke`` and ``cpu`` (2026-12-02); float64 on one machine, the same counts
+#: elsewhere up to rounding in the tolerance tests. Parameters not here are estimated at the budget (an upper bound).
+LBFGS_RECORD: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
+    # the cpu preset: 254 calls of max_iter 200 ran 6,484 iterations (9,777 evaluations) of a 74,400 budget (the
+    # augmented Lagrangian stops once every violation is below tol); 3 of max_iter 2,000 ran 189 (225) of 6,000
+    "parallel_linear": {
+        # the smoke preset: 172 calls of max_iter 150 ran 4,835 (7,480) of 25,200; 2 of 1,500 ran 141 (175) of 3,000
+        '{"betas": [0.3, 0.6], "inner": 150, "ms": [1, 2, 3], "outer": 20, "rank_one_ms": [3, 4], "restarts": 4, '
+        '"seed": 0, "sigma": [3.0, 2.0, 1.0], "tol": 0.0001, "train_depths": [2, 3]}':
+            {"interpolation": (4835 / 25200, 7480 / 4835), "regularised": (141 / 3000, 175 / 141)},
+        '{"betas": [0.3, 0.6, 1.5], "inner": 200, "ms": [1, 2, 3, 4], "outer": 30, "rank_one_ms": [3, 4, 6], '
+        '"restarts": 8, "seed": 0, "sigma": [3.0, 2.0, 1.0], "tol": 0.0001, "train_depths": [2, 3, 4]}':
+            {"interpolation": (6484 / 74400, 9777 / 6484), "regularised": (189 / 6000, 225 / 189)},
+    },
+}
+#: The parameters each chapter's L-BFGS counts depend on (the key of :data:`LBFGS_RECORD`).
+LBFGS_RECORD_KEYS: dict[str, tuple[str, ...]] = {
+    "parallel_linear": ("seed", "sigma", "train_depths", "ms", "rank_one_ms", "restarts", "outer", "inner", "betas",
+                        "tol"),
+}
+
+
+def record_key(chapter: str, p: Mapping[str, Any]) -> str:
+    """The :data:`LBFGS_RECORD` key of ``chapter`` at parameters ``p``: its :data:`LBFGS_RECORD_KEYS` values as
+    canonical JSON."""
+    import json
+
+    return json.dumps({k: p.get(k) for k in LBFGS_RECORD_KEYS[chapter]}, sort_keys=True)
+
+
+def lbfgs_shares(calls: Sequence[tuple[int, int, int]], budgets: Mapping[str, tuple[int, float]]) -> dict[str, tuple[float, float]]:
+    """Recorded counts → :data:`LBFGS_RECORD` entries: ``calls`` (max_iter, iterations run, evaluations) of every
+    ``LBFGS.step`` of a run; ``budgets``: stage kind → (the max_iter its calls have, its total iteration budget
+    in the cost function). Returns kind → (iterations run ÷ budget, evaluations per iteration run)."""
+    out = {}
+    for kind, (max_iter, budget) in budgets.items():
+        its = sum(c[1] for c in calls if c[0] == max_iter)
+        evals = sum(c[2] for c in calls if c[0] == max_iter)
+        if budget <= 0 or its <= 0:
+            raise ValueError(f"{kind}: need a positive budget and recorded iterations (got {budget}, {its})")
+        out[kind] = (its / budget, evals / its)
+    return out
+
+
+def lbfgs_record(chapter: str, p: Mapping[str, Any], kind: str) -> tuple[float, float] | None:
+    """The recorded (share of the budget run, evaluations per iteration) of stage kind ``kind`` of ``chapter``
+    at parameters ``p``, or None without a record there."""
+    rec = LBFGS_RECORD.get(chapter, {}).get(record_key(chapter, p)) if chapter in LBFGS_RECORD_KEYS else None
+    return rec.get(kind) if rec else None
 
 
 def sdp(stage: str, *, cone_sizes: Sequence[int], count: int = 1) -> Work:
@@ -224,26 +280,61 @@ def shapley_folkman(p: Mapping[str, Any], device: str) -> list[Work]:
                  peak=F64 * 512 * 10 * N * 3)]
 
 
-def theorem1(p: Mapping[str, Any], device: str) -> list[Work]:
-    """The exact primal by min-plus DP on the t-grid (budget up to I·K_max/t_step, branch tables of A²/t_step
-    with A ≤ 2.5, for the identical and the heterogeneous branch sets); the duals, one bounded Brent search
-    (≈ 50 evaluations, each ≈ 6 passes over an n × n array per branch type) per distinct mix of the three
-    types and K; Δ on n_delta_grid points; the brute force over bf_N^I parameter tuples for I ≤ bf_I (2 τ ×
-    every K, 401 λ)."""
-    from companion.convexity.separable import branch_counts
+#: Evaluations of the dual function per bounded Brent search of ``separable.dual_and_multiplier`` (scipy,
+#: xatol 1e-12): counted on the chapter's heterogeneous branches at seed 0, 30 searches each: 43.0 at n = 100,
+#: 44.8 at n = 500 (the same on every machine: the search's path depends only on the values).
+BRENT_EVALS = 45
+#: The largest count of the chapter's Minkowski staircase slider (``minkowski_staircase(…, counts(40), …)``) and
+#: its t-step floor.
+STAIRCASE_I, STAIRCASE_STEP = 40, 0.01
 
+
+def minplus_cells(U: Sequence[int], I_max: int, keep: Callable[[int], int] | None = None) -> float:
+    """Cells (output entries × kernel entries) of the min-plus DP that adds branch (I − 1) % T, with φ tabulated
+    on U[t] + 1 points, for I = 2…I_max: the table grows by U[t] per branch, truncated to ``keep(I)`` entries."""
+    L, cells = U[0] + 1, 0.0
+    for I in range(2, I_max + 1):
+        u = U[(I - 1) % len(U)]
+        cells += (L + u) * (u + 1.0)
+        L = min(L + u, keep(I)) if keep else L + u
+    return cells
+
+
+def theorem1(p: Mapping[str, Any], device: str) -> list[Work]:
+    """The exact primal by min-plus DP on the t-grid (the table up to I·K_max/t_step entries, each branch's φ on
+    A²/t_step + 1 points, ``separable.BRANCH_TYPES``' A; the identical set and the heterogeneous one), timed by the
+    ``minplus_cell`` probe; the duals, one bounded Brent search (:data:`BRENT_EVALS` evaluations, each of
+    ``lagrangian_min`` on every active branch type, plus one of g at its kinks for the search's bound) per
+    distinct mix of the three types and K, timed by the ``dual_call`` and ``dual_elem`` probes (≈ 6 passes over
+    an n × n array per branch evaluation without them); Δ on n_delta_grid points; the brute force over bf_N^I
+    parameter tuples for I ≤ bf_I (2 τ × every K, 401 λ); the staircase slider's DP."""
+    from companion.convexity.separable import BRANCH_TYPES, branch_counts
+
+    n, t, K_max = p["n"], p["t_step"], max(p["Ks"])
     counts = [branch_counts(3, I) for I in range(1, p["I_max"] + 1)]
     mixes = {tuple(c // max(math.gcd(*cs), 1) for c in cs) for cs in counts}
+    active = 1 + sum(sum(1 for c in m if c) for m in mixes)             # branch types in each search: Σ over searches
+    evals = active * len(p["Ks"]) * (BRENT_EVALS + 2.0)
     duals = (1 + 3 * len(mixes)) * len(p["Ks"]) * 50
-    U = int(2.5**2 / p["t_step"])
-    K_max = max(p["Ks"])
-    dp = 2 * sum(min(I * K_max / p["t_step"], (I - 1) * U) * U for I in range(2, p["I_max"] + 1))
+    U = [int(math.floor(A**2 / t + 1e-9)) for A in BRANCH_TYPES["A"]]
+    keep = lambda I: int(math.floor(I * K_max / t + 1e-9)) + 1         # noqa: E731
+    cells = minplus_cells(U[:1], p["I_max"], keep) + minplus_cells(U, p["I_max"], keep)
+    ts = max(t, STAIRCASE_STEP)
+    stair = minplus_cells([int(math.floor(BRANCH_TYPES["A"][0] ** 2 / ts + 1e-9))], STAIRCASE_I)
     bf = sum(math.comb(p["bf_N"] + I - 1, I) for I in range(1, p["bf_I"] + 1)) * 2 * len(p["Ks"])
-    return [Work("min-plus DP", bytes=3.0 * F64 * dp, ops=p["I_max"] * 20 + dp / 2**24 * 4, peak=F64 * 2**24 * 2),
-            numpy_pass(Work("duals", bytes=6.0 * F64 * duals * p["n"] ** 2, ops=duals * 20)),
+
+    def dp(stage: str, c: float) -> Work:
+        w = Work(stage, bytes=3.0 * F64 * c, ops=p["I_max"] * 20 + c / 2**24 * 4, peak=F64 * 2**24 * 2)
+        return replace(w, probed={"minplus_cell": c}, replaces={"bytes": w.bytes, "ops": w.ops})
+
+    dual = Work("duals", bytes=6.0 * F64 * duals * n**2, ops=duals * 20.0)
+    return [dp("min-plus DP", cells),
+            replace(dual, probed={"dual_call": evals, "dual_elem": evals * (n + 3.0) * n},
+                    replaces={"bytes": dual.bytes, "ops": dual.ops}),
             numpy_pass(Work("Δ", bytes=4.0 * F64 * p["n_delta_grid"] * 20 * len(p["Ks"]), ops=4000 * len(p["Ks"]))),
-            Work("brute force", bytes=F64 * bf * (3.0 * p["n"] + 2 * 401), ops=bf / 4096 * 12,
-                 peak=F64 * 4096 * p["n"] * 2)]
+            Work("brute force", bytes=F64 * bf * (3.0 * n + 2 * 401), ops=bf / 4096 * 12,
+                 peak=F64 * 4096 * n * 2),
+            dp("staircase slider", stair)]
 
 
 def theorem2(p: Mapping[str, Any], device: str) -> list[Work]:
@@ -497,21 +588,37 @@ def vgg_branches(p: Mapping[str, Any], device: str) -> list[Work]:
     return out
 
 
+def parallel_linear_budgets(p: Mapping[str, Any]) -> dict[str, tuple[int, float]]:
+    """Stage kind → (its L-BFGS calls' max_iter, its total iteration budget) in :func:`parallel_linear`: the
+    interpolation runs ((outer + 1) calls of ``inner`` per run) and the regularised fits (``inner``·10 per β)."""
+    runs = len(p["train_depths"]) + len(p["ms"]) + len(p.get("rank_one_ms", [])) + sum(L >= 3 for L in p["train_depths"])
+    return {"interpolation": (p["inner"], float(runs * (p["outer"] + 1) * p["inner"])),
+            "regularised": (10 * p["inner"], float(len(p["betas"]) * 10 * p["inner"]))}
+
+
 def parallel_linear(p: Mapping[str, Any], device: str) -> list[Work]:
     """Augmented-Lagrangian training ((outer + 1) L-BFGS runs of ``inner`` iterations on ``restarts`` batched
     restarts) for every weight-decay depth (and at depths ≥ 3 the rescaled primal at t = 1) and every branch count
     m (path regulariser, L = 3; full-width and, for rank_one_ms, rank-one branches, counted as full width); the
-    regularised fits (``inner``·10 iterations per β); two small convex programs; the 1-D closed-form grids."""
+    regularised fits (``inner``·10 iterations per β); two small convex programs; the 1-D closed-form grids. The
+    tolerances stop most L-BFGS calls early: at recorded parameters (:data:`LBFGS_RECORD`) each stage runs the
+    recorded share of its budget at the recorded evaluations per iteration, else the budget (an upper bound)."""
     k = len(p["sigma"])
     R, out = p["restarts"], []
+    rec = {kind: lbfgs_record("parallel_linear", p, kind) for kind in ("interpolation", "regularised")}
+
+    def run(stage: str, kind: str, budget: float, **kw: Any) -> Work:
+        share, per = rec[kind] or (1.0, LBFGS_EVALS)
+        return lbfgs(stage, iterations=budget * share, evals_per_iter=per, bound=rec[kind] is None, **kw)
+
     runs = [(L, 1) for L in p["train_depths"]] + [(3, m) for m in p["ms"]] + [(3, m) for m in p.get("rank_one_ms", [])]
     runs += [(L, 1) for L in p["train_depths"] if L >= 3]           # the rescaled primal at t = 1
     for L, m in runs:
-        out.append(lbfgs(f"interpolation L={L} m={m}", iterations=(p["outer"] + 1) * p["inner"],
-                         flops_per_eval=R * m * L * 6.0 * k**3, ops_per_eval=12.0 * L + 25, params=R * m * L * k * k))
+        out.append(run(f"interpolation L={L} m={m}", "interpolation", (p["outer"] + 1) * p["inner"],
+                       flops_per_eval=R * m * L * 6.0 * k**3, ops_per_eval=12.0 * L + 25, params=R * m * L * k * k))
     for b in p["betas"]:
-        out.append(lbfgs(f"regularised β={b}", iterations=10 * p["inner"], flops_per_eval=R * 3 * 6.0 * k**3,
-                         ops_per_eval=40, params=R * 3 * k * k))
+        out.append(run(f"regularised β={b}", "regularised", 10 * p["inner"], flops_per_eval=R * 3 * 6.0 * k**3,
+                       ops_per_eval=40, params=R * 3 * k * k))
         out.append(Work(f"closed form β={b}", bytes=F64 * 200_001 * 3 * 12, ops=200))
     out.append(sdp("convex programs", cone_sizes=(2 * k, 2 * k), count=2 + len(set(p["depths"]) | set(p["train_depths"]))))
     return out

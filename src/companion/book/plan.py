@@ -19,7 +19,7 @@ seconds per k³ of assignment and of eigendecomposition; a calibrated CPU also h
 :mod:`companion.book.probes`, each the chapter code's own loop timed at a small size: a chapter's start (a
 process importing what every chapter imports), a branch-SGD step, an L-BFGS iteration, the C block trainer's
 network·step and FLOP, a VGG-9 training FLOP, a one-thread NumPy byte. This machine's come from short
-calibration runs (:func:`calibrate`, ≈ 4 s, cached); a GPU class's from its datasheet (:data:`GPU_CLASSES`).
+calibration runs (:func:`calibrate`, ≈ 5–9 s on 2 cores, cached); a GPU class's from its datasheet (:data:`GPU_CLASSES`).
 Wall time is
 
     t = t_start + Σ_probes units · t_probe + flops / (η_g · GEMM) + bytes / (η_m · bandwidth) + η_o · ops · t_op
@@ -162,7 +162,7 @@ def cache_path() -> Path:
 
 
 #: Bumped when the probes change, so that a cache from older probes is measured again.
-CALIBRATION_VERSION = 2
+CALIBRATION_VERSION = 3
 
 
 def calibration_key(device: str) -> str:
@@ -198,7 +198,7 @@ def measure(device: str = "cpu") -> dict[str, float]:
     """The micro-benchmarks (≈ 1 s): an fp32 1024² GEMM (FLOP/s), an fp32 add over 3 × 96 MiB (bytes/s), a
     tiny in-place add in a loop (s per operation), a 256 × 256 assignment and a 64 × 64 symmetric
     eigendecomposition on the host (s per k³), and the memory; on a CPU also the chapters' own loops
-    (:func:`companion.book.probes.measure_all`, ≈ 3 s)."""
+    (:func:`companion.book.probes.measure_all`, ≈ 4–8 s)."""
     from companion.book import probes
 
     import torch

@@ -9,15 +9,18 @@ seconds per unit of that loop's work (:data:`PROBES`, names the cost functions c
   two and of three layers: what a step costs beyond its arithmetic (Python, autograd, the update, the rule);
 - ``lbfgs_iter``: seconds per iteration of ``torch.optim.LBFGS`` (history 50, strong Wolfe) on a tiny problem:
   the two-loop recursion and the line search's bookkeeping;
-- ``block_net_step`` and ``block_flop``: the fused C block trainer (``training.block``) on one-hidden-layer
-  networks: seconds per network and step and per FLOP of ``onehidden.matmul_flops``, the two parts of Table 1's
-  time (:func:`block`);
-- ``vgg_flop``: seconds per FLOP (``vgg_model.train_flops_per_image``) of a grouped multi-branch VGG-9 training
-  step at width 8 (convolutions, BatchNorm, ReLU, pooling and SGD together, as Fig 5 trains them);
+- ``block_net_step`` and ``block_flop``: Table 1's block call itself (``training.hitting.run_block``: its data,
+  lane layout, threads and engine) on 60 seeds of widths 10–21 at two minibatch sizes: seconds per network and
+  step and per FLOP of ``onehidden.matmul_flops``, the two parts of Table 1's time (:func:`block`);
+- ``minplus_cell``: seconds per cell of ``convexity.tropical.min_plus_convolve`` (Theorem 1's primal DP);
+- ``dual_call`` and ``dual_elem``: Theorem 1's dual function, ``Branch.lagrangian_min`` on the chapter's branch at
+  two data sizes: seconds per call and per element of its (n + 3) × n branch outputs (:func:`dual_eval`);
+- ``vgg_flop``: seconds per FLOP (``vgg_model.train_flops_per_image``) of a multi-branch VGG-9 training
+  step at width 8, 4 branches, batch 32 (convolutions, BatchNorm, ReLU, pooling and SGD together, as Fig 5 trains them);
 - ``np_byte``: seconds per byte of a one-thread NumPy float64 pass over 3 × 4 MiB (the host's element-wise rate,
   which the convexity and duality chapters' NumPy work runs at).
 
-Each is the best of a few repeats after a warm-up. All together ≈ 5 s on 2 cores (more when they are busy); the results are cached
+Each is the best of a few repeats after a warm-up. All together ≈ 10 s on 2 cores (more when they are busy); the results are cached
 with the rest of the calibration.
 """
 
@@ -102,44 +105,75 @@ def lbfgs_iter(iters: int = 40) -> float:
     return best_of(run, 1) / iters
 
 
-def block() -> dict[str, float]:
-    """The compiled block trainer on 512 networks of width 16 (d = 10, rule ``"none"``; Table 1's blocks hold
-    480–6,960): seconds per network·step at batch 1 (the kernel's per-step work with the loop's Python share spread over the
-    block, ``block_net_step``: 600 steps less 100), then per ``matmul_flops`` FLOP at batch 200 (80 steps less 20)
-    once that per-step part is taken off (``block_flop``). NaN where the kernel does not compile."""
-    import torch
-
+def block(S: int = 60, widths: tuple[int, ...] = tuple(range(10, 22)), batches: tuple[int, int] = (10, 100),
+          steps: int = 500, repeats: int = 2) -> dict[str, float]:
+    """The chapter's own block call (``training.hitting.run_block`` on a :func:`~companion.training.hitting.block_configs`
+    configuration: its data, lane layout, threads and engine) on S seeds of every width in ``widths`` (d = 10,
+    rule ``"none"``, so every network runs the ``steps`` cap, one full-data check for an exact zero loss per 500
+    steps as in the chapter; Table 1's blocks hold 480–6,960 networks of widths 10–21): the block's own training
+    seconds (``BlockRun.seconds``, without laying out the data and lanes) per step, the best of ``repeats``, at two
+    minibatch sizes, split into a part per network·step (``block_net_step``) and a part per ``matmul_flops`` FLOP
+    (``block_flop``). NaN where the kernel does not compile."""
     from companion.training import block as blk
-    from companion.training.onehidden import init_nets, matmul_flops
+    from companion.training import hitting
+    from companion.training.onehidden import matmul_flops
 
     if not blk.available():
         return dict.fromkeys(("block_net_step", "block_flop"), math.nan)
+    N, U = S * len(widths), S * sum(widths)
+
+    def per_step(B: int) -> float:
+        (config,) = hitting.block_configs({"probe": (hitting.Protocol(batch_size=B, steps=steps, rule="none"), S)},
+                                          widths)
+        return min(hitting.run_block(config).seconds for _ in range(repeats)) / steps
+
+    (B1, B2), (t1, t2) = batches, (per_step(batches[0]), per_step(batches[1]))
+    F1, F2 = matmul_flops(U, 10, B1), matmul_flops(U, 10, B2)
+    flop = max((t2 - t1) / (F2 - F1), 0.1 * t2 / F2)
+    return {"block_net_step": max(t1 - F1 * flop, 0.0) / N, "block_flop": flop}
+
+
+def minplus_cell(M: int = 8_000, N: int = 1_250) -> float:
+    """Seconds per cell (output × kernel entry) of the chapter's ``convexity.tropical.min_plus_convolve`` of a
+    length-M table with a length-(N + 1) one (Theorem 1's DP: a table of up to I·K/t_step entries against one
+    branch's φ on A²/t_step + 1 points)."""
+    import torch
+
+    from companion.convexity.tropical import min_plus_convolve
+
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(400, 10, generator=g)
-    y = torch.sign(torch.randn(400, generator=g))
-    S = 512
-    nets = init_nets([16] * S, 10, list(range(S)))
-    def run(B: int, steps: int) -> float:
-        return best_of(lambda: blk.train_block(nets, x, y, lr=1e-3, batch_size=B, steps=steps, rule="none",
-                                               engine="compiled", zero_every=10 * steps), 1)
-
-    def per_step(B: int, lo: int, hi: int) -> float:
-        """Seconds per step from the difference of two step counts (a call's fixed cost, laying the networks
-        out in lanes, cancels); where load makes that difference meaningless, the longer run's mean (an upper
-        bound)."""
-        a, b = run(B, lo), run(B, hi)
-        return (b - a) / (hi - lo) if b > a * (1 + 0.5 * (hi - lo) / hi) else b / hi
-
-    per_net_step = per_step(1, 100, 600) / S
-    t200 = per_step(200, 20, 80)
-    flop = max(t200 - per_net_step * S, 0.1 * t200) / matmul_flops(16 * S, 10, 200)
-    return {"block_net_step": per_net_step, "block_flop": flop}
+    G, h = torch.rand(M, dtype=torch.float64, generator=g), torch.rand(N + 1, dtype=torch.float64, generator=g)
+    return best_of(lambda: min_plus_convolve(G, h), 3) / ((M + N) * (N + 1))
 
 
-def vgg_flop(batch: int = 16) -> float:
-    """Seconds per training FLOP, on one torch thread, of a VGG-9 of 2 branches at width 8 in the form a CPU
+def dual_eval(sizes: tuple[int, int] = (100, 400), calls: int = 20) -> dict[str, float]:
+    """Theorem 1's dual function, one branch at a time as ``separable.dual_and_multiplier`` evaluates it
+    (``Branch.lagrangian_min`` at one λ on the chapter's branch type 0 of ``chapter_branches``, data
+    ``synthetic_teacher(d=2)``) at two data sizes n: seconds per call (``dual_call``: Python, the kinks, the
+    pieces) and per element of the (n + 3) × n branch outputs behind g at the kinks (``dual_elem``)."""
+    import numpy as np
+
+    from companion.convexity.separable import chapter_branches
+    from companion.core.data import synthetic_teacher
+
+    def per_call(n: int) -> float:
+        ds = synthetic_teacher(n=n, d=2, hidden=11, seed=0)
+        b = chapter_branches(ds.x.numpy(), ds.y.numpy(), 1.05)[0][0]
+        lams = [np.array([0.1 + 0.05 * i]) for i in range(calls)]
+        return best_of(lambda: [b.lagrangian_min(lam) for lam in lams], 3) / calls
+
+    (n1, n2) = sizes
+    t1, t2 = per_call(n1), per_call(n2)
+    e1, e2 = n1 * (n1 + 3), n2 * (n2 + 3)
+    elem = max((t2 - t1) / (e2 - e1), 0.1 * t2 / e2)
+    return {"dual_call": max(t1 - elem * e1, 0.0), "dual_elem": elem}
+
+
+def vgg_flop(batch: int = 32, I: int = 4) -> float:
+    """Seconds per training FLOP, on one torch thread, of a VGG-9 of I branches at width 8 in the form a CPU
     trains Fig 5's networks in (``training.vgg.device_settings("cpu")``: the branch loop, channels-last), one SGD
-    step (momentum) on a batch of ``batch`` images. Fig 5 runs its grid points ``workers`` side by side, each on
+    step (momentum) on a batch of ``batch`` images, I branches (Fig 5's grid: 4–32 branches, batch 128; smaller
+    shapes run a lower share of the core's peak). Fig 5 runs its grid points ``workers`` side by side, each on
     its share of the threads (one each on 2 cores)."""
     import torch
     import torch.nn.functional as F
@@ -150,7 +184,7 @@ def vgg_flop(batch: int = 16) -> float:
 
     st = device_settings("cpu")
     torch.manual_seed(0)
-    model = make_networks(2, 8, [0], form=st.form)
+    model = make_networks(I, 8, [0], form=st.form)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(batch, 3, 32, 32)
     x = x.contiguous(memory_format=torch.channels_last) if st.channels_last else x
@@ -163,7 +197,7 @@ def vgg_flop(batch: int = 16) -> float:
         opt.step()
 
     with intra_op_threads(1):
-        return best_of(run, 2) / (batch * train_flops_per_image(8, 2))
+        return best_of(run, 2) / (batch * train_flops_per_image(8, I))
 
 
 def np_byte() -> float:
@@ -179,15 +213,17 @@ def measure_all() -> dict[str, float]:
     """Every probe of the module docstring: name → seconds per unit; NaN for a probe that could not run (the plan
     then counts that work by its fitted terms)."""
     out: dict[str, float] = {}
-    for name in ("startup", "sgd_step", "sgd_step_deep", "lbfgs_iter", "vgg_flop", "np_byte", "block"):
+    parts = {"block": ("block_net_step", "block_flop"), "dual_eval": ("dual_call", "dual_elem")}
+    for name in ("startup", "sgd_step", "sgd_step_deep", "lbfgs_iter", "vgg_flop", "np_byte", "block",
+                 "minplus_cell", "dual_eval"):
         try:
             got = globals()[name]()
         except Exception:  # noqa: BLE001 – a probe that fails (no compiler, a broken import) must not stop a plan
-            got = dict.fromkeys(("block_net_step", "block_flop"), math.nan) if name == "block" else math.nan
+            got = dict.fromkeys(parts[name], math.nan) if name in parts else math.nan
         out.update(got if isinstance(got, dict) else {name: float(got)})
     return out
 
 
 #: The probes' names (the keys of :func:`measure_all`), each a unit a cost function may count in ``Work.probed``.
 PROBES: tuple[str, ...] = ("startup", "sgd_step", "sgd_step_deep", "lbfgs_iter", "block_net_step", "block_flop",
-                           "vgg_flop", "np_byte")
+                           "vgg_flop", "np_byte", "minplus_cell", "dual_call", "dual_elem")
