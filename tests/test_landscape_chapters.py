@@ -145,7 +145,9 @@ def triples(settings, Is=(1, 10, 100), T=3, loss=None):
                     out.append({"setting": st.name, "view": view, "triple": t, "I": I,
                                 "loss_rel": (loss or {}).get(st.name, [0.3] * len(Is))[i],
                                 "barrier": f * (0.5 - 0.2 * lx + 0.01 * t),
-                                "gap": f * (0.1 - 0.05 * lx + 0.02 * (t - 1) * I / 100)})
+                                "gap": f * (0.1 - 0.05 * lx + 0.02 * (t - 1) * I / 100),
+                                "steps": 100.0 * (t + 1), "steps_min": 50.0 * (t + 1), "steps_max": 150.0 * (t + 1),
+                                "cap": 1000, "converged": [1.0, 2 / 3, 1.0][t % 3] if I > 1 else 1 / 3})
     return pd.DataFrame(out).sample(frac=1.0, random_state=0)          # the order of the rows must not matter
 
 
@@ -202,6 +204,9 @@ def test_findings_endpoint_trend_gate_primary_and_judged():
     assert prim == ["fig1_endpoint_barrier_authors_wd0_fixed", "fig1_trend_barrier_authors_wd0_fixed",
                     "fig4_mnist_endpoint_barrier_authors_wd0_fixed", "fig4_mnist_trend_barrier_authors_wd0_fixed"]
     assert d["fig4_cifar_endpoint_barrier_authors_wd0_fixed"]["statement"] == "P1.fig4:endpoint"
+    assert e["converged"] == pytest.approx(8 / 9)                  # the runs at I = 100: 3, 2 and 3 of 3
+    assert e["steps"] == {"mean": 200.0, "min": 50.0, "max": 450.0, "cap": 1000.0}
+    assert t["converged"] == pytest.approx((1 / 3 + 8 / 9 + 8 / 9) / 3)  # every width's runs: I = 1 converged 1 of 3
 
     c = Claims("landscape_verdict", "smoke", "cpu", 0, "unused.json")
     for x in f:                                                       # as the chapter records them
@@ -213,6 +218,20 @@ def test_findings_endpoint_trend_gate_primary_and_judged():
     assert r["fig1_trend_barrier_ours"].outcome_if_trained == "reproduced"
     assert r["fig1_endpoint_barrier_ours"].gate == "trained"                      # trained at the widest I
     assert r["fig1_endpoint_barrier_authors_wd0_fixed"].outcome == threshold_outcome(lo, hi, 0.1, "below")
+    assert r["fig1_endpoint_barrier_authors_wd0_fixed"].converged == pytest.approx(8 / 9)
+    assert r["fig1_trend_gap_ours"].steps["max"] == 450.0
+    grid = sw.findings_grid(c.findings())
+    assert grid.loc[("synthetic", "authors_wd0_fixed", "trend", "barrier"), "as trained"] == \
+        "-0.200 [-0.200, -0.200] reproduced"
+    assert grid.loc[("synthetic", "ours", "trend", "barrier"), "as trained"].endswith("untrained")
+    assert grid.loc[("cifar", "authors_wd0_fixed", "endpoint", "gap"), "converged"] == "89%"
+    assert len(grid) == len(f) // 2                                  # one line per (row, setting, part, measure)
+    conv = sw.convergence_table(per, gate=0.5)
+    q = conv.set_index(["row", "setting"]).loc[("synthetic", B.name)]
+    assert (q["widths"], q["trained widths"]) == (3, 2) and q.converged_trained == pytest.approx(8 / 9)
+    assert q.converged == pytest.approx(19 / 27) and q["steps max"] == 450.0 and q.cap == 1000.0
+    assert np.isnan(sw.convergence_table({"mnist": triples([A], loss={A.name: [0.9] * 3})}, gate=0.5)
+                    .converged_trained.iloc[0])                        # trained at no width: cannot train
     w = sw.primary_words(c.findings())
     assert w["fig1_trend_outcome"] == "reproduced" and w["fig1_trend_est"] == pytest.approx(-0.2)
     assert w["fig1_trend_gate"] == "trained (0.30)" and w["fig1_endpoint_lo"] == pytest.approx(lo)
@@ -224,14 +243,19 @@ def test_sweep_rows_equals_the_sweep_of_each_row():
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(30, 784, generator=g), torch.randint(0, 10, (30,), generator=g)
     tr = sw.Training(lr=0.05, batch_size=10, steps=4, check_every=2, steps_ours=4, batch_size_ours=10)
-    kw = dict(Is=[1, 2], settings=[sw.Setting("ours")], T=2, seed=0, training=tr, views=("none",), radii=[1.0], G=3,
+    kw = dict(settings=[sw.Setting("ours")], T=2, seed=0, training=tr, views=("none",), radii=[1.0], G=3,
               K=3, n_probe=10, n_window=None, device=CPU)
-    summaries, per_triple, drift, secs = sw.sweep_rows({"mnist": (x, y)}, ["mnist"], confidence=0.9, **kw)
-    rows, _ = sw.sweep(x, y, multiclass_hinge, widths=(784, 8, 10), **kw)
+    summaries, per_triple, drift, secs, runs = sw.sweep_rows({"mnist": (x, y)}, ["mnist"], confidence=0.9,
+                                                             Is={"mnist": [1, 2]}, **kw)
+    rows, _, runs1 = sw.sweep(x, y, multiclass_hinge, Is=[1, 2], widths=(784, 8, 10), **kw)
     pd.testing.assert_frame_equal(summaries["mnist"], sw.summarise(rows, 0.9))
     pd.testing.assert_frame_equal(per_triple["mnist"], rows)
+    pd.testing.assert_frame_equal(runs["mnist"], runs1)
+    assert len(runs1) == 2 * 3 * 2 and set(runs1.steps) <= {4}                    # I × runs of T triples; cap 4
     assert drift == float(rows.loss_drift.max()) and secs["train"] > 0
-    assert sw.sweep_rows({}, [], confidence=0.9, **kw) == ({}, {}, -np.inf, {"train": 0.0, "measure": 0.0})
+    assert sw.sweep_rows({}, [], confidence=0.9, Is={}, **kw) == ({}, {}, -np.inf, {"train": 0.0, "measure": 0.0}, {})
+    with pytest.raises(ValueError, match="no widths"):
+        sw.sweep_rows({"mnist": (x, y)}, ["mnist"], confidence=0.9, Is={}, **kw)
 
 
 def test_figures_draw_every_panel(fig1, fig4):
