@@ -15,6 +15,13 @@ rate and the decay may differ per network, so settings batch like seeds. Two rat
 
 Either way a network sees the same batches whether it is trained alone or in a batch.
 
+Two engines run the steps (``engine`` in :class:`SGDConfig`): ``"generic"``, autograd through
+:func:`companion.training.nets.forward` for any depth (:func:`sgd_step`), and ``"block"``, the hand-written step of
+:mod:`companion.training.branch_block` for two-layer branch networks (one hidden layer, the τ-hinge or multi-class
+hinge, no padding mask, no branch chunks). ``"auto"`` (the default) takes the block whenever it applies
+(:func:`companion.training.branch_block.unsupported` returns ""), else the generic path. Both give the same numbers
+to float rounding: the same batches, rule and checks; only the arithmetic of a step differs.
+
 Settings live in a frozen :class:`SGDConfig`; :func:`train` runs it (:func:`train_sgd` takes the settings as
 keywords). Memory for huge networks (I = 50 000 branches): training can run in place on the caller's
 weights, each step's gradients are formed and applied one branch chunk at a time (:func:`sgd_step`), and
@@ -32,12 +39,14 @@ import numpy as np
 import torch
 
 from companion.core.devices import Device
+from companion.training import branch_block
 from companion.training.losses import LossFn
 from companion.training.nets import Layers, Scale, forward, init_branches
 from companion.training.schedule import AuthorsRule
 
 Rule = Literal["check_full", "authors"]
 Batches = Literal["hash", "epochs"]
+Engine = Literal["auto", "generic", "block"]
 
 
 @dataclass
@@ -46,8 +55,10 @@ class TrainResult:
     loss: torch.Tensor        # (S,) final full-data loss
     steps: torch.Tensor       # (S,) steps taken (stopped early or ``steps``)
     lr: torch.Tensor          # (S,) final learning rates
-    history: torch.Tensor     # (checks, S) full-data loss at each check
+    history: torch.Tensor     # (checks, S) full-data loss at each check (step k·check_every; nan once compacted)
     seconds: float
+    stopped_by_rule: torch.Tensor | None = None   # (S,) bool: the rule ended it (else it ran to ``steps``)
+    engine: str = "generic"   # the engine that ran: "generic" or "block"
 
 
 def batch_indices(seeds: torch.Tensor, step: int, B: int, n: int) -> torch.Tensor:
@@ -127,6 +138,8 @@ class SGDConfig:
     the batch once fewer than this fraction of it still trains. ``branch_chunk``: gradients are formed and
     applied that many branches at a time (bounds the gradients' memory; None: all branches at once).
     ``example_chunk``: the full-data losses are computed that many examples at a time (None: all at once).
+    ``engine``: ``"auto"``, ``"generic"`` or ``"block"`` (see the module docstring; ``"block"`` where it does not
+    apply is an error).
     """
 
     steps: int
@@ -142,8 +155,11 @@ class SGDConfig:
     compact: float = 0.9
     branch_chunk: int | None = None
     example_chunk: int | None = None
+    engine: Engine = "auto"
 
     def __post_init__(self) -> None:
+        if self.engine not in ("auto", "generic", "block"):
+            raise ValueError(f"unknown engine {self.engine!r}: choose 'auto', 'generic' or 'block'")
         if self.rule not in ("check_full", "authors"):
             raise ValueError(f"unknown rule {self.rule!r}: choose 'check_full' or 'authors'")
         object.__setattr__(self, "batches", self.batches or ("epochs" if self.rule == "authors" else "hash"))
@@ -287,29 +303,83 @@ def _to_front(W: Sequence[torch.Tensor], rows: list[int], wanted: Sequence[int],
             rows[j], rows[r] = rows[r], rows[j]
 
 
-def _check(b: _Batch, full: torch.Tensor, config: SGDConfig, taken: torch.Tensor, c0: int) -> None:
+class _Generic:
+    """The generic engine: the layers themselves are the working tensors (``work``), stepped by :func:`sgd_step`
+    (autograd, any depth) on their first k rows."""
+
+    def __init__(self, W: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
+                 config: SGDConfig, trainable: Sequence[torch.Tensor] | None) -> None:
+        self.work, self.x, self.y, self.loss_fn, self.config, self.trainable = list(W), x, y, loss_fn, config, trainable
+
+    def step(self, idx: torch.Tensor | None, rate: torch.Tensor, wd: torch.Tensor,
+             mask: torch.Tensor | None) -> torch.Tensor:
+        """One step of the first k = len(rate) networks on rows ``idx`` (k, B) (None: the full data)."""
+        xb, yb = (self.x, self.y) if idx is None else (self.x[idx], self.y[idx])
+        return sgd_step([w[:len(rate)] for w in self.work], xb, yb, self.loss_fn, rate=rate, wd=wd, mask=mask,
+                        trainable=self.trainable, scale=self.config.scale, branch_chunk=self.config.branch_chunk)
+
+    def full_loss(self, k: int) -> torch.Tensor:
+        """(k,) full-data loss of the first k networks."""
+        c = self.config
+        return self.loss_fn(forward([w[:k] for w in self.work], self.x, scale=c.scale, branch_chunk=c.branch_chunk,
+                                    example_chunk=c.example_chunk), self.y)
+
+
+class _Block:
+    """The block engine (:class:`companion.training.branch_block.BranchBlock`) behind the same calls."""
+
+    def __init__(self, W: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
+                 config: SGDConfig, trainable: Sequence[torch.Tensor] | None) -> None:
+        decay = config.weight_decay != 0 if isinstance(config.weight_decay, float) else any(config.weight_decay)
+        self.block = branch_block.BranchBlock(W, x, y, loss_fn, scale=config.scale, trainable=trainable,
+                                              decay=bool(decay), example_chunk=config.example_chunk)
+        self.work = self.block.work
+
+    def step(self, idx: torch.Tensor | None, rate: torch.Tensor, wd: torch.Tensor,
+             mask: torch.Tensor | None) -> torch.Tensor:
+        return self.block.step(idx, rate, wd)
+
+    def full_loss(self, k: int) -> torch.Tensor:
+        return self.block.full_loss(k)
+
+
+def choose_engine(config: SGDConfig, layers: Sequence[torch.Tensor], x: torch.Tensor, loss_fn: LossFn, *,
+                  mask: torch.Tensor | None = None,
+                  trainable: Sequence[torch.Tensor] | None = None) -> Literal["generic", "block"]:
+    """The engine :func:`train` runs: ``config.engine``, with ``"auto"`` resolved to ``"block"`` exactly when
+    :func:`companion.training.branch_block.unsupported` finds nothing against it. ``"block"`` where it does not
+    apply raises, with the reason."""
+    if config.engine == "generic":
+        return "generic"
+    why = branch_block.unsupported(layers, x, loss_fn, mask=mask, trainable=trainable, branch_chunk=config.branch_chunk)
+    if config.engine == "block" and why:
+        raise ValueError(f"engine='block' does not apply here: {why}; use engine='generic' or 'auto'")
+    return "generic" if why else "block"
+
+
+def _check(b: _Batch, full: torch.Tensor, config: SGDConfig, taken: torch.Tensor, by_rule: torch.Tensor,
+           c0: int) -> None:
     """The check_full rule at a check (step ``c0``), from the full-data loss (k,): cut rates whose loss rose
     since the previous check, stop networks at or below ``stop_loss``."""
     b.lr = torch.where(b.active & (full > b.prev), b.lr * config.lr_cut, b.lr)
     b.prev = full
     done = b.active & (full <= config.stop_loss)
     taken[b.ids[done]] = c0
+    by_rule[b.ids[done]] = True
     b.active = b.active & ~done
 
 
-def _interval(W: Sequence[torch.Tensor], b: _Batch, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn,
-              config: SGDConfig, sample: _Sampler, trainable: Sequence[torch.Tensor] | None, taken: torch.Tensor,
+def _interval(eng: _Generic | _Block, b: _Batch, sample: _Sampler, taken: torch.Tensor, by_rule: torch.Tensor,
               steps: range) -> None:
-    """The SGD steps between two checks, on the batch's weights ``W`` (its leading rows, a view); under the
-    authors' rule each step's minibatch loss may stop networks (recorded in ``taken``)."""
+    """The SGD steps between two checks, on the batch's networks (the engine's leading rows); under the
+    authors' rule each step's minibatch loss may stop networks (recorded in ``taken`` and ``by_rule``)."""
     for step in steps:
-        idx = sample(b.seeds, step)
-        xb, yb = (x, y) if idx is None else (x[idx], y[idx])
-        loss = sgd_step(W, xb, yb, loss_fn, rate=b.rate() * b.active, wd=b.wd, mask=b.mask, trainable=trainable,
-                        scale=config.scale, branch_chunk=config.branch_chunk)
+        loss = eng.step(sample(b.seeds, step), b.rate() * b.active, b.wd, b.mask)
         if b.authors is not None:                          # their rule, after the step, on its minibatch loss
             stopped = b.authors.update(loss, step + 1)
-            taken[b.ids[b.active & stopped]] = step + 1
+            newly = b.ids[b.active & stopped]
+            taken[newly] = step + 1
+            by_rule[newly] = True
             b.active = b.active & ~stopped
             if not bool(b.active.any()):
                 return
@@ -323,50 +393,54 @@ def train(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss
     ``seeds``: one per network (drives its minibatches). ``mask`` (S, I, 1, 1): padded branches stay fixed;
     ``trainable``: per-layer 0/1 masks of the entries that train (frozen ones get neither gradient nor
     decay). ``progress``: optional wrapper for the loop over checks. ``in_place``: train ``layers``
-    themselves (no copy; they are the result) instead of a copy.
+    themselves (no copy; they are the result) instead of a copy. The engine: :func:`choose_engine`.
 
     Memory, in weight-sized tensors: the working weights (the result; a copy of ``layers`` unless
-    ``in_place``) and one branch chunk's gradients (:func:`sgd_step`). Networks that stop move to the back
-    rows by in-place swaps (chunk-sized temporaries) and the batch works on the leading rows, a view.
+    ``in_place``) and one branch chunk's gradients (:func:`sgd_step`); the block engine instead keeps its
+    packed copy of the first layer when the networks have constant units, and no gradients. Networks that stop
+    move to the back rows by in-place swaps (chunk-sized temporaries) and the batch works on the leading rows.
     """
     out_W = list(layers) if in_place else [W.detach().clone() for W in layers]
     S = out_W[0].shape[0]
     dev, dt = out_W[0].device, out_W[0].dtype
     x, y = x.to(device=dev, dtype=dt), y.to(dev)
+    which = choose_engine(config, out_W, x, loss_fn, mask=mask, trainable=trainable)
+    eng = (_Block if which == "block" else _Generic)(out_W, x, y, loss_fn, config, trainable)
     sample = _Sampler(config, x.shape[0])
     b = _Batch.start(config, seeds, mask, dev, dt)
     lr_out = b.lr.clone()
     taken = torch.full((S,), config.steps, dtype=torch.int64, device=dev)
+    by_rule = torch.zeros(S, dtype=torch.bool, device=dev)
     hist = torch.full((config.steps // config.check_every + 1, S), torch.nan, dtype=dt, device=dev)
-    rows = list(range(S))                                  # the network at each row of out_W
-    fwd = dict(scale=config.scale, branch_chunk=config.branch_chunk, example_chunk=config.example_chunk)
+    rows = list(range(S))                                  # the network at each row of the working tensors
     t0 = time.perf_counter()
     checks = range(0, config.steps + 1, config.check_every)
     fresh = None                                           # the full-data loss of all S networks, if current
     for k, c0 in enumerate(progress(checks, total=len(checks)) if progress else checks):
         with torch.no_grad():
-            full = loss_fn(forward([w[:len(b.ids)] for w in out_W], x, **fwd), y)
+            full = eng.full_loss(len(b.ids))
             hist[k, b.ids] = full
             fresh = full if rows == list(range(S)) and len(b.ids) == S else None
             if b.authors is None:
-                _check(b, full, config, taken, c0)
+                _check(b, full, config, taken, by_rule, c0)
             if int(b.active.sum()) < config.compact * len(b.ids):          # finished networks leave the batch
                 lr_out[b.ids] = b.rate()
                 keep = b.active.nonzero()[:, 0]
-                _to_front(out_W, rows, b.ids[keep].tolist(), config.branch_chunk)
+                _to_front(eng.work, rows, b.ids[keep].tolist(), config.branch_chunk)
                 b = b.select(keep, mask)
         if c0 == config.steps or len(b.ids) == 0:
             break
-        _interval([w[:len(b.ids)] for w in out_W], b, x, y, loss_fn, config, sample, trainable, taken,
-                  range(c0, min(c0 + config.check_every, config.steps)))
+        _interval(eng, b, sample, taken, by_rule, range(c0, min(c0 + config.check_every, config.steps)))
         fresh = None
     lr_out[b.ids] = b.rate()
-    _to_front(out_W, rows, list(range(S)), config.branch_chunk)          # every network back in its own row
-    if fresh is None:                                      # else the last check saw these very weights
-        with torch.no_grad():
-            fresh = loss_fn(forward(out_W, x, **fwd), y)
+    _to_front(eng.work, rows, list(range(S)), config.branch_chunk)       # every network back in its own row
+    with torch.no_grad():
+        if fresh is None:                                  # else the last check saw these very weights
+            fresh = eng.full_loss(S)
+        if which == "block":
+            eng.block.write_back(out_W)
     return TrainResult(layers=out_W, loss=fresh, steps=taken, lr=lr_out, history=hist[: k + 1],
-                       seconds=time.perf_counter() - t0)
+                       seconds=time.perf_counter() - t0, stopped_by_rule=by_rule, engine=which)
 
 
 def train_sgd(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,
