@@ -46,8 +46,11 @@ def test_fig1_panels_use_their_seeds_and_the_summary_and_measures_match_them(fig
         I=5, widths=(10, 1, 1), seeds=(1100, 1101, 1102), steps=30, lr=2.5, G=5, scale="mean", parametrization="mean",
         bench_G=3, device="cpu"))
     np.testing.assert_array_equal(panels[5].surface, ref.surface)            # the seed layout and the settings
-    t = pp.fig1_summary(panels, G=5, bench_G=3)
+    t = pp.fig1_summary(panels, G=5, bench_G=3, steps=30, rel_tol=0.01)
     assert list(t.index) == [2, 5] and "5×5 grid s" in t and "speed-up on 3×3" in t
+    r = panels[5].train
+    assert list(t.loc[5, "steps"]) == r.steps.tolist()       # a cap below one check interval: only a rule converges
+    assert t.loc[5, "converged"] == int((r.steps < 30).sum())
     assert t.loc[5, "Jensen gap / L(0)"] == panels[5].main.jensen_gap / panels[5].zero_loss
     m = pp.fig1_measures(panels, x, y, G=5)
     p = panels[2]
@@ -76,8 +79,9 @@ def test_fig4_panels_tables_claims_and_trends(fig4):
     sets, widths, panels = fig4
     assert list(panels) == [("mnist", 1), ("mnist", 2)]
     assert panels["mnist", 1].bench is None and panels["mnist", 2].bench is not None   # benchmarked at the widest I
-    t = pp.fig4_summary(panels)
-    assert t.shape == (2, 12) and t.index.names == ["row", "I"]                        # 12 columns + (row, I)
+    t = pp.fig4_summary(panels, steps=5, rel_tol=0.01)
+    assert t.shape == (2, 14) and t.index.names == ["row", "I"]                        # 14 columns + (row, I)
+    assert t.iloc[0]["converged"] == 0 or panels["mnist", 1].train.steps.min() < 5    # 5 steps: checks at 0 only
     p = panels["mnist", 2]
     assert t.iloc[1]["barrier, aligned"] == pytest.approx(p.views["aligned"].barriers.max() / p.zero_loss, rel=1e-15)
     assert t.iloc[1]["parameters"] == 2 * (784 * 8 + 8 * 10)
@@ -270,3 +274,20 @@ def test_figures_draw_every_panel(fig1, fig4):
     assert len(figs) == 2 and all(len(f.axes) == 4 for f in figs)
     ax = figures.score_by_window(s, [sw.Setting("ours")], [0.5, 2]).axes[0]
     assert ax.get_title() == "I = 4" and list(ax.lines[0].get_ydata()) == [0.1, 0.1]
+
+
+def test_verdict_figure_one_column_per_row_grey_where_untrained():
+    from companion.landscapes import figures
+
+    A, B = sw.Setting("authors"), sw.Setting("ours")
+    rows = [{**cell(I, st.name, v, 0.2), "loss_rel": loss} for I in (1, 10) for v in ("none", "aligned")
+            for st, loss in ((A, 0.9), (B, 0.3 if I == 1 else 0.8))]              # A never trains; B at I = 1 only
+    s = pd.DataFrame(rows)
+    fig = figures.verdict_figure({"synthetic": s, "cifar_deep": s}, [A, B], gate=0.5, near_zero=0.1)
+    axes = fig.axes
+    assert len(axes) == 4 and axes[0].get_xscale() == "log"
+    assert "50,000" in axes[1].get_title() and "Fig 1" in axes[0].get_title()   # P1's widest deep I, beyond the run
+    curves = [l for l in axes[0].lines if l.get_linestyle() in ("-", "--") and l.get_color() != "0.8"]  # not y = 0
+    assert [l.get_color() for l in curves] == ["0.6", "0.6", "C1", "C1"]          # A grey (never trained), B coloured
+    grey_pts = [l for l in axes[0].lines if l.get_marker() == "o" and l.get_color() == "0.6" and l.get_mfc() == "white"]
+    assert sum(len(l.get_xdata()) for l in grey_pts) == 2 + 2 + 1 + 1             # untrained points: A 2+2, B 1+1
