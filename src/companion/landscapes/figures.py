@@ -126,8 +126,7 @@ def verdict_figure(summaries: Mapping[str, pd.DataFrame], protocols: Sequence[Se
                     untrained = (q.loss_rel > gate).to_numpy()
                     col = "0.6" if untrained.all() else f"C{k}"
                     lo = np.maximum(q[m + "_lo"], 0) if m == "barrier" else q[m + "_lo"]
-                    label = f"{st.name}, {'as trained' if view == 'none' else 'aligned'}"
-                    ax.plot(q.I, q[m], ls, color=col, lw=1.3, label=label if c == 0 and r == 0 else None)
+                    ax.plot(q.I, q[m], ls, color=col, lw=1.3)
                     ax.fill_between(q.I, lo, q[m + "_hi"], color=col, alpha=0.12 if view == "none" else 0.06)
                     ax.plot(q.I[~untrained], q[m][~untrained], "o", color=col, ms=3.5)
                     ax.plot(q.I[untrained], q[m][untrained], "o", color="0.6", mfc="white", ms=4)
@@ -135,11 +134,19 @@ def verdict_figure(summaries: Mapping[str, pd.DataFrame], protocols: Sequence[Se
             ax.axhline(0, color="0.8", lw=0.6)
             I_max = s.I.max()
             shown_p1 = [i for i in P1_IS[key] if i <= I_max]
-            ax.plot(shown_p1, np.zeros(len(shown_p1)), "^", color="k", ms=5, clip_on=False, transform=ax.get_xaxis_transform())
+            if shown_p1:
+                ax.plot(shown_p1, np.zeros(len(shown_p1)), "^", color="k", ms=5, clip_on=False,
+                        transform=ax.get_xaxis_transform())
             beyond = [f"{i:,}" for i in P1_IS[key] if i > I_max]
             ax.set(xscale="log", xlabel="I" if r == 1 else "", ylabel=("largest barrier" if m == "barrier"
                                                                          else "Jensen gap") + " / L(0)" if c == 0 else "")
             if r == 0:
                 ax.set_title(name + (f"\n(P1 also at I = {', '.join(beyond)})" if beyond else ""), fontsize=8)
-    fig.legend(loc="lower center", ncol=2, fontsize=7, bbox_to_anchor=(0.5, -0.02))
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=f"C{k}", ls=ls, marker="o", ms=3.5, label=f"{st.name}, {words}")
+               for k, st in enumerate(protocols) for ls, words in (("-", "as trained"), ("--", "aligned"))]
+    handles.append(Line2D([], [], color="0.6", marker="o", mfc="white", ls="", label=f"untrained (loss > {gate:g}·L(0))"))
+    handles.append(Line2D([], [], color="k", marker="^", ls="", label="I shown in P1"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=7)
     return fig
