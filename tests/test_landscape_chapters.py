@@ -234,6 +234,12 @@ def test_findings_endpoint_trend_gate_primary_and_judged():
     q = conv.set_index(["row", "setting"]).loc[("synthetic", B.name)]
     assert (q["widths"], q["trained widths"]) == (3, 2) and q.converged_trained == pytest.approx(8 / 9)
     assert q.converged == pytest.approx(19 / 27) and q["steps max"] == 450.0 and q.cap == 1000.0
+    g = {x["id"]: x for x in sw.findings(per, {"synthetic": [A, B], "mnist": [A], "cifar": [A]}, seed=5,
+                                          confidence=0.9, trained_at=0.5)}
+    tb = g["fig1_trend_barrier_ours"]                                 # B trained at I = 10, 100 only: slope over those
+    assert tb["gate"] == pytest.approx(0.2) and "I = 10, 100 (the widths where it trained)" in tb["description"]
+    assert tb["estimate"] == pytest.approx(-0.2) and tb["converged"] == pytest.approx(8 / 9)
+    assert g["fig1_trend_barrier_authors_wd0_fixed"] == d["fig1_trend_barrier_authors_wd0_fixed"]   # trained at all
     assert np.isnan(sw.convergence_table({"mnist": triples([A], loss={A.name: [0.9] * 3})}, gate=0.5)
                     .converged_trained.iloc[0])                        # trained at no width: cannot train
     w = sw.primary_words(c.findings())

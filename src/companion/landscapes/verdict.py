@@ -443,7 +443,8 @@ def run_record(rows: pd.DataFrame, setting: str, Is: Sequence[int]) -> tuple[flo
 
 
 def findings(per_triple: Mapping[str, pd.DataFrame], settings: Mapping[str, Sequence[Setting]], *, seed: int,
-             confidence: float = 0.95, views: Sequence[View] = ("none", "aligned")) -> list[dict[str, Any]]:
+             confidence: float = 0.95, views: Sequence[View] = ("none", "aligned"),
+             trained_at: float | None = None) -> list[dict[str, Any]]:
     """The findings on P1's Figures 1 and 4, as keyword arguments of ``Claims.judge``, except that ``gate`` is
     the gate's measured value (the training loss ÷ the zero function's loss), for the chapter to turn into a
     gate with ``claims.gate_from(spec["statement"], spec["gate"])`` (this package does not import the book).
@@ -461,6 +462,9 @@ def findings(per_triple: Mapping[str, pd.DataFrame], settings: Mapping[str, Sequ
       one ordinary-least-squares slope per triple and a Student-t interval over triples
       (:func:`companion.core.stats.log_slope`); gate: the worst (largest) of the setting's mean training
       losses across the widths, so a setting that did not train at some width does not vote on the trend.
+      With ``trained_at`` (the registered gate's value, "at most"), the slope is taken over the widths where
+      the setting's mean training loss is at most that (say, all but the narrowest, which cannot fit the
+      data), when there are at least two, and the description names them; else over every width.
 
     Both are judged ``side="below"`` (endpoint: at most the registered "near zero"; trend: a slope below 0),
     and carry ``converged`` and ``steps`` (:func:`run_record`: the endpoint's runs at the widest I, the trend's
@@ -483,7 +487,9 @@ def findings(per_triple: Mapping[str, pd.DataFrame], settings: Mapping[str, Sequ
             Is, loss = by_width(rows, "loss_rel", st.name, "none")
             loss_by_I = np.nanmean(loss, axis=0)                              # (W,) the setting's mean per width
             conv_top, steps_top = run_record(rows, st.name, Is[-1:])
-            conv_all, steps_all = run_record(rows, st.name, Is)
+            use = (loss_by_I <= trained_at) if trained_at is not None else np.ones(len(Is), bool)
+            use = use if use.sum() >= 2 else np.ones(len(Is), bool)            # the widths the trend is taken over
+            conv_all, steps_all = run_record(rows, st.name, Is[use])
             for view in views:
                 tail = "" if view == "none" else f"_{view}"
                 for m, label in JUDGED.items():
@@ -507,17 +513,19 @@ def findings(per_triple: Mapping[str, pd.DataFrame], settings: Mapping[str, Sequ
                         estimate=float(est), low=float(lo), high=float(hi), side="below", gate=float(loss_by_I[-1]),
                         replicates=len(top), primary=primary, votes=view == "none", converged=conv_top,
                         steps=steps_top))
-                    slope, s_lo, s_hi, n = log_slope(Is, v, base=10, confidence=confidence) if len(Is) > 1 else (
-                        np.nan, np.nan, np.nan, 0)
+                    slope, s_lo, s_hi, n = log_slope(Is[use], v[:, use], base=10, confidence=confidence) if (
+                        use.sum() > 1) else (np.nan, np.nan, np.nan, 0)
                     if n == 0:                                                # one width, or no complete triple
                         continue
                     out.append(dict(
                         id=f"{prefix}_trend_{m}_{st.slug}{tail}", statement=f"{statement}:trend",
                         description=f"{what}, {st.name}, {VIEW_WORDS[view]}: slope of the {label} (÷ zero-function "
-                        f"loss) per decade of I over I = {', '.join(f'{int(i):,}' for i in Is)} (one slope per seed "
-                        f"triple, {n} triples, {confidence:.0%} Student-t interval); worst training loss across the "
-                        f"widths {np.max(loss_by_I):.2f} of the zero function's; {conv_all:.0%} of the runs converged",
-                        estimate=slope, low=s_lo, high=s_hi, side="below", gate=float(np.max(loss_by_I)), replicates=n,
+                        f"loss) per decade of I over I = {', '.join(f'{int(i):,}' for i in Is[use])}"
+                        f"{'' if use.all() else ' (the widths where it trained)'} (one slope per seed "
+                        f"triple, {n} triples, {confidence:.0%} Student-t interval); worst training loss across "
+                        f"those widths {np.max(loss_by_I[use]):.2f} of the zero function's; {conv_all:.0%} of the "
+                        "runs converged", estimate=slope, low=s_lo, high=s_hi, side="below",
+                        gate=float(np.max(loss_by_I[use])), replicates=n,
                         primary=primary, votes=view == "none", converged=conv_all, steps=steps_all))
     return out
 
