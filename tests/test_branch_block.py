@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from companion.core.data import synthetic_teacher
-from companion.training import branch_block
+from companion.training import branch_bench, branch_block
 from companion.training.convergence import converged, relative_change, result_converged
 from companion.training.losses import multiclass_hinge, tau_hinge
 from companion.training.nets import forward, init_branches, init_default, trainable_masks, with_ones
@@ -36,17 +36,19 @@ RULES = [dict(rule="authors", batch_size=5, check_every=3, steps=150),
          dict(rule="authors", batch_size=16, batches="hash", check_every=4, steps=90)]
 
 
+@pytest.mark.parametrize("first_layer", ["primal", "dual"])
 @pytest.mark.parametrize("rule", range(len(RULES)))
 @pytest.mark.parametrize("loss", ["tau", "multi"])
 @pytest.mark.parametrize("bias", [True, False])
-def test_block_equals_the_generic_path(rule, loss, bias):
+def test_block_equals_the_generic_path(rule, loss, bias, first_layer):
     """Same batches, rule, stops, rates and history; weights equal to float64 rounding. Per-network rates (large
-    ones, so the rules cut and stop) and decays; 'mean' with biases, 'sum' without."""
+    ones, so the rules cut and stop) and decays; 'mean' with biases, 'sum' without; both representations of the
+    first layer."""
     L, x, y, fn, masks = _case(loss, bias)
     kw = dict(RULES[rule], lr=[3.0, 0.5, 2.0, 0.05], weight_decay=[0.0, 1e-3, 0.1, 0.0], seeds=[1, 2, 3, 4],
               trainable=masks, scale="mean" if bias else "sum")
     ref = train_sgd(L, x, y, fn, engine="generic", **kw)
-    new = train_sgd(L, x, y, fn, **kw)
+    new = train_sgd(L, x, y, fn, first_layer=first_layer, **kw)
     assert ref.engine == "generic" and new.engine == "block"
     assert new.steps.tolist() == ref.steps.tolist()
     assert new.stopped_by_rule.tolist() == ref.stopped_by_rule.tolist()
@@ -98,14 +100,17 @@ def _trainable_loss(L, x, y, fn, scale):
     return fn(forward(L, x, scale=scale), y)
 
 
+@pytest.mark.parametrize("first_layer", ["primal", "dual"])
 @pytest.mark.parametrize("loss,bias", [("tau", False), ("multi", True), ("multi", False), ("tau", True)])
-def test_block_gradient_equals_finite_differences(loss, bias):
+def test_block_gradient_equals_finite_differences(loss, bias, first_layer):
     """One full-batch block step at rate r and decay λ moves each trainable weight by −r(∂loss/∂w + λw); the
     derivative by central differences of the loss (piecewise linear: exact off the kinks)."""
     L, x, y, fn, masks = _case(loss, bias, S=2, I=2, h=2, d=3, n=11, seed=4)
     scale = "mean" if bias else "sum"
     r, lam = torch.tensor([0.3, 0.7], dtype=torch.float64), torch.tensor([0.0, 0.5], dtype=torch.float64)
-    block = branch_block.BranchBlock([W.clone() for W in L], x, y, fn, scale=scale, trainable=masks, decay=True)
+    block = branch_block.BranchBlock([W.clone() for W in L], x, y, fn, scale=scale, trainable=masks, decay=True,
+                                     first_layer=first_layer)
+    assert block.dual == (first_layer == "dual")
     before = block.full_loss(2)
     loss_step = block.step(None, r, lam)
     torch.testing.assert_close(loss_step, before)                         # the loss before the step
@@ -198,11 +203,12 @@ def test_block_equals_generic_on_cuda():
 
 
 def test_benchmark_table():
-    df = branch_block.benchmark({"tiny": (3, 4, 6, 2, 3)}, steps=3, n=40, batch_size=10, gemm=1e9, bandwidth=1e9)
-    assert list(df["engine"]) == ["generic", "block"]
+    df = branch_bench.benchmark({"tiny": branch_bench.BenchShape(3, 4, 6, 2, 3, n=40, batch_size=10)}, steps=3,
+                                gemm=1e9, bandwidth=1e9)
+    assert list(df["engine"]) == ["generic", "block primal", "block dual"]
     assert {"net_steps_per_s", "speedup", "gemm_fraction", "bandwidth_fraction", "max_abs_diff"} <= set(df.columns)
     assert float(df["max_abs_diff"].max()) < 1e-4 and float(df["speedup"].iloc[0]) == 1.0
-    assert branch_block.step_flops(2, 3, 5, 1, 4) == 4 * 2 * 3 * (4 * 5 + 6)
+    assert branch_bench.step_flops(2, 3, 5, 1, 4) == 4 * 2 * 3 * (4 * 5 + 6)
 
 
 # ---- the convergence criterion ---------------------------------------------------------------------------
@@ -260,3 +266,17 @@ def test_history_and_stops_are_recorded_under_both_rules_and_judge_convergence()
     start = early.history[early.steps[0] // 20 - 1].numpy()
     assert converged(early.history, early.steps, 100, check_every=20, rel_tol=0.0, final_loss=early.loss,
                      abs_tol=float((change * start).max()) * 1.01).all()
+
+
+def test_first_layer_choice():
+    assert branch_block.choose_first_layer("auto", n=1000, d=3073) == "dual"
+    assert branch_block.choose_first_layer("auto", n=1000, d=11) == "primal"
+    assert branch_block.choose_first_layer("primal", n=10, d=3073) == "primal"
+    with pytest.raises(ValueError, match="unknown first_layer"):
+        branch_block.choose_first_layer("kernel", n=1, d=1)
+    with pytest.raises(ValueError, match="unknown first_layer"):
+        SGDConfig(steps=1, lr=0.1, first_layer="kernel")
+    L, x, y, fn, masks = _case("multi", True, n=5)                         # n = 5 ≤ d + 1 = 6: dual by default
+    r = train_sgd(L, x, y, fn, steps=3, lr=0.1, seeds=[1, 2, 3, 4], trainable=masks, scale="mean")
+    b = branch_block.BranchBlock(L, x, y, fn, scale="mean", trainable=masks, decay=False)
+    assert r.engine == "block" and b.dual

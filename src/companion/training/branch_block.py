@@ -25,28 +25,36 @@ with r_s the network's rate and λ_s its coupled weight decay: W ← W − r(∇
 rate folded into G (an (out, B) array) instead of the gradients, so the first layer is updated by one GEMM that
 writes into Wh (``baddbmm_``) and no gradient of weight size is ever formed. Memory besides the weights: two
 (S, I·h, B) activations (reused across steps), the minibatch (S, B, d), and, with constant units, the packed copy
-of the first layer. ``∂loss/∂F`` is written by hand for the two losses of P1 (:mod:`companion.training.losses`):
+of the first layer.
+
+The dual first layer. Every input the networks ever see is a row of the training set X (n, d), and every update
+of Wh is gZ X_b, in the row space of X. So the block can keep, instead of Wh, the pre-activations of the whole
+training set D = Wh Xᵀ (S, I·h, n): a step reads Z = D[:, b] (no product) and updates
+D ← (1 − rλ) D − gZ K[b, :] with the Gram matrix K = X Xᵀ (n, n): one GEMM of 2·B·I·h·n FLOPs instead of the
+primal 2 × 2·B·I·h·d, and the full-data losses at the checks come for free. The weights themselves are kept as
+Wh = α·Wh₀ + C X (α (S, 1, 1) the accumulated decay, C (S, I·h, n) the accumulated −gZ scattered to the batch's
+columns) and formed once, at the end. It pays when n < 2d (CIFAR-10: d = 3073, n ≤ 2000); :func:`choose_first_layer`
+takes it when n ≤ d. Exact in exact arithmetic; in floating point D and Wh Xᵀ differ by rounding. ``∂loss/∂F`` is written by hand for the two losses of P1 (:mod:`companion.training.losses`):
 the τ-hinge (``tau_hinge``, out = 1) and the multi-class hinge (``multiclass_hinge``), with the conventions of
 autograd at the kinks (clamp passes the gradient at 0, relu does not).
 
 :func:`unsupported` says when the block does not apply (then :func:`companion.training.train.train` takes the generic
-path); :func:`benchmark` times both paths at given shapes and reports their share of the machine's rooflines.
+path); :mod:`companion.training.branch_bench` times both paths and reports their share of the machine's rooflines.
 """
 
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass
-from typing import Literal, Mapping, Sequence
+from typing import Literal, Sequence
 
-import pandas as pd
 import torch
 
 from companion.training.losses import LossFn, multiclass_hinge, tau_hinge
 from companion.training.nets import Layers, Scale
 
 LossKind = Literal["tau_hinge", "multiclass_hinge"]
+FirstLayer = Literal["auto", "primal", "dual"]
 
 
 @dataclass(frozen=True)
@@ -136,7 +144,7 @@ class BranchBlock:
 
     def __init__(self, layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,
                  scale: Scale, trainable: Sequence[torch.Tensor] | None, decay: bool,
-                 example_chunk: int | None = None) -> None:
+                 example_chunk: int | None = None, first_layer: FirstLayer = "auto") -> None:
         why = unsupported(layers, x, loss_fn, trainable=trainable)
         if why:
             raise ValueError(f"the branch block does not apply: {why}")
@@ -152,8 +160,17 @@ class BranchBlock:
         self.Wh = (W0[:, :, :h] if self.const else W0).reshape(S, I * h, d).contiguous()
         self.V = W1[..., :h].permute(0, 2, 1, 3).reshape(S, self.out, I * h).contiguous()
         self.c = W1[..., h].contiguous() if self.const else None                        # (S, I, out)
-        self.work = [self.Wh, self.V] + ([self.c] if self.const else [])
+        self.dual = choose_first_layer(first_layer, n=x.shape[0], d=d) == "dual"
         self._buffers: dict[str, torch.Tensor] = {}
+        if self.dual:                                   # D = W Xᵀ on the training set, W = α·Wh + C X
+            self.K = x @ x.T                                                            # (n, n)
+            self.D = torch.mm(self.Wh.view(-1, d), x.T).view(S, I * h, -1)              # (S, I·h, n)
+            self.C = torch.zeros_like(self.D)
+            self.alpha = torch.ones(S, 1, 1, dtype=W0.dtype, device=W0.device)
+            self.work = [self.Wh, self.D, self.C, self.alpha, self.V]
+        else:
+            self.work = [self.Wh, self.V]
+        self.work += [self.c] if self.const else []
 
     # ---- pieces
 
@@ -168,7 +185,7 @@ class BranchBlock:
         return buf[:n].view(shape)
 
     def _hidden(self, k: int, xb: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """A = relu(Wh Xᵀ): (k, I·h, B), for shared inputs (B, d) or per-network ones (k, B, d)."""
+        """A = relu(Wh Xᵀ): (k, I·h, B), for shared inputs (B, d) or per-network ones (k, B, d) (primal)."""
         Wh = self.Wh[:k]
         B = xb.shape[-2]
         Z = out if out is not None else torch.empty(k, Wh.shape[1], B, dtype=Wh.dtype, device=Wh.device)
@@ -204,10 +221,20 @@ class BranchBlock:
 
     # ---- what the trainer calls
 
+    def _hidden_dual(self, k: int, idx: torch.Tensor | None, out: torch.Tensor) -> torch.Tensor:
+        """A = relu(D[:, idx]): (k, I·h, B) (dual; idx None: every example)."""
+        D = self.D[:k]
+        if idx is None:
+            return torch.clamp(D, min=0.0, out=out)
+        torch.gather(D, 2, idx.unsqueeze(1).expand(k, D.shape[1], idx.shape[1]), out=out)
+        return out.clamp_(min=0.0)
+
     @torch.no_grad()
     def step(self, idx: torch.Tensor | None, rate: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
         """One SGD step of the first k = len(rate) networks on minibatch rows ``idx`` ((k, B); None: the full
         data), in place; rate, wd: (k,). Returns the (k,) minibatch losses before the step."""
+        if self.dual:
+            return self._step_dual(idx, rate, wd)
         k = rate.shape[0]
         xb, yb = (self.x, self.y) if idx is None else (self.x[idx], self.y[idx])
         B, IH = xb.shape[-2], self.Wh.shape[1]
@@ -230,13 +257,51 @@ class BranchBlock:
             self.c[:k].sub_(G.sum(2).unsqueeze(1))
         return loss
 
+    def _step_dual(self, idx: torch.Tensor | None, rate: torch.Tensor, wd: torch.Tensor) -> torch.Tensor:
+        """:meth:`step` on the dual first layer: Z = D[:, b] is read, not computed; the update
+        W ← (1 − rλ)W − gZ X_b becomes D ← (1 − rλ)D − gZ K[b, :] (one GEMM of n columns instead of two of d)
+        and C ← (1 − rλ)C − gZ at columns b, α ← (1 − rλ)α."""
+        k = rate.shape[0]
+        yb = self.y if idx is None else self.y[idx]
+        IH, n = self.D.shape[1], self.D.shape[2]
+        B = n if idx is None else idx.shape[1]
+        A = self._hidden_dual(k, idx, self._buffer("A", (k, IH, B)))
+        loss, G = self._loss_grad(self._outputs(k, A), yb, rate)
+        gA = torch.bmm(self.V[:k].transpose(1, 2), G, out=self._buffer("gA", (k, IH, B)))
+        torch.ops.aten.threshold_backward.grad_input(gA, A, 0, grad_input=gA)          # gZ = ⊙ [A > 0]
+        gV = torch.bmm(G, A.transpose(1, 2))
+        if self.decay:
+            keep = (1.0 - rate * wd).view(k, 1, 1)
+            for W in self.work[1:]:                                                     # all but Wh (α scales it)
+                W[:k].mul_(keep)
+        D, C = self.D[:k], self.C[:k]
+        if idx is None:
+            D.view(-1, n).addmm_(gA.view(-1, n), self.K, alpha=-1.0)
+            C.sub_(gA)
+        else:
+            D.baddbmm_(gA, self.K[idx], alpha=-1.0)
+            C.scatter_add_(2, idx.unsqueeze(1).expand(k, IH, B), gA.neg_())
+        self.V[:k].sub_(gV)
+        if self.c is not None:
+            self.c[:k].sub_(G.sum(2).unsqueeze(1))
+        return loss
+
     @torch.no_grad()
     def full_loss(self, k: int) -> torch.Tensor:
         """(k,) the loss (the trainer's own ``loss_fn``) of the first k networks on the full data."""
         n = self.x.shape[0]
         e = n if self.example_chunk is None else max(1, min(n, int(self.example_chunk)))
-        f = torch.cat([self._outputs(k, self._hidden(k, self.x[a:a + e])) for a in range(0, n, e)], 2)
+        hidden = (lambda a: self.D[:k, :, a:a + e].clamp(min=0.0)) if self.dual else \
+            (lambda a: self._hidden(k, self.x[a:a + e]))
+        f = torch.cat([self._outputs(k, hidden(a)) for a in range(0, n, e)], 2)
         return self.loss_fn(f.transpose(1, 2), self.y)
+
+    def first_layer(self) -> torch.Tensor:
+        """(S, I·h, d) the first layer's real rows (dual: α·Wh + C X, formed here)."""
+        if not self.dual:
+            return self.Wh
+        S, IH, n = self.C.shape
+        return torch.mm(self.C.view(-1, n), self.x).view(S, IH, self.d).add_(self.Wh * self.alpha)
 
     @torch.no_grad()
     def write_back(self, layers: Sequence[torch.Tensor]) -> None:
@@ -244,7 +309,7 @@ class BranchBlock:
         units' frozen rows are left as they are)."""
         W0, W1 = layers
         S, I, h = W0.shape[0], self.I, self.h
-        for dst, src in ((W0[:, :, :h], self.Wh.view(S, I, h, self.d)),
+        for dst, src in ((W0[:, :, :h], self.first_layer().view(S, I, h, self.d)),
                          (W1[..., :h], self.V.view(S, self.out, I, h).permute(0, 2, 1, 3))):
             if src.untyped_storage().data_ptr() != dst.untyped_storage().data_ptr():   # else a view: written
                 dst.copy_(src)
@@ -252,93 +317,12 @@ class BranchBlock:
             W1[..., h] = self.c
 
 
-# ---------------------------------------------------------------------------------------------- the benchmark
-
-def step_flops(I: int, h: int, d: int, out: int, B: int) -> int:
-    """FLOPs (2 per multiply-add) of one network's step on I·h real hidden units: the first layer's forward and
-    its weight gradient, 2·B·I·h·d each (no gradient of the inputs is formed), and the second layer's forward,
-    weight gradient and backward product, 2·B·I·h·out each: B·I·h·(4·d + 6·out). (The usual "6·d per unit and
-    example" counts an input gradient too, which neither path computes.)"""
-    return B * I * h * (4 * d + 6 * out)
-
-
-def step_bytes(I: int, h: int, d: int, out: int, B: int, *, decay: bool, itemsize: int = 4) -> int:
-    """Bytes one network's block step moves at least, if nothing stays in cache: the first layer read by the
-    forward and read and written by the update (and once more read and written by the decay), the activations
-    A and gA written, read and re-read (Z → relu in place, the output product, the backward product, the mask,
-    the update), and the minibatch gathered and read twice."""
-    w = I * h * d * (3 + 2 * int(decay))
-    act = I * h * B * 8
-    return itemsize * (w + act + 3 * B * d)
-
-
-def benchmark(shapes: Mapping[str, tuple[int, ...]], *, steps: int = 20, n: int = 1000, batch_size: int = 100,
-              rule: Literal["authors", "check_full"] = "authors", weight_decay: float = 1e-3, bias: bool = True,
-              gemm: float | None = None, bandwidth: float | None = None, device: str = "cpu",
-              dtype: torch.dtype = torch.float32, seed: int = 0, engines: Sequence[str] = ("generic", "block"),
-              threads: int | None = None) -> pd.DataFrame:
-    """Time :func:`companion.training.train.train` on each engine at each shape, same networks, same batches.
-
-    ``shapes``: name → (S, I, d, h, out): S networks of I branches of h hidden units on d inputs (bias: plus
-    the constant column and constant units, init_default, multi-class hinge for out > 1, τ-hinge for out = 1),
-    trained ``steps`` steps on n random examples, batches of ``batch_size`` (None: full batch), under ``rule``
-    with per-network rates and the decay on half the networks. ``gemm`` (FLOP/s) and ``bandwidth`` (bytes/s):
-    the rooflines (e.g. :func:`companion.book.plan.calibrate`); None leaves their fractions out.
-
-    One row per (shape, engine): ``net_steps_per_s`` (network·steps per second, the one check at step 0
-    excluded by timing two runs), ``speedup`` (over the generic path), ``gflops`` (:func:`step_flops`),
-    ``gemm_fraction`` and ``bandwidth_fraction`` (modelled bytes of the block step, :func:`step_bytes`, per
-    second, over ``bandwidth``; for the generic path the same modelled work, so the fractions compare), and
-    ``max_abs_diff`` (largest difference of any final weight from the generic path's).
-    """
-    from companion.training.nets import init_default, init_branches, trainable_masks, with_ones
-    from companion.training.train import train_sgd
-
-    old = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    rows = []
-    try:
-        for name, (S, I, d, h, out) in shapes.items():
-            g = torch.Generator().manual_seed(seed)
-            x = torch.randn(n, d, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
-            if out == 1:
-                y, loss = torch.where(torch.randn(n, generator=g) > 0, 1.0, -1.0).to(device=device, dtype=dtype), tau_hinge
-            else:
-                y, loss = torch.randint(0, out, (n,), generator=g).to(device), multiclass_hinge
-            seeds = list(range(seed, seed + S))
-            if bias:
-                L = init_default(S, I, (d, h, out), seed=seeds, device=device, dtype=dtype)
-                xs, masks = with_ones(x), trainable_masks(L)
-            else:
-                L = init_branches(S, I, (d, h, out), seed=seeds, device=device, dtype=dtype, parametrization="mean")
-                xs, masks = x, None
-            kw = dict(lr=[0.05 * (1 + s % 3) for s in range(S)], weight_decay=[weight_decay * (s % 2) for s in range(S)],
-                      seeds=seeds, batch_size=batch_size, rule=rule, scale="mean", check_every=10 * steps + 1,
-                      stop_loss=-1.0, trainable=masks)
-            B = n if batch_size is None else min(batch_size, n)
-            flops = step_flops(I, h, xs.shape[1], out, B)
-            nbytes = step_bytes(I, h, xs.shape[1], out, B, decay=weight_decay != 0, itemsize=x.element_size())
-            ref, base = None, None
-            for engine in engines:
-                sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
-                times = []
-                for st in (1, steps + 1):                      # the difference removes set-up and the check
-                    sync()
-                    t0 = time.perf_counter()
-                    r = train_sgd(L, xs, y, loss, steps=st, engine=engine, **kw)
-                    sync()
-                    times.append(time.perf_counter() - t0)
-                sec = max(times[1] - times[0], 1e-9) / steps
-                rate = S / sec
-                if ref is None:
-                    ref, base = r, rate
-                diff = max(float((a - b).abs().max()) for a, b in zip(r.layers, ref.layers))
-                rows.append({"shape": name, "engine": r.engine, "S": S, "I": I, "d": xs.shape[1], "h": h, "out": out,
-                             "B": B, "net_steps_per_s": rate, "speedup": rate / base, "gflops": flops * rate / 1e9,
-                             "gemm_fraction": flops * rate / gemm if gemm else float("nan"),
-                             "bandwidth_fraction": nbytes * rate / bandwidth if bandwidth else float("nan"),
-                             "max_abs_diff": diff})
-    finally:
-        torch.set_num_threads(old)
-    return pd.DataFrame(rows)
+def choose_first_layer(first_layer: FirstLayer, *, n: int, d: int) -> Literal["primal", "dual"]:
+    """The first layer's representation: ``"primal"`` (the weights, two GEMMs of d columns a step) or ``"dual"``
+    (the pre-activations D = W Xᵀ of the n training examples, one GEMM of n columns a step: fewer FLOPs when
+    2n < 4d); ``"auto"``: dual when n ≤ d (at least half the FLOPs, the rest of a step no dearer)."""
+    if first_layer not in ("auto", "primal", "dual"):
+        raise ValueError(f"unknown first_layer {first_layer!r}: choose 'auto', 'primal' or 'dual'")
+    if first_layer == "auto":
+        return "dual" if n <= d else "primal"
+    return first_layer

@@ -139,7 +139,9 @@ class SGDConfig:
     applied that many branches at a time (bounds the gradients' memory; None: all branches at once).
     ``example_chunk``: the full-data losses are computed that many examples at a time (None: all at once).
     ``engine``: ``"auto"``, ``"generic"`` or ``"block"`` (see the module docstring; ``"block"`` where it does not
-    apply is an error).
+    apply is an error). ``first_layer``: the block's representation of the first layer (``"primal"`` weights,
+    ``"dual"`` pre-activations on the training set, ``"auto"``:
+    :func:`companion.training.branch_block.choose_first_layer`); the generic engine ignores it.
     """
 
     steps: int
@@ -156,10 +158,13 @@ class SGDConfig:
     branch_chunk: int | None = None
     example_chunk: int | None = None
     engine: Engine = "auto"
+    first_layer: branch_block.FirstLayer = "auto"
 
     def __post_init__(self) -> None:
         if self.engine not in ("auto", "generic", "block"):
             raise ValueError(f"unknown engine {self.engine!r}: choose 'auto', 'generic' or 'block'")
+        if self.first_layer not in ("auto", "primal", "dual"):
+            raise ValueError(f"unknown first_layer {self.first_layer!r}: choose 'auto', 'primal' or 'dual'")
         if self.rule not in ("check_full", "authors"):
             raise ValueError(f"unknown rule {self.rule!r}: choose 'check_full' or 'authors'")
         object.__setattr__(self, "batches", self.batches or ("epochs" if self.rule == "authors" else "hash"))
@@ -332,7 +337,8 @@ class _Block:
                  config: SGDConfig, trainable: Sequence[torch.Tensor] | None) -> None:
         decay = config.weight_decay != 0 if isinstance(config.weight_decay, float) else any(config.weight_decay)
         self.block = branch_block.BranchBlock(W, x, y, loss_fn, scale=config.scale, trainable=trainable,
-                                              decay=bool(decay), example_chunk=config.example_chunk)
+                                              decay=bool(decay), example_chunk=config.example_chunk,
+                                              first_layer=config.first_layer)
         self.work = self.block.work
 
     def step(self, idx: torch.Tensor | None, rate: torch.Tensor, wd: torch.Tensor,
@@ -376,13 +382,13 @@ def _interval(eng: _Generic | _Block, b: _Batch, sample: _Sampler, taken: torch.
     for step in steps:
         loss = eng.step(sample(b.seeds, step), b.rate() * b.active, b.wd, b.mask)
         if b.authors is not None:                          # their rule, after the step, on its minibatch loss
-            stopped = b.authors.update(loss, step + 1)
-            newly = b.ids[b.active & stopped]
-            taken[newly] = step + 1
-            by_rule[newly] = True
-            b.active = b.active & ~stopped
-            if not bool(b.active.any()):
-                return
+            newly = b.active & b.authors.update(loss, step + 1)
+            if bool(newly.any()):                          # (one test a step; the bookkeeping only at stops)
+                taken[b.ids[newly]] = step + 1
+                by_rule[b.ids[newly]] = True
+                b.active = b.active & ~newly
+                if not bool(b.active.any()):
+                    return
 
 
 def train(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, config: SGDConfig, *,
