@@ -95,6 +95,21 @@ def test_float32_and_in_place_agree():
         assert float((a - c).abs().max()) < 1e-4
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_dual_in_place_equals_a_copy(bias):
+    """The dual first layer formed at the end, in the caller's own tensors (in_place) or in a copy: the same."""
+    L, x, y, fn, masks = _case("multi", bias)
+    kw = dict(RULES[0], lr=[3.0, 0.5, 2.0, 0.05], weight_decay=[0.0, 1e-3, 0.1, 0.0], seeds=[1, 2, 3, 4],
+              trainable=masks, first_layer="dual", scale="mean" if bias else "sum")
+    copy = train_sgd(L, x, y, fn, **kw)
+    mine = [W.clone() for W in L]
+    inplace = train_sgd(mine, x, y, fn, in_place=True, **kw)
+    assert all(W is V for W, V in zip(inplace.layers, mine))
+    for a, b in zip(copy.layers, inplace.layers):
+        assert torch.equal(a, b)
+    assert len(set(copy.steps.tolist())) > 1                              # stops reordered the rows on the way
+
+
 def _trainable_loss(L, x, y, fn, scale):
     """The loss of the networks as a function of their layers (for finite differences)."""
     return fn(forward(L, x, scale=scale), y)
@@ -204,10 +219,11 @@ def test_block_equals_generic_on_cuda():
 
 def test_benchmark_table():
     df = branch_bench.benchmark({"tiny": branch_bench.BenchShape(3, 4, 6, 2, 3, n=40, batch_size=10)}, steps=3,
-                                gemm=1e9, bandwidth=1e9)
+                                gemm=1e9, bandwidth=1e9, repeats=1,
+                                engines=(("generic", "auto"), ("block", "primal"), ("block", "dual")))
     assert list(df["engine"]) == ["generic", "block primal", "block dual"]
     assert {"net_steps_per_s", "speedup", "gemm_fraction", "bandwidth_fraction", "max_abs_diff"} <= set(df.columns)
-    assert float(df["max_abs_diff"].max()) < 1e-4 and float(df["speedup"].iloc[0]) == 1.0
+    assert 0 < float(df["max_abs_diff"].max()) < 1e-4 and float(df["speedup"].iloc[0]) == 1.0
     assert branch_bench.step_flops(2, 3, 5, 1, 4) == 4 * 2 * 3 * (4 * 5 + 6)
 
 
@@ -271,12 +287,14 @@ def test_history_and_stops_are_recorded_under_both_rules_and_judge_convergence()
 def test_first_layer_choice():
     assert branch_block.choose_first_layer("auto", n=1000, d=3073) == "dual"
     assert branch_block.choose_first_layer("auto", n=1000, d=11) == "primal"
+    assert branch_block.choose_first_layer("auto", n=2000, d=785) == "primal"
+    assert branch_block.choose_first_layer("auto", n=1000, d=785) == "dual"
     assert branch_block.choose_first_layer("primal", n=10, d=3073) == "primal"
     with pytest.raises(ValueError, match="unknown first_layer"):
         branch_block.choose_first_layer("kernel", n=1, d=1)
     with pytest.raises(ValueError, match="unknown first_layer"):
         SGDConfig(steps=1, lr=0.1, first_layer="kernel")
-    L, x, y, fn, masks = _case("multi", True, n=5)                         # n = 5 ≤ d + 1 = 6: dual by default
+    L, x, y, fn, masks = _case("multi", True, n=9)                         # n = 9 ≤ 1.5 (d + 1): dual by default
     r = train_sgd(L, x, y, fn, steps=3, lr=0.1, seeds=[1, 2, 3, 4], trainable=masks, scale="mean")
     b = branch_block.BranchBlock(L, x, y, fn, scale="mean", trainable=masks, decay=False)
     assert r.engine == "block" and b.dual

@@ -7,7 +7,6 @@ The rooflines are arguments (FLOP/s and bytes/s, e.g. :func:`companion.book.plan
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Literal, Mapping, Sequence
 
@@ -17,7 +16,7 @@ import torch
 from companion.training.branch_block import FirstLayer, choose_first_layer
 from companion.training.losses import multiclass_hinge, tau_hinge
 from companion.training.nets import init_branches, init_default, trainable_masks, with_ones
-from companion.training.train import train_sgd
+from companion.training.train import SGDConfig, time_steps, train_sgd
 
 
 def step_flops(I: int, h: int, d: int, out: int, B: int) -> int:
@@ -92,51 +91,43 @@ def _bench_case(shape: BenchShape, *, device: str, dtype: torch.dtype, seed: int
 def benchmark(shapes: Mapping[str, BenchShape] | None = None, *, steps: int = 10, weight_decay: float = 1e-3,
               gemm: float | None = None, bandwidth: float | None = None, device: str = "cpu",
               dtype: torch.dtype = torch.float32, seed: int = 0,
-              engines: Sequence[tuple[str, FirstLayer]] = (("generic", "auto"), ("block", "primal"), ("block", "dual")),
-              repeats: int = 1) -> pd.DataFrame:
-    """Time :func:`companion.training.train.train` on each (engine, first layer) at each shape (default
-    :data:`CHAPTER_SHAPES`): the same networks, batches and rule, ``steps`` steps, per-network rates, the decay
-    on every other network. ``gemm`` (FLOP/s) and ``bandwidth`` (bytes/s): this machine's rooflines (e.g.
+              engines: Sequence[tuple[str, FirstLayer]] = (("generic", "auto"), ("block", "auto")),
+              repeats: int = 2, check_steps: int = 3) -> pd.DataFrame:
+    """Time :func:`companion.training.train.train`'s steps on each (engine, first layer) at each shape (default
+    :data:`CHAPTER_SHAPES`): the same networks, batches and rule, per-network rates, the decay on every other
+    network. ``gemm`` (FLOP/s) and ``bandwidth`` (bytes/s): this machine's rooflines (e.g.
     :func:`companion.book.plan.calibrate`'s ``gemm`` and ``bandwidth``); None leaves their fractions out.
 
-    One row per (shape, engine): ``net_steps_per_s`` (network·steps per second; set-up and the check at step 0
-    removed by timing 1 and 1 + ``steps`` steps, best of ``repeats``), ``speedup`` over the first engine, the
-    work of a step counted in the primal form — ``gflops`` (:func:`step_flops` per second),
+    One row per (shape, engine): ``net_steps_per_s`` (network·steps per second of the loop between checks,
+    :func:`companion.training.train.time_steps`, ``steps`` steps, best of ``repeats``), ``speedup`` over the
+    first engine, the work of a step counted in the primal form — ``gflops`` (:func:`step_flops` per second),
     ``gemm_fraction`` (of ``gemm``) and ``bandwidth_fraction`` (:func:`step_bytes` per second, of
-    ``bandwidth``) — so that the dual form (fewer FLOPs) can exceed the roofline, and ``max_abs_diff`` (largest
-    difference of any final weight from the first engine's).
+    ``bandwidth``), so that the dual form (fewer FLOPs) can exceed 1 — and ``max_abs_diff``, the largest
+    difference of any weight from the first engine's after ``check_steps`` steps of :func:`train_sgd`.
     """
     shapes = CHAPTER_SHAPES if shapes is None else shapes
-    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     rows = []
     for name, sh in shapes.items():
         L, x, y, loss, masks = _bench_case(sh, device=device, dtype=dtype, seed=seed)
         kw = dict(lr=[0.05 * (1 + s % 3) for s in range(sh.S)], weight_decay=[weight_decay * (s % 2) for s in range(sh.S)],
-                  seeds=list(range(sh.S)), batch_size=sh.batch_size, rule=sh.rule, scale="mean", stop_loss=-1.0,
-                  check_every=10 * steps + 1, trainable=masks)
+                  batch_size=sh.batch_size, rule=sh.rule, scale="mean", stop_loss=-1.0, check_every=100)
         B = sh.n if sh.batch_size is None else min(sh.batch_size, sh.n)
         flops = step_flops(sh.I, sh.h, x.shape[1], sh.out, B)
         nbytes = step_bytes(sh.I, sh.h, x.shape[1], sh.out, B, decay=weight_decay != 0, itemsize=x.element_size())
         ref, base = None, None
         for engine, first in engines:
-            best = float("inf")
-            for _ in range(repeats):
-                times = []
-                for st in (1, steps + 1):
-                    sync()
-                    t0 = time.perf_counter()
-                    r = train_sgd(L, x, y, loss, steps=st, engine=engine, first_layer=first, **kw)
-                    sync()
-                    times.append(time.perf_counter() - t0)
-                best = min(best, max(times[1] - times[0], 1e-9) / steps)
-            rate = sh.S / best
+            config = SGDConfig(steps=steps, engine=engine, first_layer=first, **kw)
+            sec, which = min(time_steps(L, x, y, loss, config, seeds=list(range(sh.S)), trainable=masks, steps=steps)
+                             for _ in range(repeats))
+            r = train_sgd(L, x, y, loss, seeds=list(range(sh.S)), trainable=masks,
+                          **{**kw, "steps": check_steps, "engine": engine, "first_layer": first})
+            rate = sh.S / sec
             if ref is None:
                 ref, base = r, rate
-            dual = r.engine == "block" and choose_first_layer(first, n=sh.n, d=x.shape[1]) == "dual"
-            rows.append({"shape": name, "engine": r.engine + (" dual" if dual else " primal" if r.engine == "block" else ""),
-                         "S": sh.S, "I": sh.I, "d": x.shape[1], "h": sh.h, "out": sh.out, "n": sh.n, "B": B,
-                         "net_steps_per_s": rate, "speedup": rate / base, "gflops": flops * rate / 1e9,
-                         "gemm_fraction": flops * rate / gemm if gemm else float("nan"),
+            form = choose_first_layer(first, n=sh.n, d=x.shape[1]) if which == "block" else ""
+            rows.append({"shape": name, "engine": f"{which} {form}".strip(), "S": sh.S, "I": sh.I, "d": x.shape[1],
+                         "h": sh.h, "out": sh.out, "n": sh.n, "B": B, "net_steps_per_s": rate, "speedup": rate / base,
+                         "gflops": flops * rate / 1e9, "gemm_fraction": flops * rate / gemm if gemm else float("nan"),
                          "bandwidth_fraction": nbytes * rate / bandwidth if bandwidth else float("nan"),
                          "max_abs_diff": max(float((a - b).abs().max()) for a, b in zip(r.layers, ref.layers))})
     return pd.DataFrame(rows)

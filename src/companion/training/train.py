@@ -449,6 +449,29 @@ def train(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss
                        seconds=time.perf_counter() - t0, stopped_by_rule=by_rule, engine=which)
 
 
+def time_steps(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, config: SGDConfig, *,
+               seeds: Sequence[int], trainable: Sequence[torch.Tensor] | None = None, steps: int = 10,
+               warmup: int = 2) -> tuple[float, str]:
+    """(seconds per step, engine) of :func:`train`'s loop between checks — the engine's steps and the rule's
+    bookkeeping, on copies of ``layers`` — timed over ``steps`` steps after ``warmup`` ones; the engine's set-up,
+    the checks and the final loss are left out (they are the same few full-data passes whatever the budget)."""
+    W = [w.detach().clone() for w in layers]
+    dev, dt = W[0].device, W[0].dtype
+    x, y = x.to(device=dev, dtype=dt), y.to(dev)
+    which = choose_engine(config, W, x, loss_fn, trainable=trainable)
+    eng = (_Block if which == "block" else _Generic)(W, x, y, loss_fn, config, trainable)
+    sample, b = _Sampler(config, x.shape[0]), _Batch.start(config, seeds, None, dev, dt)
+    taken, by_rule = torch.zeros(len(seeds), dtype=torch.int64, device=dev), torch.zeros(len(seeds), dtype=torch.bool,
+                                                                                            device=dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    _interval(eng, b, sample, taken, by_rule, range(0, warmup))
+    sync()
+    t0 = time.perf_counter()
+    _interval(eng, b, sample, taken, by_rule, range(warmup, warmup + steps))
+    sync()
+    return (time.perf_counter() - t0) / steps, which
+
+
 def train_sgd(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *,
               seeds: Sequence[int], mask: torch.Tensor | None = None, trainable: Sequence[torch.Tensor] | None = None,
               progress: Callable | None = None, in_place: bool = False, **settings) -> TrainResult:
