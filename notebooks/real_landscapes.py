@@ -93,7 +93,9 @@ for u in used[1:]:
 # scaling of the synthetic chapter), cut ×0.1 when the training loss rose, for at most `steps` steps. The
 # table's `converged` counts the runs (of 3) that converged by the registered criterion (the rule stopped
 # them, or their full-data loss changed by at most {glue:text}`rl_rel_tol` of the zero function's loss over the
-# last tenth of the cap): {glue:text}`rl_n_conv` of {glue:text}`rl_n_runs` runs here.
+# last tenth of the cap): {glue:text}`rl_n_conv` of {glue:text}`rl_n_runs` runs here. A panel whose `converged`
+# is below 3 is **not converged**: it shows networks still training at this page's fixed cap, not the minima P1
+# describes; the Figure 4 rows trained to convergence are judged in `landscape_verdict`.
 #
 # Each panel is looked at in two ways:
 #

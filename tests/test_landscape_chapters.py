@@ -266,6 +266,13 @@ def test_sweep_rows_equals_the_sweep_of_each_row():
     assert sw.sweep_rows({}, [], confidence=0.9, Is={}, **kw) == ({}, {}, -np.inf, {"train": 0.0, "measure": 0.0}, {})
     with pytest.raises(ValueError, match="no widths"):
         sw.sweep_rows({"mnist": (x, y)}, ["mnist"], confidence=0.9, Is={}, **kw)
+    # one Training per row: the row runs under its own cap, and a row without one is refused
+    own = {**kw, "training": {"mnist": sw.Training(lr=0.05, batch_size=10, steps=6, check_every=2, steps_ours=6,
+                                                   batch_size_ours=10)}}
+    _, per_row, _, _, runs6 = sw.sweep_rows({"mnist": (x, y)}, ["mnist"], confidence=0.9, Is={"mnist": [1, 2]}, **own)
+    assert set(runs6["mnist"].cap) == {6} and set(per_row["mnist"].cap) == {6}
+    with pytest.raises(ValueError, match="no training"):
+        sw.sweep_rows({"mnist": (x, y)}, ["mnist"], confidence=0.9, Is={"mnist": [1]}, **{**kw, "training": {}})
 
 
 def test_figures_draw_every_panel(fig1, fig4):

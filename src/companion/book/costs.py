@@ -366,7 +366,8 @@ def landscape_verdict(p: Mapping[str, Any], device: str) -> list[Work]:
     for key in p["rows"]:
         Is = p["real_Is_deep"] if key in DEEP_ROWS else p["real_Is"]
         out += verdict_sweep(key, Is=Is, widths=FIG4_ROWS[key][1], authors=len(p["real_weight_decays"]),
-                             T=p["real_T"], n=p["real_n_train"], steps=p["real_steps"], batch=p["real_batch_size"],
+                             T=p["real_T"], n=p["real_n_train"], batch=p["real_batch_size"],
+                             steps=p["real_steps_deep"] if key in DEEP_ROWS else p["real_steps"],
                              steps_ours=p["real_steps"], batch_ours=p["real_batch_size"], radii=p["radii"], G=p["G"],
                              K=p["K"], n_window=p["n_window"], n_probe=p["n_probe"], device=device)
     return out

@@ -365,24 +365,26 @@ def explain(summary: pd.DataFrame, *, near_zero: float, collapse: float) -> Expl
 
 
 def sweep_rows(sets: Mapping[str, tuple], rows: Sequence[str], *, confidence: float,
-               Is: Mapping[str, Sequence[int]], **sweep_args: Any
+               Is: Mapping[str, Sequence[int]], training: Training | Mapping[str, Training], **sweep_args: Any
                ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], float, dict[str, float], dict[str, pd.DataFrame]]:
     """:func:`sweep` on each Figure 4 row in ``rows`` at its widths ``Is[row]`` (``sets[row]`` = (x_train,
     y_train, …) from :func:`companion.landscapes.pipeline.fig4_data`; layer widths from :data:`FIG4_ROWS`;
-    10-class hinge loss; the other arguments ``sweep_args`` as :func:`sweep` takes them). Returns (per row,
+    10-class hinge loss; ``training`` one :class:`Training` for every row or one per row (its own step caps);
+    the other arguments ``sweep_args`` as :func:`sweep` takes them). Returns (per row,
     :func:`summarise` at ``confidence``; per row, :func:`sweep`'s per-triple rows, for :func:`findings`; the
     largest ``loss_drift`` of any triple, -inf without rows; the seconds spent training and measuring, summed
     over rows; per row, the runs)."""
     from companion.training.losses import multiclass_hinge
 
-    missing = [k for k in rows if k not in Is]
+    per_row = training if isinstance(training, Mapping) else {k: training for k in rows}
+    missing = [k for k in rows if k not in Is or k not in per_row]
     if missing:
-        raise ValueError(f"no widths I given for rows {missing}")
+        raise ValueError(f"no widths I or no training given for rows {missing}")
     summaries, per_triple, runs, drift, secs = {}, {}, {}, -np.inf, {"train": 0.0, "measure": 0.0}
     for key in rows:
         x_tr, y_tr = sets[key][:2]
         r_rows, r_secs, runs[key] = sweep(x_tr, y_tr, multiclass_hinge, Is=Is[key], widths=FIG4_ROWS[key][1],
-                                          **sweep_args)
+                                          training=per_row[key], **sweep_args)
         summaries[key], drift = summarise(r_rows, confidence), max(drift, float(r_rows.loss_drift.max()))
         per_triple[key] = r_rows
         secs = {k: secs[k] + r_secs[k] for k in secs}
