@@ -59,6 +59,7 @@ from companion.core.slider import frame_slider
 from companion.core.stats import spearman
 from companion.landscapes import figures
 from companion.landscapes.pipeline import fig1_claims, fig1_measures, fig1_panels, fig1_summary
+from companion.book import statements
 from companion.book.runtime import glue_many, progress, start_chapter
 
 t_start = time.perf_counter()
@@ -79,12 +80,17 @@ x, y = ds.x.to(dev, torch.float32), ds.y.to(dev, torch.float32)
 # `landscape_verdict` runs its protocol on this set beside ours). The plane
 # has centre = the mean of the three solutions and axes θ₁ − θ₂, θ₁ − θ₃ scaled to unit norm (the authors'
 # code scales each to ‖θ₃‖ instead; the picture is the same up to the units of α and β); the grid spans the
-# solutions with a margin of `margin` of their extent — **this window is a plotting choice**.
+# solutions with a margin of `margin` of their extent — **this window is a plotting choice**. The `converged`
+# column counts the runs (of 3) that converged by the registered criterion: stopped by the rule, or a full-data
+# loss that changed by at most {glue:text}`sl_rel_tol` of the zero function's loss over the last tenth of the
+# cap ({glue:text}`sl_n_conv` of {glue:text}`sl_n_runs` runs here).
 
 # %%
 panels = fig1_panels(x, y, Is, seed=seed, steps=steps, lr0=lr0, G=G, margin=margin, bench_G=bench_G, device=dev,
                      progress=progress)
-display(fig1_summary(panels, G=G, bench_G=bench_G).style.format({
+rel_tol = statements.part("P1.fig1:endpoint")[1].convergence.value      # registered: when a run has converged
+summary = fig1_summary(panels, G=G, bench_G=bench_G, steps=steps, rel_tol=rel_tol)
+display(summary.style.format({
     "train s": "{:.1f}", "Jensen gap / L(0)": "{:.3f}", "score (max)": "{:.3f}", "score (mean)": "{:.4f}",
     f"{G}×{G} grid s": "{:.2f}", "fast/naive rel. diff": "{:.1e}", f"speed-up on {bench_G}×{bench_G}": "{:.1f}×"}))
 
@@ -118,7 +124,8 @@ glue_many("sl", Imin=Is[0], Imax=Is[-1], s_first=m["scores"][0], s_last=m["score
           g_last=m["gaps"][-1], b_first=m["barriers"][0].max(), b_last=top.max(), b_low=top.min(),
           speed_max=max(p.bench.speedup for p in panels.values()),
           speed_min=min(p.bench.speedup for p in panels.values()), engine=panels[Is[-1]].bench.engine, bench_G=bench_G,
-          total=time.perf_counter() - t_start, preset=preset, device=describe_device(dev), G=G, steps=steps)
+          total=time.perf_counter() - t_start, preset=preset, device=describe_device(dev), G=G, steps=steps,
+          rel_tol=rel_tol, n_conv=int(summary.converged.sum()), n_runs=3 * len(Is))
 Markdown(claims.table())
 
 # %% [markdown]

@@ -46,8 +46,11 @@ def test_fig1_panels_use_their_seeds_and_the_summary_and_measures_match_them(fig
         I=5, widths=(10, 1, 1), seeds=(1100, 1101, 1102), steps=30, lr=2.5, G=5, scale="mean", parametrization="mean",
         bench_G=3, device="cpu"))
     np.testing.assert_array_equal(panels[5].surface, ref.surface)            # the seed layout and the settings
-    t = pp.fig1_summary(panels, G=5, bench_G=3)
+    t = pp.fig1_summary(panels, G=5, bench_G=3, steps=30, rel_tol=0.01)
     assert list(t.index) == [2, 5] and "5×5 grid s" in t and "speed-up on 3×3" in t
+    r = panels[5].train
+    assert list(t.loc[5, "steps"]) == r.steps.tolist()       # a cap below one check interval: only a rule converges
+    assert t.loc[5, "converged"] == int((r.steps < 30).sum())
     assert t.loc[5, "Jensen gap / L(0)"] == panels[5].main.jensen_gap / panels[5].zero_loss
     m = pp.fig1_measures(panels, x, y, G=5)
     p = panels[2]
@@ -76,8 +79,9 @@ def test_fig4_panels_tables_claims_and_trends(fig4):
     sets, widths, panels = fig4
     assert list(panels) == [("mnist", 1), ("mnist", 2)]
     assert panels["mnist", 1].bench is None and panels["mnist", 2].bench is not None   # benchmarked at the widest I
-    t = pp.fig4_summary(panels)
-    assert t.shape == (2, 12) and t.index.names == ["row", "I"]                        # 12 columns + (row, I)
+    t = pp.fig4_summary(panels, steps=5, rel_tol=0.01)
+    assert t.shape == (2, 14) and t.index.names == ["row", "I"]                        # 14 columns + (row, I)
+    assert t.iloc[0]["converged"] == 0 or panels["mnist", 1].train.steps.min() < 5    # 5 steps: checks at 0 only
     p = panels["mnist", 2]
     assert t.iloc[1]["barrier, aligned"] == pytest.approx(p.views["aligned"].barriers.max() / p.zero_loss, rel=1e-15)
     assert t.iloc[1]["parameters"] == 2 * (784 * 8 + 8 * 10)
@@ -145,7 +149,9 @@ def triples(settings, Is=(1, 10, 100), T=3, loss=None):
                     out.append({"setting": st.name, "view": view, "triple": t, "I": I,
                                 "loss_rel": (loss or {}).get(st.name, [0.3] * len(Is))[i],
                                 "barrier": f * (0.5 - 0.2 * lx + 0.01 * t),
-                                "gap": f * (0.1 - 0.05 * lx + 0.02 * (t - 1) * I / 100)})
+                                "gap": f * (0.1 - 0.05 * lx + 0.02 * (t - 1) * I / 100),
+                                "steps": 100.0 * (t + 1), "steps_min": 50.0 * (t + 1), "steps_max": 150.0 * (t + 1),
+                                "cap": 1000, "converged": [1.0, 2 / 3, 1.0][t % 3] if I > 1 else 1 / 3})
     return pd.DataFrame(out).sample(frac=1.0, random_state=0)          # the order of the rows must not matter
 
 
@@ -202,6 +208,9 @@ def test_findings_endpoint_trend_gate_primary_and_judged():
     assert prim == ["fig1_endpoint_barrier_authors_wd0_fixed", "fig1_trend_barrier_authors_wd0_fixed",
                     "fig4_mnist_endpoint_barrier_authors_wd0_fixed", "fig4_mnist_trend_barrier_authors_wd0_fixed"]
     assert d["fig4_cifar_endpoint_barrier_authors_wd0_fixed"]["statement"] == "P1.fig4:endpoint"
+    assert e["converged"] == pytest.approx(8 / 9)                  # the runs at I = 100: 3, 2 and 3 of 3
+    assert e["steps"] == {"mean": 200.0, "min": 50.0, "max": 450.0, "cap": 1000.0}
+    assert t["converged"] == pytest.approx((1 / 3 + 8 / 9 + 8 / 9) / 3)  # every width's runs: I = 1 converged 1 of 3
 
     c = Claims("landscape_verdict", "smoke", "cpu", 0, "unused.json")
     for x in f:                                                       # as the chapter records them
@@ -213,6 +222,26 @@ def test_findings_endpoint_trend_gate_primary_and_judged():
     assert r["fig1_trend_barrier_ours"].outcome_if_trained == "reproduced"
     assert r["fig1_endpoint_barrier_ours"].gate == "trained"                      # trained at the widest I
     assert r["fig1_endpoint_barrier_authors_wd0_fixed"].outcome == threshold_outcome(lo, hi, 0.1, "below")
+    assert r["fig1_endpoint_barrier_authors_wd0_fixed"].converged == pytest.approx(8 / 9)
+    assert r["fig1_trend_gap_ours"].steps["max"] == 450.0
+    grid = sw.findings_grid(c.findings())
+    assert grid.loc[("synthetic", "authors_wd0_fixed", "trend", "barrier"), "as trained"] == \
+        "-0.200 [-0.200, -0.200] reproduced"
+    assert grid.loc[("synthetic", "ours", "trend", "barrier"), "as trained"].endswith("untrained")
+    assert grid.loc[("cifar", "authors_wd0_fixed", "endpoint", "gap"), "converged"] == "89%"
+    assert len(grid) == len(f) // 2                                  # one line per (row, setting, part, measure)
+    conv = sw.convergence_table(per, gate=0.5)
+    q = conv.set_index(["row", "setting"]).loc[("synthetic", B.name)]
+    assert (q["widths"], q["trained widths"]) == (3, 2) and q.converged_trained == pytest.approx(8 / 9)
+    assert q.converged == pytest.approx(19 / 27) and q["steps max"] == 450.0 and q.cap == 1000.0
+    g = {x["id"]: x for x in sw.findings(per, {"synthetic": [A, B], "mnist": [A], "cifar": [A]}, seed=5,
+                                          confidence=0.9, trained_at=0.5)}
+    tb = g["fig1_trend_barrier_ours"]                                 # B trained at I = 10, 100 only: slope over those
+    assert tb["gate"] == pytest.approx(0.2) and "I = 10, 100 (the widths where it trained)" in tb["description"]
+    assert tb["estimate"] == pytest.approx(-0.2) and tb["converged"] == pytest.approx(8 / 9)
+    assert g["fig1_trend_barrier_authors_wd0_fixed"] == d["fig1_trend_barrier_authors_wd0_fixed"]   # trained at all
+    assert np.isnan(sw.convergence_table({"mnist": triples([A], loss={A.name: [0.9] * 3})}, gate=0.5)
+                    .converged_trained.iloc[0])                        # trained at no width: cannot train
     w = sw.primary_words(c.findings())
     assert w["fig1_trend_outcome"] == "reproduced" and w["fig1_trend_est"] == pytest.approx(-0.2)
     assert w["fig1_trend_gate"] == "trained (0.30)" and w["fig1_endpoint_lo"] == pytest.approx(lo)
@@ -224,14 +253,26 @@ def test_sweep_rows_equals_the_sweep_of_each_row():
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(30, 784, generator=g), torch.randint(0, 10, (30,), generator=g)
     tr = sw.Training(lr=0.05, batch_size=10, steps=4, check_every=2, steps_ours=4, batch_size_ours=10)
-    kw = dict(Is=[1, 2], settings=[sw.Setting("ours")], T=2, seed=0, training=tr, views=("none",), radii=[1.0], G=3,
+    kw = dict(settings=[sw.Setting("ours")], T=2, seed=0, training=tr, views=("none",), radii=[1.0], G=3,
               K=3, n_probe=10, n_window=None, device=CPU)
-    summaries, per_triple, drift, secs = sw.sweep_rows({"mnist": (x, y)}, ["mnist"], confidence=0.9, **kw)
-    rows, _ = sw.sweep(x, y, multiclass_hinge, widths=(784, 8, 10), **kw)
+    summaries, per_triple, drift, secs, runs = sw.sweep_rows({"mnist": (x, y)}, ["mnist"], confidence=0.9,
+                                                             Is={"mnist": [1, 2]}, **kw)
+    rows, _, runs1 = sw.sweep(x, y, multiclass_hinge, Is=[1, 2], widths=(784, 8, 10), **kw)
     pd.testing.assert_frame_equal(summaries["mnist"], sw.summarise(rows, 0.9))
     pd.testing.assert_frame_equal(per_triple["mnist"], rows)
+    pd.testing.assert_frame_equal(runs["mnist"], runs1)
+    assert len(runs1) == 2 * 3 * 2 and set(runs1.steps) <= {4}                    # I × runs of T triples; cap 4
     assert drift == float(rows.loss_drift.max()) and secs["train"] > 0
-    assert sw.sweep_rows({}, [], confidence=0.9, **kw) == ({}, {}, -np.inf, {"train": 0.0, "measure": 0.0})
+    assert sw.sweep_rows({}, [], confidence=0.9, Is={}, **kw) == ({}, {}, -np.inf, {"train": 0.0, "measure": 0.0}, {})
+    with pytest.raises(ValueError, match="no widths"):
+        sw.sweep_rows({"mnist": (x, y)}, ["mnist"], confidence=0.9, Is={}, **kw)
+    # one Training per row: the row runs under its own cap, and a row without one is refused
+    own = {**kw, "training": {"mnist": sw.Training(lr=0.05, batch_size=10, steps=6, check_every=2, steps_ours=6,
+                                                   batch_size_ours=10)}}
+    _, per_row, _, _, runs6 = sw.sweep_rows({"mnist": (x, y)}, ["mnist"], confidence=0.9, Is={"mnist": [1, 2]}, **own)
+    assert set(runs6["mnist"].cap) == {6} and set(per_row["mnist"].cap) == {6}
+    with pytest.raises(ValueError, match="no training"):
+        sw.sweep_rows({"mnist": (x, y)}, ["mnist"], confidence=0.9, Is={"mnist": [1]}, **{**kw, "training": {}})
 
 
 def test_figures_draw_every_panel(fig1, fig4):
@@ -246,3 +287,20 @@ def test_figures_draw_every_panel(fig1, fig4):
     assert len(figs) == 2 and all(len(f.axes) == 4 for f in figs)
     ax = figures.score_by_window(s, [sw.Setting("ours")], [0.5, 2]).axes[0]
     assert ax.get_title() == "I = 4" and list(ax.lines[0].get_ydata()) == [0.1, 0.1]
+
+
+def test_verdict_figure_one_column_per_row_grey_where_untrained():
+    from companion.landscapes import figures
+
+    A, B = sw.Setting("authors"), sw.Setting("ours")
+    rows = [{**cell(I, st.name, v, 0.2), "loss_rel": loss} for I in (1, 10) for v in ("none", "aligned")
+            for st, loss in ((A, 0.9), (B, 0.3 if I == 1 else 0.8))]              # A never trains; B at I = 1 only
+    s = pd.DataFrame(rows)
+    fig = figures.verdict_figure({"synthetic": s, "cifar_deep": s}, [A, B], gate=0.5, near_zero=0.1)
+    axes = fig.axes
+    assert len(axes) == 4 and axes[0].get_xscale() == "log"
+    assert "50,000" in axes[1].get_title() and "Fig 1" in axes[0].get_title()   # P1's widest deep I, beyond the run
+    curves = [l for l in axes[0].lines if l.get_linestyle() in ("-", "--") and l.get_color() != "0.8"]  # not y = 0
+    assert [l.get_color() for l in curves] == ["0.6", "0.6", "C1", "C1"]          # A grey (never trained), B coloured
+    grey_pts = [l for l in axes[0].lines if l.get_marker() == "o" and l.get_color() == "0.6" and l.get_mfc() == "white"]
+    assert sum(len(l.get_xdata()) for l in grey_pts) == 2 + 2 + 1 + 1             # untrained points: A 2+2, B 1+1

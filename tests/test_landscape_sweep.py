@@ -32,10 +32,16 @@ def test_settings_batched_equal_each_trained_alone():
 def test_sweep_rows_and_intervals():
     x, y = tiny()
     tr = sw.Training(lr=0.3, batch_size=16, steps=30, check_every=10, steps_ours=30)
-    rows, secs = sw.sweep(x, y, tau_hinge, Is=[1, 3], widths=(3, 2, 1), settings=sw.settings_grid([0.0], ["fixed"]),
+    rows, secs, runs = sw.sweep(x, y, tau_hinge, Is=[1, 3], widths=(3, 2, 1), settings=sw.settings_grid([0.0], ["fixed"]),
                           T=2, seed=0, training=tr, views=("none", "aligned"), radii=[0.5, 2.0], G=5, K=5,
                           device=CPU, dtype=torch.float64)
     assert len(rows) == 2 * 2 * 2 * 2 and set(secs) == {"train", "measure"}   # I × settings × views × triples
+    assert len(runs) == 2 * 2 * 2 * 3 and set(runs.cap) == {30}                 # I × settings × triples × members
+    assert set(rows.converged) <= {0, 1 / 3, 2 / 3, 1} and (rows.steps_min <= rows.steps).all()
+    q = runs[(runs.I == 3) & (runs.setting == rows.setting.iloc[0])]
+    r = rows[(rows.I == 3) & (rows.setting == rows.setting.iloc[0]) & (rows.view == "none")].sort_values("triple")
+    np.testing.assert_allclose(q.groupby("triple").converged.mean(), r.converged)   # the rows' share = the runs'
+    np.testing.assert_allclose(q.groupby("triple").loss_rel.mean(), r.loss_rel)
     assert {"gap", "barrier", "loss_rel", "acc", "extent", "score@0.5", "score@2"} <= set(rows.columns)
     assert (rows.barrier >= 0).all() and rows.loss_rel.between(0, 2).all() and rows.acc.between(0, 1).all()
     assert rows.loss_drift.max() < 1e-10                                   # aligning keeps every loss
@@ -83,3 +89,28 @@ def test_bad_settings_are_refused():
         sw.settings_grid([0.0], ["doubled"])
     with pytest.raises(ValueError, match="≥ 0"):
         sw.settings_grid([-1e-3], ["fixed"])
+
+
+def test_converged_by_rule_or_a_settled_loss():
+    from companion.landscapes.measures import converged
+
+    nan = np.nan
+    # checks every 10 steps, cap 100: the window is the last tenth, one check back (step 90 → 100)
+    h = np.array([[1.0, 1.0, 1.0, 1.0, 1.0]] * 10 + [[0.5, 0.500, 0.30, nan, nan]], dtype=float)
+    h[9] = [0.5, 0.52, 0.40, 0.7, 0.7]
+    h[8:, 3] = nan                                      # run 3 stopped at step 75 by its rule
+    steps = np.array([100, 100, 100, 75, 100])
+    final = np.array([0.5, 0.5, 0.3, 0.6, nan])         # run 4 diverged
+    got = converged(h, steps, final, 100, check_every=10, rel_tol=0.01, scale=1.0)
+    assert got.tolist() == [True, False, False, True, False]
+    # the tolerance is in units of scale (the zero function's loss): 0.02 ≤ 0.01·3
+    assert converged(h, steps, final, 100, check_every=10, rel_tol=0.01, scale=3.0).tolist()[:2] == [True, True]
+    # a wider window (0.3 of the cap: steps 70 → 100) sees run 0's earlier fall
+    h[7, 0] = 0.9
+    assert not converged(h, steps, final, 100, check_every=10, rel_tol=0.01, scale=1.0, window=0.3)[0]
+    assert converged(torch.tensor(h), torch.tensor(steps), torch.tensor(final), 100, check_every=10, rel_tol=0.01,
+                     scale=1.0).tolist() == got.tolist()
+    with pytest.raises(ValueError, match="history must be"):
+        converged(h[:, :2], steps, final, 100, check_every=10, rel_tol=0.01, scale=1.0)
+    with pytest.raises(ValueError, match="rel_tol"):
+        converged(h, steps, final, 100, check_every=10, rel_tol=-1, scale=1.0)

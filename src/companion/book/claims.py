@@ -94,6 +94,8 @@ class Claim:
     primary: bool | None = None                       # (findings) the part's most representative setting
     votes: bool | None = None                         # (findings) False: our own view (e.g. after aligning
                                                       # units), shown beside the paper's but never voting
+    converged: float | None = None                    # (findings) share of the runs behind it that converged
+    steps: dict[str, float] | None = None             # (findings) steps those runs took (e.g. mean, min, max, cap)
 
 
 def threshold_outcome(low: float, high: float, threshold: float, side: Side) -> Outcome:
@@ -296,7 +298,8 @@ class Claims:
 
     def judge(self, id: str, description: str, *, statement: str, estimate: float, low: float, high: float,
               side: Side | Rule, gate: Gate, replicates: int, paper: float | None = None, note: str = "",
-              primary: bool = False, votes: bool = True) -> Claim:
+              primary: bool = False, votes: bool = True, converged: float | None = None,
+              steps: dict[str, float] | None = None) -> Claim:
         """A finding on the statement part ``statement`` (``"STATEMENT:PART"``, e.g. ``"P1.fig1:endpoint"``),
         judged at the threshold registered for that part.
 
@@ -310,6 +313,8 @@ class Claims:
         it changes there (``fragile``) and where (``flips``). ``primary``: this setting is the part's most
         representative one (the front page quotes it). ``votes=False``: a view of our own beside the paper's (e.g.
         the measure after aligning units, which P1 does not plot): recorded and shown, never counted in a verdict.
+        ``converged``, ``steps``: the share of the finding's training runs that converged, and the steps they
+        took (recorded as given).
         """
         self._new_id(id)
         if primary and not votes:
@@ -337,7 +342,8 @@ class Claims:
                       provenance=part.provenance, gate=gate.state, gate_detail=gate.detail(),
                       outcome_if_trained=at, threshold=part.threshold.value, side=side_name, threshold_band=band,
                       fragile=bool(flips), flips=flips, replicates=int(replicates), primary=bool(primary),
-                      votes=bool(votes))
+                      votes=bool(votes), converged=None if converged is None else float(converged),
+                      steps=None if steps is None else {k: float(v) for k, v in steps.items()})
         self.claims.append(claim)
         return claim
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 from companion.book.work import F32, F64, Work
 from companion.landscapes.evaluate import EVAL_BLOCK, EXAMPLE_BLOCK_CPU
 from companion.landscapes.plane import BLOCK_ENTRIES
-from companion.landscapes.pipeline import FIG4_ROWS
+from companion.landscapes.pipeline import DEEP_ROWS, FIG4_ROWS
 from companion.training.nets import example_chunk_for, n_parameters
 
 #: Small operations of one SGD step on branch networks besides 10 per layer (forward, autograd, update, rule).
@@ -464,8 +464,10 @@ def landscape_verdict(p: Mapping[str, Any], device: str) -> list[Work]:
     if {"cifar", "cifar_deep"} & set(p["rows"]):
         out.append(jpegs("CIFAR-10", p["real_n_train"]))
     for key in p["rows"]:
-        out += verdict_sweep(key, Is=p["real_Is"], widths=FIG4_ROWS[key][1], authors=len(p["real_weight_decays"]),
-                             T=p["real_T"], n=p["real_n_train"], steps=p["real_steps"], batch=p["real_batch_size"],
+        Is = p["real_Is_deep"] if key in DEEP_ROWS else p["real_Is"]
+        out += verdict_sweep(key, Is=Is, widths=FIG4_ROWS[key][1], authors=len(p["real_weight_decays"]),
+                             T=p["real_T"], n=p["real_n_train"], batch=p["real_batch_size"],
+                             steps=p["real_steps_deep"] if key in DEEP_ROWS else p["real_steps"],
                              steps_ours=p["real_steps"], batch_ours=p["real_batch_size"], radii=p["radii"], G=p["G"],
                              K=p["K"], n_window=p["n_window"], n_probe=p["n_probe"], device=device)
     return out

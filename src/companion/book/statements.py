@@ -76,6 +76,7 @@ class Part:
     threshold: Threshold | None = None
     gate: GateRule | None = None
     alpha: Level | None = None
+    convergence: Level | None = None       # when a training run counts as converged (e.g. a loss tolerance)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _part(raw: dict[str, Any], st_kind: str, st_prov: str, where: str) -> Part:
     judged = _choice(raw.get("judged_by", "findings" if st_kind == "experiment" else "checks"),
                      ("findings", "checks"), "judged_by", where)
     prov = _choice(raw.get("provenance", st_prov), PROVENANCES, "provenance", where)
-    thr = gate = alpha = None
+    thr = gate = alpha = conv = None
     if judged == "findings":
         thr = _threshold(_need(raw, "threshold", where), where + " threshold")
         g = _need(raw, "gate", where)
@@ -149,10 +150,16 @@ def _part(raw: dict[str, Any], st_kind: str, st_prov: str, where: str) -> Part:
             alpha = Level(value=float(_need(a, "value", where + " alpha")), why=str(_need(a, "why", where + " alpha")))
             if not 0 < alpha.value < 1:
                 raise ValueError(f"{where}: alpha must lie in (0, 1), got {alpha.value}")
-    elif any(k in raw for k in ("threshold", "gate", "alpha")):
-        raise ValueError(f"{where}: a part judged by checks has no threshold, gate or alpha")
+        if "convergence" in raw:
+            c = raw["convergence"]
+            conv = Level(value=float(_need(c, "value", where + " convergence")),
+                         why=str(_need(c, "why", where + " convergence")))
+            if conv.value < 0:
+                raise ValueError(f"{where}: a convergence tolerance must be ≥ 0, got {conv.value}")
+    elif any(k in raw for k in ("threshold", "gate", "alpha", "convergence")):
+        raise ValueError(f"{where}: a part judged by checks has no threshold, gate, alpha or convergence")
     return Part(id=pid, says=str(_need(raw, "says", where)), judged_by=judged, provenance=prov,  # type: ignore[arg-type]
-                threshold=thr, gate=gate, alpha=alpha)
+                threshold=thr, gate=gate, alpha=alpha, convergence=conv)
 
 
 def parse_registry(text: str) -> dict[str, Statement]:

@@ -94,3 +94,59 @@ def score_by_window(summary: pd.DataFrame, settings: Sequence[Setting], radii: S
     ax.set(xscale="log", xlabel="window radius (units of ‖θ₃‖)", ylabel="score (÷ range)", title=f"I = {I}")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     return fig
+
+
+#: the I P1's figures show, per row of the verdict figure (Figure 1; Figure 4's panels)
+P1_IS = {"synthetic": (10, 30, 70, 1000), "mnist": (1, 3, 5, 100), "cifar": (1, 3, 5, 100),
+         "cifar_deep": (1, 3, 5, 50_000)}
+
+
+def verdict_figure(summaries: Mapping[str, pd.DataFrame], protocols: Sequence[Setting], *, gate: float,
+                   near_zero: float):
+    """The landscape verdict at a glance: one column per row (``summaries``: row key → :func:`companion.
+    landscapes.verdict.summarise`; ``"synthetic"`` is Figure 1's, the others :data:`FIG4_ROWS`'), the largest
+    segment barrier (top) and the Jensen gap (bottom) ÷ the zero function's loss against I on a log axis; one
+    colour per setting in ``protocols`` (one per protocol), solid as trained, dashed aligned, with its
+    interval band over seed triples (clipped at 0 for the barrier, which cannot be negative); a point is grey
+    where the setting is untrained at that I (mean training loss above ``gate`` of the zero function's), a
+    whole curve grey where it is untrained at every I; a dotted line at ``near_zero``; P1's I values
+    (:data:`P1_IS`) marked as ticks on the axis (those beyond the widest I run named in the title)."""
+    keys = list(summaries)
+    fig, axes = subplots(len(keys), 2, width=3.2, height=2.6, squeeze=False)
+    for c, key in enumerate(keys):
+        s = summaries[key]
+        name = "synthetic (Fig 1)" if key == "synthetic" else FIG4_ROWS[key][0].replace(", ", ",\n")
+        for r, m in enumerate(("barrier", "gap")):
+            ax = axes[r, c]
+            for k, st in enumerate(protocols):
+                for view, ls in (("none", "-"), ("aligned", "--")):
+                    q = s[(s.setting == st.name) & (s.view == view)].sort_values("I")
+                    if q.empty:
+                        continue
+                    untrained = (q.loss_rel > gate).to_numpy()
+                    col = "0.6" if untrained.all() else f"C{k}"
+                    lo = np.maximum(q[m + "_lo"], 0) if m == "barrier" else q[m + "_lo"]
+                    ax.plot(q.I, q[m], ls, color=col, lw=1.3)
+                    ax.fill_between(q.I, lo, q[m + "_hi"], color=col, alpha=0.12 if view == "none" else 0.06)
+                    ax.plot(q.I[~untrained], q[m][~untrained], "o", color=col, ms=3.5)
+                    ax.plot(q.I[untrained], q[m][untrained], "o", color="0.6", mfc="white", ms=4)
+            ax.axhline(near_zero, color="0.4", lw=0.8, ls=":")
+            ax.axhline(0, color="0.8", lw=0.6)
+            I_max = s.I.max()
+            shown_p1 = [i for i in P1_IS[key] if i <= I_max]
+            if shown_p1:
+                ax.plot(shown_p1, np.zeros(len(shown_p1)), "^", color="k", ms=5, clip_on=False,
+                        transform=ax.get_xaxis_transform())
+            beyond = [f"{i:,}" for i in P1_IS[key] if i > I_max]
+            ax.set(xscale="log", xlabel="I" if r == 1 else "", ylabel=("largest barrier" if m == "barrier"
+                                                                         else "Jensen gap") + " / L(0)" if c == 0 else "")
+            if r == 0:
+                ax.set_title(name + (f"\n(P1 also at I = {', '.join(beyond)})" if beyond else ""), fontsize=8)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=f"C{k}", ls=ls, marker="o", ms=3.5, label=f"{st.name}, {words}")
+               for k, st in enumerate(protocols) for ls, words in (("-", "as trained"), ("--", "aligned"))]
+    handles.append(Line2D([], [], color="0.6", marker="o", mfc="white", ls="", label=f"untrained (loss > {gate:g}·L(0))"))
+    handles.append(Line2D([], [], color="k", marker="^", ls="", label="I shown in P1"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=7)
+    return fig

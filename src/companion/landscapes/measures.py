@@ -6,6 +6,10 @@ by the surface's range; it depends on the window, so :func:`score_vs_window` rep
 window radius, never at one window. Window-independent: the Jensen gap at the centre of a triple
 (:func:`jensen_gaps`) and the largest barrier along each of its three segments θᵢ → θⱼ
 (:func:`segment_barriers`), both to be divided by the zero function's loss (:func:`zero_loss`).
+
+Whether a training run converged (:func:`converged`): its rule stopped it before the step cap, or its
+full-data loss changed by at most a registered tolerance (÷ the zero function's loss, the measures' unit)
+over the last tenth of the cap.
 """
 
 from __future__ import annotations
@@ -146,3 +150,33 @@ def score_vs_window(plane: Plane, x: torch.Tensor, y: torch.Tensor, loss_fn: Los
         g = window_grid(plane, r, G)
         out.append(nonconvexity_score(evaluate_fast(plane, x, y, loss_fn, g, g, scale=scale), g, g))
     return out
+
+
+def converged(history: np.ndarray | torch.Tensor, steps_taken: np.ndarray | torch.Tensor,
+              final_loss: np.ndarray | torch.Tensor, cap: int, *, check_every: int, rel_tol: float, scale: float,
+              window: float = 0.1) -> np.ndarray:
+    """(S,) bool: which of S runs converged.
+
+    ``history`` (checks, S): the full-data loss at steps 0, ``check_every``, 2·``check_every``, … (NaN once a
+    run has stopped), as :class:`companion.training.train.TrainResult` records it; ``steps_taken`` and
+    ``final_loss`` (S,).
+    A run converged if its rule stopped it before ``cap`` (the authors' rule stopping by itself, or the loss
+    reaching the stop loss), or if its loss changed by at most ``rel_tol``·``scale`` between the last check
+    and the check ``window``·``cap`` steps before it (at least one check interval before; ``scale``: the zero
+    function's loss, the unit of the landscape measures). A run whose final loss is not finite (it diverged)
+    never converged."""
+    if rel_tol < 0 or scale <= 0 or not 0 < window <= 1 or check_every < 1 or cap < 0:
+        raise ValueError(f"need rel_tol ≥ 0, scale > 0, 0 < window ≤ 1, check_every ≥ 1, cap ≥ 0; got {rel_tol}, "
+                         f"{scale}, {window}, {check_every}, {cap}")
+    as_np = lambda a, dt: np.asarray(a.detach().cpu() if isinstance(a, torch.Tensor) else a, dtype=dt)
+    h, taken, final = as_np(history, float), as_np(steps_taken, int), as_np(final_loss, float)
+    if h.ndim != 2 or taken.shape != (h.shape[1],) or final.shape != taken.shape:
+        raise ValueError(f"history must be (checks, S), steps_taken and final_loss (S,); got {h.shape}, "
+                         f"{taken.shape}, {final.shape}")
+    back = max(1, int(round(window * cap / check_every)))       # checks in the last tenth of the cap
+    last = cap // check_every                                    # the check at the cap
+    out = taken < cap
+    if last - back >= 0 and last < h.shape[0]:
+        end, start = h[last], h[last - back]
+        out |= np.isfinite(start) & (np.abs(end - start) <= rel_tol * scale)
+    return out & np.isfinite(final)

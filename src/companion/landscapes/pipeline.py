@@ -27,8 +27,8 @@ import torch
 from companion.core import seeds
 from companion.core.devices import Device, describe_device
 from companion.landscapes.evaluate import Benchmark, benchmark_plane, evaluate_fast
-from companion.landscapes.measures import (Score, jensen_gaps, nonconvexity_score, score_vs_window, segment_barriers,
-                                          zero_loss)
+from companion.landscapes.measures import (Score, converged, jensen_gaps, nonconvexity_score, score_vs_window,
+                                          segment_barriers, zero_loss)
 from companion.landscapes.plane import Plane, grid_for, plane_from_solutions
 from companion.training.losses import LossFn, multiclass_hinge, tau_hinge
 from companion.training.nets import Scale, example_chunk_for, forward, init_branches, n_parameters
@@ -103,6 +103,12 @@ class Panel:
     def barriers(self, view: View = "none") -> np.ndarray:
         """(3,) the segment barriers of ``view`` ÷ the zero function's loss."""
         return self.views[view].barriers / self.zero_loss
+
+    def converged(self, cap: int, *, rel_tol: float, check_every: int = 100) -> np.ndarray:
+        """(3,) bool: which of the three runs converged (:func:`companion.landscapes.measures.converged`, the
+        tolerance in units of the zero function's loss), trained with step cap ``cap``."""
+        r = self.train
+        return converged(r.history, r.steps, r.loss, cap, check_every=check_every, rel_tol=rel_tol, scale=self.zero_loss)
 
 
 def accuracy(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor, *, scale: Scale = "sum",
@@ -346,11 +352,13 @@ def fig1_panels(x: torch.Tensor, y: torch.Tensor, Is: Sequence[int], *, seed: in
     return panels
 
 
-def fig1_summary(panels: Mapping[int, Panel], *, G: int, bench_G: int) -> pd.DataFrame:
-    """One row per width I of :func:`fig1_panels`: parameters, training losses, accuracies and time, the Jensen
-    gap and barriers (÷ zero loss), the score, the grid's evaluation time and the benchmark."""
+def fig1_summary(panels: Mapping[int, Panel], *, G: int, bench_G: int, steps: int, rel_tol: float) -> pd.DataFrame:
+    """One row per width I of :func:`fig1_panels`: parameters, training losses, steps taken and how many of the
+    three runs converged (cap ``steps``, tolerance ``rel_tol``), accuracies and time, the Jensen gap and barriers
+    (÷ zero loss), the score, the grid's evaluation time and the benchmark."""
     return pd.DataFrame([{
         "I": I, "parameters": n_parameters(I, (10, 1, 1)), "train losses": np.round(p.train.loss.cpu().numpy(), 5),
+        "steps": p.train.steps.cpu().numpy(), "converged": int(p.converged(steps, rel_tol=rel_tol).sum()),
         "train accuracy": np.round(p.accuracy_train, 3), "train s": p.train.seconds,
         "Jensen gap / L(0)": p.gap(), "barriers / L(0)": np.round(p.barriers(), 3), "score (max)": p.score.max,
         "score (mean)": p.score.mean, f"{G}×{G} grid s": p.eval_seconds, "fast/naive rel. diff": p.bench.max_rel_diff,
@@ -417,13 +425,15 @@ def fig4_panels(sets: Mapping[str, tuple], widths: Mapping[str, Sequence[int]], 
     return panels
 
 
-def fig4_summary(panels: Mapping[tuple[str, int], Panel]) -> pd.DataFrame:
-    """One row per (row, I) of :func:`fig4_panels`: parameters, training loss and accuracies of the three
-    solutions, Jensen gap and largest barrier (÷ zero loss) and score as trained and aligned, and the seconds
-    spent training and on the planes."""
+def fig4_summary(panels: Mapping[tuple[str, int], Panel], *, steps: int, rel_tol: float) -> pd.DataFrame:
+    """One row per (row, I) of :func:`fig4_panels`: parameters, training loss, steps taken, how many of the three
+    runs converged (cap ``steps``, tolerance ``rel_tol``) and accuracies of the three solutions, Jensen gap and
+    largest barrier (÷ zero loss) and score as trained and aligned, and the seconds spent training and on the
+    planes."""
     return pd.DataFrame([{
         "row": FIG4_ROWS[key][0], "I": I, "parameters": n_parameters(I, FIG4_ROWS[key][1]),
-        "train loss": np.round(p.train.loss.cpu().numpy(), 3), "train acc.": np.round(p.accuracy_train, 3),
+        "train loss": np.round(p.train.loss.cpu().numpy(), 3), "steps": p.train.steps.cpu().numpy(),
+        "converged": int(p.converged(steps, rel_tol=rel_tol).sum()), "train acc.": np.round(p.accuracy_train, 3),
         "test acc.": np.round(p.accuracy_test, 3),
         "Jensen gap, as trained": p.gap("none"), "Jensen gap, aligned": p.gap("aligned"),
         "barrier, as trained": p.barriers("none").max(), "barrier, aligned": p.barriers("aligned").max(),

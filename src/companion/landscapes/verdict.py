@@ -26,6 +26,7 @@ trend (its slope against log10 I), each gated on the setting's training loss.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -37,7 +38,7 @@ import pandas as pd
 import torch
 
 from companion.landscapes.pipeline import FIG4_ROWS
-from companion.landscapes.measures import jensen_gaps, losses_of, score_vs_window, segment_barriers, zero_loss
+from companion.landscapes.measures import converged, jensen_gaps, losses_of, score_vs_window, segment_barriers, zero_loss
 from companion.landscapes.plane import plane_from_solutions
 from companion.core import fanout as fanout
 from companion.core import seeds
@@ -54,6 +55,8 @@ Protocol = Literal["authors", "ours"]
 LrScaling = Literal["fixed", "times_I"]
 View = Literal["none", "aligned"]
 MEASURES = ("loss_rel", "acc", "gap", "barrier", "extent")
+#: per-triple columns on the runs themselves: mean steps taken, fewest and most, and the share converged
+RUN_COLUMNS = ("steps", "steps_min", "steps_max", "converged")
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ class Training:
     lr_ours: float = 0.5            # ours: rate lr_ours·I
     steps_ours: int = 3000
     batch_size_ours: int | None = None   # ours: None = full batch
+    rel_tol: float = 0.01           # convergence: the registered tolerance (÷ zero loss, last tenth of the cap)
 
 
 @dataclass
@@ -117,7 +121,9 @@ class Trained:
     x: torch.Tensor                 # (n, d) or (n, d + 1) with the bias column: what the layers take
     trainable: Layers | None
     n_fixed: int
-    steps: np.ndarray               # (3T,)
+    steps: np.ndarray               # (3T,) steps taken
+    converged: np.ndarray           # (3T,) bool, by :func:`companion.landscapes.measures.converged`
+    cap: int                        # the step cap of the setting's protocol
     seconds: float                  # training time of the whole protocol batch this setting was part of
 
 
@@ -127,6 +133,7 @@ def train_triples(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, I: int, 
     """Train T triples per setting at width I: one batch per protocol (settings and triples batched).
     Triple t, member k starts from seed ``seed·10 000 + 3t + k`` (seed layout ``"sweep_init"``) in every setting of a protocol."""
     inits = seeds.derive_many(seed, "sweep_init", "init", 3 * T)
+    zero = zero_loss(loss_fn, y, widths[-1], dtype=x.dtype)
     out = []
     for protocol in ("authors", "ours"):
         block = [s for s in settings if s.protocol == protocol]
@@ -141,15 +148,20 @@ def train_triples(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, I: int, 
             r = train_sgd(L0, xb, y, loss_fn, steps=training.steps, lr=lr, seeds=inits * A, weight_decay=wd,
                           batch_size=training.batch_size, check_every=training.check_every, trainable=masks,
                           rule="authors", scale="mean", progress=progress)
+            cap = training.steps
         else:
             L0 = init_branches(3 * T, I, widths, seed=inits, device=device, dtype=dtype, parametrization="mean")
             xb, masks, n_fixed = x, None, 0
             r = train_sgd(L0, xb, y, loss_fn, steps=training.steps_ours, lr=training.lr_ours * I, seeds=inits,
                           batch_size=training.batch_size_ours, check_every=training.check_every, scale="mean",
                           progress=progress)
+            cap = training.steps_ours
+        conv = converged(r.history, r.steps, r.loss, cap, check_every=training.check_every, rel_tol=training.rel_tol,
+                         scale=zero)
         for a, s in enumerate(block):
             sl = slice(3 * T * a, 3 * T * (a + 1))
-            out.append(Trained(s, [W[sl] for W in r.layers], xb, masks, n_fixed, r.steps[sl].cpu().numpy(), r.seconds))
+            out.append(Trained(s, [W[sl] for W in r.layers], xb, masks, n_fixed, r.steps[sl].cpu().numpy(), conv[sl],
+                               cap, r.seconds))
     return out
 
 
@@ -160,9 +172,28 @@ def _accuracy(layers: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor) 
         return (pred == y).double().mean(-1).cpu().numpy()
 
 
+def _run_columns(tr: Trained, t: int) -> dict[str, float]:
+    """Triple ``t``'s :data:`RUN_COLUMNS`."""
+    s = tr.steps[3 * t:3 * t + 3]
+    return {"steps": float(s.mean()), "steps_min": float(s.min()), "steps_max": float(s.max()),
+            "converged": float(tr.converged[3 * t:3 * t + 3].mean())}
+
+
+def runs_table(tr: Trained, y: torch.Tensor, loss_fn: LossFn) -> pd.DataFrame:
+    """One row per run (network) of ``tr``: setting, triple, member, steps taken, step cap, converged, final
+    full-data loss (÷ zero loss) and accuracy."""
+    L = tr.layers
+    zero = zero_loss(loss_fn, y, L[-1].shape[2], dtype=tr.x.dtype)
+    loss = losses_of(L, tr.x, y, loss_fn, scale="mean").cpu().numpy() / zero
+    acc = _accuracy(L, tr.x, y)
+    return pd.DataFrame({"setting": tr.setting.name, "triple": np.arange(len(loss)) // 3, "member": np.arange(len(loss)) % 3,
+                         "steps": tr.steps, "cap": tr.cap, "converged": tr.converged, "loss_rel": loss, "acc": acc})
+
+
 def measure_triples(tr: Trained, y: torch.Tensor, loss_fn: LossFn, *, views: Sequence[View], radii: Sequence[float],
                     G: int, K: int, n_probe: int, n_window: int | None = None) -> pd.DataFrame:
-    """One row per (view, triple): mean training loss (÷ zero loss) and accuracy of its 3 solutions, how much
+    """One row per (view, triple): mean training loss (÷ zero loss) and accuracy of its 3 solutions, the steps
+    its runs took (mean, fewest, most) and the share of them converged (:data:`RUN_COLUMNS`), how much
     the view changed any of their losses (``loss_drift``, ÷ zero loss: 0 up to rounding), the Jensen
     gap and the largest of the three segment barriers (÷ zero loss), the solutions' extent (largest plane
     coordinate, units of ‖θ₃‖) and the score at each window radius (columns ``score@r``; surfaces on the first
@@ -190,7 +221,7 @@ def measure_triples(tr: Trained, y: torch.Tensor, loss_fn: LossFn, *, views: Seq
             scores = score_vs_window(plane, x[:n_window], y[:n_window], loss_fn, radii, G=G, scale="mean")
             rows.append({"setting": tr.setting.name, "view": view, "triple": t,
                          "loss_rel": float(losses[3 * t:3 * t + 3].mean()) / zero, "acc": float(acc[t]),
-                         "steps": float(tr.steps[3 * t:3 * t + 3].mean()), "gap": float(gaps[t]),
+                         **_run_columns(tr, t), "cap": tr.cap, "gap": float(gaps[t]),
                          "barrier": float(bars[t].max()), "extent": float(np.abs(plane.points).max() / plane.unit),
                          "loss_drift": float((lv - losses)[3 * t:3 * t + 3].abs().max()) / zero,
                          **{f"score@{r:g}": s.max for r, s in zip(radii, scores)}})
@@ -219,15 +250,18 @@ def sweep_configs(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequ
             for I in Is for protocol in ("authors", "ours") if any(s.protocol == protocol for s in settings)]
 
 
-def run_config(config: dict, *, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> tuple[pd.DataFrame, dict[str, float]]:
+def run_config(config: dict, *, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn
+               ) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
     """Train and measure one :func:`sweep_configs` configuration on (x, y) (module-level, so Dask workers can
     run it) with the configuration's torch thread count: the rows of :func:`measure_triples` for each of its
-    settings, with column I, and the seconds spent training and measuring."""
+    settings, with column I, the seconds spent training and measuring, and the runs (:func:`runs_table`, with
+    column I)."""
     with intra_op_threads(config["threads"]):
         return _run_config(config, x, y, loss_fn)
 
 
-def _run_config(config: dict, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> tuple[pd.DataFrame, dict[str, float]]:
+def _run_config(config: dict, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn
+                ) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
     """The work of :func:`run_config`."""
     dev, dt = torch.device(config["device"]), getattr(torch, config["dtype"])
     x, y = x.to(dev, dt), y.to(dev)
@@ -240,16 +274,19 @@ def _run_config(config: dict, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn)
     t1 = time.perf_counter()
     frames = [measure_triples(tr, y, loss_fn, views=config["views"], radii=config["radii"], G=config["G"], K=config["K"],
                               n_probe=config["n_probe"], n_window=config["n_window"]).assign(I=I) for tr in trained]
-    return pd.concat(frames, ignore_index=True), {"train": t1 - t0, "measure": time.perf_counter() - t1}
+    runs = pd.concat([runs_table(tr, y, loss_fn).assign(I=I) for tr in trained], ignore_index=True)
+    return pd.concat(frames, ignore_index=True), {"train": t1 - t0, "measure": time.perf_counter() - t1}, runs
 
 
 def sweep(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequence[int], widths: Sequence[int],
           settings: Sequence[Setting], T: int, seed: int, training: Training, views: Sequence[View],
           radii: Sequence[float], G: int, K: int = 21, n_probe: int = 500, n_window: int | None = None,
           device: Device = "cpu", dtype: torch.dtype = torch.float32, progress: Callable | None = None,
-          scheduler: str | None = None, store: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
+          scheduler: str | None = None, store: str | Path | None = None
+          ) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
     """Train and measure every (I, setting, triple); returns (one row per I, setting, view, triple — see
-    :func:`measure_triples` — and the seconds spent training and measuring, summed over configurations).
+    :func:`measure_triples` —, the seconds spent training and measuring, summed over configurations, and one
+    row per run — :func:`runs_table`, with column I).
 
     Each (I, protocol) is one configuration of :func:`companion.core.fanout.map` (:func:`sweep_configs`): here one
     after the other by default, on Dask with ``scheduler``, and with ``store`` a folder where each result is
@@ -269,14 +306,15 @@ def sweep(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequence[int
                             dtype=dtype)
     parts = fanout.map(partial(run_config, x=x, y=y, loss_fn=loss_fn), configs, scheduler=scheduler, store=store,
                        progress=(lambda it: progress(it, "I × protocol", len(configs))) if progress else None)
-    return (pd.concat([f for f, _ in parts], ignore_index=True),
-            {k: sum(t[k] for _, t in parts) for k in ("train", "measure")})
+    return (pd.concat([f for f, _, _ in parts], ignore_index=True),
+            {k: sum(t[k] for _, t, _ in parts) for k in ("train", "measure")},
+            pd.concat([r for _, _, r in parts], ignore_index=True))
 
 
 def summarise(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Per (I, setting, view): mean and Student-t interval over triples of every measure (columns
     ``M``, ``M_lo``, ``M_hi``)."""
-    cols = [c for c in rows.columns if c in MEASURES or c.startswith("score@") or c == "steps"]
+    cols = [c for c in rows.columns if c in MEASURES or c.startswith("score@") or c in RUN_COLUMNS]
     out = []
     for (I, setting, view), g in rows.groupby(["I", "setting", "view"], sort=False):
         rec = {"I": I, "setting": setting, "view": view, "triples": len(g)}
@@ -326,23 +364,31 @@ def explain(summary: pd.DataFrame, *, near_zero: float, collapse: float) -> Expl
                         trained_at_max=[r["setting"] for r in trained])
 
 
-def sweep_rows(sets: Mapping[str, tuple], rows: Sequence[str], *, confidence: float, **sweep_args: Any
-               ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], float, dict[str, float]]:
-    """:func:`sweep` on each Figure 4 row in ``rows`` (``sets[row]`` = (x_train, y_train, …) from
-    :func:`companion.landscapes.pipeline.fig4_data`; widths from :data:`FIG4_ROWS`; 10-class hinge loss; the
-    other arguments ``sweep_args`` as :func:`sweep` takes them). Returns (per row, :func:`summarise` at
-    ``confidence``; per row, :func:`sweep`'s per-triple rows, for :func:`findings`; the largest ``loss_drift``
-    of any triple, -inf without rows; the seconds spent training and measuring, summed over rows)."""
+def sweep_rows(sets: Mapping[str, tuple], rows: Sequence[str], *, confidence: float,
+               Is: Mapping[str, Sequence[int]], training: Training | Mapping[str, Training], **sweep_args: Any
+               ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], float, dict[str, float], dict[str, pd.DataFrame]]:
+    """:func:`sweep` on each Figure 4 row in ``rows`` at its widths ``Is[row]`` (``sets[row]`` = (x_train,
+    y_train, …) from :func:`companion.landscapes.pipeline.fig4_data`; layer widths from :data:`FIG4_ROWS`;
+    10-class hinge loss; ``training`` one :class:`Training` for every row or one per row (its own step caps);
+    the other arguments ``sweep_args`` as :func:`sweep` takes them). Returns (per row,
+    :func:`summarise` at ``confidence``; per row, :func:`sweep`'s per-triple rows, for :func:`findings`; the
+    largest ``loss_drift`` of any triple, -inf without rows; the seconds spent training and measuring, summed
+    over rows; per row, the runs)."""
     from companion.training.losses import multiclass_hinge
 
-    summaries, per_triple, drift, secs = {}, {}, -np.inf, {"train": 0.0, "measure": 0.0}
+    per_row = training if isinstance(training, Mapping) else {k: training for k in rows}
+    missing = [k for k in rows if k not in Is or k not in per_row]
+    if missing:
+        raise ValueError(f"no widths I or no training given for rows {missing}")
+    summaries, per_triple, runs, drift, secs = {}, {}, {}, -np.inf, {"train": 0.0, "measure": 0.0}
     for key in rows:
         x_tr, y_tr = sets[key][:2]
-        r_rows, r_secs = sweep(x_tr, y_tr, multiclass_hinge, widths=FIG4_ROWS[key][1], **sweep_args)
+        r_rows, r_secs, runs[key] = sweep(x_tr, y_tr, multiclass_hinge, Is=Is[key], widths=FIG4_ROWS[key][1],
+                                          training=per_row[key], **sweep_args)
         summaries[key], drift = summarise(r_rows, confidence), max(drift, float(r_rows.loss_drift.max()))
         per_triple[key] = r_rows
         secs = {k: secs[k] + r_secs[k] for k in secs}
-    return summaries, per_triple, drift, secs
+    return summaries, per_triple, drift, secs, runs
 
 
 def shown(radii: Sequence[float]) -> list[str]:
@@ -387,8 +433,20 @@ JUDGED = {"barrier": "largest segment barrier", "gap": "Jensen gap at the centre
 VIEW_WORDS = {"none": "as trained", "aligned": "after alignment"}
 
 
+def run_record(rows: pd.DataFrame, setting: str, Is: Sequence[int]) -> tuple[float, dict[str, float]]:
+    """The runs behind a finding: (the share of them converged; their steps taken — ``mean``, ``min``,
+    ``max`` — and the step cap ``cap``), over the triples of ``setting`` at the widths ``Is`` in
+    :func:`sweep`'s per-triple rows (every triple has 3 runs, so the share is the mean of the triples' shares)."""
+    g = rows[(rows.setting == setting) & (rows.view == rows.view.iloc[0]) & rows.I.isin(list(Is))]
+    if g.empty:
+        raise ValueError(f"no rows for setting {setting!r} at I = {list(Is)}")
+    return float(g.converged.mean()), {"mean": float(g.steps.mean()), "min": float(g.steps_min.min()),
+                                       "max": float(g.steps_max.max()), "cap": float(g.cap.max())}
+
+
 def findings(per_triple: Mapping[str, pd.DataFrame], settings: Mapping[str, Sequence[Setting]], *, seed: int,
-             confidence: float = 0.95, views: Sequence[View] = ("none", "aligned")) -> list[dict[str, Any]]:
+             confidence: float = 0.95, views: Sequence[View] = ("none", "aligned"),
+             trained_at: float | None = None) -> list[dict[str, Any]]:
     """The findings on P1's Figures 1 and 4, as keyword arguments of ``Claims.judge``, except that ``gate`` is
     the gate's measured value (the training loss ÷ the zero function's loss), for the chapter to turn into a
     gate with ``claims.gate_from(spec["statement"], spec["gate"])`` (this package does not import the book).
@@ -406,8 +464,13 @@ def findings(per_triple: Mapping[str, pd.DataFrame], settings: Mapping[str, Sequ
       one ordinary-least-squares slope per triple and a Student-t interval over triples
       (:func:`companion.core.stats.log_slope`); gate: the worst (largest) of the setting's mean training
       losses across the widths, so a setting that did not train at some width does not vote on the trend.
+      With ``trained_at`` (the registered gate's value, "at most"), the slope is taken over the widths where
+      the setting's mean training loss is at most that (say, all but the narrowest, which cannot fit the
+      data), when there are at least two, and the description names them; else over every width.
 
-    Both are judged ``side="below"`` (endpoint: at most the registered "near zero"; trend: a slope below 0).
+    Both are judged ``side="below"`` (endpoint: at most the registered "near zero"; trend: a slope below 0),
+    and carry ``converged`` and ``steps`` (:func:`run_record`: the endpoint's runs at the widest I, the trend's
+    at every width).
     ``primary``: per statement part, the barrier of the first row's :attr:`Setting.is_primary` setting, as
     trained — the authors' own protocol (the nearest we have to what produced P1's figures), at no weight decay
     (a decay pulls wide networks towards the zero function: explanation (c)) and at their fixed rate (rate·I is
@@ -425,6 +488,10 @@ def findings(per_triple: Mapping[str, pd.DataFrame], settings: Mapping[str, Sequ
         for st in settings[key]:
             Is, loss = by_width(rows, "loss_rel", st.name, "none")
             loss_by_I = np.nanmean(loss, axis=0)                              # (W,) the setting's mean per width
+            conv_top, steps_top = run_record(rows, st.name, Is[-1:])
+            use = (loss_by_I <= trained_at) if trained_at is not None else np.ones(len(Is), bool)
+            use = use if use.sum() >= 2 else np.ones(len(Is), bool)            # the widths the trend is taken over
+            conv_all, steps_all = run_record(rows, st.name, Is[use])
             for view in views:
                 tail = "" if view == "none" else f"_{view}"
                 for m, label in JUDGED.items():
@@ -444,21 +511,70 @@ def findings(per_triple: Mapping[str, pd.DataFrame], settings: Mapping[str, Sequ
                         id=f"{prefix}_endpoint_{m}_{st.slug}{tail}", statement=f"{statement}:endpoint",
                         description=f"{what}, {st.name}, {VIEW_WORDS[view]}: {label} ÷ zero-function loss at the "
                         f"widest I = {int(Is[-1]):,} ({len(top)} seed triples, {confidence:.0%} {how}); training "
-                        f"loss {loss_by_I[-1]:.2f} of the zero function's", estimate=float(est), low=float(lo),
-                        high=float(hi), side="below", gate=float(loss_by_I[-1]), replicates=len(top), primary=primary,
-                        votes=view == "none"))
-                    slope, s_lo, s_hi, n = log_slope(Is, v, base=10, confidence=confidence) if len(Is) > 1 else (
-                        np.nan, np.nan, np.nan, 0)
+                        f"loss {loss_by_I[-1]:.2f} of the zero function's; {conv_top:.0%} of the runs converged",
+                        estimate=float(est), low=float(lo), high=float(hi), side="below", gate=float(loss_by_I[-1]),
+                        replicates=len(top), primary=primary, votes=view == "none", converged=conv_top,
+                        steps=steps_top))
+                    slope, s_lo, s_hi, n = log_slope(Is[use], v[:, use], base=10, confidence=confidence) if (
+                        use.sum() > 1) else (np.nan, np.nan, np.nan, 0)
                     if n == 0:                                                # one width, or no complete triple
                         continue
                     out.append(dict(
                         id=f"{prefix}_trend_{m}_{st.slug}{tail}", statement=f"{statement}:trend",
                         description=f"{what}, {st.name}, {VIEW_WORDS[view]}: slope of the {label} (÷ zero-function "
-                        f"loss) per decade of I over I = {', '.join(f'{int(i):,}' for i in Is)} (one slope per seed "
-                        f"triple, {n} triples, {confidence:.0%} Student-t interval); worst training loss across the "
-                        f"widths {np.max(loss_by_I):.2f} of the zero function's", estimate=slope, low=s_lo, high=s_hi,
-                        side="below", gate=float(np.max(loss_by_I)), replicates=n, primary=primary, votes=view == "none"))
+                        f"loss) per decade of I over I = {', '.join(f'{int(i):,}' for i in Is[use])}"
+                        f"{'' if use.all() else ' (the widths where it trained)'} (one slope per seed "
+                        f"triple, {n} triples, {confidence:.0%} Student-t interval); worst training loss across "
+                        f"those widths {np.max(loss_by_I[use]):.2f} of the zero function's; {conv_all:.0%} of the "
+                        "runs converged", estimate=slope, low=s_lo, high=s_hi, side="below",
+                        gate=float(np.max(loss_by_I[use])), replicates=n,
+                        primary=primary, votes=view == "none", converged=conv_all, steps=steps_all))
     return out
+
+
+def convergence_table(per_triple: Mapping[str, pd.DataFrame], *, gate: float) -> pd.DataFrame:
+    """Per (row, setting) of :func:`sweep`'s per-triple rows (``per_triple``: row key → rows): how many widths
+    I it ran and at how many it trained (mean training loss ≤ ``gate`` of the zero function's, the registered
+    gate), the share of its runs converged at every width (``converged``) and at the widths where it trained
+    (``converged_trained``, NaN where it trained at none: it cannot train, and never votes), and the steps its
+    runs took (mean, most) against the cap."""
+    out = []
+    for key, rows in per_triple.items():
+        g0 = rows[rows.view == rows.view.iloc[0]]
+        for setting, g in g0.groupby("setting", sort=False):
+            by_I = g.groupby("I")
+            trained_I = [I for I, q in by_I if q.loss_rel.mean() <= gate]
+            t = g[g.I.isin(trained_I)]
+            out.append({"row": key, "setting": setting, "widths": by_I.ngroups, "trained widths": len(trained_I),
+                        "converged": float(g.converged.mean()),
+                        "converged_trained": float(t.converged.mean()) if len(t) else np.nan,
+                        "steps mean": float(g.steps.mean()), "steps max": float(g.steps_max.max()),
+                        "cap": float(g.cap.max())})
+    return pd.DataFrame(out)
+
+
+_FINDING_ID = re.compile(r"^(fig1|fig4_(?:cifar_deep|cifar|mnist))_(trend|endpoint)_(barrier|gap)_(.+?)(_aligned)?$")
+
+
+def findings_grid(recorded: Sequence[Any]) -> pd.DataFrame:
+    """:func:`findings` as judged (objects with the fields of ``companion.book.claims.Claim``), one line per
+    (row, setting, part, measure), columns as trained and aligned: "estimate [low, high] outcome" (3 decimals;
+    outcome *untrained* where the gate closed), and the share of the runs converged (as trained)."""
+    cells: dict[tuple, dict[str, str]] = {}
+    for c in recorded:
+        m = _FINDING_ID.match(c.id)
+        if m is None:
+            continue
+        prefix, part, measure, slug, aligned = m.groups()
+        row = "synthetic" if prefix == "fig1" else prefix[5:]
+        out = "untrained" if c.gate == "untrained" else c.outcome
+        num = lambda v: "∞" if v is None else f"{v:.3f}"
+        cell = cells.setdefault((row, slug, part, measure), {})
+        cell["aligned" if aligned else "as trained"] = f"{c.measured:.3f} [{num(c.low)}, {num(c.high)}] {out}"
+        if not aligned:
+            cell["converged"] = "—" if c.converged is None else f"{c.converged:.0%}"
+    index = pd.MultiIndex.from_tuples(list(cells), names=["row", "setting", "part", "measure"])
+    return pd.DataFrame(list(cells.values()), index=index)
 
 
 #: the statement parts :func:`findings` judges, with their names on the page
