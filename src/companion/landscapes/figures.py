@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from companion.core.plotting import subplots
+from companion.core.plotting import MIN_FONT, subplots
 from companion.landscapes.pipeline import FIG4_ROWS, Panel, View
 from companion.landscapes.verdict import Setting
 
@@ -50,7 +50,7 @@ def fig4_planes(panels: Mapping[tuple[str, int], Panel], widths: Mapping[str, Se
             ax.plot([0], [0], "r+", ms=7)
             ax.set(title=f"I = {Is[c]:,}: gap {p.gap(view):.2f}", xticks=[], yticks=[], aspect="equal")
             if c == 0:
-                ax.set_ylabel(FIG4_ROWS[key][0].replace(", ", ",\n"), fontsize=8)
+                ax.set_ylabel(FIG4_ROWS[key][0].replace(", ", ",\n"), fontsize=MIN_FONT)
     return fig
 
 
@@ -77,7 +77,7 @@ def sweep_curves(summaries: Mapping[str, pd.DataFrame], settings: Sequence[Setti
                 ax.axhline(near_zero, color="0.5", lw=0.8, ls="--")
                 ax.set(xscale="log", xlabel="I", ylabel=("Jensen gap" if m == "gap" else "largest barrier") + " / L(0)",
                        title=f"{title}: {'as trained' if view == 'none' else 'aligned'}")
-        axes[0, 1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+        axes[0, 1].legend(fontsize=MIN_FONT, loc="upper left", bbox_to_anchor=(1, 1))
         figs.append(fig)
     return figs
 
@@ -92,7 +92,7 @@ def score_by_window(summary: pd.DataFrame, settings: Sequence[Setting], radii: S
         q = top[top.setting == st.name].iloc[0]
         ax.plot(radii, [q[f"score@{r:g}"] for r in radii], "o-", color=f"C{k}", label=st.name, ms=3)
     ax.set(xscale="log", xlabel="window radius (units of ‖θ₃‖)", ylabel="score (÷ range)", title=f"I = {I}")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    ax.legend(fontsize=MIN_FONT, loc="upper left", bbox_to_anchor=(1, 1))
     return fig
 
 
@@ -141,12 +141,12 @@ def verdict_figure(summaries: Mapping[str, pd.DataFrame], protocols: Sequence[Se
             ax.set(xscale="log", xlabel="I" if r == 1 else "", ylabel=("largest barrier" if m == "barrier"
                                                                          else "Jensen gap") + " / L(0)" if c == 0 else "")
             if r == 0:
-                ax.set_title(name + (f"\n(P1 also at I = {', '.join(beyond)})" if beyond else ""), fontsize=8)
+                ax.set_title(name + (f"\n(P1 also at I = {', '.join(beyond)})" if beyond else ""), fontsize=MIN_FONT)
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=f"C{k}", ls=ls, marker="o", ms=3.5, label=f"{st.name}, {words}")
                for k, st in enumerate(protocols) for ls, words in (("-", "as trained"), ("--", "aligned"))]
     handles.append(Line2D([], [], color="0.6", marker="o", mfc="white", ls="", label=f"untrained (loss > {gate:g}·L(0))"))
     handles.append(Line2D([], [], color="k", marker="^", ls="", label="I shown in P1"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=7)
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=MIN_FONT)
     return fig
