@@ -138,7 +138,7 @@ gap_depths = [2, 3, 4, 6]
 rel_gaps, sign_ok = pl.relative_gap_sweep(gap_depths, spreads)
 study.plot_weight_decay(subplots(2, width=4.2, height=3.2)[1], wd, gap_depths, spreads, rel_gaps)
 claims.true("gap_sign_pattern", "gap > 0 exactly when L ≥ 3 and rank W* ≥ 2 (and never negative), over the "
-            "plotted depths and spreads", sign_ok, kind="sanity")
+            "plotted depths and spreads", sign_ok, kind="sanity");
 
 # %% [markdown]
 # ### Weight decay's low-rank bias

@@ -105,17 +105,19 @@ def test_landscape_sweep_fans_out_identically_and_resumes_from_the_store(tmp_pat
               views=("none", "aligned"), radii=[0.5, 2.0], G=4, K=4, n_probe=60, n_window=60,
               device=torch.device("cpu"))
     with intra_op_threads(1):
-        local, t_local = sw.sweep(ds.x, ds.y, tau_hinge, store=tmp_path / "store", **kw)
-        dask, _ = sw.sweep(ds.x, ds.y, tau_hinge, scheduler=two_workers, **kw)
+        local, t_local, runs_local = sw.sweep(ds.x, ds.y, tau_hinge, store=tmp_path / "store", **kw)
+        dask, _, runs_dask = sw.sweep(ds.x, ds.y, tau_hinge, scheduler=two_workers, **kw)
         pd.testing.assert_frame_equal(local, dask, check_exact=True)
+        pd.testing.assert_frame_equal(runs_local, runs_dask, check_exact=True)
         assert len(list((tmp_path / "store").glob("*.pkl"))) == 4              # (I, protocol) configurations
 
         def refuse(*args, **kwargs):
             raise AssertionError("a configuration in the store was computed again")
 
         monkeypatch.setattr(sw, "train_triples", refuse)
-        again, t_again = sw.sweep(ds.x, ds.y, tau_hinge, store=tmp_path / "store", **kw)
+        again, t_again, runs_again = sw.sweep(ds.x, ds.y, tau_hinge, store=tmp_path / "store", **kw)
         pd.testing.assert_frame_equal(local, again, check_exact=True)
+        pd.testing.assert_frame_equal(runs_local, runs_again, check_exact=True)
         assert t_again == t_local
         with pytest.raises(AssertionError, match="computed again"):          # other data: other keys
             sw.sweep(ds.x[:100], ds.y[:100], tau_hinge, store=tmp_path / "store", **kw)
