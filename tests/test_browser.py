@@ -85,6 +85,11 @@ CHECKS = r"""() => {
     figures: figImgs.length,
     numbered: [...art.querySelectorAll('figcaption .caption-number')].length,
     several: figImgs.filter(i => i.closest('figure.several')).length,
+    // a slider is one figure of pre-drawn frames (raw HTML, which Sphinx does not number): its frames need no
+    // number of their own, but the slider needs a caption
+    sliderFrames: figImgs.filter(i => i.closest('figure.companion-slider')).length,
+    sliderUncaptioned: [...art.querySelectorAll('figure.companion-slider')]
+        .filter(f => !(f.querySelector('.companion-slider-caption') || {}).innerText).length,
     wideTables: [...art.querySelectorAll('table')].filter(t => t.getBoundingClientRect().right > limit)
         .map(t => snip(t.innerText)),
   };
@@ -110,7 +115,9 @@ def problems_of(r: dict, rel: str, *, phone: bool = False) -> list[str]:
                       ("wideTables", "tables wider than the content column")):
         if r[key]:
             out.append(f"{rel}: {what} {r[key][:5]}")
-    if r["numbered"] < r["figures"] - r["several"]:           # "several": one figure per data row, one caption
+    if r.get("sliderUncaptioned"):
+        out.append(f"{rel}: {r['sliderUncaptioned']} sliders without a caption")
+    if r["numbered"] < r["figures"] - r["several"] - r.get("sliderFrames", 0):           # "several": one figure per data row, one caption
         out.append(f"{rel}: {r['figures']} figures but {r['numbered']} numbered captions")
     return out
 
@@ -243,3 +250,23 @@ def test_numbering_rule_fails_on_a_caption_without_a_number(browser, tmp_path):
     ctx.close()
     assert any("numbered captions" in p for p in problems_of(r_bad, "bad.html"))
     assert not problems_of(r_good, "good.html")
+
+
+def test_a_slider_counts_as_one_captioned_figure(browser, tmp_path):
+    """The frames of a pre-drawn slider need no number each, but the slider needs its caption."""
+    from companion.core.slider import frame_slider
+    from companion.core.plotting import subplots
+
+    def draw(k):
+        fig, ax = subplots(1, width=2, height=2)
+        ax.plot([0, 1], [0, k])
+        return fig
+
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, offline=True)
+    good = frame_slider(draw, [1, 2, 3], name="k", caption="a line of slope k").html()
+    bare = frame_slider(draw, [1, 2, 3], name="k").html()
+    r_good, _ = check_page(ctx, _page(tmp_path, "good", f'<div class="cell_output">{good}</div>'))
+    r_bad, _ = check_page(ctx, _page(tmp_path, "bad", f'<div class="cell_output">{bare}</div>'))
+    ctx.close()
+    assert r_good["sliderFrames"] == 3 and not problems_of(r_good, "good.html")
+    assert any("sliders without a caption" in p for p in problems_of(r_bad, "bad.html"))
