@@ -46,7 +46,8 @@ def test_the_record_of_the_cpu_preset_is_used_and_below_the_budget():
 
 def test_the_block_probe_times_the_chapter_s_own_block_call(monkeypatch):
     """The probe runs ``hitting.run_block`` on a ``block_configs`` configuration (the chapter's call: its data,
-    threads, engine); with a block whose training takes cap · (N·a + F(B)·b) it recovers a and b."""
+    threads, engine); with a block whose training takes cap · (lanes·a + F(padded units)·b) — every lane of every
+    SIMD group of 16, at its group's widest width, counted here by brute force — it recovers a and b."""
     from types import SimpleNamespace
 
     from companion.training import block as blk
@@ -54,14 +55,17 @@ def test_the_block_probe_times_the_chapter_s_own_block_call(monkeypatch):
     from companion.training.onehidden import matmul_flops
 
     monkeypatch.setattr(blk, "available", lambda: True)
+    monkeypatch.setattr(blk, "lanes", lambda dtype: 16)
     a, b = 2e-7, 3e-12
-    S, widths, seen = 4, (10, 12), []
+    S, widths, seen = 7, (10, 12, 13), []
 
     def fake_run_block(config):
         seen.append(config)
         (_, pd, s), = config["rows"]
-        N, U = s * len(config["widths"]), s * sum(config["widths"])
-        return SimpleNamespace(seconds=pd["steps"] * (N * a + matmul_flops(U, pd["d"], pd["batch_size"]) * b))
+        per = sorted(w for w in config["widths"] for _ in range(s))
+        G = -(-len(per) // 16)
+        lanes, units = 16 * G, 16 * sum(per[min((g + 1) * 16, len(per)) - 1] for g in range(G))
+        return SimpleNamespace(seconds=pd["steps"] * (lanes * a + matmul_flops(units, pd["d"], pd["batch_size"]) * b))
 
     monkeypatch.setattr(hitting, "run_block", fake_run_block)
     got = probes.block(S=S, widths=widths)
@@ -128,3 +132,169 @@ def test_the_dual_probe_times_the_chapter_s_lagrangian_min_and_splits_call_and_e
     monkeypatch.setattr(probes, "best_of", fake_best_of)
     got = probes.dual_eval(sizes=(30, 60), calls=5)
     assert got["dual_call"] == pytest.approx(a) and got["dual_elem"] == pytest.approx(b)
+
+
+def _blocks_with_steps(monkeypatch, configs):
+    """Run ``configs`` by ``hitting.run_block``, keeping each block's per-network steps and counting, directly in the
+    compiled engine, what it computes: per kernel call and SIMD group, L lanes × its longest lane's steps (× its
+    width for units), from the engine's own packing."""
+    from companion.training import block as blk
+    from companion.training import hitting
+
+    direct, steps = {"lane": 0.0, "unit": 0.0}, []
+    real_run, real_train = blk._Compiled.run, hitting.train_block
+
+    def counting(self, t0, ids, idx, lr):
+        real_run(self, t0, ids, idx, lr)
+        if not len(ids):
+            return
+        p, st, L = self._layout, self.st, self.L
+        q = p["q"]
+        stop, cap = st.stopped_at[q], st.caps[q]
+        end = torch.where(stop > t0, stop, torch.clamp(cap, max=t0 + len(idx)))
+        run = torch.zeros(p["G"] * L, dtype=torch.int64)
+        run[:len(q)] = end - t0
+        g = run.view(p["G"], L).max(1).values
+        direct["lane"] += float(L * g.sum())
+        direct["unit"] += float(L * (g * p["width"]).sum())
+
+    def keeping(*a, **k):
+        r = real_train(*a, **k)
+        steps.append(r.steps.cpu().numpy())
+        return r
+
+    monkeypatch.setattr(blk._Compiled, "run", counting)
+    monkeypatch.setattr(hitting, "train_block", keeping)
+    for c in configs:
+        hitting.run_block(c)
+    return direct, steps
+
+
+def test_lane_group_steps_are_what_the_compiled_kernel_computes(monkeypatch):
+    """Networks that stop at different steps: the simulation from their steps alone equals the kernel's own groups
+    counted call by call, and it exceeds the networks' steps (a group runs until its slowest lane stops)."""
+    import numpy as np
+
+    from companion.training import block as blk
+    from companion.training import hitting
+
+    if not blk.available():
+        pytest.skip("the block kernel does not compile here")
+    P = hitting.Protocol(n=200, d=5, teacher_hidden=4, batch_size=20, steps=1000, check_every=50)
+    rows = {"rule": (P, 7), "fast": (P.vary(lr=0.5), 5), "fixed": (P.vary(rule="none"), 3)}
+    configs = hitting.block_configs(rows, [3, 5, 9], threads=1)
+    assert len(configs) == 1
+    direct, (steps,) = _blocks_with_steps(monkeypatch, configs)
+    widths = [w for _, _, S in configs[0]["rows"] for w in configs[0]["widths"] for _ in range(S)]
+    L = blk.lanes(torch.float32)
+    lane, unit = costs.lane_group_steps(steps, widths, L, P.check_every)
+    assert lane.sum() == pytest.approx(direct["lane"], rel=1e-12) and unit.sum() == pytest.approx(direct["unit"], rel=1e-12)
+    assert len(set(steps.tolist())) > 3 and lane.sum() > steps.sum()              # not a vacuous case
+    rec = costs.hitting_lane_record([(configs[0], steps)], L)
+    nets = 7 * 3
+    assert rec["rule"][0] == 1000 and rec["rule"][1] == pytest.approx(steps[:nets].sum() / (nets * 1000), abs=1e-6)
+    assert rec["rule"][2] == pytest.approx(lane[:nets].sum() / (nets * 1000), abs=1e-6)
+    assert rec["rule"][3] == pytest.approx(unit[:nets].sum() / (7 * 17 * 1000), abs=1e-6)
+    # every network to the same cap: groups of L by width, each at its widest; the padding lanes count
+    lane, unit = costs.lane_group_steps([10] * 20, [4] * 9 + [6] * 11, 16, 5)
+    assert lane.sum() == 2 * 16 * 10 and unit.sum() == 16 * 10 * (6 + 6)
+    assert np.allclose(lane, [10.0] * 16 + [40.0] * 4)                          # the last group: 4 share 16 lanes
+
+
+def test_hitting_rate_counts_the_recorded_lane_steps_not_the_cap():
+    p = resolve_parameters(get_chapter("hitting_rate"), "cpu")
+    st = plan.chapter_stages("hitting_rate", p, "cpu")
+    head = next(w for w in st if w.stage == "headline")
+    share = costs.lane_share("headline", p["protocol"]["steps"])
+    assert share is not None and 0 < share[0] < 1 and 0 < share[1] < 1 and not head.bound
+    rec = costs.HITTING_LANE_SHARE["headline"]
+    assert rec[2] >= rec[1]                           # a group runs as long as its slowest network
+    nets = p["S"] * len(p["widths"])
+    assert head.probed["block_net_step"] == pytest.approx(nets * p["protocol"]["steps"] * share[0])
+    assert head.probed["block_flop"] == pytest.approx(head.flops * share[1])
+    q = {**p, "protocol": {**p["protocol"], "steps": 1234}}               # no record at that cap: the cap
+    other = next(w for w in plan.chapter_stages("hitting_rate", q, "cpu") if w.stage == "headline")
+    assert other.bound and other.probed["block_flop"] == pytest.approx(other.flops)
+
+
+def test_figure_cells_are_counted_from_the_notebook():
+    import jupytext
+
+    from companion.book.chapters import chapter_names
+
+    for name in chapter_names():
+        nb = jupytext.read(get_chapter(name).source)
+        cells = [c for c in nb.cells if c.cell_type == "code" and "figure" in c.metadata.get("mystnb", {})]
+        assert plan.notebook_figures(name) == len(cells) > 0, name
+        page = plan.chapter_stages(name, resolve_parameters(get_chapter(name), "smoke"), "cpu")[-1]
+        assert page.probed["figure"] == len(cells) and page.host
+
+
+def test_shapley_folkman_vertices_are_the_polygons_it_fills(monkeypatch):
+    """The vertex count of the chapter's Figure 3 and slider frames equals the vertices the chapter's own
+    functions hand to ``fill`` (counted by wrapping it), on a small study."""
+    import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
+
+    from companion.convexity import shapley_folkman as sf
+    from companion.core.plotting import subplots
+    from companion.core.slider import counts
+
+    filled = []
+    real = Axes.fill
+
+    def counting(self, *args, **kw):
+        filled.append(len(args[0]))
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(Axes, "fill", counting)
+    p = {"N": 30, "I_max": 12}
+    study = sf.minkowski_study(0.5, p["N"], p["I_max"], n_face=101)
+    sf.plot_figure3(subplots(4)[1], study)
+    for I in counts(p["I_max"]):
+        plt.close(sf.average_figure(study, I))
+    plt.close("all")
+    # average_figure fills the average and outlines the hull (plot): its hull's vertices counted as drawn too
+    hull = len(sf.profile_polygon(torch.as_tensor(study.x)))
+    assert costs._vertices("shapley_folkman", p) == sum(filled) + hull * len(counts(p["I_max"]))
+    assert costs._frames("shapley_folkman", p) == len(counts(p["I_max"]))
+
+
+def test_theorem2_counts_its_record_and_its_probes(monkeypatch):
+    p = resolve_parameters(get_chapter("theorem2"), "smoke")
+    inst = costs.theorem2_instances(p)
+    n_calls = len(p["sizes"]) + len(p["gamma_ratios"]) + len(p["gamma_dmin_ratios"]) + len(p["depths"]) + 1
+    assert len(inst) == n_calls
+    rec = [(100 + i, 50 + i, 60 + 2 * i) for i in range(n_calls)]
+    monkeypatch.setitem(costs.THEOREM2_RECORD, costs.record_key("theorem2", p), rec)
+    st = costs.theorem2(p, "cpu")
+    sdps = [w for w in st if w.stage.startswith("dual SDP")]
+    primals = [w for w in st if w.stage.startswith("primal")]
+    assert [w.probed["sdp_iter"] for w in sdps] == [r[0] for r in rec] and not any(w.bound for w in sdps)
+    assert [w.probed["lbfgs_iter"] for w in primals] == [r[1] for r in rec]
+    for w, (n, H, cones, (m, k, R)), r in zip(primals, inst, rec):
+        assert w.probed["primal_layer"] == r[2] * H
+        assert w.probed["primal_unit"] == pytest.approx(r[2] * H * R * (m * m * k + k**3))
+    assert sum(w.probed.get("cvxpy_start", 0) for w in st) == 1
+    monkeypatch.setitem(costs.THEOREM2_RECORD, costs.record_key("theorem2", p), rec[:-1])
+    with pytest.raises(ValueError, match="instances"):
+        costs.theorem2(p, "cpu")
+
+
+def test_the_sdp_probe_splits_program_iteration_and_cone_costs(monkeypatch):
+    from types import SimpleNamespace
+
+    from companion.duality import deep_linear as dl
+
+    c, a, b = 0.03, 2e-4, 5e-10
+    its = {8: 120, 32: 300}
+
+    def fake(X, Y, gamma, dmin, **kw):
+        n = X.shape[0]
+        solve = its[n] * (a + b * 17 * n**3)
+        return SimpleNamespace(seconds=c + solve, solve_seconds=solve, iterations=its[n])
+
+    monkeypatch.setattr(dl, "dual_value", fake)
+    got = probes.sdp_solve()
+    assert got["sdp_call"] == pytest.approx(c) and got["sdp_iter"] == pytest.approx(a)
+    assert got["sdp_k3"] == pytest.approx(b)

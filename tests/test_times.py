@@ -17,7 +17,8 @@ from companion.book.work import Work
 
 FAKE = plan.Machine(name="fake", gemm=1e11, gemm_tc=1e11, bandwidth=2e10, op=2e-6, assign=1e-10, eig=2e-9,
                     memory=24e9, measured=True, load=0.0)
-PROBED = replace(FAKE, probed={"startup": 1.5, "sgd_step": 1e-3, "sgd_step_deep": 2e-3, "lbfgs_iter": 5e-4,
+PROBED = replace(FAKE, probed={"chapter_start": 3.5, "figure": 0.3, "frame": 0.2, "vertex": 1e-5, "sgd_step": 1e-3,
+                               "sgd_step_deep": 2e-3, "lbfgs_iter": 5e-4,
                                "block_net_step": 1e-7, "block_flop": 1e-11, "vgg_flop": 2e-11,
                                "np_byte": 1e-10})
 
@@ -31,7 +32,7 @@ def test_probed_units_take_the_place_of_the_work_they_time():
     assert legacy.total == pytest.approx(fit.t0 + 4e11 / (fit.eta_gemm * 1e11) + 2e10 / (fit.eta_memory * 2e10)
                                          + fit.eta_ops * 1e6 * 2e-6)
     probed = plan.estimate([w], PROBED, PROBED)             # probes: 1000 steps at 1 ms, 4e5 ops left fitted
-    assert probed.seconds["start"] == pytest.approx(plan.STARTS_PER_CHAPTER * 1.5)
+    assert probed.seconds["start"] == pytest.approx(3.5)
     assert probed.seconds["sgd_step"] == pytest.approx(1.0)
     assert probed.seconds["overhead"] == pytest.approx(fit.eta_ops * 4e5 * 2e-6)
     assert probed.seconds["gemm"] == legacy.seconds["gemm"] and probed.seconds["memory"] == legacy.seconds["memory"]
@@ -40,21 +41,6 @@ def test_probed_units_take_the_place_of_the_work_they_time():
     assert plan.estimate([w], half, half).seconds["overhead"] == legacy.seconds["overhead"]
 
 
-def test_hitting_rate_counts_the_recorded_steps_not_the_cap():
-    p = resolve_parameters(get_chapter("hitting_rate"), "cpu")
-    st = plan.chapter_stages("hitting_rate", p, "cpu")
-    head = next(w for w in st if w.stage == "headline")
-    from companion.book.costs import step_share
-
-    share = step_share("headline", p["protocol"]["steps"])
-    assert share is not None and 0 < share < 1 and not head.bound
-    nets = p["S"] * len(p["widths"])
-    assert head.probed["block_net_step"] == pytest.approx(nets * p["protocol"]["steps"] * share)
-    assert head.probed["block_flop"] == pytest.approx(head.flops * share)
-    # a cap with no record: the cap itself, an upper bound
-    q = {**p, "protocol": {**p["protocol"], "steps": 1234}}
-    other = next(w for w in plan.chapter_stages("hitting_rate", q, "cpu") if w.stage == "headline")
-    assert other.bound and other.probed["block_flop"] == pytest.approx(other.flops)
 
 
 def _claims(tmp_path, name: str, measured: float, estimate: float | None, bound: bool = False) -> None:
@@ -127,17 +113,20 @@ def test_a_probe_that_fails_is_nan_and_the_calibration_keeps_the_probes(tmp_path
         if hasattr(probes, name):
             monkeypatch.setattr(probes, name, lambda: 1e-3)
     monkeypatch.setattr(probes, "block", lambda: {"block_net_step": 1e-7, "block_flop": 1e-11})
-    monkeypatch.setattr(probes, "startup", broken)
+    for name, parts in (("frame", ("frame", "vertex")), ("dual_eval", ("dual_call", "dual_elem")),
+                        ("sdp_solve", ("sdp_call", "sdp_iter", "sdp_k3")), ("primal_eval", ("primal_layer", "primal_unit"))):
+        monkeypatch.setattr(probes, name, lambda parts=parts: dict.fromkeys(parts, 1e-3))
+    monkeypatch.setattr(probes, "chapter_start", broken)
     got = probes.measure_all()
-    assert set(got) == set(probes.PROBES) and math.isnan(got["startup"]) and got["sgd_step"] == 1e-3
+    assert set(got) == set(probes.PROBES) and math.isnan(got["chapter_start"]) and got["sgd_step"] == 1e-3
     base = {"gemm": 1e11, "bandwidth": 2e10, "op": 2e-6, "assign": 1e-10, "eig": 2e-9, "memory": 24e9, "load": 0.0}
     monkeypatch.setattr(plan, "measure", lambda device="cpu": {**base, **got})
     m = plan.calibrate("cpu", path=tmp_path / "calibration.json")
-    assert m.probed["sgd_step"] == 1e-3 and m.has(["sgd_step", "block_flop"]) and not m.has(["startup"])
-    assert plan.start_seconds(m) == plan.FIT.t0                       # no startup probe: the fitted t0
+    assert m.probed["sgd_step"] == 1e-3 and m.has(["sgd_step", "block_flop"]) and not m.has(["chapter_start"])
+    assert plan.start_seconds(m) == plan.FIT.t0                       # no chapter_start probe: the fitted t0
     again = plan.calibrate("cpu", path=tmp_path / "calibration.json")          # read back from the cache
     assert replace(again, probed={}) == replace(m, probed={}) and again.probed["block_flop"] == 1e-11
-    assert math.isnan(again.probed["startup"])
+    assert math.isnan(again.probed["chapter_start"])
     assert "probes v" in plan.calibration_key("cpu")
 
 

@@ -191,11 +191,13 @@ def lbfgs(stage: str, *, iterations: float, flops_per_eval: float, ops_per_eval:
     """A PyTorch L-BFGS run (history 50, strong Wolfe) of ``iterations`` iterations on ``params`` numbers
     (``eig_per_eval``: Σ k³ of eigendecompositions per evaluation), ``evals_per_iter`` evaluations each;
     tolerances may stop it early (``bound``: the iterations are the budget, an upper bound; False where they are
-    a recorded count, :data:`LBFGS_RECORD`)."""
+    a recorded count, :data:`LBFGS_RECORD`). Timed by the ``lbfgs_iter`` probe per iteration and the ``autograd_op``
+    probe per operation of the evaluations where the machine has them."""
     evals = evals_per_iter * iterations
     return Work(stage, flops=evals * flops_per_eval, eig=evals * eig_per_eval, bytes=iterations * 200.0 * F64 * params,
                 ops=iterations * LBFGS_ITER_OPS + evals * ops_per_eval, peak=peak + 110.0 * F64 * params, bound=bound,
-                probed={"lbfgs_iter": float(iterations)}, replaces={"ops": iterations * LBFGS_ITER_OPS})
+                probed={"lbfgs_iter": float(iterations), "autograd_op": evals * ops_per_eval},
+                replaces={"ops": iterations * LBFGS_ITER_OPS + evals * ops_per_eval})
 
 
 #: L-BFGS work that tolerances cut short, which no machine calibration can give: chapter → (the parameters it
@@ -216,10 +218,13 @@ LBFGS_RECORD: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
             {"interpolation": (6484 / 74400, 9777 / 6484), "regularised": (189 / 6000, 225 / 189)},
     },
 }
-#: The parameters each chapter's L-BFGS counts depend on (the key of :data:`LBFGS_RECORD`).
+#: The parameters each chapter's recorded solver counts depend on (the key of :data:`LBFGS_RECORD` and
+#: :data:`THEOREM2_RECORD`).
 LBFGS_RECORD_KEYS: dict[str, tuple[str, ...]] = {
     "parallel_linear": ("seed", "sigma", "train_depths", "ms", "rank_one_ms", "restarts", "outer", "inner", "betas",
                         "tol"),
+    "theorem2": ("seed", "H", "sizes", "width_ratio", "gamma_ratio", "restarts", "steps", "gamma_size", "gamma_ratios",
+                 "gamma_dmin_ratios", "depths", "depth_size"),
 }
 
 
@@ -252,16 +257,65 @@ def lbfgs_record(chapter: str, p: Mapping[str, Any], kind: str) -> tuple[float, 
     return rec.get(kind) if rec else None
 
 
-def sdp(stage: str, *, cone_sizes: Sequence[int], count: int = 1) -> Work:
-    """``count`` small SDPs by cvxpy + SCS on the host: ``SCS_ITERS`` iterations, each an eigendecomposition
-    of every PSD cone of side k, plus cvxpy's canonicalisation."""
-    return Work(stage, eig=count * SCS_ITERS * sum(float(k) ** 3 for k in cone_sizes), ops=count * CVXPY_OPS,
+def sdp(stage: str, *, cone_sizes: Sequence[int], count: int = 1, iterations: float = SCS_ITERS) -> Work:
+    """``count`` small SDPs by cvxpy + SCS on the host: ``iterations`` iterations each (default
+    :data:`SCS_ITERS`), each an eigendecomposition of every PSD cone of side k, plus cvxpy's canonicalisation."""
+    return Work(stage, eig=count * iterations * sum(float(k) ** 3 for k in cone_sizes), ops=count * CVXPY_OPS,
                 host=True, peak=F64 * 50 * sum(k * k for k in cone_sizes))
 
 
 def jpegs(stage: str, images: int) -> Work:
     """Decoding ``images`` CIFAR-10 JPEGs on the host (absent when the official binary batches are used)."""
     return Work(stage, ops=JPEG_OPS * images, host=True, peak=F32 * 3072 * images)
+
+
+def cvxpy_first_use() -> Work:
+    """A chapter's first convex program beyond its solve: importing cvxpy and its solvers, the first
+    canonicalisation (the ``cvxpy_start`` probe; :data:`CVXPY_OPS` host operations without it)."""
+    return Work("cvxpy's first use", ops=CVXPY_OPS, host=True, probed={"cvxpy_start": 1.0}, replaces={"ops": CVXPY_OPS})
+
+
+def _frames(chapter: str, p: Mapping[str, Any]) -> int:
+    """Pre-drawn slider frames of ``chapter`` (``core.slider.frame_slider``: one figure drawn and quantised per
+    value) at parameters ``p``: the values its notebook passes."""
+    from companion.core.slider import counts
+
+    if chapter == "shapley_folkman":
+        return len(counts(p["I_max"]))
+    if chapter == "theorem1":
+        return len(counts(STAIRCASE_I))
+    if chapter == "synthetic_landscape":
+        return len(p["Is"])
+    if chapter == "hitting_rate":
+        from companion.training.hitting import Protocol, protocol_rows
+
+        return len(protocol_rows(Protocol(**p["protocol"]), p["S"], p["protocols"], p["ablation"],
+                                 S_ablation=p["ablation_S"], fixed=p["fixed"]))
+    return 0
+
+
+def _vertices(chapter: str, p: Mapping[str, Any]) -> float:
+    """Vertices of the filled polygons a chapter draws (those large enough to matter): the Shapley–Folkman
+    chapter's averages of I copies, 4·I·N + 5 vertices each with its hull's 4N + 5, in Figure 3 (I = 1, 2,
+    min(10, I_max) and the hull) and in every frame of its slider."""
+    if chapter != "shapley_folkman":
+        return 0.0
+    from companion.core.slider import counts
+
+    N = p["N"]
+    poly = lambda K: 4 * (K + 1) + 1                       # noqa: E731 (shapley_folkman.profile_polygon of K + 1 points)
+    fig3 = sum(poly(I * N) for I in (1, 2, min(10, p["I_max"]))) + poly(N)
+    return float(fig3 + sum(poly(I * N) + poly(N) for I in counts(p["I_max"])))
+
+
+def page(chapter: str, p: Mapping[str, Any], figures: int) -> Work:
+    """Drawing the chapter's page: its ``figures`` figure cells (counted from the notebook), its sliders' frames
+    and the vertices of its filled polygons, timed by the ``figure``, ``frame`` and ``vertex`` probes (on the
+    host; ≈ 0.3 s per figure or frame as host operations without them)."""
+    frames, vertices = _frames(chapter, p), _vertices(chapter, p)
+    ops = (figures + frames) * 150_000.0 + 5.0 * vertices
+    return Work("page: figures and slider frames", ops=ops, host=True, replaces={"ops": ops},
+                probed={"figure": float(figures), "frame": float(frames), "vertex": vertices})
 
 
 # ---- the chapters ------------------------------------------------------------------------------------------
@@ -337,25 +391,70 @@ def theorem1(p: Mapping[str, Any], device: str) -> list[Work]:
             dp("staircase slider", stair)]
 
 
-def theorem2(p: Mapping[str, Any], device: str) -> list[Work]:
-    """Every instance (Fig 6 sizes, γ sweeps against σ_min and σ_dmin, depths, the rectangular X): the dual SDP (cones Z: n, the Schur
-    LMI: 2n, σ_max: 2n) and ``steps`` L-BFGS iterations on ``restarts`` batched restarts (per evaluation: the
-    H products forward and backward, the Gram matrices, their eigenvalues and, for the backward, eigenvectors;
-    ≈ 15 operations per layer and one per eigendecomposition)."""
+#: Theorem 2's solver work that tolerances end, which no calibration can give: record key (the chapter's
+#: :data:`LBFGS_RECORD_KEYS` values) → per instance, in :func:`theorem2`'s order (sizes, γ ratios, γ/σ_dmin ratios,
+#: depths, the rectangular X): (SCS iterations of the dual SDP, L-BFGS iterations of the primal, its objective
+#: evaluations). Counted at seed 0 over the chapter's own calls (the sweeps as the notebook makes them), from
+#: ``DualResult.iterations`` (SCS's ``num_iters``) and ``torch.optim.LBFGS``'s state after each ``step``
+#: (``n_iter``, ``func_evals``), 2026-12-02 on this project's machine: SCS's iterations and L-BFGS's path depend
+#: only on the numbers (float64; the same elsewhere up to rounding in the tolerance tests). SCS at eps 1e-9 ran
+#: from a few hundred to over ten thousand iterations per instance, which no budget bounds usefully; without a
+#: record the SDPs count :data:`SCS_ITERS` each and the primal its ``steps`` (an upper bound).
+THEOREM2_RECORD: dict[str, list[tuple[int, int, int]]] = {
+    # the cpu preset (2026-12-02 05:38 UTC)
+    '{"H": 3, "depth_size": 20, "depths": [2, 3, 4, 5], "gamma_dmin_ratios": [1.25, 2.0], "gamma_ratio": 0.5, "ga'
+    'mma_ratios": [0.0, 0.25, 0.5, 0.75, 0.95, 1.25, 2.0, 3.0], "gamma_size": 20, "restarts": 8, "seed": 0, "size'
+    's": [5, 10, 15, 20, 25, 30, 35, 40, 45, 50], "steps": 1000, "width_ratio": 0.5}': [
+        (275, 98, 123), (775, 240, 266), (675, 193, 260), (1025, 167, 185), (975, 386, 483), (2075, 280, 357),
+        (975, 173, 206), (1475, 201, 226), (10975, 457, 552), (1575, 274, 313), (1775, 216, 247), (8825, 594, 651),
+        (4225, 342, 404), (2075, 290, 413), (1325, 232, 275), (1100, 332, 340), (975, 185, 228), (900, 148, 182),
+        (575, 1000, 1247), (275, 1000, 1134), (975, 153, 173), (975, 244, 267), (975, 400, 464), (975, 559, 637),
+        (425, 1000, 1029),
+    ],
+}
+
+
+def theorem2_instances(p: Mapping[str, Any]) -> list[tuple[int, int, tuple[int, int, int], tuple[int, int, int]]]:
+    """Every instance of the chapter in its order (Fig 6 sizes, γ sweeps against σ_min and σ_dmin, depths, the
+    rectangular X): (data size n, depth H, the PSD cones' sides of its dual SDP, (n, k, R) of its primal layers)."""
     def width(n: int) -> int:
         return max(1, math.ceil(p["width_ratio"] * n))
 
-    problems = ([(n, p["H"]) for n in p["sizes"]]
-                + [(p["gamma_size"], p["H"])] * (len(p["gamma_ratios"]) + len(p.get("gamma_dmin_ratios", [])))
-                + [(p["depth_size"], H) for H in p["depths"]] + [(12, 3)])
-    R, out = p["restarts"], []
-    for n, H in problems:
-        k = width(n)
-        flops = R * H * 8.0 * n * n * k
-        params = R * (2 * n * k + (H - 2) * k * k)
-        out.append(sdp(f"dual SDP n={n}", cone_sizes=(n, 2 * n, 2 * n)))
-        out.append(lbfgs(f"primal n={n}, H={H}", iterations=p["steps"], flops_per_eval=flops, eig_per_eval=2.0 * R * H * k**3,
-                         ops_per_eval=15.0 * H + 20 + 2 * R * H, params=params))
+    sq = [(n, p["H"]) for n in p["sizes"]]
+    sq += [(p["gamma_size"], p["H"])] * (len(p["gamma_ratios"]) + len(p.get("gamma_dmin_ratios", [])))
+    sq += [(p["depth_size"], H) for H in p["depths"]]
+    out = [(n, H, (n, 2 * n, 2 * n), (n, width(n), p["restarts"])) for n, H in sq]
+    # X 12 × 30 of rank 8, Y 6 × 30, widths (12, 4, 5, 6): Λ = M Qᵀ with M 6 × 8, cones 6, 14 and 14
+    return out + [(12, 3, (6, 14, 14), (12, 5, p["restarts"]))]
+
+
+def theorem2(p: Mapping[str, Any], device: str) -> list[Work]:
+    """Every instance (:func:`theorem2_instances`): the dual SDP, then L-BFGS on ``restarts`` batched restarts (per
+    evaluation: the H products forward and backward, the Gram matrices, their eigenvalues and, for the backward,
+    eigenvectors; ≈ 15 operations per layer and one per eigendecomposition). SCS's iterations and L-BFGS's
+    iterations and evaluations as recorded (:data:`THEOREM2_RECORD`), else the budgets; the SDPs timed by the
+    ``sdp_*`` probes, the evaluations by the ``primal_*`` probes (the chapter's own objective), the L-BFGS
+    bookkeeping by ``lbfgs_iter``; cvxpy's first use once (``cvxpy_start``)."""
+    from companion.book.probes import primal_units
+
+    rec = THEOREM2_RECORD.get(record_key("theorem2", p))
+    inst = theorem2_instances(p)
+    if rec is not None and len(rec) != len(inst):
+        raise ValueError(f"THEOREM2_RECORD has {len(rec)} instances, the parameters {len(inst)}")
+    out = [cvxpy_first_use()]
+    for i, (n, H, cones, (m, k, R)) in enumerate(inst):
+        scs, its, evals = rec[i] if rec is not None else (SCS_ITERS, p["steps"], LBFGS_EVALS * p["steps"])
+        d = sdp(f"dual SDP n={n}", cone_sizes=cones, iterations=scs)
+        k3 = sum(float(c) ** 3 for c in cones)
+        out.append(replace(d, probed={"sdp_call": 1.0, "sdp_iter": float(scs), "sdp_k3": scs * k3},
+                           replaces={"eig": d.eig, "ops": d.ops}, bound=rec is None))
+        flops = R * H * 8.0 * m * m * k
+        w = lbfgs(f"primal n={n}, H={H}", iterations=float(its), evals_per_iter=evals / max(its, 1),
+                  flops_per_eval=flops, eig_per_eval=2.0 * R * H * k**3, ops_per_eval=15.0 * H + 20 + 2 * R * H,
+                  params=R * (2 * m * k + (H - 2) * k * k), bound=rec is None)
+        out.append(replace(w, probed={"lbfgs_iter": w.probed["lbfgs_iter"], "primal_layer": evals * H,
+                                      "primal_unit": evals * H * primal_units(m, k, R)},
+                           replaces={"ops": w.ops, "flops": w.flops, "eig": w.eig}))
     return out
 
 
@@ -473,42 +572,90 @@ def landscape_verdict(p: Mapping[str, Any], device: str) -> list[Work]:
     return out
 
 
-#: Table 1's training dynamics, which no machine calibration can give: (step cap, share of it that a row's
-#: networks run, Σ steps taken ÷ (networks × cap)) before its rule, an exact zero loss or the cap stops them.
-#: Recorded at seed 0 from the store of a ``companion run hitting_rate --preset cpu`` (2026-12-02 01:11 UTC;
-#: 100 seeds for the headline and protocol rows, 20 for the ablation rows); a fresh clone's run at e3b2d9e took
-#: exactly the same steps, row by row: they are the same on every machine (one SIMD lane per network, no
-#: reduction across networks). A row not here, or at another cap, is estimated at its cap, an upper bound.
-HITTING_STEP_SHARE: dict[str, tuple[int, float]] = {
-    "headline": (100_000, 0.0429), "fixed steps": (100_000, 0.2410), "fixed steps + cuts": (100_000, 0.2410),
-    "full-batch GD": (100_000, 0.0585), "lr 1 · rule": (100_000, 0.0152), "lr 1 · fixed": (100_000, 0.1297),
-    "lr 0.01 · rule": (1_000_000, 0.0373), "lr 0.01 · fixed": (1_000_000, 0.2410),
-    "init ×0.3 · rule": (100_000, 0.0765), "init ×0.3 · fixed": (100_000, 0.3550),
-    "init ×3 · rule": (100_000, 0.0826), "init ×3 · fixed": (100_000, 0.2995),
-    "τ = 0.5 · rule": (100_000, 0.0255), "τ = 0.5 · fixed": (100_000, 0.1527),
-    "τ = 2 · rule": (100_000, 0.0814), "τ = 2 · fixed": (100_000, 0.4053),
-    "1/I output · rule": (1_000_000, 0.0630), "1/I output · fixed": (1_000_000, 0.3427),
-    "orthonormal teacher · rule": (100_000, 0.1064), "orthonormal teacher · fixed": (100_000, 0.2321),
-    "median labels · rule": (100_000, 0.1258), "median labels · fixed": (100_000, 0.2706),
-    "B = 10 · rule": (300_000, 0.0008), "B = 10 · fixed": (300_000, 0.1969),
-    "B = 50 · rule": (100_000, 0.0599), "B = 50 · fixed": (100_000, 0.2554),
-    "B = 500 · rule": (100_000, 0.1535), "B = 500 · fixed": (100_000, 0.2337),
-    "full batch, lr 2 · rule": (100_000, 0.0612), "full batch, lr 2 · fixed": (100_000, 0.0595),
+#: Table 1's training work, which no machine calibration can give: row → (step cap, Σ steps taken ÷ (networks ×
+#: cap), lane·steps ÷ (networks × cap), padded unit·steps ÷ (units × cap)) — the steps its networks take before the
+#: rule, an exact zero loss or the cap stops them, and what the compiled kernel computes for them
+#: (:func:`lane_group_steps`: a SIMD group of 16 lanes runs until its longest-running network stops, at its widest
+#: network's width, so a group's cost follows its slowest network, not the sum of its steps). Recorded at seed 0
+#: by :func:`hitting_lane_record` from the blocks of a ``--preset cpu`` run (2026-12-02, 16 float32 lanes
+#: (AVX-512); 100 seeds for the headline and protocol rows, 20 for the ablation rows): the steps are the same on
+#: every machine (one lane per network, no reduction across networks), the lane counts wherever the kernel has 16
+#: lanes. A row not here, or at another cap, is estimated at its cap, an upper bound.
+HITTING_LANE_SHARE: dict[str, tuple[int, float, float, float]] = {
 }
 
 
-def step_share(row: str, cap: int) -> float | None:
-    """The recorded share of the step cap that row ``row`` runs at cap ``cap`` (:data:`HITTING_STEP_SHARE`), or
+def lane_group_steps(steps: Sequence[int], widths: Sequence[int], lanes: int, period: int) -> tuple[Any, Any]:
+    """What the compiled Table 1 kernel (``training.block``) computes for a block whose networks take ``steps[s]``
+    steps at width ``widths[s]``: at every ``period`` steps (the check interval, where every call of the kernel
+    ends while a rule is live) the live networks are packed, stably sorted by width, into groups of ``lanes``;
+    each group runs until its longest-running network stops or the period ends, every lane at the group's widest
+    width (padding lanes and units compute too). Returns per network its equal share of its groups' work:
+    (lane·steps, unit·steps), arrays of shape (N,) whose sums are the block's."""
+    import numpy as np
+
+    s, w = np.asarray(steps, dtype=np.int64), np.asarray(widths, dtype=np.int64)
+    order = np.argsort(w, kind="stable")
+    s_o, w_o = s[order], w[order]
+    lane_o, unit_o = np.zeros(len(s)), np.zeros(len(s))
+    for t in range(0, int(s.max(initial=0)), period):
+        live = np.nonzero(s_o > t)[0]
+        n, G = len(live), -(-len(live) // lanes)
+        run = np.zeros(G * lanes, dtype=np.int64)
+        run[:n] = np.minimum(s_o[live], t + period) - t
+        g_run = run.reshape(G, lanes).max(1).astype(float)                             # (G,) the group's steps
+        g_width = w_o[live][np.minimum((np.arange(G) + 1) * lanes, n) - 1]               # (G,) its widest network
+        members = np.minimum(lanes, n - np.arange(G) * lanes)
+        g = np.arange(n) // lanes
+        lane_o[live] += (lanes * g_run / members)[g]
+        unit_o[live] += (lanes * g_run * g_width / members)[g]
+    lane, unit = np.empty(len(s)), np.empty(len(s))
+    lane[order], unit[order] = lane_o, unit_o
+    return lane, unit
+
+
+def hitting_lane_record(blocks: Sequence[tuple[Mapping[str, Any], Sequence[int]]],
+                        lanes: int) -> dict[str, tuple[int, float, float, float]]:
+    """:data:`HITTING_LANE_SHARE` entries from trained blocks: each a :func:`~companion.training.hitting.block_configs`
+    configuration with the steps every network of it took (``BlockResult.steps``, in ``run_block``'s order: rows,
+    then widths, then seeds)."""
+    import numpy as np
+
+    out = {}
+    for config, steps in blocks:
+        widths, rows = config["widths"], config["rows"]
+        per_net = np.array([w for _, _, S in rows for w in widths for _ in range(S)])
+        steps = np.asarray(steps, dtype=np.int64)
+        if len(steps) != len(per_net):
+            raise ValueError(f"block {config['label']}: {len(steps)} step counts for {len(per_net)} networks")
+        periods = {pd["check_every"] for _, pd, _ in rows}
+        if len(periods) != 1:
+            raise ValueError(f"block {config['label']}: one check interval per block, got {sorted(periods)}")
+        lane, unit = lane_group_steps(steps, per_net, lanes, periods.pop())
+        start = 0
+        for name, pd, S in rows:
+            sl = slice(start, start + S * len(widths))
+            start = sl.stop
+            nets, cap = S * len(widths), int(pd["steps"])
+            out[name] = (cap, round(float(steps[sl].sum()) / (nets * cap), 6), round(float(lane[sl].sum()) / (nets * cap), 6),
+                         round(float(unit[sl].sum()) / (S * sum(widths) * cap), 6))
+    return out
+
+
+def lane_share(row: str, cap: int) -> tuple[float, float] | None:
+    """The recorded (lane·steps, unit·steps) shares of row ``row`` at cap ``cap`` (:data:`HITTING_LANE_SHARE`), or
     None when there is no record at that cap."""
-    rec = HITTING_STEP_SHARE.get(row)
-    return rec[1] if rec is not None and rec[0] == cap else None
+    rec = HITTING_LANE_SHARE.get(row)
+    return (rec[2], rec[3]) if rec is not None and rec[0] == cap else None
 
 
 def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
     """Every row (``companion.training.hitting.protocol_rows``; stage ``headline``, else the row's name and its
     block: the rows that share data and batch size train in one block) with its networks (S or ablation_S seeds ×
-    widths) up to its step cap at ``matmul_flops`` per unit and step (an upper bound: the rule stops networks early,
-    and a network at exactly zero loss stops), the minibatch read once per SIMD group of 16 networks and step, a
+    widths) at ``matmul_flops`` per unit and step, timed by the ``block_*`` probes for the lane·steps and padded
+    unit·steps the kernel computes for it as recorded (:data:`HITTING_LANE_SHARE`), else up to its step cap (an
+    upper bound: the rule stops networks early, and a network at exactly zero loss stops); without the probes
+    the minibatch read once per SIMD group of 16 networks and step, a
     kernel call per check interval; then the float64 equivalence check (six networks by autograd, one at a time) and
     the benchmark (the block at bench_steps, the old designs and the torch engine at bench_old_steps, padded
     autograd at bench_autograd_steps)."""
@@ -522,13 +669,13 @@ def hitting_rate(p: Mapping[str, Any], device: str) -> list[Work]:
     for c in block_configs(rows, p["widths"]):
         for name, pd, S in c["rows"]:
             q = Protocol(**pd)
-            share = step_share(name, q.steps)
+            share = lane_share(name, q.steps)
+            lane, unit = share or (1.0, 1.0)
             flops = float(matmul_flops(S * W, q.d, q.batch)) * q.steps
             traffic, ops = F32 * math.ceil(S * nw / 16) * q.batch * q.d * q.steps, 30.0 * q.steps / q.check_every
             out.append(Work("headline" if name == "headline" else f"{name} ({c['label']})", flops=flops,
                             bytes=traffic, ops=ops, peak=F32 * (S * W * (q.d + 1) * 3 + q.n * q.d), bound=share is None,
-                            probed={"block_net_step": S * nw * q.steps * (share or 1.0),
-                                    "block_flop": flops * (share or 1.0)},
+                            probed={"block_net_step": S * nw * q.steps * lane, "block_flop": flops * unit},
                             replaces={"flops": flops, "bytes": traffic, "ops": ops}))
     eq_ops = 6.0 * p["equiv_steps"] * 40
     out.append(Work("equivalence (autograd, one network at a time)", ops=eq_ops,
@@ -623,6 +770,7 @@ def parallel_linear(p: Mapping[str, Any], device: str) -> list[Work]:
                        ops_per_eval=40, params=R * 3 * k * k))
         out.append(Work(f"closed form β={b}", bytes=F64 * 200_001 * 3 * 12, ops=200))
     out.append(sdp("convex programs", cone_sizes=(2 * k, 2 * k), count=2 + len(set(p["depths"]) | set(p["train_depths"]))))
+    out.append(cvxpy_first_use())
     return out
 
 
@@ -676,6 +824,7 @@ def parallel_relu(p: Mapping[str, Any], device: str) -> list[Work]:
         out.append(lbfgs(f"{name}: polish", iterations=polish, ops_per_eval=60, params=padded * (d * w1 + w1 * w2 + w2),
                          flops_per_eval=6.0 * padded * nn * (d * w1 + w1 * w2 + w2)))
     inner_full = 2 * (1 + (bn - 1) + (bn - 1) * (bn - 2) // 2)
+    out.append(cvxpy_first_use())
     out.append(socp("B: convex programs", variables=4.0 * 4 * bn * inner_full * d, count=p["b_datasets"]))
     out.append(socp("B: standard nets' bounds and regions", variables=4.0 * 8 * inner_full * d,
                     count=p["b_datasets"] * (1 + len(p["b_ms"]))))

@@ -17,9 +17,11 @@ science modules' own counts where they exist), is a list of :class:`Work` stages
 A machine is five throughputs (:class:`Machine`): GEMM FLOP/s, memory bandwidth, seconds per small operation,
 seconds per k³ of assignment and of eigendecomposition; a calibrated CPU also has the **probes** of
 :mod:`companion.book.probes`, each the chapter code's own loop timed at a small size: a chapter's start (a
-process importing what every chapter imports), a branch-SGD step, an L-BFGS iteration, the C block trainer's
-network·step and FLOP, a VGG-9 training FLOP, a one-thread NumPy byte. This machine's come from short
-calibration runs (:func:`calibrate`, ≈ 5–9 s on 2 cores, cached); a GPU class's from its datasheet (:data:`GPU_CLASSES`).
+chapter with no work, run by the runner's own path), a figure, a slider frame and a polygon vertex drawn,
+cvxpy's first use, a branch-SGD step, an L-BFGS iteration, the C block trainer's lane·step and FLOP, a VGG-9
+training FLOP, a one-thread NumPy byte, Theorem 1's and Theorem 2's solvers. This machine's come from short
+calibration runs (:func:`calibrate`, ≈ 12–16 s on 2 cores, cached); a GPU class's from its datasheet
+(:data:`GPU_CLASSES`).
 Wall time is
 
     t = t_start + Σ_probes units · t_probe + flops / (η_g · GEMM) + bytes / (η_m · bandwidth) + η_o · ops · t_op
@@ -27,15 +29,17 @@ Wall time is
 
 where a stage's probe units (``Work.probed``) take the place of the part of its flops, bytes and ops that they
 time (``Work.replaces``), so nothing is counted twice; without the probes (a GPU class, a probe that could not
-run) the fitted terms count everything, as before the probes existed. t_start is
-:data:`~companion.book.probes.STARTS_PER_CHAPTER` × the startup probe (else ``FIT.t0``, 4 s). The *global*
+run) the fitted terms count everything, as before the probes existed. t_start is the ``chapter_start`` probe
+(else ``FIT.t0``, 4 s); drawing the page (its notebook's figure cells, its sliders' frames, counted by
+:func:`chapter_stages`) is a stage of every chapter. The *global*
 constants η_g, η_m, η_o (:data:`FIT`), how far chapter code is from the micro-benchmarks, were fitted once to
 another machine's measured `cpu` times of all chapters together (:data:`MEASURED_CPU_S`, :func:`fit`), never per
 chapter, and nothing is fitted on the machine being estimated. ``companion plan`` sets the last build's
 measured times beside the estimates. Work bounded by a step budget that a stopping rule may cut short is
 estimated at the full budget and marked ``≤`` (an upper bound); where the stopping is known from a recorded run
-(Table 1's step shares, ``costs.HITTING_STEP_SHARE``: training dynamics, the same on every machine) it is
-counted as recorded.
+(Table 1's steps and SIMD lane·steps, ``costs.HITTING_LANE_SHARE``; Theorem 2's SCS and L-BFGS iterations,
+``costs.THEOREM2_RECORD``; Appendix L-BFGS shares, ``costs.LBFGS_RECORD``: solver and training dynamics, the same
+on every machine) it is counted as recorded.
 
 Every GPU estimate is an extrapolation: no chapter has been timed on one here.
 """
@@ -54,7 +58,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 
-from companion.book.probes import PROBES, STARTS_PER_CHAPTER
+from companion.book.probes import PROBES
 from companion.book.work import F32, F64, Work  # noqa: F401 (re-exported for the cost functions' users)
 
 
@@ -162,7 +166,7 @@ def cache_path() -> Path:
 
 
 #: Bumped when the probes change, so that a cache from older probes is measured again.
-CALIBRATION_VERSION = 3
+CALIBRATION_VERSION = 4
 
 
 def calibration_key(device: str) -> str:
@@ -294,19 +298,30 @@ def _stage_seconds(w: Work, dev: Machine, host: Machine, fit: Fit) -> dict[str, 
     part where the machine has the stage's probes (the work they time, ``w.replaces``, then leaves the fitted terms)."""
     m = host if w.host else dev
     probed = bool(w.probed) and m.has(list(w.probed))
-    left = {k: max(0.0, getattr(w, k) - (w.replaces.get(k, 0.0) if probed else 0.0)) for k in ("flops", "bytes", "ops")}
+    left = {k: max(0.0, getattr(w, k) - (w.replaces.get(k, 0.0) if probed else 0.0))
+            for k in ("flops", "bytes", "ops", "assign", "eig")}
     rate = m.gemm_tc if w.tensor_cores else m.gemm
     out = {"gemm": left["flops"] / (fit.eta_gemm * rate), "memory": left["bytes"] / (fit.eta_memory * m.bandwidth),
-           "overhead": fit.eta_ops * left["ops"] * m.op, "solver": w.assign * host.assign + w.eig * host.eig}
+           "overhead": fit.eta_ops * left["ops"] * m.op, "solver": left["assign"] * host.assign + left["eig"] * host.eig}
     if probed:
         out.update({k: n * m.probed[k] for k, n in w.probed.items()})
     return out
 
 
 def start_seconds(host: Machine, fit: Fit = FIT) -> float:
-    """The fixed cost of a chapter run: :data:`~companion.book.probes.STARTS_PER_CHAPTER` × the ``startup``
-    probe where this machine has it, else the fitted ``t0``."""
-    return STARTS_PER_CHAPTER * host.probed["startup"] if host.has(["startup"]) else fit.t0
+    """The fixed cost of a chapter run: the ``chapter_start`` probe (a chapter with no work, by the runner's own
+    path) where this machine has it, else the fitted ``t0``."""
+    return host.probed["chapter_start"] if host.has(["chapter_start"]) else fit.t0
+
+
+def notebook_figures(chapter: str) -> int:
+    """The figure cells of ``chapter``'s notebook (code cells with myst-nb ``figure`` metadata, one figure each),
+    counted from its jupytext source."""
+    from companion.book.chapters import get_chapter
+
+    text = get_chapter(chapter).source.read_text(encoding="utf-8")
+    return sum(1 for line in text.splitlines()
+               if line.startswith("# %%") and "[markdown]" not in line and 'mystnb={"figure"' in line)
 
 
 def estimate(stages: Sequence[Work], dev: Machine, host: Machine, fit: Fit = FIT) -> Estimate:
@@ -350,12 +365,13 @@ def fit(costs: Mapping[str, Sequence[Work]], measured: Mapping[str, float], mach
 # ---- per chapter -------------------------------------------------------------------------------------------
 
 def chapter_stages(chapter: str, parameters: Mapping[str, Any], device: Literal["cpu", "cuda"] = "cpu") -> list[Work]:
-    """The :class:`Work` stages of ``chapter`` at ``parameters`` (its resolved preset values) on ``device``."""
-    from companion.book.costs import COSTS
+    """The :class:`Work` stages of ``chapter`` at ``parameters`` (its resolved preset values) on ``device``: its
+    cost function's, then drawing its page (``costs.page``: the figure cells of its notebook, its sliders' frames)."""
+    from companion.book.costs import COSTS, page
 
     if chapter not in COSTS:
         raise ValueError(f"no cost model for chapter {chapter!r}: the models cover {', '.join(COSTS)}")
-    return COSTS[chapter](parameters, device)
+    return COSTS[chapter](parameters, device) + [page(chapter, parameters, notebook_figures(chapter))]
 
 
 @dataclass(frozen=True)
@@ -481,7 +497,7 @@ def format_table(rows: Sequence[Row], *, preset: str, device: str, here: Machine
     out.append(f"model: t = start + Σ probe units × the probe's time + FLOPs/({fit_.eta_gemm:.2f}·GEMM) + "
                f"bytes/({fit_.eta_memory:.2f}·bandwidth) + {fit_.eta_ops:.2f}·ops·t_op + assignments + eigh, the "
                "probes timing the chapters' own loops and the rest at the three global η fitted on another "
-               "machine's cpu times (start: 2 × the startup probe, else "
+               "machine's cpu times (start: the chapter_start probe, else "
                f"{fit_.t0:.1f} s)")
     out.append("'≤': a step budget that a stopping rule may end early (upper bound); 'will not fit': peak memory "
                "above the device's; dominant: the largest part of the time")

@@ -2,25 +2,37 @@
 each times, at a small size, the loop that dominates some chapter, with the chapter's own code, and returns the
 seconds per unit of that loop's work (:data:`PROBES`, names the cost functions count in ``Work.probed``).
 
-- ``startup``: seconds to start a Python process and import what every chapter imports (torch, NumPy, pandas,
-  Matplotlib with one figure drawn, IPython, the package): the fixed cost of a chapter run, paid twice, once by
-  the Jupyter kernel's process and once by the chapter's setup cell (:data:`STARTS_PER_CHAPTER`);
+- ``chapter_start``: seconds of a chapter run with no work, by the runner's own path (jupytext, papermill, a kernel
+  started and shut down, a setup cell importing what every chapter imports): the fixed cost of every chapter;
+- ``figure``: seconds to draw a two-panel figure and render it as a figure cell is rendered (the inline backend's
+  PNG); ``frame`` and ``vertex``: seconds per frame of a pre-drawn slider (``core.slider.figure_data_uri``) and
+  per vertex of a filled polygon in a figure or frame (:func:`frame`); each chapter's figures are counted from
+  its notebook, its frames and vertices from its parameters (``plan.page_work``);
+- ``cvxpy_start``: seconds of a chapter's first convex program beyond its solve (importing cvxpy, the first
+  canonicalisation);
 - ``sgd_step`` and ``sgd_step_deep``: seconds per step of ``training.train.train_sgd`` on tiny branch networks of
   two and of three layers: what a step costs beyond its arithmetic (Python, autograd, the update, the rule);
 - ``lbfgs_iter``: seconds per iteration of ``torch.optim.LBFGS`` (history 50, strong Wolfe) on a tiny problem:
-  the two-loop recursion and the line search's bookkeeping;
+  the two-loop recursion and the line search's bookkeeping; ``autograd_op``: seconds per operation of a small
+  batched autograd graph forward and backward (an objective evaluation's operations in ``costs.lbfgs``);
 - ``block_net_step`` and ``block_flop``: Table 1's block call itself (``training.hitting.run_block``: its data,
-  lane layout, threads and engine) on 60 seeds of widths 10–21 at two minibatch sizes: seconds per network and
-  step and per FLOP of ``onehidden.matmul_flops``, the two parts of Table 1's time (:func:`block`);
+  lane layout, threads and engine) on 60 seeds of widths 10–21 at two minibatch sizes: seconds per lane·step
+  (every lane of every SIMD group) and per FLOP of ``onehidden.matmul_flops`` over the groups' padded units, the
+  two parts of Table 1's time (:func:`block`);
 - ``minplus_cell``: seconds per cell of ``convexity.tropical.min_plus_convolve`` (Theorem 1's primal DP);
 - ``dual_call`` and ``dual_elem``: Theorem 1's dual function, ``Branch.lagrangian_min`` on the chapter's branch at
   two data sizes: seconds per call and per element of its (n + 3) × n branch outputs (:func:`dual_eval`);
+- ``sdp_call``, ``sdp_iter``, ``sdp_k3``: Theorem 2's dual SDP by its own ``dual_value`` at two sizes: seconds per
+  program beyond SCS's iterations, per SCS iteration and per k³ of its PSD cones per iteration (:func:`sdp_solve`);
+- ``primal_layer`` and ``primal_unit``: Theorem 2's primal objective and gradient (``batched_objective``) at two
+  sizes: seconds per layer·evaluation and per :func:`primal_units` of it (:func:`primal_eval`);
 - ``vgg_flop``: seconds per FLOP (``vgg_model.train_flops_per_image``) of a multi-branch VGG-9 training
   step at width 8, 4 branches, batch 32 (convolutions, BatchNorm, ReLU, pooling and SGD together, as Fig 5 trains them);
 - ``np_byte``: seconds per byte of a one-thread NumPy float64 pass over 3 × 4 MiB (the host's element-wise rate,
   which the convexity and duality chapters' NumPy work runs at).
 
-Each is the best of a few repeats after a warm-up. All together ≈ 10 s on 2 cores (more when they are busy); the results are cached
+Each is the best of a few repeats after a warm-up (the process-starting ones run once). All together ≈ 12–16 s on 2
+cores (more when they are busy); the results are cached
 with the rest of the calibration.
 """
 
@@ -30,13 +42,22 @@ import math
 import subprocess
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
-#: Process starts with the common imports that a chapter run pays: the kernel's and the setup cell's.
-STARTS_PER_CHAPTER = 2.0
+#: The notebook of :func:`chapter_start` (jupytext percent format): a parameters cell and the imports that every
+#: chapter's setup cell makes; no work.
+_CHAPTER = '''# %% tags=["parameters"]
+preset = "smoke"
 
-_STARTUP = ("import numpy, pandas, torch, IPython, matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt; "
-            "import io, companion.book.runtime; f, a = plt.subplots(); a.plot([0, 1]); f.savefig(io.BytesIO())")
+# %%
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import Markdown, display
+
+from companion.book.runtime import glue_many, progress, start_chapter
+from companion.core.plotting import readable, subplots
+'''
 
 
 def best_of(fn: Callable[[], object], repeats: int) -> float:
@@ -50,12 +71,93 @@ def best_of(fn: Callable[[], object], repeats: int) -> float:
     return best
 
 
-def startup() -> float:
-    """Seconds for ``python -c`` to import the chapters' common modules and draw one figure (one run: the
-    modules' files are in the page cache by then, as they are when a chapter starts)."""
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", _STARTUP], check=True, capture_output=True)
-    return time.perf_counter() - t0
+def chapter_start() -> float:
+    """Seconds of a chapter run with no work in it, by the runner's own path (``runner.execute``: jupytext,
+    papermill, a kernel started, the parameters injected, the cells run, the kernel shut down) on :data:`_CHAPTER`:
+    what every chapter pays around its own work (one run: the modules' files are in the page cache by then, as
+    they are when a chapter starts)."""
+    import tempfile
+    from pathlib import Path
+
+    import jupytext  # noqa: F401 (imported before the clock starts, as in a process that has run a chapter)
+    import papermill  # noqa: F401
+
+    from companion.book import runner
+
+    with tempfile.TemporaryDirectory() as d:
+        source = Path(d) / "probe.py"
+        source.write_text(_CHAPTER, encoding="utf-8")
+        t0 = time.perf_counter()
+        error = runner.execute(source, Path(d) / ".probe.partial.ipynb", Path(d), {"preset": "cpu"})
+        seconds = time.perf_counter() - t0
+    if error:
+        raise RuntimeError(f"the probe chapter did not run: {error}")
+    return seconds
+
+
+def _panels(panels: int, vertices: int = 0) -> Any:
+    """A figure like a chapter's: ``panels`` panels of the book's size, each with three marked lines of 50 points,
+    labels, a legend, and a filled polygon of ``vertices`` vertices (a closed curve, as the Shapley–Folkman
+    chapter fills its sets) when ``vertices`` > 0."""
+    import numpy as np
+
+    from companion.core.plotting import subplots
+
+    fig, axes = subplots(panels, width=3.6 if panels > 1 else 4.6, height=3.2)
+    x = np.linspace(1.0, 50.0, 50)
+    for ax in np.atleast_1d(axes):
+        for k in range(3):
+            ax.plot(x, (k + 1.0) / x + 0.01 * k, "o-", ms=3, label=f"series {k}")
+        if vertices:
+            t = np.linspace(0.0, 2 * np.pi, vertices)
+            r = 1.0 / (np.abs(np.cos(t)) ** 0.5 + np.abs(np.sin(t)) ** 0.5) ** 2
+            ax.fill(25 + 20 * r * np.cos(t), 0.5 + 0.4 * r * np.sin(t), alpha=0.85, lw=0)
+        ax.set(xlabel="n", ylabel="value", title="probe")
+        ax.legend()
+    return fig
+
+
+def figure() -> float:
+    """Seconds to draw a two-panel figure (:func:`_panels`) and render it as a chapter's figure cell is rendered
+    (the inline backend: ``print_figure`` to PNG at the figure's dpi, ``bbox_inches="tight"``)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    def run() -> None:
+        fig = _panels(2)
+        fig.canvas.print_figure(io.BytesIO(), format="png", dpi=fig.dpi, bbox_inches="tight")
+        plt.close(fig)
+
+    return best_of(run, 2)
+
+
+def frame(vertices: int = 40_000) -> dict[str, float]:
+    """One frame of a pre-drawn slider (``core.slider.figure_data_uri``: a one-panel figure to a quantised PNG),
+    without and with a filled polygon of ``vertices`` vertices: seconds per frame (``frame``) and per vertex
+    drawn (``vertex``, in frames and figures alike)."""
+    from companion.core.slider import figure_data_uri
+
+    plain = best_of(lambda: figure_data_uri(_panels(1)), 2)
+    filled = best_of(lambda: figure_data_uri(_panels(1, vertices)), 1)
+    return {"frame": plain, "vertex": max(filled - plain, 0.0) / vertices}
+
+
+_CVXPY = ("import numpy as np, cvxpy as cp; x = cp.Variable((3, 3), symmetric=True); "
+          "cp.Problem(cp.Minimize(cp.trace(x)), [x >> np.eye(3)]).solve(solver='SCS')")
+
+
+def cvxpy_start() -> float:
+    """Seconds that a chapter's first convex program costs beyond its solve: importing cvxpy and its solvers and
+    canonicalising a first (3 × 3 semidefinite) program, by ``python -c``, less the same process importing NumPy
+    only (one run each)."""
+    def run(code: str) -> float:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        return time.perf_counter() - t0
+
+    base = run("import numpy")
+    return max(run(_CVXPY) - base, 0.0)
 
 
 def sgd_step(steps: int = 100, widths: tuple[int, ...] = (10, 2, 1)) -> float:
@@ -80,6 +182,30 @@ def sgd_step_deep() -> float:
     """:func:`sgd_step` on branches of three layers (10, 2, 2, 1): the per-step cost of deeper branches (Figure 4's
     deep rows), which may take another engine than two-layer ones."""
     return sgd_step(30, widths=(10, 2, 2, 1))
+
+
+def autograd_op(ops: int = 40, repeats: int = 20) -> float:
+    """Seconds per operation of a small autograd graph run forward and backward: rounds of a batched product,
+    a ReLU, a scaling and an addition on (8, 6, 6) float64 tensors (the chapters' batched restarts of tiny
+    networks), ``ops`` operations in all, then the backward: what one operation of an objective evaluation in the
+    cost model's count (``costs.lbfgs``'s ``ops_per_eval``) costs, dispatch and autograd together."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(8, 6, 6, dtype=torch.float64, generator=g).requires_grad_()
+    X = torch.randn(6, 6, dtype=torch.float64, generator=g)
+
+    def run() -> None:
+        for _ in range(repeats):
+            W.grad = None
+            Z = W
+            for _ in range(ops // 4):
+                Z = torch.relu(Z @ X) * 0.5 + W
+            Z.pow(2).sum().backward()
+
+    return best_of(run, 2) / (repeats * (ops // 4) * 4)
+
+
 
 
 def lbfgs_iter(iters: int = 40) -> float:
@@ -112,15 +238,23 @@ def block(S: int = 60, widths: tuple[int, ...] = tuple(range(10, 22)), batches: 
     rule ``"none"``, so every network runs the ``steps`` cap, one full-data check for an exact zero loss per 500
     steps as in the chapter; Table 1's blocks hold 480–6,960 networks of widths 10–21): the block's own training
     seconds (``BlockRun.seconds``, without laying out the data and lanes) per step, the best of ``repeats``, at two
-    minibatch sizes, split into a part per network·step (``block_net_step``) and a part per ``matmul_flops`` FLOP
-    (``block_flop``). NaN where the kernel does not compile."""
+    minibatch sizes, split into a part per lane·step (every lane of every SIMD group, padding lanes too:
+    ``block_net_step``) and a part per ``matmul_flops`` FLOP of the groups' padded units (``block_flop``). NaN where the
+    kernel does not compile."""
     from companion.training import block as blk
     from companion.training import hitting
     from companion.training.onehidden import matmul_flops
 
     if not blk.available():
         return dict.fromkeys(("block_net_step", "block_flop"), math.nan)
-    N, U = S * len(widths), S * sum(widths)
+    import torch
+
+    from companion.book.costs import lane_group_steps
+
+    # what the kernel computes per step: every lane of every SIMD group, at its group's widest width
+    lane, unit = lane_group_steps([steps] * (S * len(widths)), [w for w in widths for _ in range(S)],
+                                  blk.lanes(torch.float32), steps)
+    N, U = float(lane.sum()) / steps, float(unit.sum()) / steps
 
     def per_step(B: int) -> float:
         (config,) = hitting.block_configs({"probe": (hitting.Protocol(batch_size=B, steps=steps, rule="none"), S)},
@@ -131,6 +265,67 @@ def block(S: int = 60, widths: tuple[int, ...] = tuple(range(10, 22)), batches: 
     F1, F2 = matmul_flops(U, 10, B1), matmul_flops(U, 10, B2)
     flop = max((t2 - t1) / (F2 - F1), 0.1 * t2 / F2)
     return {"block_net_step": max(t1 - F1 * flop, 0.0) / N, "block_flop": flop}
+
+
+def sdp_solve(sizes: tuple[int, int] = (8, 32)) -> dict[str, float]:
+    """Theorem 2's dual SDP by the chapter's own ``deep_linear.dual_value`` (cvxpy + SCS; X = I, Y Gaussian,
+    γ = σ_min/2, d_min = ⌈n/2⌉; PSD cones n, 2n and 2n) at two matrix sizes n, at a loose tolerance (eps 1e-3:
+    fewer iterations, each the same work as at the chapter's): seconds per program beyond SCS's iterations
+    (``sdp_call``: cvxpy's canonicalisation, SCS's setup, at the larger size), per iteration (``sdp_iter``) and
+    per k³ of the cones per iteration (``sdp_k3``). After one warm-up solve (cvxpy's first use is
+    :func:`cvxpy_start`)."""
+    from companion.duality.deep_linear import dual_value, gaussian_instance, sigma_min_nonzero
+
+    def one(n: int) -> tuple[float, float, int]:
+        X, Y = gaussian_instance(n, 0)
+        r = dual_value(X, Y, 0.5 * sigma_min_nonzero(Y), math.ceil(n / 2), eps=1e-3)
+        return r.seconds, r.solve_seconds, max(r.iterations, 1)
+
+    one(sizes[0])
+    (T1, s1, i1), (T2, s2, i2) = one(sizes[0]), one(sizes[1])
+    k1, k2 = 17.0 * sizes[0] ** 3, 17.0 * sizes[1] ** 3
+    p1, p2 = s1 / i1, s2 / i2
+    k3 = max((p2 - p1) / (k2 - k1), 0.1 * p2 / k2)
+    return {"sdp_call": max(T2 - s2, 0.0), "sdp_iter": max(p1 - k3 * k1, 0.0), "sdp_k3": k3}
+
+
+def primal_units(n: int, k: int, restarts: int) -> float:
+    """The size of one layer of Theorem 2's primal objective for the cost model: restarts · (n²k + k³), the
+    products with the n × n data and the k × k Gram matrices' eigendecompositions."""
+    return float(restarts) * (n * n * k + k**3)
+
+
+def primal_eval(sizes: tuple[int, int] = (10, 40), H: int = 3, R: int = 8, evals: int = 10) -> dict[str, float]:
+    """Theorem 2's primal objective with its gradient, the chapter's own ``deep_linear.batched_objective``
+    forward and backward (float64, X = I, widths (n, ⌈n/2⌉, …, n)) on R restarts of H layers, at two sizes n:
+    seconds per layer and evaluation (``primal_layer``: dispatch, autograd) and per :func:`primal_units` per layer
+    and evaluation (``primal_unit``)."""
+    import torch
+
+    from companion.duality.deep_linear import batched_objective
+
+    def per_eval(n: int) -> float:
+        k = math.ceil(n / 2)
+        g = torch.Generator().manual_seed(0)
+        widths = [n] + [k] * (H - 1) + [n]
+        Ws = [torch.randn(R, widths[i + 1], widths[i], generator=g, dtype=torch.float64).requires_grad_()
+              for i in range(H)]
+        X, Y = torch.eye(n, dtype=torch.float64), torch.randn(n, n, generator=g, dtype=torch.float64)
+
+        def run() -> None:
+            for _ in range(evals):
+                for W in Ws:
+                    W.grad = None
+                batched_objective(Ws, X, Y, 0.1).sum().backward()
+
+        return best_of(run, 2) / evals
+
+    (n1, n2), (t1, t2) = sizes, (per_eval(sizes[0]), per_eval(sizes[1]))
+    u1, u2 = (primal_units(n, math.ceil(n / 2), R) for n in sizes)
+    unit = max((t2 - t1) / (H * (u2 - u1)), 0.1 * t2 / (H * u2))
+    return {"primal_layer": max(t1 / H - unit * u1, 0.0), "primal_unit": unit}
+
+
 
 
 def minplus_cell(M: int = 8_000, N: int = 1_250) -> float:
@@ -213,9 +408,11 @@ def measure_all() -> dict[str, float]:
     """Every probe of the module docstring: name → seconds per unit; NaN for a probe that could not run (the plan
     then counts that work by its fitted terms)."""
     out: dict[str, float] = {}
-    parts = {"block": ("block_net_step", "block_flop"), "dual_eval": ("dual_call", "dual_elem")}
-    for name in ("startup", "sgd_step", "sgd_step_deep", "lbfgs_iter", "vgg_flop", "np_byte", "block",
-                 "minplus_cell", "dual_eval"):
+    parts = {"block": ("block_net_step", "block_flop"), "dual_eval": ("dual_call", "dual_elem"),
+             "frame": ("frame", "vertex"), "sdp_solve": ("sdp_call", "sdp_iter", "sdp_k3"),
+             "primal_eval": ("primal_layer", "primal_unit")}
+    for name in ("chapter_start", "figure", "frame", "cvxpy_start", "sgd_step", "sgd_step_deep", "lbfgs_iter", "autograd_op",
+                 "vgg_flop", "np_byte", "block", "minplus_cell", "dual_eval", "sdp_solve", "primal_eval"):
         try:
             got = globals()[name]()
         except Exception:  # noqa: BLE001 – a probe that fails (no compiler, a broken import) must not stop a plan
@@ -225,5 +422,6 @@ def measure_all() -> dict[str, float]:
 
 
 #: The probes' names (the keys of :func:`measure_all`), each a unit a cost function may count in ``Work.probed``.
-PROBES: tuple[str, ...] = ("startup", "sgd_step", "sgd_step_deep", "lbfgs_iter", "block_net_step", "block_flop",
-                           "vgg_flop", "np_byte", "minplus_cell", "dual_call", "dual_elem")
+PROBES: tuple[str, ...] = ("chapter_start", "figure", "frame", "vertex", "cvxpy_start", "sgd_step", "sgd_step_deep",
+                           "lbfgs_iter", "autograd_op", "block_net_step", "block_flop", "vgg_flop", "np_byte", "minplus_cell",
+                           "dual_call", "dual_elem", "sdp_call", "sdp_iter", "sdp_k3", "primal_layer", "primal_unit")

@@ -121,6 +121,8 @@ class DualResult:
     Lambda: np.ndarray     # Λ*, dH × n, rows in Row(X)
     seconds: float
     solver: str
+    iterations: int = 0    # the solver's iterations (SCS; 0 where it reports none)
+    solve_seconds: float = float("nan")   # the solver's own solve time (without cvxpy's canonicalisation)
 
 
 def dual_objective(Lambda: np.ndarray, X: np.ndarray, Y: np.ndarray, dmin: int) -> float:
@@ -158,7 +160,10 @@ def dual_value(X: np.ndarray, Y: np.ndarray, gamma: float, dmin: int, *, solver:
         raise RuntimeError(f"the dual SDP did not solve ({prob.status}) with {solver}; try solver='CLARABEL'")
     Lam = M.value @ Q.T
     # report the objective at the returned Λ (exactly evaluated), not the solver's internal value
-    return DualResult(value=dual_objective(Lam, X, Y, dmin), Lambda=Lam, seconds=secs, solver=solver)
+    stats = prob.solver_stats
+    return DualResult(value=dual_objective(Lam, X, Y, dmin), Lambda=Lam, seconds=secs, solver=solver,
+                      iterations=int(getattr(stats, "num_iters", None) or 0),
+                      solve_seconds=float(getattr(stats, "solve_time", None) or float("nan")))
 
 
 # ---- weight recovery from Λ* -----------------------------------------------------------------------------
