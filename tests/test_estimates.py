@@ -70,7 +70,7 @@ def test_the_block_probe_times_the_chapter_s_own_block_call(monkeypatch):
     monkeypatch.setattr(hitting, "run_block", fake_run_block)
     got = probes.block(S=S, widths=widths)
     assert got["block_net_step"] == pytest.approx(a) and got["block_flop"] == pytest.approx(b)
-    chapter = hitting.block_configs({"probe": (hitting.Protocol(batch_size=10, steps=500, rule="none"), S)}, widths)
+    chapter = hitting.block_configs({"probe": (hitting.Protocol(batch_size=10, steps=500, rule="cuts"), S)}, widths)
     assert seen[0] == chapter[0] and seen[0]["kind"] == "hitting_rate.block" and seen[0]["threads"] is None
     assert {cfg["rows"][0][1]["batch_size"] for cfg in seen} == {10, 100}
 

@@ -46,7 +46,15 @@ from typing import Any, Callable
 
 #: The notebook of :func:`chapter_start` (jupytext percent format): a parameters cell and the imports that every
 #: chapter's setup cell makes; no work.
-_CHAPTER = '''# %% tags=["parameters"]
+_CHAPTER = '''# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
 preset = "smoke"
 
 # %%
@@ -232,11 +240,11 @@ def lbfgs_iter(iters: int = 40) -> float:
 
 
 def block(S: int = 60, widths: tuple[int, ...] = tuple(range(10, 22)), batches: tuple[int, int] = (10, 100),
-          steps: int = 500, repeats: int = 2) -> dict[str, float]:
+          steps: int = 500, repeats: int = 2, rule: str = "cuts") -> dict[str, float]:
     """The chapter's own block call (``training.hitting.run_block`` on a :func:`~companion.training.hitting.block_configs`
     configuration: its data, lane layout, threads and engine) on S seeds of every width in ``widths`` (d = 10,
-    rule ``"none"``, so every network runs the ``steps`` cap, one full-data check for an exact zero loss per 500
-    steps as in the chapter; Table 1's blocks hold 480–6,960 networks of widths 10–21): the block's own training
+    rule ``"cuts"``, so every network runs the ``steps`` cap, with a kernel call, a repacking of the lanes and
+    the rule's check every 100 steps and a full-data check for an exact zero loss per 500 steps as in the chapter; Table 1's blocks hold 480–6,960 networks of widths 10–21): the block's own training
     seconds (``BlockRun.seconds``, without laying out the data and lanes) per step, the best of ``repeats``, at two
     minibatch sizes, split into a part per lane·step (every lane of every SIMD group, padding lanes too:
     ``block_net_step``) and a part per ``matmul_flops`` FLOP of the groups' padded units (``block_flop``). NaN where the
@@ -257,7 +265,7 @@ def block(S: int = 60, widths: tuple[int, ...] = tuple(range(10, 22)), batches: 
     N, U = float(lane.sum()) / steps, float(unit.sum()) / steps
 
     def per_step(B: int) -> float:
-        (config,) = hitting.block_configs({"probe": (hitting.Protocol(batch_size=B, steps=steps, rule="none"), S)},
+        (config,) = hitting.block_configs({"probe": (hitting.Protocol(batch_size=B, steps=steps, rule=rule), S)},
                                           widths)
         return min(hitting.run_block(config).seconds for _ in range(repeats)) / steps
 
