@@ -303,7 +303,7 @@ def _vertices(chapter: str, p: Mapping[str, Any]) -> float:
     from companion.core.slider import counts
 
     N = p["N"]
-    poly = lambda K: 4 * (K + 1) + 1                       # noqa: E731 (shapley_folkman.profile_polygon of K + 1 points)
+    poly = lambda K: 4 * (K + 1) + 1                       # noqa: E731 (profile_polygon of a profile of K + 1 points)
     fig3 = sum(poly(I * N) for I in (1, 2, min(10, p["I_max"]))) + poly(N)
     return float(fig3 + sum(poly(I * N) + poly(N) for I in counts(p["I_max"])))
 

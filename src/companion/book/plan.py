@@ -131,10 +131,25 @@ class Recorded:
 
 #: Recorded builds (:class:`Recorded`): a build's measured times (its claims files' ``wall_time_s``) with the
 #: calibration of its machine taken on that machine when idle (``calibrate(recalibrate=True)``, the cache entry
-#: as it is), the same commit. Empty until such a pair exists: the 2026-12-02 fresh-clone build at e3b2d9e ran
-#: beside other jobs (theorem2 335 s there, 81 s alone an hour earlier), and no idle calibration could be
-#: taken then (single-run probes varied up to 20× within a minute on the busy machine).
-RECORDED: list[Recorded] = []
+#: as it is), the same commit. (The 2026-12-02 fresh-clone build at e3b2d9e ran beside other jobs, theorem2 335 s
+#: there, 81 s alone an hour earlier, and could not be recorded.) The landscape chapters are not in the record.
+RECORDED: list[Recorded] = [
+    # chapter by chapter (`companion run NAME --preset cpu`) from a cold cache (a fresh XDG_CACHE_HOME, calibrated at
+    # the first chapter, 2026-12-02 05:43:33 UTC, load 1.48 from the runs before), nothing else under the lock
+    Recorded(name="2026-12-02 cold-cache cpu runs", commit="c2bed03", preset="cpu",
+             machine=Machine(name="this project's machine (cpu, threads 2)", gemm=2.028e+11, gemm_tc=2.028e+11,
+                             bandwidth=4.525e+10, op=1.955e-06, assign=1.069e-10, eig=8.091e-10,
+                             memory=2.528e+10, measured=True, load=1.48,
+                             probed={"chapter_start": 2.958, "figure": 0.1358, "frame": 0.09311,
+                                     "vertex": 1.062e-05, "cvxpy_start": 0.9996, "sgd_step": 0.0001514,
+                                     "sgd_step_deep": 0.0003785, "lbfgs_iter": 0.0004107, "autograd_op": 7.774e-06,
+                                     "block_net_step": 1.315e-07, "block_flop": 4.288e-12, "vgg_flop": 1.815e-11,
+                                     "np_byte": 1.08e-11, "minplus_cell": 2.854e-09, "dual_call": 3.169e-05,
+                                     "dual_elem": 6.386e-10, "sdp_call": 0.01378, "sdp_iter": 4.545e-05,
+                                     "sdp_k3": 1.383e-09, "primal_layer": 0.0001743, "primal_unit": 6.379e-10}),
+             measured={'parallel_linear': 12.9, 'shapley_folkman': 34.9, 'theorem1': 34.6, 'theorem2': 58.2,
+                       'hitting_rate': 187.6, 'parallel_relu': 141.2, 'vgg_branches': 407.4}),
+]
 
 #: Datasheet peaks (dense, no sparsity). Sources: NVIDIA H100 Tensor Core GPU datasheet (H100 SXM5 80 GB:
 #: 3.35 TB/s, FP32 67 TFLOP/s, TF32 tensor 494.5 dense; H100 PCIe 80 GB: 2.0 TB/s, FP32 51, TF32 378), NVIDIA H200
@@ -302,7 +317,8 @@ def _stage_seconds(w: Work, dev: Machine, host: Machine, fit: Fit) -> dict[str, 
             for k in ("flops", "bytes", "ops", "assign", "eig")}
     rate = m.gemm_tc if w.tensor_cores else m.gemm
     out = {"gemm": left["flops"] / (fit.eta_gemm * rate), "memory": left["bytes"] / (fit.eta_memory * m.bandwidth),
-           "overhead": fit.eta_ops * left["ops"] * m.op, "solver": left["assign"] * host.assign + left["eig"] * host.eig}
+           "overhead": fit.eta_ops * left["ops"] * m.op,
+           "solver": left["assign"] * host.assign + left["eig"] * host.eig}
     if probed:
         out.update({k: n * m.probed[k] for k, n in w.probed.items()})
     return out
