@@ -414,6 +414,12 @@ THEOREM2_RECORD: dict[str, list[tuple[int, int, int]]] = {
 }
 
 
+def primal_units(n: int, k: int, restarts: int) -> float:
+    """The size of one layer of Theorem 2's primal objective for the cost model: restarts · (n²k + k³), the
+    products with the n × n data and the k × k Gram matrices' eigendecompositions."""
+    return float(restarts) * (n * n * k + k**3)
+
+
 def theorem2_instances(p: Mapping[str, Any]) -> list[tuple[int, int, tuple[int, int, int], tuple[int, int, int]]]:
     """Every instance of the chapter in its order (Fig 6 sizes, γ sweeps against σ_min and σ_dmin, depths, the
     rectangular X): (data size n, depth H, the PSD cones' sides of its dual SDP, (n, k, R) of its primal layers)."""
@@ -435,8 +441,6 @@ def theorem2(p: Mapping[str, Any], device: str) -> list[Work]:
     iterations and evaluations as recorded (:data:`THEOREM2_RECORD`), else the budgets; the SDPs timed by the
     ``sdp_*`` probes, the evaluations by the ``primal_*`` probes (the chapter's own objective), the L-BFGS
     bookkeeping by ``lbfgs_iter``; cvxpy's first use once (``cvxpy_start``)."""
-    from companion.book.probes import primal_units
-
     rec = THEOREM2_RECORD.get(record_key("theorem2", p))
     inst = theorem2_instances(p)
     if rec is not None and len(rec) != len(inst):

@@ -25,7 +25,7 @@ seconds per unit of that loop's work (:data:`PROBES`, names the cost functions c
 - ``sdp_call``, ``sdp_iter``, ``sdp_k3``: Theorem 2's dual SDP by its own ``dual_value`` at two sizes: seconds per
   program beyond SCS's iterations, per SCS iteration and per k³ of its PSD cones per iteration (:func:`sdp_solve`);
 - ``primal_layer`` and ``primal_unit``: Theorem 2's primal objective and gradient (``batched_objective``) at two
-  sizes: seconds per layer·evaluation and per :func:`primal_units` of it (:func:`primal_eval`);
+  sizes: seconds per layer·evaluation and per ``costs.primal_units`` of it (:func:`primal_eval`);
 - ``vgg_flop``: seconds per FLOP (``vgg_model.train_flops_per_image``) of a multi-branch VGG-9 training
   step at width 8, 4 branches, batch 32 (convolutions, BatchNorm, ReLU, pooling and SGD together, as Fig 5 trains them);
 - ``np_byte``: seconds per byte of a one-thread NumPy float64 pass over 3 × 4 MiB (the host's element-wise rate,
@@ -80,7 +80,7 @@ def best_of(fn: Callable[[], object], repeats: int) -> float:
 
 
 def chapter_start() -> float:
-    """Seconds of a chapter run with no work in it, by the runner's own path (``runner.execute``: jupytext,
+    """Seconds of a chapter run with no work in it, by the runner's own path (``execution.execute``: jupytext,
     papermill, a kernel started, the parameters injected, the cells run, the kernel shut down) on :data:`_CHAPTER`:
     what every chapter pays around its own work (one run: the modules' files are in the page cache by then, as
     they are when a chapter starts)."""
@@ -90,13 +90,13 @@ def chapter_start() -> float:
     import jupytext  # noqa: F401 (imported before the clock starts, as in a process that has run a chapter)
     import papermill  # noqa: F401
 
-    from companion.book import runner
+    from companion.book.execution import execute
 
     with tempfile.TemporaryDirectory() as d:
         source = Path(d) / "probe.py"
         source.write_text(_CHAPTER, encoding="utf-8")
         t0 = time.perf_counter()
-        error = runner.execute(source, Path(d) / ".probe.partial.ipynb", Path(d), {"preset": "cpu"})
+        error = execute(source, Path(d) / ".probe.partial.ipynb", Path(d), {"preset": "cpu"})
         seconds = time.perf_counter() - t0
     if error:
         raise RuntimeError(f"the probe chapter did not run: {error}")
@@ -297,19 +297,14 @@ def sdp_solve(sizes: tuple[int, int] = (8, 32)) -> dict[str, float]:
     return {"sdp_call": max(T2 - s2, 0.0), "sdp_iter": max(p1 - k3 * k1, 0.0), "sdp_k3": k3}
 
 
-def primal_units(n: int, k: int, restarts: int) -> float:
-    """The size of one layer of Theorem 2's primal objective for the cost model: restarts · (n²k + k³), the
-    products with the n × n data and the k × k Gram matrices' eigendecompositions."""
-    return float(restarts) * (n * n * k + k**3)
-
-
 def primal_eval(sizes: tuple[int, int] = (10, 40), H: int = 3, R: int = 8, evals: int = 10) -> dict[str, float]:
     """Theorem 2's primal objective with its gradient, the chapter's own ``deep_linear.batched_objective``
     forward and backward (float64, X = I, widths (n, ⌈n/2⌉, …, n)) on R restarts of H layers, at two sizes n:
-    seconds per layer and evaluation (``primal_layer``: dispatch, autograd) and per :func:`primal_units` per layer
+    seconds per layer and evaluation (``primal_layer``: dispatch, autograd) and per ``costs.primal_units`` per layer
     and evaluation (``primal_unit``)."""
     import torch
 
+    from companion.book.costs import primal_units
     from companion.duality.deep_linear import batched_objective
 
     def per_eval(n: int) -> float:

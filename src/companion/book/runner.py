@@ -26,6 +26,7 @@ from companion.book.chapters import (
 from companion.core import fanout
 from companion.book.claims import atomic_write_text, load_claims
 from companion.book.dashboard import write_failure_page, write_generated_pages
+from companion.book.execution import execute
 from companion.book.pages import finalize_notebook, source_version
 
 Log = Callable[[str], None]
@@ -59,16 +60,6 @@ class RunResult:
         counts = ", ".join(f"{found.count(o)} {o}" for o in dict.fromkeys(found))
         return (f"{self.chapter}: ok, {n} checks hold" + (f"; findings: {counts}" if found else "")
                 + f" ({self.wall_time_s:.1f} s)")
-
-
-def _kernel_env() -> None:
-    """Make the `python3` kernel start with this interpreter (its kernel.json says plain `python`)."""
-    bindir = str(Path(sys.executable).parent)
-    path = os.environ.get("PATH", "")
-    if not path.split(os.pathsep)[0] == bindir:
-        os.environ["PATH"] = bindir + os.pathsep + path
-    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 
 
 def check_device(device: str) -> None:
@@ -128,29 +119,6 @@ def run_chapter(name: str, preset: str = "smoke", out_dir: str | Path = ".", *,
         finalize_notebook(notebook, name, preset, result.claims, version=source_version(root))
     log(result.summary())
     return result
-
-
-def execute(source: Path, dest: Path, cwd: Path, params: Mapping[str, Any], *, progress: bool = False) -> str | None:
-    """Run the jupytext notebook ``source`` with papermill into ``dest``; the error in words, or None.
-
-    Every failure is caught and named: a failing cell (with its index), a dead kernel, a timeout."""
-    import jupytext
-    import papermill
-
-    _kernel_env()
-    source_nb = dest.with_name(dest.name.replace(".partial.", ".source."))
-    jupytext.write(jupytext.read(source), source_nb, fmt="ipynb")
-    try:
-        papermill.execute_notebook(str(source_nb), str(dest), parameters=dict(params), kernel_name="python3",
-                                   cwd=str(cwd), progress_bar=progress, log_output=False,
-                                   extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no TCP-encryption notice
-    except papermill.PapermillExecutionError as exc:
-        return f"cell {exc.cell_index} (execution count {exc.exec_count}) raised {exc.ename}: {exc.evalue}"
-    except Exception as exc:  # noqa: BLE001 – a dead kernel, a timeout, a broken kernel spec: named, never fatal
-        return f"the kernel did not finish ({type(exc).__name__}: {str(exc).strip() or 'no message'})"
-    finally:
-        source_nb.unlink(missing_ok=True)
-    return None
 
 
 def place_notebook(partial: Path, notebook: Path, error: str | None, name: str, preset: str, title: str) -> None:
