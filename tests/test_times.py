@@ -57,6 +57,22 @@ def test_hitting_rate_counts_the_recorded_steps_not_the_cap():
     assert other.bound and other.probed["block_flop"] == pytest.approx(other.flops)
 
 
+def test_real_landscapes_counts_the_recorded_steps_not_the_cap():
+    from companion.book.costs import FIG4_STEP_SHARE, fig4_step_share
+
+    p = resolve_parameters(get_chapter("real_landscapes"), "cpu")
+    panels = {(k, I) for k in p["rows"] for I in (p["Is_deep"] if k == "cifar_deep" else p["Is_shallow"])}
+    assert set(FIG4_STEP_SHARE) == panels                     # every panel of the cpu preset has its record
+    q = {**p, "steps": p["steps"] + 100}                      # a cap with no record: the cap itself, an upper bound
+    st, at_cap = ({w.stage: w for w in plan.chapter_stages("real_landscapes", r, "cpu")} for r in (p, q))
+    for key, I in panels:
+        share = fig4_step_share(key, I, p)
+        assert share is not None and 0 < share <= 1 and fig4_step_share(key, I, q) is None
+        w, c = st[f"{key} I={I}: train"], at_cap[f"{key} I={I}: train"]
+        assert not w.bound and c.bound                        # one chunk: the probed unit is the steps taken
+        assert sum(w.probed.values()) == max(1, round(share * p["steps"])) and sum(c.probed.values()) == q["steps"]
+
+
 def _claims(tmp_path, name: str, measured: float, estimate: float | None, bound: bool = False) -> None:
     plan_ = {} if estimate is None else {"seconds": estimate, "upper_bound": bound}
     (tmp_path / f"{name}.claims.json").write_text(json.dumps(
