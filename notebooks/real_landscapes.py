@@ -259,8 +259,8 @@ Markdown(claims.table())
 #   every I in every row (claims). Whether the aligned gap then falls from I = 1 to the widest network differs by
 #   row: it {glue:text}`rl_mnist_aligned_trend` on MNIST, {glue:text}`rl_cifar_aligned_trend` on CIFAR-10 with one
 #   hidden layer and {glue:text}`rl_cifar_deep_aligned_trend` with 8-8-8 branches. These trends are reported, not
-#   claimed: the aligned view is our addition, each panel is one triple of seeds, and the narrow CIFAR-10 networks
-#   underfit (training accuracy in the table), which makes their planes flatter for a reason unrelated to I.
+#   claimed: the aligned view is our addition, each panel is one triple of seeds, and the networks at I = 1 fit
+#   their training images less well than the wider ones (training accuracy in the table), a difference besides I.
 # - **The engines.** The plane evaluator was {glue:text}`rl_speed_min:.1f`× to {glue:text}`rl_speed_max:.1f`×
 #   faster than the per-point forward on these inputs (d = 784 and 3072), and agrees with it to float64 rounding.
 #
