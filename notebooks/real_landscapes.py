@@ -93,11 +93,12 @@ for u in used[1:]:
 # scaling of the synthetic chapter), cut ×0.1 when the full training loss rose since the last check (every 100
 # steps), until that loss is zero (every margin met: the rule stops the network) or for at most `steps` steps.
 # P1 trains "until the algorithm converges", and so do these panels at the `cpu` preset: its training set and
-# cap (here {glue:text}`rl_n_train` images, at most {glue:text}`rl_steps` steps) were chosen by measurement so
-# that every panel converges within this page's time on two CPU cores — the narrow networks settle within the
-# cap, the wide ones fit every training image and stop (the table's `steps`: at each row's widest I they
-# took at most {glue:text}`rl_wide_steps:,` steps). The table's `converged` counts the runs (of 3) that
-# converged by the registered criterion (the rule stopped them, or their full-data loss changed by at most
+# cap ({glue:text}`rl_cpu_n_train` images, at most {glue:text}`rl_cpu_steps:,` steps) were chosen by measurement
+# so that every panel converges within this page's time on two CPU cores — the narrow networks settle within
+# the cap, the wide ones fit every training image and stop. This run (preset {glue:text}`rl_preset`):
+# {glue:text}`rl_n_train` images, at most {glue:text}`rl_steps:,` steps; at each row's widest I the networks
+# took at most {glue:text}`rl_wide_steps:,` steps (the table's `steps`). The table's `converged` counts the runs (of 3)
+# that converged by the registered criterion (the rule stopped them, or their full-data loss changed by at most
 # {glue:text}`rl_rel_tol` of the zero function's loss over the last tenth of the cap): {glue:text}`rl_n_conv` of
 # {glue:text}`rl_n_runs` runs here ({glue:text}`rl_conv_rows`). A panel whose `converged` is below 3 is **not
 # converged**: its networks were still training at the cap, and it does not show the minima P1 describes (the
@@ -223,6 +224,7 @@ glue_many("rl", total=time.perf_counter() - t_start, preset=preset, device=descr
           plan_share=at_paper.peak / gpu["memory"], rel_tol=rel_tol, n_conv=int(summary.converged.sum()),
           conv_rows="; ".join(f"{c.Index}: {c.converged} of {c.runs}" for c in fig4_convergence(summary).itertuples()),
           wide_steps=max(int(panels[k, Is[-1]].train.steps.max()) for k, Is in widths.items()),
+          **{f"cpu_{k}": resolve_parameters(get_chapter("real_landscapes"), "cpu")[k] for k in ("n_train", "steps")},
           n_runs=3 * len(summary), **first_last)
 Markdown(claims.table())
 
