@@ -101,6 +101,17 @@ def test_fig4_panels_tables_claims_and_trends(fig4):
                                          else "does not fall")
 
 
+def test_fig4_convergence_counts_each_row_s_runs_in_the_table_s_order(fig4):
+    idx = pd.MultiIndex.from_tuples([("B", 1), ("B", 3), ("A", 1)], names=["row", "I"])
+    t = pp.fig4_convergence(pd.DataFrame({"converged": [3, 1, 2]}, index=idx))
+    assert list(t.index) == ["B", "A"] and t.converged.tolist() == [4, 2] and t.runs.tolist() == [6, 3]
+    assert t.share.tolist() == [4 / 6, 2 / 3]
+    _, _, panels = fig4                                        # on a real table: 3 runs per panel of the row
+    s = pp.fig4_summary(panels, steps=5, rel_tol=0.01)
+    c = pp.fig4_convergence(s).loc[pp.FIG4_ROWS["mnist"][0]]
+    assert c.runs == 6 and c.converged == sum(int(p.converged(5, rel_tol=0.01).sum()) for p in panels.values())
+
+
 def test_alignment_change_is_zero_for_aligning_and_sees_a_broken_one(monkeypatch):
     L = init_branches(3, 4, (5, 3, 2), seed=[1, 2, 3], device="cpu", dtype=torch.float64)
     x = torch.randn(30, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))

@@ -43,6 +43,29 @@ def test_probed_units_take_the_place_of_the_work_they_time():
 
 
 
+def test_real_landscapes_counts_the_recorded_steps_not_the_cap():
+    from companion.book.costs import FIG4_STEP_SHARE, block_dual, fig4_step_share, sgd
+
+    p = resolve_parameters(get_chapter("real_landscapes"), "cpu")
+    panels = {(k, I) for k in p["rows"] for I in (p["Is_deep"] if k == "cifar_deep" else p["Is_shallow"])}
+    assert set(FIG4_STEP_SHARE) == panels                     # every panel of the cpu preset has its record
+    q = {**p, "steps": p["steps"] + 100}                      # a cap with no record: the cap itself, an upper bound
+    st, at_cap = ({w.stage: w for w in plan.chapter_stages("real_landscapes", r, "cpu")} for r in (p, q))
+    for key, I in panels:
+        share = fig4_step_share(key, I, p)
+        assert share is not None and 0 < share <= 1 and fig4_step_share(key, I, q) is None
+        w, c = st[f"{key} I={I}: train"], at_cap[f"{key} I={I}: train"]
+        assert not w.bound and c.bound                        # one chunk: the probed unit is the steps taken
+        assert sum(w.probed.values()) == max(1, round(share * p["steps"])) and sum(c.probed.values()) == q["steps"]
+    base = sgd("t", S=3, I=2, widths=(10, 8, 10), steps=5, batch=4, n=6)        # the block's dual first layer
+    dual = block_dual(base, S=3, I=2, widths=(10, 8, 10), steps=5, batch=4, n=6)
+    assert dual.flops == 3 * 5 * 4 * 16 * (2 * 6 + 6 * 10) + 4 * 3 * 16 * 10 * 6 + 2 * 6 * 6 * 10 == 81_360
+    assert dual.probed == base.probed and dual.peak == base.peak and dual.bytes < base.bytes
+    w = st["cifar I=100: train"]
+    assert w.flops == block_dual(w, S=3, I=100, widths=(3072, 8, 10), steps=sum(w.probed.values()), batch=p["batch_size"],
+                                 n=p["n_train"]).flops
+
+
 def _claims(tmp_path, name: str, measured: float, estimate: float | None, bound: bool = False) -> None:
     plan_ = {} if estimate is None else {"seconds": estimate, "upper_bound": bound}
     (tmp_path / f"{name}.claims.json").write_text(json.dumps(

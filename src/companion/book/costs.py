@@ -19,6 +19,7 @@ from companion.book.work import F32, F64, Work
 from companion.landscapes.evaluate import EVAL_BLOCK, EXAMPLE_BLOCK_CPU
 from companion.landscapes.plane import BLOCK_ENTRIES
 from companion.landscapes.pipeline import DEEP_ROWS, FIG4_ROWS
+from companion.training.branch_block import choose_first_layer
 from companion.training.nets import example_chunk_for, n_parameters
 
 #: Small operations of one SGD step on branch networks besides 10 per layer (forward, autograd, update, rule).
@@ -505,10 +506,44 @@ def synthetic_landscape(p: Mapping[str, Any], device: str) -> list[Work]:
 
 
 
+#: real_landscapes' training dynamics, which no machine calibration can give: (row, I) → (step cap, n_train, batch
+#: size, Σ steps taken ÷ (3 networks × cap)) before the rule (a zero training loss) or the cap stops them. Recorded
+#: at seed 0 from a ``companion run real_landscapes --preset cpu`` (2026-12-02 06:00 UTC; the steps are the same on a
+#: rerun: the rule and the batches are deterministic). A panel not here, or at another cap,
+#: n_train or batch size, is estimated at its cap, an upper bound.
+FIG4_STEP_SHARE: dict[tuple[str, int], tuple[int, int, int, float]] = {
+    ("mnist", 1): (3000, 500, 128, 1.0), ("mnist", 3): (3000, 500, 128, 0.8222), ("mnist", 5): (3000, 500, 128, 0.4444),
+    ("mnist", 100): (3000, 500, 128, 0.3222), ("cifar", 1): (3000, 500, 128, 1.0), ("cifar", 3): (3000, 500, 128, 0.5222),
+    ("cifar", 5): (3000, 500, 128, 0.2778), ("cifar", 100): (3000, 500, 128, 0.1556),
+    ("cifar_deep", 1): (3000, 500, 128, 1.0), ("cifar_deep", 3): (3000, 500, 128, 0.7778),
+    ("cifar_deep", 5): (3000, 500, 128, 0.4889), ("cifar_deep", 100): (3000, 500, 128, 0.1111),
+}
+
+
+def fig4_step_share(key: str, I: int, p: Mapping[str, Any]) -> float | None:
+    """The recorded share of the step cap that the panel (``key``, ``I``) of real_landscapes runs under the
+    parameters ``p`` (:data:`FIG4_STEP_SHARE`), or None when there is no record at its cap, n_train and batch."""
+    rec = FIG4_STEP_SHARE.get((key, int(I)))
+    return rec[3] if rec is not None and rec[:3] == (p["steps"], p["n_train"], p["batch_size"]) else None
+
+
+def block_dual(work: Work, *, S: int, I: int, widths: Sequence[int], steps: int, batch: int, n: int) -> Work:
+    """``work`` (an :func:`sgd` stage of one-hidden-layer networks) as ``companion.training.branch_block`` runs it on
+    the dual first layer (taken when ``choose_first_layer`` says so: n ≤ 1.5·d): per step the (S, I·h, n)
+    pre-activations D are read at the batch's columns and updated by one GEMM with the Gram matrix (2·B·I·h·n
+    FLOPs), the second layer forward and backward (6·B·I·h·out), D read and written once; the checks' losses come
+    from D; once D = W Xᵀ, K = X Xᵀ and, at the end, W = α·W₀ + C X."""
+    d, h, out = widths
+    U, B = I * h, min(batch, n)
+    flops = S * steps * B * U * (2.0 * n + 6.0 * out) + 4.0 * S * U * d * n + 2.0 * n * n * d
+    traffic = F32 * S * steps * (2.0 * U * n + 6.0 * U * B)
+    return replace(work, flops=flops, bytes=traffic)
+
+
 def real_landscapes(p: Mapping[str, Any], device: str) -> list[Work]:
-    """Per Figure 4 row and I: :func:`_branch_panel` on n_train examples (minibatches), both views on n_eval,
-    test accuracy on n_test, and the float64 benchmark (on bench_branches branches) at the row's widest I; the
-    data (CIFAR-10 JPEGs decoded)."""
+    """Per Figure 4 row and I: :func:`_branch_panel` on n_train examples (minibatches) for the recorded steps
+    (:func:`fig4_step_share`; else the cap, an upper bound), both views on n_eval, test accuracy on n_test, and
+    the float64 benchmark (on bench_branches branches) at the row's widest I; the data (CIFAR-10 JPEGs decoded)."""
     out: list[Work] = []
     if {"cifar", "cifar_deep"} & set(p["rows"]):
         out.append(jpegs("CIFAR-10", p["n_train"] + p["n_test"]))
@@ -517,9 +552,15 @@ def real_landscapes(p: Mapping[str, Any], device: str) -> list[Work]:
         Is = p["Is_deep"] if key == "cifar_deep" else p["Is_shallow"]
         for I in Is:
             sols = F32 * (3 * n_parameters(I, w) + p["n_train"] * w[0])
-            out += _branch_panel(f"{key} I={I}", I=I, widths=w, steps=p["steps"], batch=p["batch_size"],
-                                 n=p["n_train"], n_eval=p["n_eval"], G=p["G"], views=2, n_probe=p["n_probe"],
-                                 device=device, branch_chunk=p["branch_chunk"], keep_plane=bool(p["bench_G"]) and I == Is[-1])
+            share = fig4_step_share(key, I, p)
+            steps = p["steps"] if share is None else max(1, round(share * p["steps"]))
+            panel = _branch_panel(f"{key} I={I}", I=I, widths=w, steps=steps, batch=p["batch_size"],
+                                  n=p["n_train"], n_eval=p["n_eval"], G=p["G"], views=2, n_probe=p["n_probe"],
+                                  device=device, branch_chunk=p["branch_chunk"], keep_plane=bool(p["bench_G"]) and I == Is[-1])
+            train = panel[0] if share is None else replace(panel[0], bound=False)
+            if len(w) == 3 and p["branch_chunk"] is None and choose_first_layer("auto", n=p["n_train"], d=w[0]) == "dual":
+                train = block_dual(train, S=3, I=I, widths=w, steps=steps, batch=p["batch_size"], n=p["n_train"])
+            out += [train, *panel[1:]]
             out.append(holding(points(f"{key} I={I}: test accuracy", count=3, I=I, widths=w, n=p["n_test"],
                                       branch_chunk=p["branch_chunk"]), sols))
         k = min(p["bench_branches"] or Is[-1], Is[-1])

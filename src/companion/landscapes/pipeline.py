@@ -442,6 +442,14 @@ def fig4_summary(panels: Mapping[tuple[str, int], Panel], *, steps: int, rel_tol
         for (key, I), p in panels.items()]).set_index(["row", "I"])
 
 
+def fig4_convergence(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per row of :func:`fig4_summary`'s table (in its order): the runs that converged, the runs (3 per panel)
+    and their share."""
+    g = summary.groupby(level="row", sort=False)["converged"]
+    t = pd.DataFrame({"converged": g.sum().astype(int), "runs": 3 * g.size()})
+    return t.assign(share=t.converged / t.runs)
+
+
 def fig4_bench(panels: Mapping[tuple[str, int], Panel], device: Device = "cpu") -> pd.DataFrame:
     """The benchmarks of :func:`fig4_panels` (the widest I of each row): engine, throughput of both evaluators
     (grid points × examples per second), speed-up and largest relative difference."""
