@@ -83,3 +83,10 @@ def test_the_blocks_the_model_prices_are_the_sweep_s_configurations():
                            views=("none",), radii=[1.0], G=3, K=3, n_probe=10, n_window=None, device="cpu",
                            dtype=torch.float32, threads=1)
     assert {c["threads"] for c in one} == {1}                       # a given thread count: every configuration's
+
+
+def test_the_cpu_preset_s_batches_are_all_recorded():
+    p = resolve_parameters(get_chapter("landscape_verdict"), "cpu")
+    st = _training(costs.landscape_verdict(p, "cpu"))
+    assert st and not any(w.bound for w in st.values())                   # every batch at cpu has its record
+    assert all(0 < work <= loop <= 1 for _, loop, work in costs.VERDICT_STEP_SHARE.values())

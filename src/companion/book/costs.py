@@ -434,10 +434,53 @@ def real_landscapes(p: Mapping[str, Any], device: str) -> list[Work]:
 #: its loop ran — the most steps any of its networks took ÷ the cap —, the share of its network·steps — Σ steps
 #: taken ÷ (networks × cap))). The loop's steps are what a step's overhead follows (paid once a step however many
 #: networks still train: the tiny synthetic networks' time), the network·steps what the arithmetic follows. Recorded at
-#: seed 0 from the runs tables of a ``companion run landscape_verdict --preset cpu``; the runs take the same steps
-#: on every machine with the same thread count. A batch not here, or at another cap, is estimated at its cap, an
+#: seed 0 from the runs tables (``landscape_verdict.runs_*.csv``) of a ``companion run landscape_verdict --preset cpu``
+#: (branch fixedrate, 2026-12-02 06:08 UTC; 438 s there); the runs take the same steps on every machine with the
+#: same thread count. A batch not here, or at another cap, is estimated at its cap, an
 #: upper bound. An estimate of work, never a claim.
-VERDICT_STEP_SHARE: dict[tuple[str, int, str], tuple[int, float, float]] = {}
+VERDICT_STEP_SHARE: dict[tuple[str, int, str], tuple[int, float, float]] = {
+    ("cifar", 1, "authors_wd0_fixed"): (4_000, 1.0000, 0.9926),
+    ("cifar", 1, "ours"): (4_000, 1.0000, 1.0000),
+    ("cifar", 3, "authors_wd0_fixed"): (4_000, 0.6252, 0.5593),
+    ("cifar", 3, "ours"): (4_000, 1.0000, 0.4517),
+    ("cifar", 10, "authors_wd0_fixed"): (4_000, 1.0000, 0.9927),
+    ("cifar", 10, "ours"): (4_000, 0.1750, 0.1400),
+    ("cifar", 30, "authors_wd0_fixed"): (4_000, 1.0000, 1.0000),
+    ("cifar", 30, "ours"): (4_000, 0.1500, 0.1183),
+    ("cifar_deep", 1, "authors_wd0_fixed"): (4_000, 1.0000, 0.9953),
+    ("cifar_deep", 1, "ours"): (4_000, 1.0000, 1.0000),
+    ("cifar_deep", 3, "authors_wd0_fixed"): (4_000, 1.0000, 0.8477),
+    ("cifar_deep", 3, "ours"): (4_000, 1.0000, 0.8683),
+    ("cifar_deep", 10, "authors_wd0_fixed"): (4_000, 1.0000, 1.0000),
+    ("cifar_deep", 10, "ours"): (4_000, 1.0000, 0.2400),
+    ("mnist", 1, "authors_wd0_fixed"): (4_000, 0.5942, 0.4634),
+    ("mnist", 1, "ours"): (4_000, 1.0000, 1.0000),
+    ("mnist", 3, "authors_wd0_fixed"): (4_000, 0.6630, 0.5766),
+    ("mnist", 3, "ours"): (4_000, 1.0000, 0.6100),
+    ("mnist", 10, "authors_wd0_fixed"): (4_000, 1.0000, 1.0000),
+    ("mnist", 10, "ours"): (4_000, 0.4250, 0.3033),
+    ("mnist", 30, "authors_wd0_fixed"): (4_000, 1.0000, 1.0000),
+    ("mnist", 30, "ours"): (4_000, 0.2750, 0.2467),
+    ("synthetic", 1, "authors_wd0_fixed+authors_wd0_timesI"): (5_000, 1.0000, 0.8280),
+    ("synthetic", 1, "ours"): (3_000, 1.0000, 1.0000),
+    ("synthetic", 3, "authors_wd0_fixed"): (12_000, 1.0000, 0.9428),
+    ("synthetic", 3, "authors_wd0_timesI"): (5_000, 1.0000, 0.8707),
+    ("synthetic", 3, "ours"): (3_000, 1.0000, 1.0000),
+    ("synthetic", 10, "authors_wd0_fixed"): (40_000, 1.0000, 0.9463),
+    ("synthetic", 10, "authors_wd0_timesI"): (5_000, 1.0000, 0.8866),
+    ("synthetic", 10, "ours"): (3_000, 1.0000, 1.0000),
+    ("synthetic", 30, "authors_wd0_fixed"): (120_000, 0.5700, 0.4893),
+    ("synthetic", 30, "authors_wd0_timesI"): (5_000, 1.0000, 0.6630),
+    ("synthetic", 30, "ours"): (3_000, 1.0000, 0.9000),
+    ("synthetic", 70, "authors_wd0_timesI"): (5_000, 1.0000, 0.6423),
+    ("synthetic", 70, "ours"): (3_000, 1.0000, 0.6689),
+    ("synthetic", 100, "authors_wd0_timesI"): (5_000, 1.0000, 0.5870),
+    ("synthetic", 100, "ours"): (3_000, 1.0000, 0.6000),
+    ("synthetic", 300, "authors_wd0_timesI"): (5_000, 1.0000, 0.5894),
+    ("synthetic", 300, "ours"): (3_000, 1.0000, 0.5556),
+    ("synthetic", 1000, "authors_wd0_timesI"): (5_000, 1.0000, 0.5816),
+    ("synthetic", 1000, "ours"): (3_000, 1.0000, 0.5933),
+}
 
 
 def verdict_step_share(row: str, I: int, batch: str, cap: int) -> tuple[float, float] | None:
@@ -451,7 +494,8 @@ def _verdict_training(stage: str, *, S: int, I: int, widths: Sequence[int], step
                       check_every: int, share: tuple[float, float] | None, fixed: int = 0) -> Work:
     """One batch of the verdict sweep: :func:`sgd`, with the block's dual first layer where it takes it (one
     hidden layer, ``branch_block.choose_first_layer``: a step reads B columns of the (I·h, n) pre-activations and
-    updates all of them, 2·B·I·h·n FLOPs, instead of 4·B·I·h·d), and its recorded shares of the cap (``share``: of the
+    updates all of them, 2·B·I·h·n FLOPs and ≈ 3 passes over them, instead of 4·B·I·h·d FLOPs and 8 passes over the
+    first layer's weights), and its recorded shares of the cap (``share``: of the
     loop's steps, which scale the steps' overhead, and of the network·steps, which scale the arithmetic; None: the
     cap, an upper bound). ``fixed``: units per branch that are the frozen constant unit (the authors' bias), which the
     block keeps out of its products."""
@@ -462,7 +506,9 @@ def _verdict_training(stage: str, *, S: int, I: int, widths: Sequence[int], step
         B = n if batch is None or batch >= n else batch
         units = I * (widths[1] - fixed)
         primal, dual = 4.0 * I * widths[0] * widths[1] * B * S * steps, 2.0 * units * n * B * S * steps
-        w = replace(w, flops=w.flops - primal + dual, bytes=w.bytes + 2.0 * F32 * S * units * n * steps)
+        moved = F32 * S * steps * (8.0 * I * widths[0] * widths[1] + 2.0 * B * widths[0])      # weights, minibatch
+        kept = F32 * S * steps * (3.0 * units * n + B * n)                                 # D passes, K rows
+        w = replace(w, flops=w.flops - primal + dual, bytes=max(0.0, w.bytes - moved) + kept)
     if share is None:
         return w
     loop, work = share

@@ -197,28 +197,23 @@ class BranchBlock:
             torch.bmm(Wh, xb.transpose(1, 2), out=Z)
         return Z.clamp_(min=0.0)
 
-    def _outputs(self, k: int, A: torch.Tensor, scaled: bool = True) -> torch.Tensor:
-        """F: (k, out, B) from the activations A (k, I·h, B); without the 1/I of ``"mean"`` (V A + Σc) when not
-        ``scaled``."""
-        V = self.V[:k]
-        f = torch.bmm(V, A) if self.c is None else torch.baddbmm(self.c[:k].sum(1).unsqueeze(-1), V, A)
-        return f / self.I if self.mean and scaled else f
+    def _outputs(self, k: int, A: torch.Tensor) -> torch.Tensor:
+        """F: (k, out, B) from the activations A (k, I·h, B)."""
+        f = torch.bmm(self.V[:k], A)
+        if self.c is not None:
+            f += self.c[:k].sum(1).unsqueeze(-1)
+        return f / self.I if self.mean else f
 
     def _loss_grad(self, f: torch.Tensor, y: torch.Tensor, rate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """((k,) loss of the outputs on labels y ((B,) or (k, B)); r·∂loss/∂(V A + Σc): (k, out, B)), from the
-        unscaled outputs f = V A + Σc (k, out, B) (:meth:`_outputs` with ``scaled=False``). The τ-hinge folds the
-        1/I of ``"mean"`` and 1/τ into one factor (fewer passes over (k, B): the tiny networks' steps are
-        overhead-bound)."""
+        """((k,) loss of outputs f (k, out, B) on labels y ((B,) or (k, B)); r·∂loss/∂(V A + Σc): (k, out, B))."""
         k, C, B = f.shape
-        s = 1.0 / self.I if self.mean else 1.0
+        coef = rate / (B * (self.I if self.mean else 1))                                # (k,)
         if self.spec.kind == "tau_hinge":
             tau = self.spec.param
-            m = torch.rsub(y * f[:, 0], 1.0, alpha=s / tau)                             # 1 − y·s·f/τ: (k, B)
+            m = 1.0 - y * f[:, 0] / tau                                                 # (k, B)
             loss = m.clamp(min=0.0).mean(-1)
-            G = torch.where(m >= 0, y * (rate * (-s / (B * tau)))[:, None], 0.0)
+            G = torch.where(m >= 0, y * (-coef / tau)[:, None], 0.0)
             return loss, G.unsqueeze(1).to(f.dtype)
-        f = f * s if self.mean else f
-        coef = rate * (s / B)                                                            # (k,)
         idx = y.expand(k, B).unsqueeze(1)                                               # (k, 1, B)
         m = self.spec.param - f.gather(1, idx) + f                                      # (k, C, B)
         loss = m.clamp(min=0.0).scatter(1, idx, 0.0).sum(1).mean(-1) / C
@@ -246,7 +241,7 @@ class BranchBlock:
         xb, yb = (self.x, self.y) if idx is None else (_rows(self.x, idx), self.y[idx])
         B, IH = xb.shape[-2], self.Wh.shape[1]
         A = self._hidden(k, xb, self._buffer("A", (k, IH, B)))
-        loss, G = self._loss_grad(self._outputs(k, A, scaled=False), yb, rate)
+        loss, G = self._loss_grad(self._outputs(k, A), yb, rate)
         gA = torch.bmm(self.V[:k].transpose(1, 2), G, out=self._buffer("gA", (k, IH, B)))
         torch.ops.aten.threshold_backward.grad_input(gA, A, 0, grad_input=gA)          # ⊙ [A > 0]
         gV = torch.bmm(G, A.transpose(1, 2))                                            # (k, out, I·h)
@@ -273,7 +268,7 @@ class BranchBlock:
         IH, n = self.D.shape[1], self.D.shape[2]
         B = n if idx is None else idx.shape[1]
         A = self._hidden_dual(k, idx, self._buffer("A", (k, IH, B)))
-        loss, G = self._loss_grad(self._outputs(k, A, scaled=False), yb, rate)
+        loss, G = self._loss_grad(self._outputs(k, A), yb, rate)
         gA = torch.bmm(self.V[:k].transpose(1, 2), G, out=self._buffer("gA", (k, IH, B)))
         torch.ops.aten.threshold_backward.grad_input(gA, A, 0, grad_input=gA)          # gZ = ⊙ [A > 0]
         gV = torch.bmm(G, A.transpose(1, 2))
