@@ -44,6 +44,8 @@ lr_scalings = ["fixed", "times_I"]
 lr = 0.1
 batch_size = 100
 steps = 200
+steps_fixed_per_I = 40
+Is_fixed = [1, 10]
 lr_ours = 0.5
 steps_ours = 200
 radii = [0.3, 0.6, 1.0, 2.0, 4.0]
@@ -66,6 +68,7 @@ real_steps_deep = 50
 real_lr_ours = 0.05
 real_batch_size = 100
 scheduler = None
+synthetic_scheduler = None
 
 # %%
 import time
@@ -97,7 +100,8 @@ for u in used:
 settings = sw.settings_grid(weight_decays, lr_scalings)
 part = statements.part("P1.fig1:endpoint")[1]                 # registered before the run:
 registered, rel_tol, gate = part.threshold.value, part.convergence.value, part.gate.value   # near zero, convergence, gate
-training = sw.Training(lr=lr, batch_size=batch_size, steps=steps, lr_ours=lr_ours, steps_ours=steps_ours, rel_tol=rel_tol)
+training = sw.Training(lr=lr, batch_size=batch_size, steps=steps, lr_ours=lr_ours, steps_ours=steps_ours, rel_tol=rel_tol,
+                       steps_fixed_per_I=steps_fixed_per_I, Is_fixed=Is_fixed)
 fan_out = dict(scheduler=scheduler, store=Path(claims_path).with_name("landscape_verdict.sweep"))
 
 # %% [markdown]
@@ -114,15 +118,19 @@ fan_out = dict(scheduler=scheduler, store=Path(claims_path).with_name("landscape
 # since the last cut, at most 3 times, then stop. Their plane: centre = mean of the three solutions, axes
 # θ₁ − θ₂ and θ₁ − θ₃ each scaled to ‖θ₃‖, a window linspace(−range, range). They report neither rate, decay,
 # batch size, epochs nor range; we state rate {glue:text}`lv_lr` (fixed, or × I), at most
-# {glue:text}`lv_steps` steps, and sweep weight decay over {glue:text}`lv_wds` and range over {glue:text}`lv_radii`
-# (in units of ‖θ₃‖). **Our earlier protocol** (the synthetic chapter's): no biases, N(0, 1/fan-in) weights,
-# full-batch gradient descent at rate {glue:text}`lv_lr_ours`·I for {glue:text}`lv_steps_ours` steps.
+# {glue:text}`lv_steps` steps at rate·I and max({glue:text}`lv_steps`, {glue:text}`lv_steps_fixed_per_I`·I) at
+# the fixed rate (with f = the mean of I branches each unit then learns at rate {glue:text}`lv_lr`/I, and their
+# rule ends a run only after a number of steps that grows like I), and sweep weight decay over
+# {glue:text}`lv_wds` and range over {glue:text}`lv_radii` (in units of ‖θ₃‖). **Our earlier protocol** (the
+# synthetic chapter's): no biases, N(0, 1/fan-in) weights, full-batch gradient descent at rate
+# {glue:text}`lv_lr_ours`·I for {glue:text}`lv_steps_ours` steps.
 #
-# Every setting trains the same T = {glue:text}`lv_T` triples of initial networks (authors' settings all in one
-# batch), on P1's synthetic teacher set (hinge loss). Each (I, protocol) is one configuration of
-# `companion.core.fanout.map`: set `scheduler` to fan them out to Dask; each result is kept in `landscape_verdict.sweep/`
-# beside the claims, so a rerun resumes where a lost worker stopped. **Measures**, per triple, as trained and after aligning
-# the solutions' units (`companion.landscapes.symmetry`; the bias units stay in place):
+# Every setting trains the same T = {glue:text}`lv_T` triples of initial networks (the authors' settings of
+# one step cap in one batch), on P1's synthetic teacher set (hinge loss). Each (I, batch) is one configuration of
+# `companion.core.fanout.map`: set `scheduler` to fan them out to Dask (`synthetic_scheduler`: this sweep's own, e.g.
+# `local:2`, two worker processes of one torch thread each, for its many tiny steps); each result is kept in
+# `landscape_verdict.sweep/` beside the claims, so a rerun resumes where a lost worker stopped. **Measures**, per
+# triple, as trained and after aligning the solutions' units (`companion.landscapes.symmetry`; the bias units stay in place):
 #
 # - the **Jensen gap** L(centre) − mean of the three losses, and the **largest barrier** along the three segments
 #   θᵢ → θⱼ (max over t of the loss above the straight line between the end losses; {glue:text}`lv_K` points),
@@ -135,7 +143,8 @@ fan_out = dict(scheduler=scheduler, store=Path(claims_path).with_name("landscape
 # %%
 rows_syn, secs, runs_syn = sw.sweep(ds.x, ds.y, tau_hinge, Is=Is, widths=(10, 1, 1), settings=settings, T=T, seed=seed,
                           training=training, views=("none", "aligned"), radii=radii, G=G, K=K, n_probe=n_probe,
-                          n_window=n_window, device=dev, progress=progress, **fan_out)
+                          n_window=n_window, device=dev, progress=progress,
+                          **{**fan_out, "scheduler": synthetic_scheduler or scheduler})
 summ = sw.summarise(rows_syn, confidence)
 show = lambda s: display(sw.table(s, radii).style.set_table_attributes('class="dataframe"').format(precision=3))
 show(summ)                                                     # every row, untruncated
@@ -246,7 +255,7 @@ Markdown(claims.table())
 # The rules, fixed before the run (`companion.landscapes.verdict.explain`): a cell (I, setting, view) is *flat*
 # when the upper ends of its gap and barrier intervals are ≤ {glue:text}`lv_near_zero`, *well trained* when the
 # upper end of its loss interval is < {glue:text}`lv_collapse` of the zero function's loss, *collapsed* when the
-# lower end is ≥ it. (a): every setting flat at the widest I, as trained. (b): every well-trained setting keeps
+# lower end is ≥ it. (a): every setting run at the widest I flat there, as trained. (b): every well-trained setting keeps
 # a barrier (lower end > {glue:text}`lv_near_zero`) at the widest I while its score at the largest window lies
 # below its score at the smallest. (c): some cell is flat and every flat cell is collapsed. (d): every
 # well-trained setting at the widest I is flat aligned and not flat as trained.
@@ -257,6 +266,7 @@ ex_real = {key: sw.explain(s, near_zero=near_zero, collapse=collapse) for key, s
 words = sw.readings(ex, ex_real)
 glue_many("lv", **words, **sw.primary_words(claims.findings()), n_flat=len(ex.flat),
           n_flat_trained=len(ex.flat_trained), Imax=max(Is), batch_size=batch_size, lr=lr, steps=steps,
+          steps_fixed_per_I=steps_fixed_per_I, **sw.fixed_rate_words(training, Is),
           wds=str(weight_decays), radii=str(radii), lr_ours=lr_ours, steps_ours=steps_ours, T=T, K=K, G=G,
           n_window=n_window, near_zero=near_zero, collapse=collapse, rel_tol=rel_tol, gate=gate,
           real_Is_deep=str(real_Is_deep), n_trainable=len(trainable), n_settings=len(conv),
@@ -280,7 +290,7 @@ print(f"(a) {words['a']}, (b) {words['b']}, (c) {words['c']}, (d) {words['d']}; 
 #
 # | part | primary finding [interval] | gate | outcome | trained findings of the part |
 # |---|---|---|---|---|
-# | Fig 1, endpoint (barrier at I = {glue:text}`lv_Imax`) | {glue:text}`lv_fig1_endpoint_est:.3f` [{glue:text}`lv_fig1_endpoint_lo:.3f`, {glue:text}`lv_fig1_endpoint_hi:.3f`] | {glue:text}`lv_fig1_endpoint_gate` | {glue:text}`lv_fig1_endpoint_outcome` | {glue:text}`lv_fig1_endpoint_tally` |
+# | Fig 1, endpoint (barrier at I = {glue:text}`lv_fixed_widest`, the fixed rate's widest) | {glue:text}`lv_fig1_endpoint_est:.3f` [{glue:text}`lv_fig1_endpoint_lo:.3f`, {glue:text}`lv_fig1_endpoint_hi:.3f`] | {glue:text}`lv_fig1_endpoint_gate` | {glue:text}`lv_fig1_endpoint_outcome` | {glue:text}`lv_fig1_endpoint_tally` |
 # | Fig 1, trend (slope per decade of I) | {glue:text}`lv_fig1_trend_est:.3f` [{glue:text}`lv_fig1_trend_lo:.3f`, {glue:text}`lv_fig1_trend_hi:.3f`] | {glue:text}`lv_fig1_trend_gate` | {glue:text}`lv_fig1_trend_outcome` | {glue:text}`lv_fig1_trend_tally` |
 # | Fig 4 ({glue:text}`lv_rows`), endpoint | {glue:text}`lv_fig4_endpoint_est:.3f` [{glue:text}`lv_fig4_endpoint_lo:.3f`, {glue:text}`lv_fig4_endpoint_hi:.3f`] | {glue:text}`lv_fig4_endpoint_gate` | {glue:text}`lv_fig4_endpoint_outcome` | {glue:text}`lv_fig4_endpoint_tally` |
 # | Fig 4 ({glue:text}`lv_rows`), trend | {glue:text}`lv_fig4_trend_est:.3f` [{glue:text}`lv_fig4_trend_lo:.3f`, {glue:text}`lv_fig4_trend_hi:.3f`] | {glue:text}`lv_fig4_trend_gate` | {glue:text}`lv_fig4_trend_outcome` | {glue:text}`lv_fig4_trend_tally` |
@@ -288,8 +298,9 @@ print(f"(a) {words['a']}, (b) {words['b']}, (c) {words['c']}, (d) {words['d']}; 
 # An untrained primary finding is inconclusive by the gate, whatever its numbers, so the table says which
 # settings voted. **Convergence**: of the {glue:text}`lv_n_settings` (row, setting) pairs,
 # {glue:text}`lv_n_trainable` trained at some width; among their runs at those widths the lowest converged share
-# is {glue:text}`lv_conv_min:.0%` (below 90%: {glue:text}`lv_conv_low`). Settings that trained at no width
-# (they stay near the zero function, are gated untrained and never vote): {glue:text}`lv_never`.
+# is {glue:text}`lv_conv_min:.0%` (below 90%: {glue:text}`lv_conv_low`). {glue:text}`lv_fixed_skipped`
+# Settings that trained at no width (they stay near the zero function, are gated untrained and never vote):
+# {glue:text}`lv_never`.
 #
 # On the synthetic set, by the rules above: **(a) {glue:text}`lv_a`**, **(b) {glue:text}`lv_b`**,
 # **(c) {glue:text}`lv_c`**, **(d) {glue:text}`lv_d`**. Settings well trained at I = {glue:text}`lv_Imax`:
@@ -312,8 +323,8 @@ print(f"(a) {words['a']}, (b) {words['b']}, (c) {words['c']}, (d) {words['d']}; 
 #   6·d FLOP per hidden unit, example and step) sets what fits on this machine's 2 cores: that is why the
 #   training set and the widest I are small here, while the step cap is left where the runs converge.
 # - The authors' unreported arguments get the stated values above, with a cap of {glue:text}`lv_steps` steps
-#   on the synthetic set; whether each run converged, and whether each setting trained, is in the table
-#   above.
+#   on the synthetic set ({glue:text}`lv_fixed_caps` at the fixed rate at I = {glue:text}`lv_fixed_Is`, where it
+#   runs here); whether each run converged, and whether each setting trained, is in the table above.
 # - Jensen gap, barriers, alignment, extent and the rules (a)–(d) are ours. Preset **{glue:text}`lv_preset`**,
 #   device {glue:text}`lv_device`: training {glue:text}`lv_t_train:.0f` s, measuring {glue:text}`lv_t_measure:.0f` s,
 #   {glue:text}`lv_total:.0f` s in all.

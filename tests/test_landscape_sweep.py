@@ -114,3 +114,83 @@ def test_converged_by_rule_or_a_settled_loss():
         converged(h[:, :2], steps, final, 100, check_every=10, rel_tol=0.01, scale=1.0)
     with pytest.raises(ValueError, match="rel_tol"):
         converged(h, steps, final, 100, check_every=10, rel_tol=-1, scale=1.0)
+
+
+def test_the_fixed_rate_cap_grows_with_I_and_its_widths_are_its_own():
+    A, B, O = sw.Setting("authors"), sw.Setting("authors", 0.0, "times_I"), sw.Setting("ours")
+    D = sw.Setting("authors", 0.001, "fixed")
+    tr = sw.Training(steps=500, steps_ours=300, steps_fixed_per_I=200, Is_fixed=[1, 10])
+    assert [tr.cap(A, I) for I in (1, 2, 3, 10)] == [500, 500, 600, 2000] and tr.cap(D, 10) == 2000
+    assert (tr.cap(B, 10), tr.cap(O, 10)) == (500, 300)
+    assert [tr.runs_at(A, I) for I in (1, 3, 10)] == [True, False, True] and tr.runs_at(B, 3) and tr.runs_at(O, 3)
+    names = lambda bl: [(p, c, [s.slug for s in b]) for p, c, b in bl]                        # noqa: E731
+    # at I = 1 every authors' setting has cap 500: one batch, as before; at I = 10 the fixed ones have their own
+    assert names(sw.blocks([A, B, D, O], 1, tr)) == [("authors", 500, [A.slug, B.slug, D.slug]), ("ours", 300, ["ours"])]
+    assert names(sw.blocks([A, B, D, O], 10, tr)) == [("authors", 2000, [A.slug, D.slug]), ("authors", 500, [B.slug]),
+                                                      ("ours", 300, ["ours"])]
+    assert names(sw.blocks([A, B, O], 3, tr)) == [("authors", 500, [B.slug]), ("ours", 300, ["ours"])]
+    assert sw.Training().cap(A, 1000) == sw.Training().steps and sw.Training().runs_at(A, 1000)   # the defaults: as before
+    with pytest.raises(ValueError, match="steps_fixed_per_I"):
+        sw.Training(steps_fixed_per_I=-1)
+    with pytest.raises(ValueError, match="Is_fixed"):
+        sw.Training(Is_fixed=[0, 3])
+
+
+def test_the_fixed_rate_trains_to_its_own_cap_in_its_own_batch():
+    x, y = tiny()
+    # full batches at a small rate: the loss falls at every check, so the authors' rule never ends a run and
+    # every run goes to its cap
+    tr = sw.Training(lr=0.02, batch_size=60, steps=20, check_every=10, steps_ours=20, steps_fixed_per_I=15)
+    kw = dict(I=4, widths=(3, 2, 1), T=2, seed=3, device=CPU, dtype=torch.float64)
+    A, B = sw.Setting("authors"), sw.Setting("authors", 0.0, "times_I")
+    both = {t.setting: t for t in sw.train_triples(x, y, tau_hinge, settings=[A, B], training=tr, **kw)}
+    assert (both[A].cap, both[B].cap) == (60, 20)
+    assert (both[A].steps == 60).all() and (both[B].steps == 20).all()
+    alone_A = sw.train_triples(x, y, tau_hinge, settings=[A], training=sw.Training(
+        lr=0.02, batch_size=60, steps=60, check_every=10, steps_ours=20), **kw)[0]
+    alone_B = sw.train_triples(x, y, tau_hinge, settings=[B], training=sw.Training(
+        lr=0.02, batch_size=60, steps=20, check_every=10, steps_ours=20), **kw)[0]
+    for got, ref in ((both[A], alone_A), (both[B], alone_B)):
+        for W, V in zip(got.layers, ref.layers):
+            torch.testing.assert_close(W, V)
+
+
+def test_the_sweep_runs_the_fixed_rate_at_its_widths_only():
+    x, y = tiny()
+    tr = sw.Training(lr=0.3, batch_size=16, steps=20, check_every=10, steps_ours=20, steps_fixed_per_I=10,
+                     Is_fixed=[1, 3])
+    A, B = sw.Setting("authors"), sw.Setting("authors", 0.0, "times_I")
+    kw = dict(widths=(3, 2, 1), settings=[A, B], T=2, seed=0, views=("none",), radii=[1.0], G=3, K=3, device=CPU,
+              dtype=torch.float64)
+    rows, _, runs = sw.sweep(x, y, tau_hinge, Is=[1, 3, 5], training=tr, **kw)
+    assert sorted(set(rows[rows.setting == A.name].I)) == [1, 3] and sorted(set(rows[rows.setting == B.name].I)) == [1, 3, 5]
+    caps = runs.groupby(["setting", "I"]).cap.max()
+    assert caps[(A.name, 1)] == 20 and caps[(A.name, 3)] == 30 and caps[(B.name, 3)] == 20
+    f = {d["id"]: d for d in sw.findings({"synthetic": rows}, {"synthetic": [A, B]}, seed=0, views=("none",))}
+    assert "widest I = 3 " in f["fig1_endpoint_barrier_authors_wd0_fixed"]["description"]
+    assert "over I = 1, 3 " in f["fig1_trend_barrier_authors_wd0_fixed"]["description"]
+    assert "over I = 1, 3, 5 " in f["fig1_trend_barrier_authors_wd0_timesI"]["description"]
+    with pytest.raises(ValueError, match="Is_fixed"):
+        sw.sweep(x, y, tau_hinge, Is=[1, 5], training=tr, **kw)
+
+
+def test_the_fixed_rate_words_name_the_widths_left_out_and_their_steps():
+    tr = sw.Training(lr=0.1, steps=5000, steps_fixed_per_I=4000, Is_fixed=[1, 3, 10, 30])
+    w = sw.fixed_rate_words(tr, [1, 3, 10, 30, 70, 100, 300, 1000])
+    assert (w["fixed_Is"], w["fixed_widest"]) == ("1, 3, 10, 30", "30")
+    assert w["fixed_caps"] == "5,000, 12,000, 40,000, 120,000"
+    s = w["fixed_skipped"]
+    assert s.startswith("At I = 70, 100, 300, 1,000 the fixed rate is not run") and "rate 0.1/I" in s
+    assert "max(5,000, 4,000·I)" in s and "280,000, 400,000, 1,200,000, 4,000,000 steps" in s and "I²" in s
+    assert "at most 120,000 at I = 30" in s and "`paper`" in s
+    assert sw.fixed_rate_words(sw.Training(), [1, 10])["fixed_skipped"] == "The fixed rate runs at every width."
+
+
+def test_the_window_plot_draws_the_settings_run_at_the_widest_I():
+    from companion.landscapes import figures
+
+    A, B = sw.Setting("authors"), sw.Setting("authors", 0.0, "times_I")
+    s = pd.DataFrame([{"I": I, "setting": st.name, "view": "none", "score@0.5": 0.3, "score@2": 0.1}
+                      for st, Is in ((A, (1, 3)), (B, (1, 3, 10))) for I in Is])
+    fig = figures.score_by_window(s, [A, B], [0.5, 2.0])
+    assert [ln.get_label() for ln in fig.axes[0].lines] == [B.name]           # A stops at I = 3: no curve at I = 10

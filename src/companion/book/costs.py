@@ -573,47 +573,146 @@ def real_landscapes(p: Mapping[str, Any], device: str) -> list[Work]:
     return out
 
 
-def verdict_sweep(stage: str, *, Is: Sequence[int], widths: Sequence[int], authors: int, T: int, n: int, steps: int,
-                  batch: int, steps_ours: int, batch_ours: int | None, radii: Sequence[float], G: int, K: int,
-                  n_window: int, n_probe: int, device: str) -> list[Work]:
-    """``landscape_sweep.sweep``: per I, the ``authors`` settings' 3T networks (one batch, with the bias unit)
-    and ours (3T), then per setting and view (as trained, aligned) the losses, T alignments of two networks,
-    Jensen gaps, 3T segments of K points and T·len(radii) G×G windows on n_window examples."""
+#: The verdict sweep's training dynamics, which no machine calibration can give: per (row, I, batch — its settings'
+#: slugs joined by "+", :func:`companion.landscapes.verdict.blocks`), (the batch's step cap, the share of it that
+#: its loop ran — the most steps any of its networks took ÷ the cap —, the share of its network·steps — Σ steps
+#: taken ÷ (networks × cap))). The loop's steps are what a step's overhead follows (paid once a step however many
+#: networks still train: the tiny synthetic networks' time), the network·steps what the arithmetic follows. Recorded at
+#: seed 0 from the runs tables (``landscape_verdict.runs_*.csv``) of a ``companion run landscape_verdict --preset cpu``
+#: (branch fixedrate, 2026-12-02 06:08 UTC; 438 s there); the runs take the same steps on every machine with the
+#: same thread count. A batch not here, or at another cap, is estimated at its cap, an
+#: upper bound. An estimate of work, never a claim.
+VERDICT_STEP_SHARE: dict[tuple[str, int, str], tuple[int, float, float]] = {
+    ("cifar", 1, "authors_wd0_fixed"): (4_000, 1.0000, 0.9926),
+    ("cifar", 1, "ours"): (4_000, 1.0000, 1.0000),
+    ("cifar", 3, "authors_wd0_fixed"): (4_000, 0.6252, 0.5593),
+    ("cifar", 3, "ours"): (4_000, 1.0000, 0.4517),
+    ("cifar", 10, "authors_wd0_fixed"): (4_000, 1.0000, 0.9927),
+    ("cifar", 10, "ours"): (4_000, 0.1750, 0.1400),
+    ("cifar", 30, "authors_wd0_fixed"): (4_000, 1.0000, 1.0000),
+    ("cifar", 30, "ours"): (4_000, 0.1500, 0.1183),
+    ("cifar_deep", 1, "authors_wd0_fixed"): (4_000, 1.0000, 0.9953),
+    ("cifar_deep", 1, "ours"): (4_000, 1.0000, 1.0000),
+    ("cifar_deep", 3, "authors_wd0_fixed"): (4_000, 1.0000, 0.8477),
+    ("cifar_deep", 3, "ours"): (4_000, 1.0000, 0.8683),
+    ("cifar_deep", 10, "authors_wd0_fixed"): (4_000, 1.0000, 1.0000),
+    ("cifar_deep", 10, "ours"): (4_000, 1.0000, 0.2400),
+    ("mnist", 1, "authors_wd0_fixed"): (4_000, 0.5942, 0.4634),
+    ("mnist", 1, "ours"): (4_000, 1.0000, 1.0000),
+    ("mnist", 3, "authors_wd0_fixed"): (4_000, 0.6630, 0.5766),
+    ("mnist", 3, "ours"): (4_000, 1.0000, 0.6100),
+    ("mnist", 10, "authors_wd0_fixed"): (4_000, 1.0000, 1.0000),
+    ("mnist", 10, "ours"): (4_000, 0.4250, 0.3033),
+    ("mnist", 30, "authors_wd0_fixed"): (4_000, 1.0000, 1.0000),
+    ("mnist", 30, "ours"): (4_000, 0.2750, 0.2467),
+    ("synthetic", 1, "authors_wd0_fixed+authors_wd0_timesI"): (5_000, 1.0000, 0.8280),
+    ("synthetic", 1, "ours"): (3_000, 1.0000, 1.0000),
+    ("synthetic", 3, "authors_wd0_fixed"): (12_000, 1.0000, 0.9428),
+    ("synthetic", 3, "authors_wd0_timesI"): (5_000, 1.0000, 0.8707),
+    ("synthetic", 3, "ours"): (3_000, 1.0000, 1.0000),
+    ("synthetic", 10, "authors_wd0_fixed"): (40_000, 1.0000, 0.9463),
+    ("synthetic", 10, "authors_wd0_timesI"): (5_000, 1.0000, 0.8866),
+    ("synthetic", 10, "ours"): (3_000, 1.0000, 1.0000),
+    ("synthetic", 30, "authors_wd0_fixed"): (120_000, 0.5700, 0.4893),
+    ("synthetic", 30, "authors_wd0_timesI"): (5_000, 1.0000, 0.6630),
+    ("synthetic", 30, "ours"): (3_000, 1.0000, 0.9000),
+    ("synthetic", 70, "authors_wd0_timesI"): (5_000, 1.0000, 0.6423),
+    ("synthetic", 70, "ours"): (3_000, 1.0000, 0.6689),
+    ("synthetic", 100, "authors_wd0_timesI"): (5_000, 1.0000, 0.5870),
+    ("synthetic", 100, "ours"): (3_000, 1.0000, 0.6000),
+    ("synthetic", 300, "authors_wd0_timesI"): (5_000, 1.0000, 0.5894),
+    ("synthetic", 300, "ours"): (3_000, 1.0000, 0.5556),
+    ("synthetic", 1000, "authors_wd0_timesI"): (5_000, 1.0000, 0.5816),
+    ("synthetic", 1000, "ours"): (3_000, 1.0000, 0.5933),
+}
+
+
+def verdict_step_share(row: str, I: int, batch: str, cap: int) -> tuple[float, float] | None:
+    """The recorded shares (of the loop's steps, of the network·steps) of the step cap that batch ``batch`` of row
+    ``row`` at width I runs at cap ``cap`` (:data:`VERDICT_STEP_SHARE`), or None when there is no record at that cap."""
+    rec = VERDICT_STEP_SHARE.get((row, int(I), batch))
+    return (rec[1], rec[2]) if rec is not None and rec[0] == cap else None
+
+
+def _verdict_training(stage: str, *, S: int, I: int, widths: Sequence[int], steps: int, batch: int | None, n: int,
+                      check_every: int, share: tuple[float, float] | None, fixed: int = 0) -> Work:
+    """One batch of the verdict sweep: :func:`sgd`, with the block's dual first layer where it takes it (one
+    hidden layer, ``branch_block.choose_first_layer``: a step reads B columns of the (I·h, n) pre-activations and
+    updates all of them, 2·B·I·h·n FLOPs and ≈ 3 passes over them, instead of 4·B·I·h·d FLOPs and 8 passes over the
+    first layer's weights), and its recorded shares of the cap (``share``: of the
+    loop's steps, which scale the steps' overhead, and of the network·steps, which scale the arithmetic; None: the
+    cap, an upper bound). ``fixed``: units per branch that are the frozen constant unit (the authors' bias), which the
+    block keeps out of its products."""
+    from companion.training.branch_block import choose_first_layer
+
+    w = sgd(stage, S=S, I=I, widths=widths, steps=steps, batch=batch, n=n, check_every=check_every)
+    if len(widths) == 3 and choose_first_layer("auto", n=n, d=widths[0]) == "dual":
+        B = n if batch is None or batch >= n else batch
+        units = I * (widths[1] - fixed)
+        primal, dual = 4.0 * I * widths[0] * widths[1] * B * S * steps, 2.0 * units * n * B * S * steps
+        moved = F32 * S * steps * (8.0 * I * widths[0] * widths[1] + 2.0 * B * widths[0])      # weights, minibatch
+        kept = F32 * S * steps * (3.0 * units * n + B * n)                                 # D passes, K rows
+        w = replace(w, flops=w.flops - primal + dual, bytes=max(0.0, w.bytes - moved) + kept)
+    if share is None:
+        return w
+    loop, work = share
+    return replace(w, flops=w.flops * work, bytes=w.bytes * work, ops=w.ops * loop, bound=False,
+                   probed={k: v * loop for k, v in w.probed.items()}, replaces={"ops": w.replaces["ops"] * loop})
+
+
+def verdict_sweep(stage: str, *, Is: Sequence[int], widths: Sequence[int], settings: Sequence[Any], training: Any,
+                  T: int, n: int, radii: Sequence[float], G: int, K: int, n_window: int, n_probe: int,
+                  device: str) -> list[Work]:
+    """``landscapes.verdict.sweep``: per I, each training batch of :func:`companion.landscapes.verdict.blocks`
+    (``settings``, :class:`~companion.landscapes.verdict.Setting`, under ``training``, a
+    :class:`~companion.landscapes.verdict.Training`: the settings run at I, one batch per protocol and step cap;
+    3T networks a setting, the authors' with the bias unit) at its recorded share of the cap
+    (:func:`verdict_step_share`), then per setting and view (as trained, aligned) the losses, T alignments of two
+    networks, Jensen gaps, 3T segments of K points and T·len(radii) G×G windows on n_window examples."""
+    from companion.landscapes.verdict import blocks
+
     wb = (widths[0] + 1, widths[1] + 1, *widths[2:])
     out: list[Work] = []
     for I in Is:
-        out.append(sgd(f"{stage} I={I}: authors' training", S=authors * 3 * T, I=I, widths=wb, steps=steps,
-                       batch=batch, n=n))
-        out.append(sgd(f"{stage} I={I}: our training", S=3 * T, I=I, widths=widths, steps=steps_ours,
-                       batch=batch_ours, n=n))
-        for s in range(authors + 1):
-            w = wb if s < authors else widths
-            out.append(points(f"{stage} I={I}: losses", count=3 * T * 3 + T, I=I, widths=w, n=n))
-            out.append(align(f"{stage} I={I}: align", pairs=2 * T, I=I, widths=w, n_probe=min(n_probe, n),
-                             fixed=int(s < authors)))
-            out.append(plane_grid(f"{stage} I={I}: segments", points=K, rows=1, I=I, widths=w, n=n, planes=2 * 3 * T,
-                                  device=device))
-            out.append(plane_grid(f"{stage} I={I}: windows", points=G * G, I=I, widths=w, n=min(n_window, n),
-                                  planes=2 * T * len(radii), device=device))
+        for protocol, cap, block in blocks(settings, I, training):
+            label, authors = "+".join(s.slug for s in block), protocol == "authors"
+            out.append(_verdict_training(f"{stage} I={I}: {label} training", S=len(block) * 3 * T, I=I,
+                                         widths=wb if authors else widths, steps=cap, n=n,
+                                         batch=training.batch_size if authors else training.batch_size_ours,
+                                         check_every=training.check_every,
+                                         share=verdict_step_share(stage, I, label, cap), fixed=int(authors)))
+            w = wb if authors else widths
+            for _ in block:
+                out.append(points(f"{stage} I={I}: losses", count=3 * T * 3 + T, I=I, widths=w, n=n))
+                out.append(align(f"{stage} I={I}: align", pairs=2 * T, I=I, widths=w, n_probe=min(n_probe, n),
+                                 fixed=int(authors)))
+                out.append(plane_grid(f"{stage} I={I}: segments", points=K, rows=1, I=I, widths=w, n=n,
+                                      planes=2 * 3 * T, device=device))
+                out.append(plane_grid(f"{stage} I={I}: windows", points=G * G, I=I, widths=w, n=min(n_window, n),
+                                      planes=2 * T * len(radii), device=device))
     return out
 
 
 def landscape_verdict(p: Mapping[str, Any], device: str) -> list[Work]:
-    """The synthetic sweep (settings: weight decays × rate scalings, plus ours) and the Figure 4 rows' sweep
-    (decays, fixed rate, plus ours; minibatches for both protocols)."""
-    out = verdict_sweep("synthetic", Is=p["Is"], widths=(10, 1, 1),
-                        authors=len(p["weight_decays"]) * len(p["lr_scalings"]), T=p["T"], n=p["n"], steps=p["steps"],
-                        batch=p["batch_size"], steps_ours=p["steps_ours"], batch_ours=None, radii=p["radii"], G=p["G"],
-                        K=p["K"], n_window=p["n_window"], n_probe=p["n_probe"], device=device)
+    """The synthetic sweep (settings: weight decays × rate scalings, plus ours; the fixed rate at its own widths
+    and caps) and the Figure 4 rows' sweep (decays, fixed rate, plus ours; minibatches for both protocols)."""
+    from companion.landscapes.verdict import Training, settings_grid
+
+    syn = Training(lr=p["lr"], batch_size=p["batch_size"], steps=p["steps"], lr_ours=p["lr_ours"],
+                   steps_ours=p["steps_ours"], steps_fixed_per_I=p["steps_fixed_per_I"], Is_fixed=p["Is_fixed"])
+    common = dict(radii=p["radii"], G=p["G"], K=p["K"], n_window=p["n_window"], n_probe=p["n_probe"], device=device)
+    out = verdict_sweep("synthetic", Is=p["Is"], widths=(10, 1, 1), settings=settings_grid(p["weight_decays"],
+                        p["lr_scalings"]), training=syn, T=p["T"], n=p["n"], **common)
     if {"cifar", "cifar_deep"} & set(p["rows"]):
         out.append(jpegs("CIFAR-10", p["real_n_train"]))
+    real = settings_grid(p["real_weight_decays"], ["fixed"])
     for key in p["rows"]:
-        Is = p["real_Is_deep"] if key in DEEP_ROWS else p["real_Is"]
-        out += verdict_sweep(key, Is=Is, widths=FIG4_ROWS[key][1], authors=len(p["real_weight_decays"]),
-                             T=p["real_T"], n=p["real_n_train"], batch=p["real_batch_size"],
-                             steps=p["real_steps_deep"] if key in DEEP_ROWS else p["real_steps"],
-                             steps_ours=p["real_steps"], batch_ours=p["real_batch_size"], radii=p["radii"], G=p["G"],
-                             K=p["K"], n_window=p["n_window"], n_probe=p["n_probe"], device=device)
+        deep = key in DEEP_ROWS
+        tr = Training(lr=p["real_lr"], batch_size=p["real_batch_size"],
+                      steps=p["real_steps_deep" if deep else "real_steps"], lr_ours=p["real_lr_ours"],
+                      steps_ours=p["real_steps"], batch_size_ours=p["real_batch_size"])
+        out += verdict_sweep(key, Is=p["real_Is_deep"] if deep else p["real_Is"], widths=FIG4_ROWS[key][1],
+                             settings=real, training=tr, T=p["real_T"], n=p["real_n_train"], **common)
     return out
 
 

@@ -84,12 +84,15 @@ def sweep_curves(summaries: Mapping[str, pd.DataFrame], settings: Sequence[Setti
 
 def score_by_window(summary: pd.DataFrame, settings: Sequence[Setting], radii: Sequence[float]):
     """The score (÷ range) against the window radius (units of ‖θ₃‖) at the widest I, as trained, one curve
-    per setting."""
+    per setting run there (a setting trained only at narrower widths has none)."""
     I = summary.I.max()
     fig, ax = subplots(1, width=5.0, height=3.0)
     top = summary[(summary.I == I) & (summary.view == "none")]
     for k, st in enumerate(settings):
-        q = top[top.setting == st.name].iloc[0]
+        q = top[top.setting == st.name]
+        if q.empty:
+            continue
+        q = q.iloc[0]
         ax.plot(radii, [q[f"score@{r:g}"] for r in radii], "o-", color=f"C{k}", label=st.name, ms=3)
     ax.set(xscale="log", xlabel="window radius (units of ‖θ₃‖)", ylabel="score (÷ range)", title=f"I = {I}")
     ax.legend(fontsize=MIN_FONT, loc="upper left", bbox_to_anchor=(1, 1))

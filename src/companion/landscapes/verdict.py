@@ -10,9 +10,11 @@ A *setting* is a training protocol plus its free arguments:
 - ``"ours"``: the book's earlier protocol — no biases, N(0, 1/fan-in) weights with O(1) output weights,
   full-batch gradient descent at rate × I, cut when the full loss rises (``rule="check_full"``).
 
-All settings of one protocol, and all T triples, are trained as one batch of S = settings·3T networks
-(rates and decays per network; the same initial networks and batch orders across settings). Each (I,
-protocol) is one configuration of :func:`companion.core.fanout.map`: local by default, on Dask when a scheduler is
+All settings of one protocol and step cap, and all T triples, are trained as one batch of S = settings·3T
+networks (rates and decays per network; the same initial networks and batch orders across settings; :func:`blocks`).
+The authors' fixed rate has a cap of its own that grows with I (:meth:`Training.cap`: with f = the mean of I
+branches each unit learns at rate lr/I) and may run at fewer widths (``Training.Is_fixed``). Each (I,
+batch) is one configuration of :func:`companion.core.fanout.map`: local by default, on Dask when a scheduler is
 given, resumable from a store. Every triple is
 then measured in two views (as trained; aligned by :mod:`companion.landscapes.symmetry`): its training loss and
 accuracy, the Jensen gap at the centre and the three segment barriers (both ÷ the zero function's loss), the
@@ -110,6 +112,47 @@ class Training:
     steps_ours: int = 3000
     batch_size_ours: int | None = None   # ours: None = full batch
     rel_tol: float = 0.01           # convergence: the registered tolerance (÷ zero loss, last tenth of the cap)
+    steps_fixed_per_I: int = 0      # authors at a fixed rate: at most max(steps, steps_fixed_per_I·I) steps
+    Is_fixed: tuple[int, ...] | None = None   # authors at a fixed rate: only at these widths (None: every I)
+
+    def __post_init__(self) -> None:
+        if self.steps_fixed_per_I < 0:
+            raise ValueError(f"steps_fixed_per_I must be ≥ 0, got {self.steps_fixed_per_I}")
+        if self.Is_fixed is not None:
+            object.__setattr__(self, "Is_fixed", tuple(int(i) for i in self.Is_fixed))
+            if not self.Is_fixed or min(self.Is_fixed) < 1:
+                raise ValueError(f"Is_fixed must be None or widths ≥ 1, got {list(self.Is_fixed)}")
+
+    def cap(self, setting: Setting, I: int) -> int:
+        """The step cap of ``setting`` at width I: ours ``steps_ours``; the authors' at rate·I ``steps``; at a
+        fixed rate max(``steps``, ``steps_fixed_per_I``·I) — with f = the mean of I branches each unit learns at
+        rate lr/I there, so their rule ends a run only after a number of steps that grows like I."""
+        if setting.protocol == "ours":
+            return self.steps_ours
+        return max(self.steps, self.steps_fixed_per_I * I) if setting.lr_scaling == "fixed" else self.steps
+
+    def runs_at(self, setting: Setting, I: int) -> bool:
+        """Whether ``setting`` is trained at width I (the authors' fixed rate only at ``Is_fixed``)."""
+        fixed = setting.protocol == "authors" and setting.lr_scaling == "fixed"
+        return not fixed or self.Is_fixed is None or I in self.Is_fixed
+
+
+def blocks(settings: Sequence[Setting], I: int, training: Training) -> list[tuple[Protocol, int, list[Setting]]]:
+    """The training batches at width I, as (protocol, step cap, settings): the settings that run at I
+    (:meth:`Training.runs_at`), one batch per (protocol, cap) — settings of one protocol and cap train together,
+    so no setting runs to another's longer cap —, the authors' batches first, each in the order of ``settings``."""
+    out: list[tuple[Protocol, int, list[Setting]]] = []
+    for protocol in ("authors", "ours"):
+        for s in settings:
+            if s.protocol != protocol or not training.runs_at(s, I):
+                continue
+            cap = training.cap(s, I)
+            block = next((b for p, c, b in out if p == protocol and c == cap), None)
+            if block is None:
+                out.append((protocol, cap, [s]))
+            else:
+                block.append(s)
+    return out
 
 
 @dataclass
@@ -123,39 +166,35 @@ class Trained:
     n_fixed: int
     steps: np.ndarray               # (3T,) steps taken
     converged: np.ndarray           # (3T,) bool, by :func:`companion.landscapes.measures.converged`
-    cap: int                        # the step cap of the setting's protocol
-    seconds: float                  # training time of the whole protocol batch this setting was part of
+    cap: int                        # the step cap of the setting's batch at this I (:meth:`Training.cap`)
+    seconds: float                  # training time of the whole batch this setting was part of (:func:`blocks`)
 
 
 def train_triples(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, I: int, widths: Sequence[int],
                   settings: Sequence[Setting], T: int, seed: int, training: Training, device: Device = "cpu",
                   dtype: torch.dtype = torch.float32, progress: Callable | None = None) -> list[Trained]:
-    """Train T triples per setting at width I: one batch per protocol (settings and triples batched).
+    """Train T triples per setting at width I: one batch per (protocol, step cap) (:func:`blocks`; settings and
+    triples batched), the settings that do not run at I (:meth:`Training.runs_at`) left out.
     Triple t, member k starts from seed ``seed·10 000 + 3t + k`` (seed layout ``"sweep_init"``) in every setting of a protocol."""
     inits = seeds.derive_many(seed, "sweep_init", "init", 3 * T)
     zero = zero_loss(loss_fn, y, widths[-1], dtype=x.dtype)
     out = []
-    for protocol in ("authors", "ours"):
-        block = [s for s in settings if s.protocol == protocol]
-        if not block:
-            continue
+    for protocol, cap, block in blocks(settings, I, training):
         A = len(block)
         if protocol == "authors":
             L0 = init_default(A * 3 * T, I, widths, seed=inits * A, device=device, dtype=dtype)
             xb, masks, n_fixed = with_ones(x), trainable_masks(L0), 1
             lr = [training.lr * (I if s.lr_scaling == "times_I" else 1) for s in block for _ in inits]
             wd = [s.weight_decay for s in block for _ in inits]
-            r = train_sgd(L0, xb, y, loss_fn, steps=training.steps, lr=lr, seeds=inits * A, weight_decay=wd,
+            r = train_sgd(L0, xb, y, loss_fn, steps=cap, lr=lr, seeds=inits * A, weight_decay=wd,
                           batch_size=training.batch_size, check_every=training.check_every, trainable=masks,
                           rule="authors", scale="mean", progress=progress)
-            cap = training.steps
         else:
             L0 = init_branches(3 * T, I, widths, seed=inits, device=device, dtype=dtype, parametrization="mean")
             xb, masks, n_fixed = x, None, 0
-            r = train_sgd(L0, xb, y, loss_fn, steps=training.steps_ours, lr=training.lr_ours * I, seeds=inits,
+            r = train_sgd(L0, xb, y, loss_fn, steps=cap, lr=training.lr_ours * I, seeds=inits,
                           batch_size=training.batch_size_ours, check_every=training.check_every, scale="mean",
                           progress=progress)
-            cap = training.steps_ours
         conv = converged(r.history, r.steps, r.loss, cap, check_every=training.check_every, rel_tol=training.rel_tol,
                          scale=zero)
         for a, s in enumerate(block):
@@ -231,23 +270,24 @@ def measure_triples(tr: Trained, y: torch.Tensor, loss_fn: LossFn, *, views: Seq
 def sweep_configs(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequence[int], widths: Sequence[int],
                   settings: Sequence[Setting], T: int, seed: int, training: Training, views: Sequence[View],
                   radii: Sequence[float], G: int, K: int, n_probe: int, n_window: int | None,
-                  device: Device, dtype: torch.dtype) -> list[dict]:
-    """The configurations of :func:`sweep`, as :func:`companion.core.fanout.map` takes them: one per (I, protocol),
-    with all that protocol's settings and T triples inside (batched as they train), in the order I, then the
-    authors' protocol before ours. Plain values only: a configuration is its own key in a store, so it names
-    the data (:func:`companion.core.fanout.data_key` of x, y as given) and the code too, and the torch thread count
-    of this process, which every process then uses for it (reductions split by thread: the same count gives
-    the same bits). With one thread a configuration's result is the same bits in any process; with more, the
-    plane evaluator's worker threads are not bit-reproducible even from one call to the next in one process
-    (``evaluate.evaluate_fast``: window scores differ by ~1e-7 relative between repeated calls here), and
-    neither then is a rerun or a Dask run."""
+                  device: Device, dtype: torch.dtype, threads: int | None = None) -> list[dict]:
+    """The configurations of :func:`sweep`, as :func:`companion.core.fanout.map` takes them: one per (I, batch of
+    :func:`blocks` — a protocol and a step cap —), with that batch's settings and T triples inside (batched as they
+    train), in the order I, then the authors' batches before ours. Plain values only: a configuration is its own
+    key in a store, so it names the data (:func:`companion.core.fanout.data_key` of x, y as given) and the code
+    too, and the torch thread count (``threads``, default this process's), which every process then uses for it
+    (reductions split by thread: the same count gives the same bits). With one thread a configuration's result
+    is the same bits in any process; with more, the plane evaluator's worker threads are not bit-reproducible
+    even from one call to the next in one process (``evaluate.evaluate_fast``: window scores differ by ~1e-7
+    relative between repeated calls here), and neither then is a rerun or a Dask run."""
     common = {"kind": "landscape_sweep", "widths": [int(w) for w in widths], "T": int(T), "seed": int(seed),
               "training": asdict(training), "views": list(views), "radii": [float(r) for r in radii], "G": int(G),
               "K": int(K), "n_probe": int(n_probe), "n_window": n_window, "device": str(device),
               "dtype": str(dtype).removeprefix("torch."), "loss": f"{loss_fn.__module__}.{loss_fn.__qualname__}",
-              "data": fanout.data_key(x, y), "code": fanout.source_key(), "threads": torch.get_num_threads()}
-    return [{**common, "I": int(I), "settings": [asdict(s) for s in settings if s.protocol == protocol]}
-            for I in Is for protocol in ("authors", "ours") if any(s.protocol == protocol for s in settings)]
+              "data": fanout.data_key(x, y), "code": fanout.source_key(),
+              "threads": int(threads or torch.get_num_threads())}
+    return [{**common, "I": int(I), "settings": [asdict(s) for s in block]} for I in Is
+            for _, _, block in blocks(settings, I, training)]
 
 
 def run_config(config: dict, *, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn
@@ -282,16 +322,17 @@ def sweep(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequence[int
           settings: Sequence[Setting], T: int, seed: int, training: Training, views: Sequence[View],
           radii: Sequence[float], G: int, K: int = 21, n_probe: int = 500, n_window: int | None = None,
           device: Device = "cpu", dtype: torch.dtype = torch.float32, progress: Callable | None = None,
-          scheduler: str | None = None, store: str | Path | None = None
+          scheduler: str | None = None, store: str | Path | None = None, threads: int | None = None
           ) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
     """Train and measure every (I, setting, triple); returns (one row per I, setting, view, triple — see
     :func:`measure_triples` —, the seconds spent training and measuring, summed over configurations, and one
     row per run — :func:`runs_table`, with column I).
 
-    Each (I, protocol) is one configuration of :func:`companion.core.fanout.map` (:func:`sweep_configs`): here one
+    Each (I, batch) is one configuration of :func:`companion.core.fanout.map` (:func:`sweep_configs`): here one
     after the other by default, on Dask with ``scheduler``, and with ``store`` a folder where each result is
-    written as it finishes (a rerun loads those). ``progress``: a wrapper ``progress(iterable, desc, total)``
-    for the local loop over configurations."""
+    written as it finishes (a rerun loads those). ``threads``: the torch thread count every configuration runs
+    with (default this process's, divided among the N workers of ``local:N``, at least 1). ``progress``: a wrapper
+    ``progress(iterable, desc, total)`` for the local loop over configurations."""
     if T < 2:
         raise ValueError(f"need at least 2 seed triples for an interval, got T = {T}")
     if not settings or not Is:
@@ -299,13 +340,18 @@ def sweep(x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn, *, Is: Sequence[int
     for v in views:
         if v not in ("none", "aligned"):
             raise ValueError(f"unknown view {v!r}: choose 'none' or 'aligned'")
+    if training.Is_fixed is not None and not set(training.Is_fixed) <= set(Is):
+        raise ValueError(f"Is_fixed {list(training.Is_fixed)} must be among the widths I = {list(Is)}")
+    sched = fanout.resolve_scheduler(scheduler)
+    if threads is None and sched is not None and sched.startswith("local:"):      # N workers share this process's cores
+        threads = max(1, torch.get_num_threads() // int(sched.split(":", 1)[1]))
     x = x.to("cpu", dtype)
     y = y.to("cpu", dtype) if y.is_floating_point() else y.to("cpu")
     configs = sweep_configs(x, y, loss_fn, Is=Is, widths=widths, settings=settings, T=T, seed=seed, training=training,
                             views=views, radii=radii, G=G, K=K, n_probe=n_probe, n_window=n_window, device=device,
-                            dtype=dtype)
+                            dtype=dtype, threads=threads)
     parts = fanout.map(partial(run_config, x=x, y=y, loss_fn=loss_fn), configs, scheduler=scheduler, store=store,
-                       progress=(lambda it: progress(it, "I × protocol", len(configs))) if progress else None)
+                       progress=(lambda it: progress(it, "I × batch", len(configs))) if progress else None)
     return (pd.concat([f for f, _, _ in parts], ignore_index=True),
             {k: sum(t[k] for _, t, _ in parts) for k in ("train", "measure")},
             pd.concat([r for _, _, r in parts], ignore_index=True))
@@ -343,7 +389,8 @@ def explain(summary: pd.DataFrame, *, near_zero: float, collapse: float) -> Expl
     ends of its gap and barrier intervals are ≤ ``near_zero`` (window-independent "convex-looking"), *not
     flat* when the lower end of either is > ``near_zero``; *well trained* when the upper end of its loss (÷ zero
     loss) is < ``collapse``, *collapsed* when the lower end is ≥ ``collapse``. Scores: the smallest and
-    largest window radius present."""
+    largest window radius present. The rules on "the widest I" read the settings run there (a setting trained
+    at narrower widths only, as the fixed rate may be, does not enter them)."""
     flat = lambda r: r["gap_hi"] <= near_zero and r["barrier_hi"] <= near_zero
     not_flat = lambda r: r["gap_lo"] > near_zero or r["barrier_lo"] > near_zero
     radii = sorted(float(c[6:]) for c in summary.columns if c.startswith("score@") and not c.endswith(("_lo", "_hi")))
@@ -606,6 +653,28 @@ def primary_words(recorded: Sequence[Any]) -> dict[str, Any]:
                            if trained.count(o))
         out[f"{name}_tally"] = f"{counts} of {len(trained)} trained" if trained else f"none of {len(mine)} trained"
     return out
+
+
+def fixed_rate_words(training: Training, Is: Sequence[int]) -> dict[str, str]:
+    """The page's words on the authors' fixed rate among the widths ``Is``: ``fixed_Is`` (the widths it runs
+    at), ``fixed_widest`` (the widest of them; "none"), ``fixed_caps`` (its step cap at each, :meth:`Training.cap`)
+    and ``fixed_skipped``, a sentence on the widths it is not run at — the steps its cap rule would give it there
+    and why a run costs ∝ I² — or that it runs at every width."""
+    fixed = Setting("authors")
+    run = [int(I) for I in Is if training.runs_at(fixed, I)]
+    skip = [int(I) for I in Is if not training.runs_at(fixed, I)]
+    listed = lambda widths, f: ", ".join(f(I) for I in widths)                   # noqa: E731
+    cap = lambda I: f"{training.cap(fixed, I):,}"                                  # noqa: E731
+    sentence = "The fixed rate runs at every width."
+    if skip:
+        widest = f" (at most {cap(max(run))} at I = {max(run):,}, the widest run here)" if run else ""
+        sentence = (f"At I = {listed(skip, '{:,}'.format)} the fixed rate is not run at this preset: with f = the mean "
+                    f"of I branches each unit learns at rate {training.lr:g}/I, so the authors' rule ends a run only "
+                    f"after a number of steps that grows like I (the cap is max({training.steps:,}, "
+                    f"{training.steps_fixed_per_I:,}·I)), and each step costs ∝ I: a run costs ∝ I². There it would "
+                    f"need up to {listed(skip, cap)} steps a run{widest}; the `paper` preset runs them.")
+    return {"fixed_Is": listed(run, "{:,}".format), "fixed_widest": f"{max(run):,}" if run else "none",
+            "fixed_caps": listed(run, cap), "fixed_skipped": sentence}
 
 
 def word(flag: bool) -> str:

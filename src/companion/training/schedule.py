@@ -56,12 +56,12 @@ class AuthorsRule:
         """Apply the rule after optimiser step number ``step`` (1-based, as their ``global_step``) with this
         step's minibatch ``loss`` (S,). Updates the state in place; returns ``stopped`` (S,) bool.
         Networks already stopped are left as they are."""
-        live = ~self.stopped
         bad = ~torch.isfinite(loss) | (loss < self.stop_loss)
-        self.stopped |= live & bad
-        if step % self.check_every:
+        if step % self.check_every:                     # most steps: only the stop test (stopped stays stopped)
+            self.stopped |= bad
             return self.stopped
-        live = live & ~bad
+        live = ~self.stopped & ~bad
+        self.stopped |= bad
         first = live & torch.isnan(self.last)
         self.last = torch.where(first, loss, self.last)
         rose = live & ~first & (self.last + self.tol < loss)
