@@ -616,6 +616,7 @@ VERDICT_STEP_SHARE: dict[tuple[str, int, str], tuple[int, float, float]] = {
     ("synthetic", 30, "authors_wd0_fixed"): (120_000, 0.5700, 0.4893),
     ("synthetic", 30, "authors_wd0_timesI"): (5_000, 1.0000, 0.6630),
     ("synthetic", 30, "ours"): (3_000, 1.0000, 0.9000),
+    ("synthetic", 70, "authors_wd0_fixed"): (280_000, 0.4537, 0.3869),
     ("synthetic", 70, "authors_wd0_timesI"): (5_000, 1.0000, 0.6423),
     ("synthetic", 70, "ours"): (3_000, 1.0000, 0.6689),
     ("synthetic", 100, "authors_wd0_timesI"): (5_000, 1.0000, 0.5870),

@@ -290,7 +290,7 @@ def sdp_solve(sizes: tuple[int, int] = (8, 32)) -> dict[str, float]:
         return r.seconds, r.solve_seconds, max(r.iterations, 1)
 
     one(sizes[0])
-    (T1, s1, i1), (T2, s2, i2) = one(sizes[0]), one(sizes[1])
+    (_, s1, i1), (T2, s2, i2) = one(sizes[0]), one(sizes[1])
     k1, k2 = 17.0 * sizes[0] ** 3, 17.0 * sizes[1] ** 3
     p1, p2 = s1 / i1, s2 / i2
     k3 = max((p2 - p1) / (k2 - k1), 0.1 * p2 / k2)
@@ -323,7 +323,7 @@ def primal_eval(sizes: tuple[int, int] = (10, 40), H: int = 3, R: int = 8, evals
 
         return best_of(run, 2) / evals
 
-    (n1, n2), (t1, t2) = sizes, (per_eval(sizes[0]), per_eval(sizes[1]))
+    t1, t2 = per_eval(sizes[0]), per_eval(sizes[1])
     u1, u2 = (primal_units(n, math.ceil(n / 2), R) for n in sizes)
     unit = max((t2 - t1) / (H * (u2 - u1)), 0.1 * t2 / (H * u2))
     return {"primal_layer": max(t1 / H - unit * u1, 0.0), "primal_unit": unit}
