@@ -43,6 +43,22 @@ def test_probed_units_take_the_place_of_the_work_they_time():
 
 
 
+def test_synthetic_landscape_counts_the_recorded_steps_not_the_cap():
+    from companion.book.costs import FIG1_STEP_SHARE, fig1_step_share
+
+    p = resolve_parameters(get_chapter("synthetic_landscape"), "cpu")
+    assert set(FIG1_STEP_SHARE) == set(p["Is"])               # every width of the cpu preset has its record
+    q = {**p, "steps": p["steps"] + 100}                      # a cap with no record: the cap itself, an upper bound
+    st, at_cap = ({w.stage: w for w in plan.chapter_stages("synthetic_landscape", r, "cpu")} for r in (p, q))
+    for I in p["Is"]:
+        share = fig1_step_share(I, p)
+        assert share is not None and 0 < share <= 1 and fig1_step_share(I, q) is None
+        w, c = st[f"I={I}: train"], at_cap[f"I={I}: train"]
+        assert not w.bound and c.bound
+        assert sum(w.probed.values()) == max(1, round(share * p["steps"])) and sum(c.probed.values()) == q["steps"]
+    assert fig1_step_share(10, {**p, "n": p["n"] + 1}) is None          # another data size: no record
+
+
 def test_real_landscapes_counts_the_recorded_steps_not_the_cap():
     from companion.book.costs import FIG4_STEP_SHARE, block_dual, fig4_step_share, sgd
 

@@ -490,13 +490,34 @@ def _branch_panel(stage: str, *, I: int, widths: Sequence[int], steps: int, batc
     return out
 
 
+#: synthetic_landscape's training dynamics (as :data:`FIG4_STEP_SHARE`): I → (step cap, n, Σ steps taken ÷
+#: (3 networks × cap)) before its rule (a zero training loss) or the cap stops them. Recorded at seed 0 from the
+#: fresh-clone ``--preset cpu`` build of 2026-12-02 06:33 UTC (steps [4000 4000 4000], [4000 1900 4000],
+#: [1500 4000 1500], [4000 1500 1400] at I = 10, 30, 70, 1000; full batch and a fixed seed: the same on a rerun).
+#: A width not here, or at another cap or n, is estimated at its cap, an upper bound.
+FIG1_STEP_SHARE: dict[int, tuple[int, int, float]] = {
+    10: (4000, 1000, 1.0), 30: (4000, 1000, 0.825), 70: (4000, 1000, 0.5833), 1000: (4000, 1000, 0.575),
+}
+
+
+def fig1_step_share(I: int, p: Mapping[str, Any]) -> float | None:
+    """The recorded share of the step cap that synthetic_landscape's panel at width I runs under the parameters
+    ``p`` (:data:`FIG1_STEP_SHARE`), or None when there is no record at its cap and n."""
+    rec = FIG1_STEP_SHARE.get(int(I))
+    return rec[2] if rec is not None and rec[:2] == (p["steps"], p["n"]) else None
+
+
 def synthetic_landscape(p: Mapping[str, Any], device: str) -> list[Work]:
-    """Per I: three networks (10, 1, 1) trained full-batch for ``steps``; the G×G plane, segments and Jensen
-    gap; the float64 benchmark (per-point baseline and fast evaluator on bench_G²); the 6× wider window."""
+    """Per I: three networks (10, 1, 1) trained full-batch for the recorded steps (:func:`fig1_step_share`; else
+    ``steps``, an upper bound); the G×G plane, segments and Jensen gap; the float64 benchmark (per-point baseline
+    and fast evaluator on bench_G²); the 6× wider window."""
     w, n, out = (10, 1, 1), p["n"], []
     for I in p["Is"]:
-        out += _branch_panel(f"I={I}", I=I, widths=w, steps=p["steps"], batch=None, n=n, n_eval=n, G=p["G"], views=1,
-                             n_probe=n, device=device)
+        share = fig1_step_share(I, p)
+        steps = p["steps"] if share is None else max(1, round(share * p["steps"]))
+        panel = _branch_panel(f"I={I}", I=I, widths=w, steps=steps, batch=None, n=n, n_eval=n, G=p["G"], views=1,
+                              n_probe=n, device=device)
+        out += [panel[0] if share is None else replace(panel[0], bound=False), *panel[1:]]
         out.append(points(f"I={I}: bench per point", count=p["bench_G"] ** 2, I=I, widths=w, n=n, dtype=F64, per_op=8))
         out.append(plane_grid(f"I={I}: bench fast", points=p["bench_G"] ** 2, I=I, widths=w, n=n, dtype=F64,
                               device=device))
