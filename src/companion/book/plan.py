@@ -132,7 +132,8 @@ class Recorded:
 #: Recorded builds (:class:`Recorded`): a build's measured times (its claims files' ``wall_time_s``) with the
 #: calibration of its machine taken on that machine when idle (``calibrate(recalibrate=True)``, the cache entry
 #: as it is), the same commit. (The 2026-12-02 fresh-clone build at e3b2d9e ran beside other jobs, theorem2 335 s
-#: there, 81 s alone an hour earlier, and could not be recorded.) The landscape chapters are not in the record.
+#: there, 81 s alone an hour earlier, and could not be recorded.) The first record has no landscape chapter; the
+#: second is a whole-book build.
 RECORDED: list[Recorded] = [
     # chapter by chapter (`companion run NAME --preset cpu`) from a cold cache (a fresh XDG_CACHE_HOME, calibrated at
     # the first chapter, 2026-12-02 05:43:33 UTC, load 1.48 from the runs before), nothing else under the lock
@@ -149,6 +150,23 @@ RECORDED: list[Recorded] = [
                                      "sdp_k3": 1.383e-09, "primal_layer": 0.0001743, "primal_unit": 6.379e-10}),
              measured={'parallel_linear': 12.9, 'shapley_folkman': 34.9, 'theorem1': 34.6, 'theorem2': 58.2,
                        'hitting_rate': 187.6, 'parallel_relu': 141.2, 'vgg_branches': 407.4}),
+    # the whole book from a fresh clone (`make book`, cold cache: calibrated at the first chapter, 2026-12-02
+    # 06:27:14 UTC, load 1.05, nothing else running) at 983328a; synthetic_landscape run again in the same clone
+    # at 76d646e (`companion book --chapters synthetic_landscape`, after its cost model took its recorded steps)
+    Recorded(name="2026-12-02 fresh-clone cpu build", commit="983328a", preset="cpu",
+             machine=Machine(name="this project's machine (cpu, threads 2)", gemm=1.889e+11, gemm_tc=1.889e+11,
+                             bandwidth=4.086e+10, op=2.055e-06, assign=1.169e-10, eig=8.739e-10,
+                             memory=2.528e+10, measured=True, load=1.05,
+                             probed={"chapter_start": 3.958, "figure": 0.1495, "frame": 0.09365,
+                                     "vertex": 1.151e-05, "cvxpy_start": 0.7959, "sgd_step": 0.0001519,
+                                     "sgd_step_deep": 0.0004036, "lbfgs_iter": 0.0003171, "autograd_op": 7.297e-06,
+                                     "block_net_step": 2.033e-07, "block_flop": 4.008e-12, "vgg_flop": 1.476e-11,
+                                     "np_byte": 8.864e-12, "minplus_cell": 2.961e-09, "dual_call": 3.574e-05,
+                                     "dual_elem": 6.537e-10, "sdp_call": 0.01422, "sdp_iter": 4.696e-05,
+                                     "sdp_k3": 1.439e-09, "primal_layer": 0.0001365, "primal_unit": 8.539e-10}),
+             measured={"shapley_folkman": 37.8, "theorem1": 37.8, "theorem2": 60.1, "synthetic_landscape": 18.4,
+                       "real_landscapes": 45.4, "landscape_verdict": 467.7, "hitting_rate": 187.1,
+                       "vgg_branches": 359.2, "parallel_linear": 12.8, "parallel_relu": 140.6}),
 ]
 
 #: Datasheet peaks (dense, no sparsity). Sources: NVIDIA H100 Tensor Core GPU datasheet (H100 SXM5 80 GB:
