@@ -281,6 +281,14 @@ def test_theorem2_counts_its_record_and_its_probes(monkeypatch):
         costs.theorem2(p, "cpu")
 
 
+def test_theorem2_s_record_applies_at_the_cpu_preset():
+    # the record is keyed on the parameters: a change to a cpu value would silently drop it (cap-bound again)
+    p = resolve_parameters(get_chapter("theorem2"), "cpu")
+    rec = costs.THEOREM2_RECORD.get(costs.record_key("theorem2", p))
+    assert rec is not None and len(rec) == len(costs.theorem2_instances(p))
+    assert not any(w.bound for w in costs.theorem2(p, "cpu") if w.stage.startswith(("dual SDP", "primal")))
+
+
 def test_the_sdp_probe_splits_program_iteration_and_cone_costs(monkeypatch):
     from types import SimpleNamespace
 

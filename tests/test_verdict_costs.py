@@ -48,8 +48,13 @@ def test_a_recorded_share_scales_the_batch_and_other_caps_ignore_it(monkeypatch)
     assert (w.flops, w.bytes, w.ops) == pytest.approx((0.1 * ref.flops, 0.1 * ref.bytes, 0.25 * ref.ops))   # work, loop
     other = _training(costs.landscape_verdict({**p, "steps_fixed_per_I": p["steps_fixed_per_I"] + 1}, "cpu"))
     assert other["synthetic I=30: authors_wd0_fixed training"].bound                  # another cap: no record
-    assert costs.verdict_step_share("synthetic", 30, "authors_wd0_fixed", cap) == (1.0, 1.0)
-    assert costs.verdict_step_share("synthetic", 30, "authors_wd0_fixed", cap + 1) is None
+    at = dict(T=p["T"], n=p["n"], batch_size=p["batch_size"])
+    assert costs.verdict_step_share("synthetic", 30, "authors_wd0_fixed", cap, **at) == (1.0, 1.0)
+    assert costs.verdict_step_share("synthetic", 30, "authors_wd0_fixed", cap + 1, **at) is None
+    for change in ({"T": p["T"] + 1}, {"n": p["n"] // 2}, {"batch_size": 50}):    # recorded at other values: none
+        assert costs.verdict_step_share("synthetic", 30, "authors_wd0_fixed", cap, **{**at, **change}) is None
+    fewer = _training(costs.landscape_verdict({**p, "T": p["T"] + 1}, "cpu"))
+    assert fewer["synthetic I=30: authors_wd0_fixed training"].bound
 
 
 def test_the_dual_first_layer_replaces_the_primal_flops():

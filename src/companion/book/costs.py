@@ -490,34 +490,45 @@ def _branch_panel(stage: str, *, I: int, widths: Sequence[int], steps: int, batc
     return out
 
 
-#: synthetic_landscape's training dynamics (as :data:`FIG4_STEP_SHARE`): I → (step cap, n, Σ steps taken ÷
-#: (3 networks × cap)) before its rule (a zero training loss) or the cap stops them. Recorded at seed 0 from the
+#: synthetic_landscape's training dynamics (as :data:`FIG4_STEP_SHARE`): I → (step cap, n, the loop's share of the
+#: cap — the most steps any of its 3 networks took ÷ the cap —, the network·steps' share — Σ steps taken ÷ (3 × cap)),
+#: before its rule (a zero training loss) or the cap stops them; see :func:`at_shares`. Recorded at seed 0 from the
 #: fresh-clone ``--preset cpu`` build of 2026-12-02 06:33 UTC (steps [4000 4000 4000], [4000 1900 4000],
 #: [1500 4000 1500], [4000 1500 1400] at I = 10, 30, 70, 1000; full batch and a fixed seed: the same on a rerun).
 #: A width not here, or at another cap or n, is estimated at its cap, an upper bound.
-FIG1_STEP_SHARE: dict[int, tuple[int, int, float]] = {
-    10: (4000, 1000, 1.0), 30: (4000, 1000, 0.825), 70: (4000, 1000, 0.5833), 1000: (4000, 1000, 0.575),
+FIG1_STEP_SHARE: dict[int, tuple[int, int, float, float]] = {
+    10: (4000, 1000, 1.0, 1.0), 30: (4000, 1000, 1.0, 0.825), 70: (4000, 1000, 1.0, 0.5833),
+    1000: (4000, 1000, 1.0, 0.575),
 }
 
 
-def fig1_step_share(I: int, p: Mapping[str, Any]) -> float | None:
-    """The recorded share of the step cap that synthetic_landscape's panel at width I runs under the parameters
-    ``p`` (:data:`FIG1_STEP_SHARE`), or None when there is no record at its cap and n."""
+def fig1_step_share(I: int, p: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The recorded (loop, network·step) shares of the step cap that synthetic_landscape's panel at width I runs
+    under the parameters ``p`` (:data:`FIG1_STEP_SHARE`), or None when there is no record at its cap and n."""
     rec = FIG1_STEP_SHARE.get(int(I))
-    return rec[2] if rec is not None and rec[:2] == (p["steps"], p["n"]) else None
+    return (rec[2], rec[3]) if rec is not None and rec[:2] == (p["steps"], p["n"]) else None
+
+
+def at_shares(w: Work, share: tuple[float, float]) -> Work:
+    """A training stage ``w`` priced at its cap, at the recorded shares ``share`` = (loop, work) of the cap: the
+    trainer loops until its last network stops, so the per-step overhead (its probe and small operations) follows
+    the loop's share, and the arithmetic (FLOPs, bytes) the network·steps' share. No longer a bound."""
+    loop, work = share
+    return replace(w, flops=w.flops * work, bytes=w.bytes * work, ops=w.ops * loop, bound=False,
+                   probed={k: v * loop for k, v in w.probed.items()},
+                   replaces={k: v * loop for k, v in w.replaces.items()})
 
 
 def synthetic_landscape(p: Mapping[str, Any], device: str) -> list[Work]:
-    """Per I: three networks (10, 1, 1) trained full-batch for the recorded steps (:func:`fig1_step_share`; else
-    ``steps``, an upper bound); the G×G plane, segments and Jensen gap; the float64 benchmark (per-point baseline
+    """Per I: three networks (10, 1, 1) trained full-batch for the recorded steps (:func:`fig1_step_share`,
+    :func:`at_shares`; else ``steps``, an upper bound); the G×G plane, segments and Jensen gap; the float64 benchmark (per-point baseline
     and fast evaluator on bench_G²); the 6× wider window."""
     w, n, out = (10, 1, 1), p["n"], []
     for I in p["Is"]:
         share = fig1_step_share(I, p)
-        steps = p["steps"] if share is None else max(1, round(share * p["steps"]))
-        panel = _branch_panel(f"I={I}", I=I, widths=w, steps=steps, batch=None, n=n, n_eval=n, G=p["G"], views=1,
+        panel = _branch_panel(f"I={I}", I=I, widths=w, steps=p["steps"], batch=None, n=n, n_eval=n, G=p["G"], views=1,
                               n_probe=n, device=device)
-        out += [panel[0] if share is None else replace(panel[0], bound=False), *panel[1:]]
+        out += [panel[0] if share is None else at_shares(panel[0], share), *panel[1:]]
         out.append(points(f"I={I}: bench per point", count=p["bench_G"] ** 2, I=I, widths=w, n=n, dtype=F64, per_op=8))
         out.append(plane_grid(f"I={I}: bench fast", points=p["bench_G"] ** 2, I=I, widths=w, n=n, dtype=F64,
                               device=device))
@@ -528,24 +539,27 @@ def synthetic_landscape(p: Mapping[str, Any], device: str) -> list[Work]:
 
 
 #: real_landscapes' training dynamics, which no machine calibration can give: (row, I) → (step cap, n_train, batch
-#: size, Σ steps taken ÷ (3 networks × cap)) before the rule (a zero training loss) or the cap stops them. Recorded
-#: at seed 0 from a ``companion run real_landscapes --preset cpu`` (2026-12-02 06:00 UTC; the steps are the same on a
-#: rerun: the rule and the batches are deterministic). A panel not here, or at another cap,
-#: n_train or batch size, is estimated at its cap, an upper bound.
-FIG4_STEP_SHARE: dict[tuple[str, int], tuple[int, int, int, float]] = {
-    ("mnist", 1): (3000, 500, 128, 1.0), ("mnist", 3): (3000, 500, 128, 0.8222), ("mnist", 5): (3000, 500, 128, 0.4444),
-    ("mnist", 100): (3000, 500, 128, 0.3222), ("cifar", 1): (3000, 500, 128, 1.0), ("cifar", 3): (3000, 500, 128, 0.5222),
-    ("cifar", 5): (3000, 500, 128, 0.2778), ("cifar", 100): (3000, 500, 128, 0.1556),
-    ("cifar_deep", 1): (3000, 500, 128, 1.0), ("cifar_deep", 3): (3000, 500, 128, 0.7778),
-    ("cifar_deep", 5): (3000, 500, 128, 0.4889), ("cifar_deep", 100): (3000, 500, 128, 0.1111),
+#: size, the loop's share of the cap — the most steps any of its 3 networks took ÷ the cap —, the network·steps'
+#: share — Σ steps taken ÷ (3 networks × cap)) before the rule (a zero training loss) or the cap stops them; see
+#: :func:`at_shares`. Recorded at seed 0 from ``companion run real_landscapes --preset cpu`` (2026-12-02 06:00 UTC;
+#: loop shares from the fresh-clone build's steps at 06:33 UTC, the same steps: the rule and the batches are
+#: deterministic). A panel not here, or at another cap, n_train or batch size, is estimated at its cap, an upper bound.
+FIG4_STEP_SHARE: dict[tuple[str, int], tuple[int, int, int, float, float]] = {
+    ("mnist", 1): (3000, 500, 128, 1.0, 1.0), ("mnist", 3): (3000, 500, 128, 1.0, 0.8222),
+    ("mnist", 5): (3000, 500, 128, 0.5, 0.4444), ("mnist", 100): (3000, 500, 128, 0.3667, 0.3222),
+    ("cifar", 1): (3000, 500, 128, 1.0, 1.0), ("cifar", 3): (3000, 500, 128, 1.0, 0.5222),
+    ("cifar", 5): (3000, 500, 128, 0.4, 0.2778), ("cifar", 100): (3000, 500, 128, 0.1667, 0.1556),
+    ("cifar_deep", 1): (3000, 500, 128, 1.0, 1.0), ("cifar_deep", 3): (3000, 500, 128, 0.9333, 0.7778),
+    ("cifar_deep", 5): (3000, 500, 128, 0.6667, 0.4889), ("cifar_deep", 100): (3000, 500, 128, 0.1333, 0.1111),
 }
 
 
-def fig4_step_share(key: str, I: int, p: Mapping[str, Any]) -> float | None:
-    """The recorded share of the step cap that the panel (``key``, ``I``) of real_landscapes runs under the
-    parameters ``p`` (:data:`FIG4_STEP_SHARE`), or None when there is no record at its cap, n_train and batch."""
+def fig4_step_share(key: str, I: int, p: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The recorded (loop, network·step) shares of the step cap that the panel (``key``, ``I``) of real_landscapes
+    runs under the parameters ``p`` (:data:`FIG4_STEP_SHARE`), or None when there is no record at its cap, n_train
+    and batch."""
     rec = FIG4_STEP_SHARE.get((key, int(I)))
-    return rec[3] if rec is not None and rec[:3] == (p["steps"], p["n_train"], p["batch_size"]) else None
+    return (rec[3], rec[4]) if rec is not None and rec[:3] == (p["steps"], p["n_train"], p["batch_size"]) else None
 
 
 def block_dual(work: Work, *, S: int, I: int, widths: Sequence[int], steps: int, batch: int, n: int) -> Work:
@@ -563,7 +577,7 @@ def block_dual(work: Work, *, S: int, I: int, widths: Sequence[int], steps: int,
 
 def real_landscapes(p: Mapping[str, Any], device: str) -> list[Work]:
     """Per Figure 4 row and I: :func:`_branch_panel` on n_train examples (minibatches) for the recorded steps
-    (:func:`fig4_step_share`; else the cap, an upper bound), both views on n_eval, test accuracy on n_test, and
+    (:func:`fig4_step_share`, :func:`at_shares`; else the cap, an upper bound), both views on n_eval, test accuracy on n_test, and
     the float64 benchmark (on bench_branches branches) at the row's widest I; the data (CIFAR-10 JPEGs decoded)."""
     out: list[Work] = []
     if {"cifar", "cifar_deep"} & set(p["rows"]):
@@ -573,15 +587,14 @@ def real_landscapes(p: Mapping[str, Any], device: str) -> list[Work]:
         Is = p["Is_deep"] if key == "cifar_deep" else p["Is_shallow"]
         for I in Is:
             sols = F32 * (3 * n_parameters(I, w) + p["n_train"] * w[0])
-            share = fig4_step_share(key, I, p)
-            steps = p["steps"] if share is None else max(1, round(share * p["steps"]))
+            share, steps = fig4_step_share(key, I, p), p["steps"]
             panel = _branch_panel(f"{key} I={I}", I=I, widths=w, steps=steps, batch=p["batch_size"],
                                   n=p["n_train"], n_eval=p["n_eval"], G=p["G"], views=2, n_probe=p["n_probe"],
                                   device=device, branch_chunk=p["branch_chunk"], keep_plane=bool(p["bench_G"]) and I == Is[-1])
-            train = panel[0] if share is None else replace(panel[0], bound=False)
+            train = panel[0]
             if len(w) == 3 and p["branch_chunk"] is None and choose_first_layer("auto", n=p["n_train"], d=w[0]) == "dual":
                 train = block_dual(train, S=3, I=I, widths=w, steps=steps, batch=p["batch_size"], n=p["n_train"])
-            out += [train, *panel[1:]]
+            out += [train if share is None else at_shares(train, share), *panel[1:]]
             out.append(holding(points(f"{key} I={I}: test accuracy", count=3, I=I, widths=w, n=p["n_test"],
                                       branch_chunk=p["branch_chunk"]), sols))
         k = min(p["bench_branches"] or Is[-1], Is[-1])
@@ -649,11 +662,21 @@ VERDICT_STEP_SHARE: dict[tuple[str, int, str], tuple[int, float, float]] = {
 }
 
 
-def verdict_step_share(row: str, I: int, batch: str, cap: int) -> tuple[float, float] | None:
+#: What :data:`VERDICT_STEP_SHARE` was recorded at, per row: (seed triples T, training examples n, minibatch size of
+#: the authors' protocol) — the cpu preset's values. Anything else (an override) is estimated at its cap.
+VERDICT_RECORDED_AT: dict[str, tuple[int, int, int]] = {
+    "synthetic": (5, 1000, 100), "mnist": (5, 500, 100), "cifar": (5, 500, 100), "cifar_deep": (5, 500, 100),
+}
+
+
+def verdict_step_share(row: str, I: int, batch: str, cap: int, *, T: int, n: int, batch_size: int
+                       ) -> tuple[float, float] | None:
     """The recorded shares (of the loop's steps, of the network·steps) of the step cap that batch ``batch`` of row
-    ``row`` at width I runs at cap ``cap`` (:data:`VERDICT_STEP_SHARE`), or None when there is no record at that cap."""
+    ``row`` at width I runs at cap ``cap`` with T triples on n examples in minibatches of ``batch_size``
+    (:data:`VERDICT_STEP_SHARE`), or None when there is no record at those values (:data:`VERDICT_RECORDED_AT`)."""
     rec = VERDICT_STEP_SHARE.get((row, int(I), batch))
-    return (rec[1], rec[2]) if rec is not None and rec[0] == cap else None
+    at = VERDICT_RECORDED_AT.get(row) == (int(T), int(n), int(batch_size))
+    return (rec[1], rec[2]) if rec is not None and rec[0] == cap and at else None
 
 
 def _verdict_training(stage: str, *, S: int, I: int, widths: Sequence[int], steps: int, batch: int | None, n: int,
@@ -665,7 +688,6 @@ def _verdict_training(stage: str, *, S: int, I: int, widths: Sequence[int], step
     loop's steps, which scale the steps' overhead, and of the network·steps, which scale the arithmetic; None: the
     cap, an upper bound). ``fixed``: units per branch that are the frozen constant unit (the authors' bias), which the
     block keeps out of its products."""
-    from companion.training.branch_block import choose_first_layer
 
     w = sgd(stage, S=S, I=I, widths=widths, steps=steps, batch=batch, n=n, check_every=check_every)
     if len(widths) == 3 and choose_first_layer("auto", n=n, d=widths[0]) == "dual":
@@ -675,11 +697,7 @@ def _verdict_training(stage: str, *, S: int, I: int, widths: Sequence[int], step
         moved = F32 * S * steps * (8.0 * I * widths[0] * widths[1] + 2.0 * B * widths[0])      # weights, minibatch
         kept = F32 * S * steps * (3.0 * units * n + B * n)                                 # D passes, K rows
         w = replace(w, flops=w.flops - primal + dual, bytes=max(0.0, w.bytes - moved) + kept)
-    if share is None:
-        return w
-    loop, work = share
-    return replace(w, flops=w.flops * work, bytes=w.bytes * work, ops=w.ops * loop, bound=False,
-                   probed={k: v * loop for k, v in w.probed.items()}, replaces={"ops": w.replaces["ops"] * loop})
+    return w if share is None else at_shares(w, share)
 
 
 def verdict_sweep(stage: str, *, Is: Sequence[int], widths: Sequence[int], settings: Sequence[Any], training: Any,
@@ -702,7 +720,9 @@ def verdict_sweep(stage: str, *, Is: Sequence[int], widths: Sequence[int], setti
                                          widths=wb if authors else widths, steps=cap, n=n,
                                          batch=training.batch_size if authors else training.batch_size_ours,
                                          check_every=training.check_every,
-                                         share=verdict_step_share(stage, I, label, cap), fixed=int(authors)))
+                                         share=verdict_step_share(stage, I, label, cap, T=T, n=n,
+                                                                    batch_size=training.batch_size),
+                                         fixed=int(authors)))
             w = wb if authors else widths
             for _ in block:
                 out.append(points(f"{stage} I={I}: losses", count=3 * T * 3 + T, I=I, widths=w, n=n))

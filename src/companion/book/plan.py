@@ -127,6 +127,8 @@ class Recorded:
     measured: Mapping[str, float]
     #: chapters whose estimate this record shows more than 1.5× off, with why (the test holds the list exact)
     known_off: Mapping[str, str] = field(default_factory=dict)
+    #: torch's thread count in that build (the cost model reads the live one: ``costs.vgg_branches``)
+    threads: int = 2
 
 
 #: Recorded builds (:class:`Recorded`): a build's measured times (its claims files' ``wall_time_s``) with the

@@ -7,7 +7,7 @@ seconds per unit of that loop's work (:data:`PROBES`, names the cost functions c
 - ``figure``: seconds to draw a two-panel figure and render it as a figure cell is rendered (the inline backend's
   PNG); ``frame`` and ``vertex``: seconds per frame of a pre-drawn slider (``core.slider.figure_data_uri``) and
   per vertex of a filled polygon in a figure or frame (:func:`frame`); each chapter's figures are counted from
-  its notebook, its frames and vertices from its parameters (``plan.page_work``);
+  its notebook, its frames and vertices from its parameters (``costs.page``);
 - ``cvxpy_start``: seconds of a chapter's first convex program beyond its solve (importing cvxpy, the first
   canonicalisation);
 - ``sgd_step`` and ``sgd_step_deep``: seconds per step of ``training.train.train_sgd`` on tiny branch networks of
