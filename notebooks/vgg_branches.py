@@ -256,7 +256,7 @@ glue_many("vgg", total=time.perf_counter() - t_start, preset=preset, device=desc
           paper_n_train=f"{paper['n_train']:,}", paper_n_test=f"{paper['n_test']:,}", same=max(same.values()),
           gemm=here.gemm / 1e9, best_rate=bench["GFLOP/s"].max(), best_form=bench.loc[bench["GFLOP/s"].idxmax(), "form"],
           best_frac=bench.get("of GEMM rate", pd.Series([np.nan])).max(), grouped_ratio=bench[bench.form == "grouped"]["time ÷ loop's"].max(),
-          outcome="; ".join(f"`{c.id}` {c.outcome}{' (untrained)' if c.gate == 'untrained' else ''}"
+          outcome="; ".join(f"{c.id} {c.outcome}{' (untrained)' if c.gate == 'untrained' else ''}"
                             for c in claims.findings() if c.statement), gate=gate_level,
           acc_lo=table.groupby(["arm", "w", "I"])["test acc."].mean().min(),
           acc_hi=table.groupby(["arm", "w", "I"])["test acc."].mean().max())

@@ -182,7 +182,7 @@ def test_the_fixed_rate_words_name_the_widths_left_out_and_their_steps():
     s = w["fixed_skipped"]
     assert s.startswith("At I = 70, 100, 300, 1,000 the fixed rate is not run") and "rate 0.1/I" in s
     assert "max(5,000, 4,000·I)" in s and "280,000, 400,000, 1,200,000, 4,000,000 steps" in s and "I²" in s
-    assert "at most 120,000 at I = 30" in s and "`paper`" in s
+    assert "at most 120,000 at I = 30" in s and "the paper preset runs them" in s and "`" not in s
     assert sw.fixed_rate_words(sw.Training(), [1, 10])["fixed_skipped"] == "The fixed rate runs at every width."
 
 

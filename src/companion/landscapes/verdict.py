@@ -672,7 +672,7 @@ def fixed_rate_words(training: Training, Is: Sequence[int]) -> dict[str, str]:
                     f"of I branches each unit learns at rate {training.lr:g}/I, so the authors' rule ends a run only "
                     f"after a number of steps that grows like I (the cap is max({training.steps:,}, "
                     f"{training.steps_fixed_per_I:,}·I)), and each step costs ∝ I: a run costs ∝ I². There it would "
-                    f"need up to {listed(skip, cap)} steps a run{widest}; the `paper` preset runs them.")
+                    f"need up to {listed(skip, cap)} steps a run{widest}; the paper preset runs them.")
     return {"fixed_Is": listed(run, "{:,}".format), "fixed_widest": f"{max(run):,}" if run else "none",
             "fixed_caps": listed(run, cap), "fixed_skipped": sentence}
 
